@@ -1,0 +1,196 @@
+//! The model as the derive sees it, with the original syn nodes kept for spans.
+
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
+
+use crate::attr::{self, for_each_tenant_meta, parse_lit_str, parse_path, Attr, Flag};
+use crate::ctxt::Ctxt;
+use crate::ident::snake;
+
+pub struct Container<'a> {
+    pub ident: &'a Ident,
+    pub table: String,
+    /// The table attribute's literal (for spans); `None` when defaulted.
+    pub table_lit: Option<LitStr>,
+    /// `None`: the tenant slot.
+    pub slot: Option<LitStr>,
+    pub krate: Path,
+    pub fields: Vec<Field<'a>>,
+}
+
+pub struct Field<'a> {
+    pub ident: &'a Ident,
+    pub ty: &'a Type,
+    /// Column name (field name without `r#`, or `rename`).
+    pub column: String,
+    pub rename: Option<LitStr>,
+    pub primary_key: Flag,
+    pub identity: Flag,
+    pub unique: bool,
+    pub index: bool,
+    pub default: Option<LitStr>,
+    pub references: Option<Path>,
+    pub sql_type: Option<LitStr>,
+}
+
+impl Field<'_> {
+    /// Whether the field type is written `Option<...>` (used only with `sql_type`, where no
+    /// `SqlType` implementation is there to say).
+    pub fn is_option(&self) -> bool {
+        match self.ty {
+            Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "Option" && !s.arguments.is_empty()),
+            _ => false,
+        }
+    }
+}
+
+/// Reads the input. Returns `None` (with an error in `cx`) for shapes a model cannot have.
+pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
+    let mut table = Attr::<LitStr>::none(attr::TABLE);
+    let mut slot = Attr::<LitStr>::none(attr::SCHEMA);
+    let mut krate = Attr::<Path>::none(attr::CRATE);
+    for_each_tenant_meta(
+        cx,
+        &input.attrs,
+        |meta| {
+            if meta.path.is_ident(attr::TABLE) {
+                let v = parse_lit_str(meta)?;
+                table.set(cx, meta, v);
+            } else if meta.path.is_ident(attr::SCHEMA) {
+                let v = parse_lit_str(meta)?;
+                slot.set(cx, meta, v);
+            } else if meta.path.is_ident(attr::CRATE) {
+                let lit = parse_lit_str(meta)?;
+                match lit.parse::<Path>() {
+                    Ok(p) => krate.set(cx, meta, p),
+                    Err(_) => cx.error_spanned_by(
+                        &lit,
+                        "`crate` must be a path to the runtime, e.g. `crate = \"my_lib::tenant\"`",
+                    ),
+                }
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        },
+        attr::CONTAINER_KEYS,
+    );
+
+    let named = match &input.data {
+        Data::Struct(s) => match &s.fields {
+            Fields::Named(named) => Some(named),
+            Fields::Unnamed(_) | Fields::Unit => {
+                cx.error_spanned_by(
+                    input.ident.clone(),
+                    "Model needs a struct with named fields (each field is a column); tuple and unit structs have no column names",
+                );
+                None
+            }
+        },
+        Data::Enum(e) => {
+            cx.error_spanned_by(
+                e.enum_token,
+                "Model can only be derived for structs with named fields, not enums; for an enum column type implement `SqlType` for it",
+            );
+            None
+        }
+        Data::Union(u) => {
+            cx.error_spanned_by(
+                u.union_token,
+                "Model can only be derived for structs with named fields, not unions",
+            );
+            None
+        }
+    };
+    if !input.generics.params.is_empty() {
+        cx.error_spanned_by(
+            &input.generics,
+            "Model cannot be derived for a generic struct: a table has one fixed set of column types",
+        );
+    }
+
+    let fields = named
+        .map(|n| n.named.iter().map(|f| parse_field(cx, f)).collect())
+        .unwrap_or_default();
+    let named = named?;
+    let _ = named;
+    let table_lit = table.get();
+    Some(Container {
+        ident: &input.ident,
+        table: table_lit
+            .as_ref()
+            .map(LitStr::value)
+            .unwrap_or_else(|| snake(&input.ident.to_string())),
+        table_lit,
+        slot: slot.get(),
+        krate: krate
+            .get()
+            .unwrap_or_else(|| syn::parse_quote!(::tenant_runtime)),
+        fields,
+    })
+}
+
+fn parse_field<'a>(cx: &Ctxt, field: &'a syn::Field) -> Field<'a> {
+    let ident = field.ident.as_ref().expect("named field");
+    let mut rename = Attr::<LitStr>::none(attr::RENAME);
+    let mut primary_key = Flag::none(attr::PRIMARY_KEY);
+    let mut identity = Flag::none(attr::IDENTITY);
+    let mut unique = Flag::none(attr::UNIQUE);
+    let mut index = Flag::none(attr::INDEX);
+    let mut default = Attr::<LitStr>::none(attr::DEFAULT);
+    let mut references = Attr::<Path>::none(attr::REFERENCES);
+    let mut sql_type = Attr::<LitStr>::none(attr::SQL_TYPE);
+    for_each_tenant_meta(
+        cx,
+        &field.attrs,
+        |meta| {
+            let p = &meta.path;
+            if p.is_ident(attr::RENAME) {
+                let v = parse_lit_str(meta)?;
+                rename.set(cx, meta, v);
+            } else if p.is_ident(attr::PRIMARY_KEY) {
+                primary_key.set(cx, meta);
+            } else if p.is_ident(attr::IDENTITY) {
+                identity.set(cx, meta);
+            } else if p.is_ident(attr::UNIQUE) {
+                unique.set(cx, meta);
+            } else if p.is_ident(attr::INDEX) {
+                index.set(cx, meta);
+            } else if p.is_ident(attr::DEFAULT) {
+                let v = parse_lit_str(meta)?;
+                default.set(cx, meta, v);
+            } else if p.is_ident(attr::REFERENCES) {
+                let v = parse_path(meta)?;
+                references.set(cx, meta, v);
+            } else if p.is_ident(attr::SQL_TYPE) {
+                let v = parse_lit_str(meta)?;
+                sql_type.set(cx, meta, v);
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        },
+        attr::FIELD_KEYS,
+    );
+    let rename = rename.get();
+    let column = rename.as_ref().map(LitStr::value).unwrap_or_else(|| {
+        let s = ident.to_string();
+        s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+    });
+    Field {
+        ident,
+        ty: &field.ty,
+        column,
+        rename,
+        primary_key,
+        identity,
+        unique: unique.get(),
+        index: index.get(),
+        default: default.get(),
+        references: references.get_with_tokens().map(|(_, p)| p),
+        sql_type: sql_type.get(),
+    }
+}

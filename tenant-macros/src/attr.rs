@@ -1,0 +1,136 @@
+//! `#[tenant(...)]` attributes: names, and parsing with duplicate and unknown-key checks.
+
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, LitStr, Path, Token};
+
+use crate::ctxt::Ctxt;
+
+pub const TENANT: &str = "tenant";
+// Container keys.
+pub const TABLE: &str = "table";
+pub const SCHEMA: &str = "schema";
+pub const CRATE: &str = "crate";
+pub const CONTAINER_KEYS: &[&str] = &[TABLE, SCHEMA, CRATE];
+// Field keys.
+pub const RENAME: &str = "rename";
+pub const PRIMARY_KEY: &str = "primary_key";
+pub const IDENTITY: &str = "identity";
+pub const UNIQUE: &str = "unique";
+pub const INDEX: &str = "index";
+pub const DEFAULT: &str = "default";
+pub const REFERENCES: &str = "references";
+pub const SQL_TYPE: &str = "sql_type";
+pub const FIELD_KEYS: &[&str] = &[
+    RENAME,
+    PRIMARY_KEY,
+    IDENTITY,
+    UNIQUE,
+    INDEX,
+    DEFAULT,
+    REFERENCES,
+    SQL_TYPE,
+];
+
+/// One attribute value with the tokens it came from (for spans).
+pub struct Attr<T> {
+    name: &'static str,
+    value: Option<(proc_macro2::TokenStream, T)>,
+}
+
+impl<T> Attr<T> {
+    pub fn none(name: &'static str) -> Self {
+        Attr { name, value: None }
+    }
+
+    pub fn set(&mut self, cx: &Ctxt, span: &ParseNestedMeta<'_>, value: T) {
+        let tokens = quote::ToTokens::to_token_stream(&span.path);
+        if self.value.is_some() {
+            cx.error_spanned_by(
+                tokens,
+                format!("duplicate tenant attribute `{}`", self.name),
+            );
+        } else {
+            self.value = Some((tokens, value));
+        }
+    }
+
+    pub fn get(self) -> Option<T> {
+        self.value.map(|(_, v)| v)
+    }
+
+    pub fn get_with_tokens(self) -> Option<(proc_macro2::TokenStream, T)> {
+        self.value
+    }
+}
+
+pub struct Flag(Attr<()>);
+
+impl Flag {
+    pub fn none(name: &'static str) -> Self {
+        Flag(Attr::none(name))
+    }
+    pub fn set(&mut self, cx: &Ctxt, meta: &ParseNestedMeta<'_>) {
+        self.0.set(cx, meta, ());
+    }
+    pub fn get(&self) -> bool {
+        self.0.value.is_some()
+    }
+    pub fn tokens(&self) -> Option<&proc_macro2::TokenStream> {
+        self.0.value.as_ref().map(|(t, _)| t)
+    }
+}
+
+/// Every `#[tenant(...)]` attribute among `attrs`, each nested item handed to `each`.
+pub fn for_each_tenant_meta(
+    cx: &Ctxt,
+    attrs: &[Attribute],
+    mut each: impl FnMut(&ParseNestedMeta<'_>) -> syn::Result<bool>,
+    valid: &[&str],
+) {
+    for attr in attrs.iter().filter(|a| a.path().is_ident(TENANT)) {
+        let result = attr.parse_nested_meta(|meta| {
+            if each(&meta)? {
+                return Ok(());
+            }
+            let key = meta
+                .path
+                .get_ident()
+                .map(|i| i.to_string())
+                .unwrap_or_else(|| {
+                    let path = &meta.path;
+                    quote::quote!(#path).to_string().replace(' ', "")
+                });
+            cx.error_spanned_by(
+                &meta.path,
+                format!(
+                    "unknown tenant attribute `{key}`; expected one of: {}",
+                    valid.join(", ")
+                ),
+            );
+            skip_value(&meta)
+        });
+        if let Err(e) = result {
+            cx.syn_error(e);
+        }
+    }
+}
+
+/// Consumes `= value` or `(...)` after an unknown key so parsing can go on.
+fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(Token![=]) {
+        let _: Token![=] = meta.input.parse()?;
+        let _: syn::Expr = meta.input.parse()?;
+    } else if meta.input.peek(syn::token::Paren) {
+        let _content;
+        syn::parenthesized!(_content in meta.input);
+    }
+    Ok(())
+}
+
+pub fn parse_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
+    meta.value()?.parse()
+}
+
+pub fn parse_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
+    meta.value()?.parse()
+}

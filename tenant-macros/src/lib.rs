@@ -1,0 +1,21 @@
+//! Macros for `tenant`: `#[derive(Model)]`, which turns a struct into SQL templates with
+//! schema slots. Use them through `tenant_runtime`, which re-exports them.
+
+mod ast;
+mod attr;
+mod check;
+mod ctxt;
+mod expand;
+mod ident;
+
+use proc_macro::TokenStream;
+use syn::{parse_macro_input, DeriveInput};
+
+/// Derives `tenant_runtime::Model` (and `Keyed` when a field is a primary key).
+///
+/// See the `tenant_runtime::Model` documentation for the attributes.
+#[proc_macro_derive(Model, attributes(tenant))]
+pub fn derive_model(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive_model(&input).into()
+}

@@ -1,0 +1,164 @@
+//! Quick start: two tenants, the same models, one database, no `search_path`.
+//!
+//! ```sh
+//! cargo run -p tenant-runtime --example quickstart
+//! ```
+//! Uses `$DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`.
+
+use std::borrow::Cow;
+
+use tenant_runtime::{Allowlist, Client, Model, Piece, SchemaMap, Slot, Template};
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[tenant(table = "customers")]
+struct Customer {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    #[tenant(unique)]
+    email: String,
+    name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[tenant(table = "invoices")]
+struct Invoice {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    #[tenant(references = Customer)]
+    customer_id: i64,
+    #[tenant(index)]
+    amount_cents: i64,
+    #[tenant(default = "false")]
+    paid: bool,
+    note: Option<String>,
+}
+
+/// Plans are shared by every tenant: they live in the `shared` slot.
+#[derive(Debug, Clone, PartialEq, Model)]
+#[tenant(table = "plans", schema = "shared")]
+struct Plan {
+    #[tenant(primary_key)]
+    code: String,
+    monthly_cents: i64,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+
+    // The one door: request keys resolve to tenants only through the allowlist.
+    let allowlist =
+        Allowlist::from_pairs([("acme", "quickstart_acme"), ("globex", "quickstart_globex")])?;
+    // The `shared` slot maps to schema `quickstart_shared` on this connection.
+    let mut client = Client::connect(&url)
+        .await?
+        .with_schema_map(SchemaMap::new().with("shared", "quickstart_shared")?);
+    client
+        .as_tokio_postgres()
+        .batch_execute("CREATE SCHEMA IF NOT EXISTS quickstart_shared")
+        .await?;
+
+    for (key, customer, amounts) in [
+        ("acme", "Wile E. Coyote", [1200, 4500]),
+        ("globex", "Hank Scorpio", [99_900, 10]),
+    ] {
+        let tenant = allowlist.resolve(key)?;
+        let db = client.for_tenant(&tenant);
+        db.create_schema().await?;
+        Customer::create_table(&db).await?;
+        Invoice::create_table(&db).await?;
+        Plan::create_table(&db).await?;
+
+        let c = Customer {
+            id: 0,
+            email: format!("billing@{key}.example"),
+            name: customer.into(),
+        }
+        .insert(&db)
+        .await?;
+        for amount in amounts {
+            Invoice {
+                id: 0,
+                customer_id: c.id,
+                amount_cents: amount,
+                paid: false,
+                note: None,
+            }
+            .insert(&db)
+            .await?;
+        }
+    }
+
+    // Shared rows are visible to every tenant, through any tenant's handle.
+    let acme = allowlist.resolve("acme")?;
+    Plan {
+        code: "pro".into(),
+        monthly_cents: 4900,
+    }
+    .insert(&client.for_tenant(&acme))
+    .await?;
+
+    for key in ["acme", "globex"] {
+        let tenant = allowlist.resolve(key)?;
+        let db = client.for_tenant(&tenant);
+        let customers = Customer::all(&db).await?;
+        let mut invoices = Invoice::all(&db).await?;
+        println!(
+            "{key} (schema {}): {} customer(s), {} invoice(s)",
+            tenant.schema(),
+            customers.len(),
+            invoices.len()
+        );
+        for c in &customers {
+            println!("  customer #{} {} <{}>", c.id, c.name, c.email);
+        }
+        // Update one invoice, delete another: each touches only this tenant's rows.
+        invoices[0].paid = true;
+        invoices[0].note = Some("paid by card".into());
+        invoices[0].update(&db).await?;
+        Invoice::delete(&db, invoices[1].id).await?;
+        for i in Invoice::all(&db).await? {
+            println!(
+                "  invoice #{} customer #{} {} cents paid={} note={:?}",
+                i.id, i.customer_id, i.amount_cents, i.paid, i.note
+            );
+        }
+        println!("  plans seen: {:?}", Plan::all(&db).await?);
+    }
+
+    // Isolation: both tenants' first customer has id 1, yet each sees only its own.
+    let globex = allowlist.resolve("globex")?;
+    let acme_1 = Customer::get(&client.for_tenant(&acme), 1).await?;
+    let globex_1 = Customer::get(&client.for_tenant(&globex), 1).await?;
+    println!(
+        "customer #1 for acme is {:?}; for globex it is {:?}",
+        acme_1.map(|c| c.name),
+        globex_1.map(|c| c.name)
+    );
+
+    // Unknown tenants never reach SQL.
+    match allowlist.resolve("initech") {
+        Err(e) => println!("resolve(\"initech\") refused: {e}"),
+        Ok(_) => unreachable!("initech is not in the allowlist"),
+    }
+
+    // Clean up: drop both tenant schemas and the shared one.
+    let drop_tenant = Template::new(vec![
+        Piece::Sql(Cow::Borrowed("DROP SCHEMA IF EXISTS ")),
+        Piece::Schema(Slot::Tenant),
+        Piece::Sql(Cow::Borrowed(" CASCADE")),
+    ]);
+    for tenant in allowlist.tenants() {
+        client
+            .for_tenant(&tenant)
+            .batch_execute(&drop_tenant)
+            .await?;
+    }
+    client
+        .as_tokio_postgres()
+        .batch_execute("DROP SCHEMA IF EXISTS quickstart_shared CASCADE")
+        .await?;
+    println!("cleaned up: dropped quickstart_acme, quickstart_globex, quickstart_shared");
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The per-connection, bounded cache of prepared statements.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use lru::LruCache;
+use smallvec::SmallVec;
+use tokio_postgres::Statement;
+
+use crate::schema::SchemaName;
+use crate::template::TemplateKey;
+
+/// A prepared statement is identified by its template and the schemas that filled its slots.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct StatementKey {
+    pub(crate) template: TemplateKey,
+    pub(crate) schemas: SmallVec<[SchemaName; 2]>,
+}
+
+/// Prepared statements of one connection, keyed by (template, schemas), least recently used
+/// evicted first. Evicting a statement closes it on the server, so neither side grows without
+/// bound however many tenants one connection serves.
+///
+/// ```
+/// use tenant_runtime::StatementCache;
+/// let cache = StatementCache::with_capacity(2);
+/// assert_eq!(cache.stats().capacity, 2);
+/// assert_eq!(cache.stats().len, 0);
+/// ```
+pub struct StatementCache {
+    entries: Mutex<LruCache<StatementKey, Statement>>,
+    capacity: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    renders: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// Counters of a [`StatementCache`], read with [`StatementCache::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Statements found prepared.
+    pub hits: u64,
+    /// Statements that had to be rendered and prepared.
+    pub misses: u64,
+    /// Times a template was rendered to SQL text.
+    pub renders: u64,
+    /// Statements evicted (and closed) to stay within capacity.
+    pub evictions: u64,
+    /// Statements held now.
+    pub len: usize,
+    /// The bound.
+    pub capacity: usize,
+}
+
+impl StatementCache {
+    /// Default bound: statements kept per connection.
+    pub const DEFAULT_CAPACITY: usize = 512;
+
+    /// A cache that holds at most `capacity` statements (at least 1).
+    pub fn with_capacity(capacity: usize) -> StatementCache {
+        let capacity = capacity.max(1);
+        StatementCache {
+            entries: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity).expect("capacity >= 1"),
+            )),
+            capacity,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            renders: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters and current size.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            renders: self.renders.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            len: self.lock().len(),
+            capacity: self.capacity,
+        }
+    }
+
+    /// Drops every statement (closing them on the server).
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, Statement>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn get(&self, key: &StatementKey) -> Option<Statement> {
+        let found = self.lock().get(key).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    pub(crate) fn note_render(&self) {
+        self.renders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn insert(&self, key: StatementKey, statement: Statement) {
+        let evicted = self.lock().push(key.clone(), statement);
+        if matches!(evicted, Some((k, _)) if k != key) {
+            self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Default for StatementCache {
+    fn default() -> Self {
+        StatementCache::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for StatementCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatementCache")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,156 @@
+//! A tokio-postgres connection with a bounded statement cache and a default schema map.
+
+use tokio_postgres::NoTls;
+
+use crate::cache::StatementCache;
+use crate::db::Db;
+use crate::error::Result;
+use crate::executor::ConnState;
+use crate::template::SchemaMap;
+use crate::tenant::Tenant;
+
+/// One PostgreSQL connection, ready to serve any number of tenants.
+///
+/// It wraps a `tokio_postgres::Client` and adds the per-connection [`StatementCache`] and the
+/// connection-level [`SchemaMap`]. Statements run through a [`Db`] handle made by
+/// [`Client::for_tenant`].
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, Client, SchemaMap};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres")
+///     .await?
+///     .with_schema_map(SchemaMap::new().with("shared", "public")?);
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    pub(crate) pg: tokio_postgres::Client,
+    pub(crate) state: ConnState,
+}
+
+impl Client {
+    /// Connects without TLS and drives the connection on a spawned tokio task.
+    ///
+    /// For TLS or other settings, connect with tokio-postgres yourself and pass the client
+    /// to [`Client::new`].
+    pub async fn connect(url: &str) -> Result<Client> {
+        let (pg, connection) = tokio_postgres::connect(url, NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::warn!(%error, "postgres connection closed with an error");
+            }
+        });
+        Ok(Client::new(pg))
+    }
+
+    /// Wraps a connected `tokio_postgres::Client`, with the default cache capacity
+    /// ([`StatementCache::DEFAULT_CAPACITY`]) and an empty schema map.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (pg, conn) = tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+    /// tokio::spawn(conn);
+    /// let client = tenant_runtime::Client::new(pg);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(pg: tokio_postgres::Client) -> Client {
+        Client {
+            pg,
+            state: ConnState::default(),
+        }
+    }
+
+    /// Sets the connection-level schema map (the widest level; handles and statements can
+    /// narrow it).
+    pub fn with_schema_map(mut self, map: SchemaMap) -> Client {
+        self.state.map = map;
+        self
+    }
+
+    /// Replaces the statement cache with an empty one of the given bound.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres")
+    ///     .await?
+    ///     .with_statement_cache_capacity(64);
+    /// assert_eq!(client.statement_cache().stats().capacity, 64);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_statement_cache_capacity(mut self, capacity: usize) -> Client {
+        self.state.cache = StatementCache::with_capacity(capacity);
+        self
+    }
+
+    /// The connection-level schema map.
+    pub fn schema_map(&self) -> &SchemaMap {
+        &self.state.map
+    }
+
+    /// The prepared-statement cache of this connection.
+    pub fn statement_cache(&self) -> &StatementCache {
+        &self.state.cache
+    }
+
+    /// A handle that runs statements for `tenant` on this connection.
+    pub fn for_tenant(&mut self, tenant: &Tenant) -> Db<&mut Client> {
+        Db::new(self, tenant)
+    }
+
+    /// Opens a transaction. It rolls back when dropped without [`Transaction::commit`].
+    pub async fn transaction(&mut self) -> Result<Transaction<'_>> {
+        let Client { pg, state } = self;
+        Ok(Transaction {
+            pg: pg.transaction().await?,
+            state,
+        })
+    }
+
+    /// The underlying tokio-postgres client, for SQL that involves no tenant schema.
+    pub fn as_tokio_postgres(&self) -> &tokio_postgres::Client {
+        &self.pg
+    }
+
+    /// Whether the connection has closed (the server went away or the task ended).
+    pub fn is_closed(&self) -> bool {
+        self.pg.is_closed()
+    }
+}
+
+/// A transaction (or savepoint) on a [`Client`]. Rolls back on drop unless committed.
+///
+/// Usually reached through [`Db::transaction`], which keeps the tenant and map.
+pub struct Transaction<'a> {
+    pub(crate) pg: tokio_postgres::Transaction<'a>,
+    pub(crate) state: &'a ConnState,
+}
+
+impl<'a> Transaction<'a> {
+    /// Commits (or releases the savepoint).
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.pg.commit().await?)
+    }
+
+    /// Rolls back (to the savepoint).
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.pg.rollback().await?)
+    }
+
+    /// Opens a savepoint inside this transaction.
+    pub async fn savepoint(&mut self) -> Result<Transaction<'_>> {
+        let state = self.state;
+        Ok(Transaction {
+            pg: self.pg.transaction().await?,
+            state,
+        })
+    }
+}
+
+impl std::fmt::Debug for Transaction<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,289 @@
+//! The handle statements run through: an executor, a [`Tenant`] and a [`SchemaMap`].
+
+use postgres_types::ToSql;
+use smallvec::SmallVec;
+use tokio_postgres::{Row, RowStream, Statement};
+
+use crate::cache::StatementKey;
+use crate::client::Transaction;
+use crate::error::{Error, Result};
+use crate::executor::{Begin, Executor};
+use crate::schema::SchemaName;
+use crate::template::{default_for_slot, SchemaMap, Slot, Template};
+use crate::tenant::Tenant;
+
+/// A handle that runs statements for one [`Tenant`] on one executor (a [`Client`](crate::Client),
+/// a [`Transaction`], or a reference to either).
+///
+/// The tenant slot of every statement is filled with the tenant's schema; named slots with
+/// the narrowest map that maps them: the statement's, then this handle's
+/// ([`Db::with_schema_map`]), then the connection's, else the slot's own name.
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "notes")]
+/// struct Note { #[tenant(primary_key)] id: i64, body: String }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let mut db = client.for_tenant(&allowlist.resolve("acme")?);
+/// let tx = db.transaction().await?;
+/// Note { id: 1, body: "in a transaction".into() }.insert(&tx).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Db<E> {
+    exec: E,
+    tenant: Tenant,
+    map: SchemaMap,
+}
+
+impl<E: Executor> Db<E> {
+    /// A handle for `tenant` on `exec`, with no handle-level map.
+    pub fn new(exec: E, tenant: &Tenant) -> Db<E> {
+        Db {
+            exec,
+            tenant: tenant.clone(),
+            map: SchemaMap::new(),
+        }
+    }
+
+    /// Sets the handle-level schema map (narrower than the connection's).
+    pub fn with_schema_map(mut self, map: SchemaMap) -> Db<E> {
+        self.map = map;
+        self
+    }
+
+    /// The tenant this handle runs for.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// The handle-level schema map.
+    pub fn schema_map(&self) -> &SchemaMap {
+        &self.map
+    }
+
+    /// The executor.
+    pub fn executor(&self) -> &E {
+        &self.exec
+    }
+
+    /// Gives the executor back.
+    pub fn into_executor(self) -> E {
+        self.exec
+    }
+
+    /// The schema that fills `slot` for a statement with the (optional) statement-level map.
+    pub fn resolve(&self, slot: Slot, statement_map: Option<&SchemaMap>) -> Result<SchemaName> {
+        match slot {
+            Slot::Tenant => Ok(self.tenant.schema()),
+            Slot::Named(name) => {
+                let mapped = statement_map
+                    .and_then(|m| m.get(name))
+                    .or_else(|| self.map.get(name))
+                    .or_else(|| self.exec.conn_state().map.get(name));
+                match mapped {
+                    Some(schema) => Ok(schema),
+                    None => Ok(default_for_slot(name)?),
+                }
+            }
+        }
+    }
+
+    /// The SQL text `template` runs as on this handle (for logs and tests).
+    ///
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Allowlist, Client, Model};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let db = client.for_tenant(&acme);
+    /// let sql = db.render(&tenant_runtime::ddl::create_table::<Note>(), None)?;
+    /// assert!(sql.starts_with(r#"CREATE TABLE IF NOT EXISTS "tenant_acme"."notes""#));
+    /// # Ok(()) }
+    /// ```
+    pub fn render(&self, template: &Template, statement_map: Option<&SchemaMap>) -> Result<String> {
+        let mut failed = None;
+        let sql = template.render(|slot| match self.resolve(slot, statement_map) {
+            Ok(schema) => schema,
+            Err(e) => {
+                failed = Some(e);
+                SchemaName::parse("invalid").expect("valid")
+            }
+        });
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(sql),
+        }
+    }
+
+    /// The prepared statement for `template` on this connection, from the statement cache
+    /// (rendering and preparing it on a miss).
+    pub async fn prepare(
+        &self,
+        template: &Template,
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<Statement> {
+        let mut schemas = SmallVec::new();
+        for slot in template.slots() {
+            schemas.push(self.resolve(slot, statement_map)?);
+        }
+        let key = StatementKey {
+            template: template.key(),
+            schemas,
+        };
+        let cache = &self.exec.conn_state().cache;
+        if let Some(statement) = cache.get(&key) {
+            return Ok(statement);
+        }
+        let mut fills = key.schemas.iter();
+        let sql = template.render(|_| *fills.next().expect("one schema per slot"));
+        cache.note_render();
+        tracing::trace!(tenant = self.tenant.key(), %sql, "preparing");
+        let statement = self.exec.pg().prepare(&sql).await?;
+        cache.insert(key, statement.clone());
+        Ok(statement)
+    }
+
+    /// Runs `template` and returns every row.
+    pub async fn query(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        self.query_mapped(template, params, None).await
+    }
+
+    /// Runs `template`, which must return exactly one row.
+    pub async fn query_one(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row> {
+        let mut rows = self.query(template, params).await?;
+        match rows.len() {
+            1 => Ok(rows.pop().expect("one row")),
+            0 => Err(Error::RowNotFound),
+            _ => Err(Error::TooManyRows),
+        }
+    }
+
+    /// Runs `template`, which must return at most one row.
+    pub async fn query_opt(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        let mut rows = self.query(template, params).await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop()),
+            _ => Err(Error::TooManyRows),
+        }
+    }
+
+    /// Runs `template` and returns the number of rows it affected.
+    pub async fn execute(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64> {
+        self.execute_mapped(template, params, None).await
+    }
+
+    /// Runs `template` and returns its rows as a stream, without holding them all in memory.
+    pub async fn query_stream(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<RowStream> {
+        self.query_stream_mapped(template, params, None).await
+    }
+
+    // The execution primitives. Every statement the runtime runs goes through one of these
+    // three, with the statement-level map (the narrowest level) when it has one.
+
+    /// Runs `template` with a statement-level map and returns every row.
+    #[doc(hidden)]
+    pub async fn query_mapped(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<Vec<Row>> {
+        let statement = self.prepare(template, statement_map).await?;
+        self.exec.pg().query(&statement, params).await
+    }
+
+    /// Runs `template` with a statement-level map and returns the affected row count.
+    #[doc(hidden)]
+    pub async fn execute_mapped(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<u64> {
+        let statement = self.prepare(template, statement_map).await?;
+        self.exec.pg().execute(&statement, params).await
+    }
+
+    /// Runs `template` with a statement-level map and streams its rows.
+    #[doc(hidden)]
+    pub async fn query_stream_mapped(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<RowStream> {
+        let statement = self.prepare(template, statement_map).await?;
+        self.exec.pg().query_raw(&statement, params).await
+    }
+
+    /// Creates the tenant's schema if it does not exist yet.
+    ///
+    /// This is the bare primitive; provisioning (grants, tables, registry) builds on it.
+    pub async fn create_schema(&self) -> Result<()> {
+        let mut sql = String::from("CREATE SCHEMA IF NOT EXISTS ");
+        self.tenant.schema().push_quoted(&mut sql);
+        self.exec.pg().batch_execute(&sql).await
+    }
+
+    /// Runs one or more parameterless statements through the simple query protocol, as one
+    /// implicit transaction (all or nothing). Used for DDL; not cached.
+    pub async fn batch_execute(&self, template: &Template) -> Result<()> {
+        let sql = self.render(template, None)?;
+        self.exec.pg().batch_execute(&sql).await
+    }
+}
+
+impl<E: Begin> Db<E> {
+    /// Opens a transaction (a savepoint when this handle is already in one) for the same
+    /// tenant and map. It rolls back when dropped without [`Db::commit`].
+    pub async fn transaction(&mut self) -> Result<Db<Transaction<'_>>> {
+        let tx = self.exec.begin().await?;
+        Ok(Db {
+            exec: tx,
+            tenant: self.tenant.clone(),
+            map: self.map.clone(),
+        })
+    }
+}
+
+impl Db<Transaction<'_>> {
+    /// Commits the transaction (or releases the savepoint).
+    pub async fn commit(self) -> Result<()> {
+        self.exec.commit().await
+    }
+
+    /// Rolls the transaction back (to the savepoint).
+    pub async fn rollback(self) -> Result<()> {
+        self.exec.rollback().await
+    }
+}

@@ -1,0 +1,105 @@
+//! The one error type of the runtime.
+
+use crate::schema::InvalidSchemaName;
+
+/// Everything that can go wrong in `tenant_runtime`, one variant per cause that callers
+/// handle differently.
+///
+/// ```
+/// use tenant_runtime::{Allowlist, Error};
+///
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
+/// match allowlist.resolve("globex") {
+///     Err(Error::UnknownTenant { key }) => assert_eq!(key, "globex"),
+///     other => panic!("expected UnknownTenant, got {other:?}"),
+/// }
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The key is not in the allowlist. Treat as "not found" (HTTP 404), never retry as-is.
+    #[error(
+        "unknown tenant {key:?}: it is not in the allowlist; provision it or refresh the allowlist"
+    )]
+    UnknownTenant {
+        /// The key that was looked up (it may be hostile: log it escaped).
+        key: String,
+    },
+    /// A tenant key is malformed (empty, too long, or with control characters).
+    #[error("malformed tenant key {key:?}: {reason}")]
+    InvalidTenantKey {
+        /// The refused key.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A schema name does not satisfy the identifier rule.
+    #[error(transparent)]
+    InvalidSchemaName(#[from] InvalidSchemaName),
+    /// A schema that may not hold tenant data (`public`) was given for a tenant.
+    #[error("schema {schema:?} cannot hold a tenant: `public` is shared by every role; give the tenant its own schema")]
+    ReservedSchema {
+        /// The refused schema.
+        schema: String,
+    },
+    /// Two allowlist entries use the same key, or the same schema.
+    #[error("duplicate allowlist entry: {what} {value:?} appears twice; each tenant needs its own key and its own schema")]
+    DuplicateTenant {
+        /// `"key"` or `"schema"`.
+        what: &'static str,
+        /// The repeated value.
+        value: String,
+    },
+    /// The allowlist would exceed its configured bound.
+    #[error("allowlist holds at most {max} tenants; raise the bound or shard the registry")]
+    AllowlistFull {
+        /// The configured bound.
+        max: usize,
+    },
+    /// A query that must return exactly one row returned none.
+    #[error("expected exactly one row, found none")]
+    RowNotFound,
+    /// A query that must return at most one row returned more.
+    #[error("expected at most one row, found more")]
+    TooManyRows,
+    /// A row did not decode into the model (column count or type mismatch).
+    #[error("cannot decode column {index} ({column}) of {model}: {source}")]
+    Decode {
+        /// The model being decoded.
+        model: &'static str,
+        /// The column name.
+        column: &'static str,
+        /// The column position.
+        index: usize,
+        /// What the driver said.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// A model graph is not valid (e.g. a foreign-key cycle).
+    #[error("invalid model set: {0}")]
+    InvalidModelSet(String),
+    /// The database reported an error, or the connection failed.
+    #[error("database error: {0}")]
+    Db(#[from] tokio_postgres::Error),
+}
+
+impl Error {
+    /// The SQLSTATE code when the database reported the error (e.g. `"23505"` for a unique
+    /// violation), so callers can branch on it.
+    ///
+    /// ```
+    /// # use tenant_runtime::Error;
+    /// let e = Error::RowNotFound;
+    /// assert!(e.sqlstate().is_none());
+    /// ```
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            Error::Db(e) => e.code().map(|c| c.code()),
+            _ => None,
+        }
+    }
+}
+
+/// `Result` with [`Error`](enum@Error) as the error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

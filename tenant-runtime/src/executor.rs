@@ -1,0 +1,162 @@
+//! One trait for everything that executes: [`Client`] and [`Transaction`].
+
+use std::future::Future;
+
+use postgres_types::ToSql;
+use tokio_postgres::{Row, Statement};
+
+use crate::cache::StatementCache;
+use crate::client::{Client, Transaction};
+use crate::error::Result;
+use crate::template::SchemaMap;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The connection-level state every executor carries: its statement cache and its default
+/// [`SchemaMap`] (the widest of the three map levels).
+#[derive(Debug, Default)]
+pub struct ConnState {
+    pub(crate) cache: StatementCache,
+    pub(crate) map: SchemaMap,
+}
+
+/// Something that executes statements: a [`Client`], a [`Transaction`], or a reference to
+/// one. Write library functions once over `E: Executor` and they run on all of them.
+///
+/// The trait is sealed: the runtime provides every implementation.
+///
+/// ```
+/// use tenant_runtime::{Db, Executor, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "notes")]
+/// struct Note { #[tenant(primary_key)] id: i64, body: String }
+///
+/// // Runs on a client, a transaction or a savepoint alike.
+/// async fn note_count<E: Executor>(db: &Db<E>) -> Result<i64, tenant_runtime::Error> {
+///     Note::count(db).await
+/// }
+/// ```
+pub trait Executor: Send + Sync + sealed::Sealed {
+    #[doc(hidden)]
+    fn conn_state(&self) -> &ConnState;
+    #[doc(hidden)]
+    fn pg(&self) -> PgRef<'_>;
+}
+
+/// The tokio-postgres object behind an executor.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub enum PgRef<'a> {
+    Client(&'a tokio_postgres::Client),
+    Transaction(&'a tokio_postgres::Transaction<'a>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $pg:ident => $e:expr) => {
+        match $self {
+            PgRef::Client($pg) => $e,
+            PgRef::Transaction($pg) => $e,
+        }
+    };
+}
+
+#[allow(missing_docs)]
+impl<'a> PgRef<'a> {
+    pub async fn prepare(self, sql: &str) -> Result<Statement> {
+        Ok(dispatch!(self, pg => pg.prepare(sql).await)?)
+    }
+    pub async fn query(self, st: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        Ok(dispatch!(self, pg => pg.query(st, params).await)?)
+    }
+    pub async fn execute(self, st: &Statement, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        Ok(dispatch!(self, pg => pg.execute(st, params).await)?)
+    }
+    pub async fn batch_execute(self, sql: &str) -> Result<()> {
+        Ok(dispatch!(self, pg => pg.batch_execute(sql).await)?)
+    }
+    pub async fn query_raw<'p>(
+        self,
+        st: &Statement,
+        params: &'p [&'p (dyn ToSql + Sync)],
+    ) -> Result<tokio_postgres::RowStream> {
+        let params = params.iter().map(|p| *p as &dyn ToSql);
+        Ok(dispatch!(self, pg => pg.query_raw(st, params).await)?)
+    }
+    pub async fn copy_in(self, st: &Statement) -> Result<tokio_postgres::CopyInSink<bytes::Bytes>> {
+        Ok(dispatch!(self, pg => pg.copy_in(st).await)?)
+    }
+    /// Runs a statement through the unnamed prepared statement in one round trip.
+    pub async fn query_typed(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), postgres_types::Type)],
+    ) -> Result<Vec<Row>> {
+        Ok(dispatch!(self, pg => pg.query_typed(sql, params).await)?)
+    }
+}
+
+impl sealed::Sealed for Client {}
+impl Executor for Client {
+    fn conn_state(&self) -> &ConnState {
+        &self.state
+    }
+    fn pg(&self) -> PgRef<'_> {
+        PgRef::Client(&self.pg)
+    }
+}
+
+impl sealed::Sealed for Transaction<'_> {}
+impl Executor for Transaction<'_> {
+    fn conn_state(&self) -> &ConnState {
+        self.state
+    }
+    fn pg(&self) -> PgRef<'_> {
+        PgRef::Transaction(&self.pg)
+    }
+}
+
+impl<E: Executor + ?Sized> sealed::Sealed for &E {}
+impl<E: Executor + ?Sized> Executor for &E {
+    fn conn_state(&self) -> &ConnState {
+        (**self).conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        (**self).pg()
+    }
+}
+
+impl<E: Executor + ?Sized> sealed::Sealed for &mut E {}
+impl<E: Executor + ?Sized> Executor for &mut E {
+    fn conn_state(&self) -> &ConnState {
+        (**self).conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        (**self).pg()
+    }
+}
+
+/// An executor that can open a transaction: a [`Client`] opens one, a [`Transaction`] opens a
+/// savepoint inside itself.
+pub trait Begin: Executor {
+    /// Opens a transaction (or a savepoint).
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send;
+}
+
+impl Begin for Client {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.transaction()
+    }
+}
+impl Begin for Transaction<'_> {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.savepoint()
+    }
+}
+impl<B: Begin + ?Sized> Begin for &mut B {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        (**self).begin()
+    }
+}

@@ -1,0 +1,224 @@
+//! Validated PostgreSQL schema identifiers.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// The longest identifier PostgreSQL keeps without truncation (`NAMEDATALEN - 1`).
+pub const MAX_SCHEMA_NAME_LEN: usize = 63;
+
+/// A syntactically valid schema identifier: `^[a-z_][a-z0-9_]{0,62}$`, not starting with
+/// `pg_` and not `information_schema`.
+///
+/// A `SchemaName` proves *syntax* only. It is what named slots (such as `shared`) map to,
+/// and what an [`Allowlist`](crate::Allowlist) stores for each tenant; it can never stand
+/// in where a [`Tenant`](crate::Tenant) is required. It is always emitted double-quoted.
+///
+/// It is stored inline (64 bytes, `Copy`), so filling a schema slot never allocates.
+///
+/// ```
+/// use tenant_runtime::{SchemaName, InvalidSchemaName};
+///
+/// let shared = SchemaName::parse("shared")?;
+/// assert_eq!(shared.as_str(), "shared");
+/// assert_eq!(shared.quoted(), "\"shared\"");
+/// assert!(matches!(SchemaName::parse("acme\"; --"), Err(InvalidSchemaName::InvalidCharacter { .. })));
+/// # Ok::<(), InvalidSchemaName>(())
+/// ```
+#[derive(Clone, Copy)]
+pub struct SchemaName {
+    len: u8,
+    bytes: [u8; MAX_SCHEMA_NAME_LEN],
+}
+
+/// Why a string is not a valid [`SchemaName`].
+///
+/// ```
+/// use tenant_runtime::{SchemaName, InvalidSchemaName};
+/// assert_eq!(SchemaName::parse(""), Err(InvalidSchemaName::Empty));
+/// assert_eq!(SchemaName::parse("pg_catalog"), Err(InvalidSchemaName::Reserved { name: "pg_catalog".into() }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidSchemaName {
+    /// The string was empty.
+    #[error("schema name is empty; use 1 to 63 characters from [a-z0-9_], starting with a letter or `_`")]
+    Empty,
+    /// The string was longer than 63 bytes, which PostgreSQL would silently truncate.
+    #[error("schema name is {len} bytes long; PostgreSQL keeps at most 63, so use a shorter name")]
+    TooLong {
+        /// Length of the refused input in bytes.
+        len: usize,
+    },
+    /// The first character is not `a`-`z` or `_`.
+    #[error("schema name {name:?} must start with a lowercase ASCII letter or `_`")]
+    InvalidStart {
+        /// The refused input.
+        name: String,
+    },
+    /// A character outside `[a-z0-9_]` (uppercase, whitespace, quotes, punctuation, non-ASCII, NUL...).
+    #[error("schema name {name:?} contains {found:?} at byte {at}; only lowercase ASCII letters, digits and `_` are allowed")]
+    InvalidCharacter {
+        /// The refused input.
+        name: String,
+        /// The first offending character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+    /// A name PostgreSQL reserves for itself (`pg_*`, `information_schema`).
+    #[error("schema name {name:?} is reserved by PostgreSQL (`pg_*` and `information_schema`); choose another name")]
+    Reserved {
+        /// The refused input.
+        name: String,
+    },
+}
+
+impl SchemaName {
+    /// Checks `name` against the identifier rule and returns it as a `SchemaName`.
+    ///
+    /// ```
+    /// # use tenant_runtime::SchemaName;
+    /// assert!(SchemaName::parse("tenant_0042").is_ok());
+    /// assert!(SchemaName::parse("Tenant").is_err());
+    /// assert!(SchemaName::parse("a.b").is_err());
+    /// ```
+    pub fn parse(name: &str) -> Result<SchemaName, InvalidSchemaName> {
+        validate_identifier(name)?;
+        let mut bytes = [0u8; MAX_SCHEMA_NAME_LEN];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Ok(SchemaName {
+            len: name.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The bare identifier, without quotes.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII bytes are ever stored (checked in `parse`).
+        std::str::from_utf8(&self.bytes[..self.len as usize]).expect("schema names are ASCII")
+    }
+
+    /// The identifier as it appears in SQL: double-quoted.
+    ///
+    /// ```
+    /// # use tenant_runtime::SchemaName;
+    /// assert_eq!(SchemaName::parse("acme")?.quoted(), "\"acme\"");
+    /// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+    /// ```
+    pub fn quoted(&self) -> String {
+        let mut s = String::with_capacity(self.len as usize + 2);
+        self.push_quoted(&mut s);
+        s
+    }
+
+    pub(crate) fn push_quoted(&self, out: &mut String) {
+        out.push('"');
+        out.push_str(self.as_str());
+        out.push('"');
+    }
+}
+
+/// Checks the identifier rule shared by schema names, table names, column names and slot names.
+///
+/// Exposed (hidden) so the macros and the runtime apply one rule.
+#[doc(hidden)]
+pub fn validate_identifier(name: &str) -> Result<(), InvalidSchemaName> {
+    if name.is_empty() {
+        return Err(InvalidSchemaName::Empty);
+    }
+    if name.len() > MAX_SCHEMA_NAME_LEN {
+        return Err(InvalidSchemaName::TooLong { len: name.len() });
+    }
+    let mut chars = name.char_indices();
+    let (_, first) = chars.next().expect("non-empty");
+    if !(first.is_ascii_lowercase() || first == '_') {
+        return Err(if first.is_ascii_digit() || first.is_ascii_uppercase() {
+            InvalidSchemaName::InvalidStart { name: name.into() }
+        } else {
+            InvalidSchemaName::InvalidCharacter {
+                name: name.into(),
+                found: first,
+                at: 0,
+            }
+        });
+    }
+    for (at, c) in chars {
+        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(InvalidSchemaName::InvalidCharacter {
+                name: name.into(),
+                found: c,
+                at,
+            });
+        }
+    }
+    if name.starts_with("pg_") || name == "information_schema" {
+        return Err(InvalidSchemaName::Reserved { name: name.into() });
+    }
+    Ok(())
+}
+
+impl PartialEq for SchemaName {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for SchemaName {}
+impl Hash for SchemaName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+impl PartialOrd for SchemaName {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for SchemaName {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+impl fmt::Debug for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SchemaName({:?})", self.as_str())
+    }
+}
+/// Displays the quoted identifier, as it appears in SQL.
+impl fmt::Display for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", self.as_str())
+    }
+}
+impl std::str::FromStr for SchemaName {
+    type Err = InvalidSchemaName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SchemaName::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_valid_name_is_63_bytes() {
+        let ok = "a".repeat(63);
+        assert_eq!(SchemaName::parse(&ok).unwrap().as_str(), ok);
+        assert_eq!(
+            SchemaName::parse(&"a".repeat(64)),
+            Err(InvalidSchemaName::TooLong { len: 64 })
+        );
+    }
+
+    #[test]
+    fn equality_ignores_unused_storage() {
+        assert_eq!(
+            SchemaName::parse("ab").unwrap(),
+            SchemaName::parse("ab").unwrap()
+        );
+        assert_ne!(
+            SchemaName::parse("ab").unwrap(),
+            SchemaName::parse("abc").unwrap()
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Test harness for tenant (filled in by the next commit).
