@@ -33,10 +33,12 @@
 //! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
 //! - templates: [`Template`], [`Slot`], [`SchemaMap`];
 //! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
+//! - bulk data: [`bulk`] (multi-row `INSERT`, binary `COPY`), [`ModelStream`];
 //! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`];
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
+pub mod bulk;
 mod cache;
 mod client;
 mod db;
@@ -45,6 +47,7 @@ mod error;
 mod executor;
 mod model;
 mod schema;
+mod stream;
 mod template;
 mod tenant;
 mod types;
@@ -60,6 +63,7 @@ pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
+pub use stream::ModelStream;
 pub use template::{Piece, SchemaMap, Slot, Template};
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
 pub use types::SqlType;
