@@ -285,9 +285,7 @@ where
     // `SELECT cols ... LIMIT 0` (cached like any statement) describes them, which covers
     // domains, enums and user `ToSql` types, and a model that drifted from its table fails
     // on the first row (wrong type) instead of writing misread bytes.
-    let described = db
-        .prepare(&template::<M>(Shape::CopyTypes), None)
-        .await?;
+    let described = db.prepare(&template::<M>(Shape::CopyTypes), None).await?;
     let types: Vec<Type> = described
         .columns()
         .iter()
@@ -301,7 +299,10 @@ where
         // Returning early drops the writer without `finish`, which sends CopyFail: the
         // server discards every row of this COPY.
         let item = item.map_err(copy_source)?;
-        writer.as_mut().write(&item.borrow().insert_params()).await?;
+        writer
+            .as_mut()
+            .write(&item.borrow().insert_params())
+            .await?;
     }
     Ok(writer.finish().await?)
 }

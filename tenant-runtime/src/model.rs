@@ -293,10 +293,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// assert_eq!(Event::count(&db).await?, 0); // "a" and "b" were not written either
     /// # Ok(()) }
     /// ```
-    fn copy_in_stream<E, S, T, SE>(
-        db: &Db<E>,
-        rows: S,
-    ) -> impl Future<Output = Result<u64>> + Send
+    fn copy_in_stream<E, S, T, SE>(db: &Db<E>, rows: S) -> impl Future<Output = Result<u64>> + Send
     where
         E: Executor,
         S: Stream<Item = std::result::Result<T, SE>> + Send,
