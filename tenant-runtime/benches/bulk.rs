@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{invoices, invoices_ddl, Invoice, Tenants};
-use criterion::{SamplingMode, Throughput};
+use criterion::{Bencher, SamplingMode, Throughput};
 use futures_util::pin_mut;
 use tenant_runtime::bulk::rows_per_insert;
 use tenant_runtime::postgres_types::{ToSql, Type};
@@ -46,9 +46,16 @@ fn main() {
         tokio::spawn(conn);
         pg
     });
+    let admin = rt.block_on(async {
+        let (pg, conn) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        pg
+    });
     // One schema for ours, one for the baseline: neither sees the other's rows.
-    let tenants = rt.block_on(Tenants::create(&pg, "bulk", 2, |s| invoices_ddl(s, 0)));
-    let (ours, theirs) = (tenants.tenant(0), tenants.schemas[1].clone());
+    let tenants = rt.block_on(Tenants::create(&admin, "bulk", 2, |s| invoices_ddl(s, 0)));
+    let (acme, theirs) = (tenants.tenant(0), tenants.schemas[1].clone());
     let truncate = |schema: &str| format!("TRUNCATE \"{schema}\".\"invoices\" RESTART IDENTITY");
     let truncate_ours = truncate(&tenants.schemas[0]);
     let truncate_theirs = truncate(&theirs);
@@ -58,7 +65,9 @@ fn main() {
     let per_statement = rows_per_insert::<Invoice>();
     let (full, last) = rt.block_on(async {
         (
-            pg.prepare(&insert_sql(&theirs, per_statement)).await.unwrap(),
+            pg.prepare(&insert_sql(&theirs, per_statement))
+                .await
+                .unwrap(),
             pg.prepare(&insert_sql(&theirs, ROWS % per_statement))
                 .await
                 .unwrap(),
@@ -67,13 +76,13 @@ fn main() {
     let mut g = c.benchmark_group("insert_many_100k");
     g.sampling_mode(SamplingMode::Flat).sample_size(10);
     g.throughput(Throughput::Elements(ROWS as u64));
-    g.bench_function("tenant", |b| {
+    let mut ours = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
-                    pg.batch_execute(&truncate_ours).await.unwrap();
-                    let mut db = Db::new(&mut client, &ours);
+                    admin.batch_execute(&truncate_ours).await.unwrap();
+                    let mut db = Db::new(&mut client, &acme);
                     let start = Instant::now();
                     let n = Invoice::insert_many(&mut db, &rows).await.unwrap();
                     spent += start.elapsed();
@@ -82,8 +91,8 @@ fn main() {
                 spent
             })
         })
-    });
-    g.bench_function("baseline", |b| {
+    };
+    let mut baseline = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut spent = Duration::ZERO;
@@ -103,7 +112,11 @@ fn main() {
                                 &r.note,
                             ]);
                         }
-                        let statement = if chunk.len() == per_statement { &full } else { &last };
+                        let statement = if chunk.len() == per_statement {
+                            &full
+                        } else {
+                            &last
+                        };
                         n += tx.execute(statement, &params).await.unwrap();
                     }
                     tx.commit().await.unwrap();
@@ -113,10 +126,14 @@ fn main() {
                 spent
             })
         })
-    });
+    };
+    common::rounds(
+        &mut g,
+        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+    );
     g.finish();
     for schema in [&tenants.schemas[0], &theirs] {
-        assert_eq!(rt.block_on(count(&pg, schema)), ROWS as i64);
+        assert_eq!(rt.block_on(count(&admin, schema)), ROWS as i64);
     }
 
     // --- copy_in -----------------------------------------------------------------------
@@ -127,15 +144,15 @@ fn main() {
         .unwrap();
     let types = [Type::INT8, Type::INT8, Type::BOOL, Type::TEXT];
     let mut g = c.benchmark_group("copy_in_100k");
-    g.sampling_mode(SamplingMode::Flat).sample_size(20);
+    g.sampling_mode(SamplingMode::Flat).sample_size(10);
     g.throughput(Throughput::Elements(ROWS as u64));
-    g.bench_function("tenant", |b| {
+    let mut ours = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut spent = Duration::ZERO;
                 for _ in 0..iters {
-                    pg.batch_execute(&truncate_ours).await.unwrap();
-                    let db = Db::new(&client, &ours);
+                    admin.batch_execute(&truncate_ours).await.unwrap();
+                    let db = Db::new(&client, &acme);
                     let start = Instant::now();
                     let n = Invoice::copy_in(&db, &rows).await.unwrap();
                     spent += start.elapsed();
@@ -144,8 +161,8 @@ fn main() {
                 spent
             })
         })
-    });
-    g.bench_function("baseline", |b| {
+    };
+    let mut baseline = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let mut spent = Duration::ZERO;
@@ -169,16 +186,26 @@ fn main() {
                 spent
             })
         })
-    });
+    };
+    common::rounds(
+        &mut g,
+        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+    );
     g.finish();
     for schema in [&tenants.schemas[0], &theirs] {
-        assert_eq!(rt.block_on(count(&pg, schema)), ROWS as i64);
+        assert_eq!(rt.block_on(count(&admin, schema)), ROWS as i64);
     }
 
-    rt.block_on(tenants.drop_all(&pg));
+    rt.block_on(tenants.drop_all(&admin));
     c.final_summary();
     common::print_ratios(&[
         ("insert_many_100k", "tenant", "baseline", ROWS as u64, None),
-        ("copy_in_100k", "tenant", "baseline", ROWS as u64, Some(0.95)),
+        (
+            "copy_in_100k",
+            "tenant",
+            "baseline",
+            ROWS as u64,
+            Some(0.95),
+        ),
     ]);
 }

@@ -18,8 +18,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::Tenants;
-use criterion::Throughput;
+use criterion::{Bencher, Throughput};
 use tenant_runtime::{Client, Db, Keyed, Model, Tenant};
+use tokio::runtime::Runtime;
 use tokio_postgres::Statement;
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -92,7 +93,10 @@ async fn visit_prepared(pg: &tokio_postgres::Client, st: &[Statement; 5]) {
         .collect();
     assert_eq!(all.len(), 10);
     let m = &MISSING;
-    assert_eq!(pg.execute(&st[3], &[&m.name, &m.qty, &m.id]).await.unwrap(), 0);
+    assert_eq!(
+        pg.execute(&st[3], &[&m.name, &m.qty, &m.id]).await.unwrap(),
+        0
+    );
     assert_eq!(pg.execute(&st[4], &[&m.id]).await.unwrap(), 0);
 }
 
@@ -119,6 +123,27 @@ async fn visit_uncached(pg: &tokio_postgres::Client, schema: &str) {
     assert_eq!(pg.execute(sql[4].as_str(), &[&m.id]).await.unwrap(), 0);
 }
 
+/// Round-robin tenant visits through the runtime on `client`.
+fn visits<'a>(
+    rt: &'a Runtime,
+    client: &'a Client,
+    tenants: &'a [Tenant],
+) -> impl FnMut(&mut Bencher<'_>) + 'a {
+    let mut k = 0usize;
+    move |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    visit_tenant(client, &tenants[k % tenants.len()]).await;
+                    k += 1;
+                }
+                start.elapsed()
+            })
+        })
+    }
+}
+
 async fn raw_connection() -> tokio_postgres::Client {
     let (pg, conn) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
         .await
@@ -129,7 +154,7 @@ async fn raw_connection() -> tokio_postgres::Client {
 
 fn main() {
     let rt = common::runtime();
-    let mut c = common::criterion(Duration::from_secs(3), 20);
+    let mut c = common::criterion(Duration::from_secs(2), 20);
     let admin = rt.block_on(raw_connection());
     let max = *TENANT_COUNTS.iter().max().unwrap();
     let started = Instant::now();
@@ -143,47 +168,29 @@ fn main() {
         let mut g = c.benchmark_group(format!("churn_{n}_tenants"));
         g.throughput(Throughput::Elements(STATEMENTS_PER_VISIT));
 
-        for (name, capacity) in [
-            ("tenant_cache_512", CACHE_BOUND),
-            ("tenant_cache_unbounded", 5 * max + 1),
-        ] {
-            let client = rt.block_on(async {
-                let client = common::client().await.with_statement_cache_capacity(capacity);
-                // One full round first, so that the measurement sees the steady state.
-                for t in tenants {
-                    visit_tenant(&client, t).await;
-                }
-                client
-            });
-            let mut k = 0usize;
-            g.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    rt.block_on(async {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            visit_tenant(&client, &tenants[k % n]).await;
-                            k += 1;
-                        }
-                        start.elapsed()
-                    })
-                })
-            });
-            let stats = client.statement_cache().stats();
-            println!(
-                "  {name}: cache holds {} of {} (hits {}, misses {}, evictions {})",
-                stats.len, stats.capacity, stats.hits, stats.misses, stats.evictions
-            );
-        }
-
-        let pg = rt.block_on(raw_connection());
+        let (bounded, unbounded) = rt.block_on(async {
+            let bounded = common::client()
+                .await
+                .with_statement_cache_capacity(CACHE_BOUND);
+            let unbounded = common::client()
+                .await
+                .with_statement_cache_capacity(5 * max + 1);
+            // One full round first, so that the measurement sees the steady state.
+            for t in tenants {
+                visit_tenant(&bounded, t).await;
+                visit_tenant(&unbounded, t).await;
+            }
+            (bounded, unbounded)
+        });
+        let prepared_pg = rt.block_on(raw_connection());
+        let uncached_pg = rt.block_on(raw_connection());
         let started = Instant::now();
         let statements: Vec<[Statement; 5]> = rt.block_on(async {
             let mut all = Vec::with_capacity(n);
             for s in schemas {
-                let sql = sql(s);
                 let mut prepared = Vec::with_capacity(5);
-                for q in &sql {
-                    prepared.push(pg.prepare(q).await.unwrap());
+                for q in &sql(s) {
+                    prepared.push(prepared_pg.prepare(q).await.unwrap());
                 }
                 all.push(prepared.try_into().expect("five"));
             }
@@ -194,35 +201,55 @@ fn main() {
             5 * n,
             started.elapsed()
         );
-        let mut k = 0usize;
-        g.bench_function("baseline_prepared_once", |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        visit_prepared(&pg, &statements[k % n]).await;
-                        k += 1;
-                    }
-                    start.elapsed()
-                })
-            })
-        });
-        drop(statements);
 
+        let mut ours_bounded = visits(&rt, &bounded, tenants);
+        let mut ours_unbounded = visits(&rt, &unbounded, tenants);
         let mut k = 0usize;
-        g.bench_function("baseline_no_cache", |b| {
+        let mut prepared_once = |b: &mut Bencher<'_>| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        visit_uncached(&pg, &schemas[k % n]).await;
+                        visit_prepared(&prepared_pg, &statements[k % n]).await;
                         k += 1;
                     }
                     start.elapsed()
                 })
             })
-        });
+        };
+        let mut k = 0usize;
+        let mut no_cache = |b: &mut Bencher<'_>| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        visit_uncached(&uncached_pg, &schemas[k % n]).await;
+                        k += 1;
+                    }
+                    start.elapsed()
+                })
+            })
+        };
+        common::rounds(
+            &mut g,
+            &mut [
+                ("tenant_cache_512", &mut ours_bounded),
+                ("baseline_prepared_once", &mut prepared_once),
+                ("tenant_cache_unbounded", &mut ours_unbounded),
+                ("baseline_no_cache", &mut no_cache),
+            ],
+        );
         g.finish();
+        for (name, client) in [
+            ("tenant_cache_512", &bounded),
+            ("tenant_cache_unbounded", &unbounded),
+        ] {
+            let stats = client.statement_cache().stats();
+            println!(
+                "  {name}: cache holds {} of {} (hits {}, misses {}, evictions {})",
+                stats.len, stats.capacity, stats.hits, stats.misses, stats.evictions
+            );
+        }
     }
 
     let started = Instant::now();
@@ -235,9 +262,21 @@ fn main() {
         .collect();
     let mut pairs = Vec::new();
     for g in &groups {
-        pairs.push((g.as_str(), "tenant_cache_512", "baseline_prepared_once", 5, None));
+        pairs.push((
+            g.as_str(),
+            "tenant_cache_512",
+            "baseline_prepared_once",
+            5,
+            None,
+        ));
         pairs.push((g.as_str(), "tenant_cache_512", "baseline_no_cache", 5, None));
-        pairs.push((g.as_str(), "tenant_cache_unbounded", "baseline_prepared_once", 5, None));
+        pairs.push((
+            g.as_str(),
+            "tenant_cache_unbounded",
+            "baseline_prepared_once",
+            5,
+            None,
+        ));
     }
     common::print_ratios(&pairs);
 }

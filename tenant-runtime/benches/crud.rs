@@ -7,14 +7,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{invoice_from_row, invoices_ddl, Invoice, Tenants, INVOICE_COLUMNS};
-use criterion::Throughput;
+use criterion::{Bencher, Throughput};
 use tenant_runtime::{Db, Model};
 
 const ROWS_PER_TENANT: i64 = 1_000;
 
 fn main() {
     let rt = common::runtime();
-    let mut c = common::criterion(Duration::from_secs(4), 40);
+    let mut c = common::criterion(Duration::from_secs(2), 30);
     let client = rt.block_on(common::client());
     let pg = client.as_tokio_postgres();
 
@@ -37,7 +37,7 @@ fn main() {
         let mut g = c.benchmark_group(format!("get_by_key_{n}_tenants"));
         g.throughput(Throughput::Elements(1));
         let mut k = 0u64;
-        g.bench_function("tenant", |b| {
+        let mut ours = |b: &mut Bencher<'_>| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
@@ -51,9 +51,9 @@ fn main() {
                     start.elapsed()
                 })
             })
-        });
+        };
         let mut k = 0u64;
-        g.bench_function("baseline", |b| {
+        let mut baseline = |b: &mut Bencher<'_>| {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     let start = Instant::now();
@@ -68,11 +68,17 @@ fn main() {
                     start.elapsed()
                 })
             })
-        });
+        };
+        common::rounds(
+            &mut g,
+            &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+        );
         g.finish();
     }
 
-    let one = rt.block_on(Tenants::create(pg, "crud_select", 1, |s| invoices_ddl(s, 100)));
+    let one = rt.block_on(Tenants::create(pg, "crud_select", 1, |s| {
+        invoices_ddl(s, 100)
+    }));
     let tenant = one.tenant(0);
     let statement = rt
         .block_on(pg.prepare(&format!(
@@ -82,7 +88,7 @@ fn main() {
         .unwrap();
     let mut g = c.benchmark_group("select_100_rows");
     g.throughput(Throughput::Elements(100));
-    g.bench_function("tenant", |b| {
+    let mut ours = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();
@@ -95,8 +101,8 @@ fn main() {
                 start.elapsed()
             })
         })
-    });
-    g.bench_function("baseline", |b| {
+    };
+    let mut baseline = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();
@@ -114,7 +120,11 @@ fn main() {
                 start.elapsed()
             })
         })
-    });
+    };
+    common::rounds(
+        &mut g,
+        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+    );
     g.finish();
 
     rt.block_on(async {
@@ -124,7 +134,13 @@ fn main() {
     c.final_summary();
     common::print_ratios(&[
         ("get_by_key_1_tenants", "tenant", "baseline", 1, Some(0.95)),
-        ("get_by_key_100_tenants", "tenant", "baseline", 1, Some(0.95)),
+        (
+            "get_by_key_100_tenants",
+            "tenant",
+            "baseline",
+            1,
+            Some(0.95),
+        ),
         ("select_100_rows", "tenant", "baseline", 100, Some(0.95)),
     ]);
 }

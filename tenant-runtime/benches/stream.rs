@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{invoice_from_row, invoices_ddl, Invoice, Tenants, INVOICE_COLUMNS};
-use criterion::{SamplingMode, Throughput};
+use criterion::{Bencher, SamplingMode, Throughput};
 use futures_util::{pin_mut, TryStreamExt};
 use tenant_runtime::{Db, Model};
 
@@ -35,7 +35,7 @@ fn main() {
     let mut g = c.benchmark_group("stream_1m_rows");
     g.sampling_mode(SamplingMode::Flat).sample_size(10);
     g.throughput(Throughput::Elements(ROWS as u64));
-    g.bench_function("tenant", |b| {
+    let mut ours = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();
@@ -53,8 +53,8 @@ fn main() {
                 start.elapsed()
             })
         })
-    });
-    g.bench_function("baseline", |b| {
+    };
+    let mut baseline = |b: &mut Bencher<'_>| {
         b.iter_custom(|iters| {
             rt.block_on(async {
                 let start = Instant::now();
@@ -75,7 +75,11 @@ fn main() {
                 start.elapsed()
             })
         })
-    });
+    };
+    common::rounds(
+        &mut g,
+        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+    );
     g.finish();
 
     rt.block_on(tenants.drop_all(pg));

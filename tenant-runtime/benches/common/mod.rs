@@ -10,7 +10,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use criterion::Criterion;
+use criterion::measurement::Measurement;
+use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion};
 use tenant_runtime::{Allowlist, Client, Model, Tenant};
 use tokio::runtime::Runtime;
 use tokio_postgres::Row;
@@ -115,7 +116,9 @@ impl Tenants {
                     ddl(&format!("\"{s}\""))
                 ));
             }
-            pg.batch_execute(&sql).await.expect("creating bench schemas");
+            pg.batch_execute(&sql)
+                .await
+                .expect("creating bench schemas");
         }
         let allowlist = Allowlist::from_pairs(
             schemas
@@ -141,7 +144,9 @@ impl Tenants {
                 .iter()
                 .map(|s| format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE;"))
                 .collect();
-            pg.batch_execute(&sql).await.expect("dropping bench schemas");
+            pg.batch_execute(&sql)
+                .await
+                .expect("dropping bench schemas");
         }
     }
 }
@@ -162,15 +167,41 @@ fn criterion_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/criterion"))
 }
 
-/// Mean time per iteration, in nanoseconds, of `group/function` in the last run.
-fn mean_ns(group: &str, function: &str) -> Option<f64> {
+/// Time per iteration, in nanoseconds, of `group/function` in the last run: criterion's
+/// slope estimate (linear sampling) or its mean (flat sampling).
+fn estimate_ns(group: &str, function: &str) -> Option<f64> {
     let path = criterion_dir()
         .join(group)
         .join(function)
         .join("new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-    json["mean"]["point_estimate"].as_f64()
+    json["slope"]["point_estimate"]
+        .as_f64()
+        .or_else(|| json["mean"]["point_estimate"].as_f64())
+}
+
+/// How many times [`rounds`] benchmarks each contender.
+pub const ROUNDS: u32 = 4;
+
+/// Benchmarks every contender [`ROUNDS`] times (ids `name/1` … `name/4`), in the orders
+/// A B …, … B A, … B A, A B … (ABBA BAAB for a pair), so that a load that drifts during the
+/// run (other builds on this shared machine) weighs on every contender alike;
+/// [`print_ratios`] averages the rounds.
+pub fn rounds<M: Measurement>(
+    g: &mut BenchmarkGroup<'_, M>,
+    contenders: &mut [(&str, &mut dyn FnMut(&mut Bencher<'_, M>))],
+) {
+    for round in 1..=ROUNDS {
+        let mut order: Vec<usize> = (0..contenders.len()).collect();
+        if round == 2 || round == 3 {
+            order.reverse();
+        }
+        for i in order {
+            let (name, f) = &mut contenders[i];
+            g.bench_function(BenchmarkId::new(*name, round), &mut **f);
+        }
+    }
 }
 
 fn human(ns: f64) -> String {
@@ -182,31 +213,45 @@ fn human(ns: f64) -> String {
     }
 }
 
-/// Prints, for each `(group, ours, baseline, elements per iteration, target)`, the mean
-/// times and the throughput ratio ours / baseline (= baseline time / our time), as
-/// markdown table rows. `target` is the minimum ratio, if the bench has one.
+/// Prints, for each `(group, ours, baseline, elements per iteration, target)`, the time per
+/// iteration of each (the mean over its [`rounds`]) and the throughput ratio
+/// ours / baseline (= baseline time / our time), overall and per round, as markdown table
+/// rows. `target` is the minimum ratio, if the bench has one.
 pub fn print_ratios(pairs: &[(&str, &str, &str, u64, Option<f64>)]) {
     println!();
-    println!("| bench | ours | baseline | ours/baseline throughput | target |");
-    println!("|---|---|---|---|---|");
+    println!("| bench | ours | baseline | ours/baseline | per round | target |");
+    println!("|---|---|---|---|---|---|");
     for &(group, ours, baseline, elements, target) in pairs {
-        let (Some(o), Some(b)) = (mean_ns(group, ours), mean_ns(group, baseline)) else {
-            println!("| {group} | (not run) | | | |");
+        let times = |name: &str| -> Option<Vec<f64>> {
+            (1..=ROUNDS)
+                .map(|r| estimate_ns(group, &format!("{name}/{r}")))
+                .collect()
+        };
+        let (Some(o), Some(b)) = (times(ours), times(baseline)) else {
+            println!("| {group} | (not run) | | | | |");
             continue;
         };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (om, bm) = (mean(&o), mean(&b));
         let per_sec = |ns: f64| elements as f64 * 1e9 / ns;
-        let ratio = b / o;
+        let ratio = bm / om;
+        let per_round: Vec<String> = o
+            .iter()
+            .zip(&b)
+            .map(|(o, b)| format!("{:.2}", b / o))
+            .collect();
         let verdict = match target {
-            Some(t) if ratio >= t => format!("≥ {t} met"),
-            Some(t) => format!("≥ {t} MISSED"),
+            Some(t) if ratio >= t => format!("≥ {t}: met"),
+            Some(t) => format!("≥ {t}: MISSED"),
             None => "—".into(),
         };
         println!(
-            "| {group} ({ours} vs {baseline}) | {} ({:.0}/s) | {} ({:.0}/s) | {ratio:.3} | {verdict} |",
-            human(o),
-            per_sec(o),
-            human(b),
-            per_sec(b),
+            "| {group}: {ours} vs {baseline} | {} ({:.0}/s) | {} ({:.0}/s) | **{ratio:.3}** | {} | {verdict} |",
+            human(om),
+            per_sec(om),
+            human(bm),
+            per_sec(bm),
+            per_round.join(", "),
         );
     }
 }
