@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{invoices, invoices_ddl, Invoice, Tenants};
-use criterion::{Bencher, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 use futures_util::pin_mut;
 use tenant_runtime::bulk::rows_per_insert;
 use tenant_runtime::postgres_types::{ToSql, Type};
@@ -73,65 +73,54 @@ fn main() {
                 .unwrap(),
         )
     });
-    let mut g = c.benchmark_group("insert_many_100k");
-    g.sampling_mode(SamplingMode::Flat).sample_size(10);
-    g.throughput(Throughput::Elements(ROWS as u64));
-    let mut ours = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    admin.batch_execute(&truncate_ours).await.unwrap();
-                    let mut db = Db::new(&mut client, &acme);
-                    let start = Instant::now();
-                    let n = Invoice::insert_many(&mut db, &rows).await.unwrap();
-                    spent += start.elapsed();
-                    assert_eq!(n, ROWS as u64);
-                }
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(per_statement * 4);
+    common::interleaved(
+        &mut c,
+        "insert_many_100k",
+        |g| {
+            g.sampling_mode(SamplingMode::Flat).sample_size(10);
+            g.throughput(Throughput::Elements(ROWS as u64));
+        },
+        &rt,
+        &["tenant", "baseline"],
+        async |contender, _| {
+            if contender == 0 {
+                admin.batch_execute(&truncate_ours).await.unwrap();
+                let mut db = Db::new(&mut client, &acme);
+                let start = Instant::now();
+                let n = Invoice::insert_many(&mut db, &rows).await.unwrap();
+                let spent = start.elapsed();
+                assert_eq!(n, ROWS as u64);
                 spent
-            })
-        })
-    };
-    let mut baseline = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut spent = Duration::ZERO;
-                let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(per_statement * 4);
-                for _ in 0..iters {
-                    pg.batch_execute(&truncate_theirs).await.unwrap();
-                    let start = Instant::now();
-                    let tx = pg.transaction().await.unwrap();
-                    let mut n = 0;
-                    for chunk in rows.chunks(per_statement) {
-                        params.clear();
-                        for r in chunk {
-                            params.extend_from_slice(&[
-                                &r.customer_id,
-                                &r.amount_cents,
-                                &r.paid,
-                                &r.note,
-                            ]);
-                        }
-                        let statement = if chunk.len() == per_statement {
-                            &full
-                        } else {
-                            &last
-                        };
-                        n += tx.execute(statement, &params).await.unwrap();
+            } else {
+                admin.batch_execute(&truncate_theirs).await.unwrap();
+                let start = Instant::now();
+                let tx = pg.transaction().await.unwrap();
+                let mut n = 0;
+                for chunk in rows.chunks(per_statement) {
+                    params.clear();
+                    for r in chunk {
+                        params.extend_from_slice(&[
+                            &r.customer_id,
+                            &r.amount_cents,
+                            &r.paid,
+                            &r.note,
+                        ]);
                     }
-                    tx.commit().await.unwrap();
-                    spent += start.elapsed();
-                    assert_eq!(n, ROWS as u64);
+                    let statement = if chunk.len() == per_statement {
+                        &full
+                    } else {
+                        &last
+                    };
+                    n += tx.execute(statement, &params).await.unwrap();
                 }
+                tx.commit().await.unwrap();
+                let spent = start.elapsed();
+                assert_eq!(n, ROWS as u64);
                 spent
-            })
-        })
-    };
-    common::rounds(
-        &mut g,
-        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+            }
+        },
     );
-    g.finish();
     for schema in [&tenants.schemas[0], &theirs] {
         assert_eq!(rt.block_on(count(&admin, schema)), ROWS as i64);
     }
@@ -143,55 +132,44 @@ fn main() {
         )))
         .unwrap();
     let types = [Type::INT8, Type::INT8, Type::BOOL, Type::TEXT];
-    let mut g = c.benchmark_group("copy_in_100k");
-    g.sampling_mode(SamplingMode::Flat).sample_size(10);
-    g.throughput(Throughput::Elements(ROWS as u64));
-    let mut ours = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    admin.batch_execute(&truncate_ours).await.unwrap();
-                    let db = Db::new(&client, &acme);
-                    let start = Instant::now();
-                    let n = Invoice::copy_in(&db, &rows).await.unwrap();
-                    spent += start.elapsed();
-                    assert_eq!(n, ROWS as u64);
-                }
+    common::interleaved(
+        &mut c,
+        "copy_in_100k",
+        |g| {
+            g.sampling_mode(SamplingMode::Flat).sample_size(10);
+            g.throughput(Throughput::Elements(ROWS as u64));
+        },
+        &rt,
+        &["tenant", "baseline"],
+        async |contender, _| {
+            if contender == 0 {
+                admin.batch_execute(&truncate_ours).await.unwrap();
+                let db = Db::new(&client, &acme);
+                let start = Instant::now();
+                let n = Invoice::copy_in(&db, &rows).await.unwrap();
+                let spent = start.elapsed();
+                assert_eq!(n, ROWS as u64);
                 spent
-            })
-        })
-    };
-    let mut baseline = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let mut spent = Duration::ZERO;
-                for _ in 0..iters {
-                    pg.batch_execute(&truncate_theirs).await.unwrap();
-                    let start = Instant::now();
-                    let sink = pg.copy_in(&copy).await.unwrap();
-                    let writer = BinaryCopyInWriter::new(sink, &types);
-                    pin_mut!(writer);
-                    for r in &rows {
-                        writer
-                            .as_mut()
-                            .write(&[&r.customer_id, &r.amount_cents, &r.paid, &r.note])
-                            .await
-                            .unwrap();
-                    }
-                    let n = writer.finish().await.unwrap();
-                    spent += start.elapsed();
-                    assert_eq!(n, ROWS as u64);
+            } else {
+                admin.batch_execute(&truncate_theirs).await.unwrap();
+                let start = Instant::now();
+                let sink = pg.copy_in(&copy).await.unwrap();
+                let writer = BinaryCopyInWriter::new(sink, &types);
+                pin_mut!(writer);
+                for r in &rows {
+                    writer
+                        .as_mut()
+                        .write(&[&r.customer_id, &r.amount_cents, &r.paid, &r.note])
+                        .await
+                        .unwrap();
                 }
+                let n = writer.finish().await.unwrap();
+                let spent = start.elapsed();
+                assert_eq!(n, ROWS as u64);
                 spent
-            })
-        })
-    };
-    common::rounds(
-        &mut g,
-        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+            }
+        },
     );
-    g.finish();
     for schema in [&tenants.schemas[0], &theirs] {
         assert_eq!(rt.block_on(count(&admin, schema)), ROWS as i64);
     }

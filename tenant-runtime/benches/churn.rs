@@ -18,9 +18,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::Tenants;
-use criterion::{Bencher, Throughput};
+use criterion::Throughput;
 use tenant_runtime::{Client, Db, Keyed, Model, Tenant};
-use tokio::runtime::Runtime;
 use tokio_postgres::Statement;
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -35,6 +34,12 @@ struct Item {
 const TENANT_COUNTS: [usize; 4] = [1, 100, 1_000, 10_000];
 const STATEMENTS_PER_VISIT: u64 = 5;
 const CACHE_BOUND: usize = 512;
+const CONTENDERS: [&str; 4] = [
+    "tenant_cache_512",
+    "baseline_prepared_once",
+    "tenant_cache_unbounded",
+    "baseline_no_cache",
+];
 
 fn ddl(schema: &str) -> String {
     format!(
@@ -123,27 +128,6 @@ async fn visit_uncached(pg: &tokio_postgres::Client, schema: &str) {
     assert_eq!(pg.execute(sql[4].as_str(), &[&m.id]).await.unwrap(), 0);
 }
 
-/// Round-robin tenant visits through the runtime on `client`.
-fn visits<'a>(
-    rt: &'a Runtime,
-    client: &'a Client,
-    tenants: &'a [Tenant],
-) -> impl FnMut(&mut Bencher<'_>) + 'a {
-    let mut k = 0usize;
-    move |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    visit_tenant(client, &tenants[k % tenants.len()]).await;
-                    k += 1;
-                }
-                start.elapsed()
-            })
-        })
-    }
-}
-
 async fn raw_connection() -> tokio_postgres::Client {
     let (pg, conn) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
         .await
@@ -154,7 +138,7 @@ async fn raw_connection() -> tokio_postgres::Client {
 
 fn main() {
     let rt = common::runtime();
-    let mut c = common::criterion(Duration::from_secs(2), 20);
+    let mut c = common::criterion(Duration::from_secs(3), 20);
     let admin = rt.block_on(raw_connection());
     let max = *TENANT_COUNTS.iter().max().unwrap();
     let started = Instant::now();
@@ -165,9 +149,6 @@ fn main() {
     for n in TENANT_COUNTS {
         let tenants = &tenants[..n];
         let schemas = &all.schemas[..n];
-        let mut g = c.benchmark_group(format!("churn_{n}_tenants"));
-        g.throughput(Throughput::Elements(STATEMENTS_PER_VISIT));
-
         let (bounded, unbounded) = rt.block_on(async {
             let bounded = common::client()
                 .await
@@ -202,44 +183,26 @@ fn main() {
             started.elapsed()
         );
 
-        let mut ours_bounded = visits(&rt, &bounded, tenants);
-        let mut ours_unbounded = visits(&rt, &unbounded, tenants);
-        let mut k = 0usize;
-        let mut prepared_once = |b: &mut Bencher<'_>| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        visit_prepared(&prepared_pg, &statements[k % n]).await;
-                        k += 1;
-                    }
-                    start.elapsed()
-                })
-            })
-        };
-        let mut k = 0usize;
-        let mut no_cache = |b: &mut Bencher<'_>| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        visit_uncached(&uncached_pg, &schemas[k % n]).await;
-                        k += 1;
-                    }
-                    start.elapsed()
-                })
-            })
-        };
-        common::rounds(
-            &mut g,
-            &mut [
-                ("tenant_cache_512", &mut ours_bounded),
-                ("baseline_prepared_once", &mut prepared_once),
-                ("tenant_cache_unbounded", &mut ours_unbounded),
-                ("baseline_no_cache", &mut no_cache),
-            ],
+        common::interleaved(
+            &mut c,
+            &format!("churn_{n}_tenants"),
+            |g| {
+                g.throughput(Throughput::Elements(STATEMENTS_PER_VISIT));
+            },
+            &rt,
+            &CONTENDERS,
+            async |contender, k| {
+                let t = k as usize % n;
+                let start = Instant::now();
+                match contender {
+                    0 => visit_tenant(&bounded, &tenants[t]).await,
+                    1 => visit_prepared(&prepared_pg, &statements[t]).await,
+                    2 => visit_tenant(&unbounded, &tenants[t]).await,
+                    _ => visit_uncached(&uncached_pg, &schemas[t]).await,
+                }
+                start.elapsed()
+            },
         );
-        g.finish();
         for (name, client) in [
             ("tenant_cache_512", &bounded),
             ("tenant_cache_unbounded", &unbounded),

@@ -7,14 +7,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{invoice_from_row, invoices_ddl, Invoice, Tenants, INVOICE_COLUMNS};
-use criterion::{Bencher, Throughput};
+use criterion::Throughput;
 use tenant_runtime::{Db, Model};
 
 const ROWS_PER_TENANT: i64 = 1_000;
 
 fn main() {
     let rt = common::runtime();
-    let mut c = common::criterion(Duration::from_secs(2), 30);
+    let mut c = common::criterion(Duration::from_secs(3), 30);
     let client = rt.block_on(common::client());
     let pg = client.as_tokio_postgres();
 
@@ -32,48 +32,34 @@ fn main() {
                 .unwrap()
             })
             .collect();
+        // Tenant and key of the k-th get: every tenant in turn, keys spread over the table.
+        let tenant = |k: u64| k as usize % n;
         let key = |k: u64| 1 + (k * 7_919) as i64 % ROWS_PER_TENANT;
-
-        let mut g = c.benchmark_group(format!("get_by_key_{n}_tenants"));
-        g.throughput(Throughput::Elements(1));
-        let mut k = 0u64;
-        let mut ours = |b: &mut Bencher<'_>| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        // A handle per request, as a service makes one.
-                        let db = Db::new(&client, &tenants[k as usize % n]);
-                        let found = Invoice::get(&db, key(k)).await.unwrap();
-                        black_box(found.expect("row"));
-                        k += 1;
-                    }
-                    start.elapsed()
-                })
-            })
-        };
-        let mut k = 0u64;
-        let mut baseline = |b: &mut Bencher<'_>| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let row = pg
-                            .query_opt(&statements[k as usize % n], &[&key(k)])
-                            .await
-                            .unwrap();
-                        black_box(row.as_ref().map(invoice_from_row).expect("row"));
-                        k += 1;
-                    }
-                    start.elapsed()
-                })
-            })
-        };
-        common::rounds(
-            &mut g,
-            &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+        common::interleaved(
+            &mut c,
+            &format!("get_by_key_{n}_tenants"),
+            |g| {
+                g.throughput(Throughput::Elements(1));
+            },
+            &rt,
+            &["tenant", "baseline"],
+            async |contender, k| {
+                let start = Instant::now();
+                let found = if contender == 0 {
+                    // A handle per request, as a service makes one.
+                    let db = Db::new(&client, &tenants[tenant(k)]);
+                    Invoice::get(&db, key(k)).await.unwrap()
+                } else {
+                    let row = pg
+                        .query_opt(&statements[tenant(k)], &[&key(k)])
+                        .await
+                        .unwrap();
+                    row.as_ref().map(invoice_from_row)
+                };
+                black_box(found.expect("row"));
+                start.elapsed()
+            },
         );
-        g.finish();
     }
 
     let one = rt.block_on(Tenants::create(pg, "crud_select", 1, |s| {
@@ -86,46 +72,28 @@ fn main() {
             one.schemas[0]
         )))
         .unwrap();
-    let mut g = c.benchmark_group("select_100_rows");
-    g.throughput(Throughput::Elements(100));
-    let mut ours = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let db = Db::new(&client, &tenant);
-                    let rows = Invoice::all(&db).await.unwrap();
-                    assert_eq!(rows.len(), 100);
-                    black_box(rows);
-                }
-                start.elapsed()
-            })
-        })
-    };
-    let mut baseline = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let rows: Vec<Invoice> = pg
-                        .query(&statement, &[])
-                        .await
-                        .unwrap()
-                        .iter()
-                        .map(invoice_from_row)
-                        .collect();
-                    assert_eq!(rows.len(), 100);
-                    black_box(rows);
-                }
-                start.elapsed()
-            })
-        })
-    };
-    common::rounds(
-        &mut g,
-        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+    common::interleaved(
+        &mut c,
+        "select_100_rows",
+        |g| {
+            g.throughput(Throughput::Elements(100));
+        },
+        &rt,
+        &["tenant", "baseline"],
+        async |contender, _| {
+            let start = Instant::now();
+            let rows = if contender == 0 {
+                let db = Db::new(&client, &tenant);
+                Invoice::all(&db).await.unwrap()
+            } else {
+                let rows = pg.query(&statement, &[]).await.unwrap();
+                rows.iter().map(invoice_from_row).collect()
+            };
+            assert_eq!(rows.len(), 100);
+            black_box(rows);
+            start.elapsed()
+        },
     );
-    g.finish();
 
     rt.block_on(async {
         many.drop_all(pg).await;

@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use common::{invoice_from_row, invoices_ddl, Invoice, Tenants, INVOICE_COLUMNS};
-use criterion::{Bencher, SamplingMode, Throughput};
+use criterion::{SamplingMode, Throughput};
 use futures_util::{pin_mut, TryStreamExt};
 use tenant_runtime::{Db, Model};
 
@@ -15,7 +15,7 @@ const ROWS: i64 = 1_000_000;
 
 fn main() {
     let rt = common::runtime();
-    let mut c = common::criterion(Duration::from_secs(12), 10);
+    let mut c = common::criterion(Duration::from_secs(20), 10);
     let client = rt.block_on(common::client());
     let pg = client.as_tokio_postgres();
     let tenants = rt.block_on(Tenants::create(pg, "stream", 1, |s| invoices_ddl(s, ROWS)));
@@ -32,55 +32,41 @@ fn main() {
         )))
         .unwrap();
 
-    let mut g = c.benchmark_group("stream_1m_rows");
-    g.sampling_mode(SamplingMode::Flat).sample_size(10);
-    g.throughput(Throughput::Elements(ROWS as u64));
-    let mut ours = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let db = Db::new(&client, &tenant);
-                    let mut rows = Invoice::stream(&db).await.unwrap();
-                    let (mut n, mut sum) = (0i64, 0i64);
-                    while let Some(invoice) = rows.try_next().await.unwrap() {
-                        n += 1;
-                        sum += black_box(invoice).amount_cents;
-                    }
-                    assert_eq!(n, ROWS);
-                    black_box(sum);
+    common::interleaved(
+        &mut c,
+        "stream_1m_rows",
+        |g| {
+            g.sampling_mode(SamplingMode::Flat).sample_size(10);
+            g.throughput(Throughput::Elements(ROWS as u64));
+        },
+        &rt,
+        &["tenant", "baseline"],
+        async |contender, _| {
+            let start = Instant::now();
+            let (mut n, mut sum) = (0i64, 0i64);
+            if contender == 0 {
+                let db = Db::new(&client, &tenant);
+                let mut rows = Invoice::stream(&db).await.unwrap();
+                while let Some(invoice) = rows.try_next().await.unwrap() {
+                    n += 1;
+                    sum += black_box(invoice).amount_cents;
                 }
-                start.elapsed()
-            })
-        })
-    };
-    let mut baseline = |b: &mut Bencher<'_>| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let rows = pg
-                        .query_raw(&statement, std::iter::empty::<i64>())
-                        .await
-                        .unwrap();
-                    pin_mut!(rows);
-                    let (mut n, mut sum) = (0i64, 0i64);
-                    while let Some(row) = rows.try_next().await.unwrap() {
-                        n += 1;
-                        sum += black_box(invoice_from_row(&row)).amount_cents;
-                    }
-                    assert_eq!(n, ROWS);
-                    black_box(sum);
+            } else {
+                let rows = pg
+                    .query_raw(&statement, std::iter::empty::<i64>())
+                    .await
+                    .unwrap();
+                pin_mut!(rows);
+                while let Some(row) = rows.try_next().await.unwrap() {
+                    n += 1;
+                    sum += black_box(invoice_from_row(&row)).amount_cents;
                 }
-                start.elapsed()
-            })
-        })
-    };
-    common::rounds(
-        &mut g,
-        &mut [("tenant", &mut ours), ("baseline", &mut baseline)],
+            }
+            assert_eq!(n, ROWS);
+            black_box(sum);
+            start.elapsed()
+        },
     );
-    g.finish();
 
     rt.block_on(tenants.drop_all(pg));
     c.final_summary();

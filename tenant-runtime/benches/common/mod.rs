@@ -8,10 +8,11 @@
 #![allow(dead_code)] // each bench uses part of this module
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use criterion::measurement::Measurement;
-use criterion::{Bencher, BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use tenant_runtime::{Allowlist, Client, Model, Tenant};
 use tokio::runtime::Runtime;
 use tokio_postgres::Row;
@@ -181,26 +182,59 @@ fn estimate_ns(group: &str, function: &str) -> Option<f64> {
         .or_else(|| json["mean"]["point_estimate"].as_f64())
 }
 
-/// How many times [`rounds`] benchmarks each contender.
-pub const ROUNDS: u32 = 4;
+/// Total time and operation count of each contender, over every interleaved operation.
+static PAIRED: Mutex<Vec<(String, String, Duration, u64)>> = Mutex::new(Vec::new());
 
-/// Benchmarks every contender [`ROUNDS`] times (ids `name/1` … `name/4`), in the orders
-/// A B …, … B A, … B A, A B … (ABBA BAAB for a pair), so that a load that drifts during the
-/// run (other builds on this shared machine) weighs on every contender alike;
-/// [`print_ratios`] averages the rounds.
-pub fn rounds<M: Measurement>(
-    g: &mut BenchmarkGroup<'_, M>,
-    contenders: &mut [(&str, &mut dyn FnMut(&mut Bencher<'_, M>))],
+/// Benchmarks `contenders` (names; `step(i, k)` runs contender `i`'s `k`-th operation and
+/// returns the time it took, leaving untimed setup out) as one criterion function each.
+///
+/// The machine is shared with other builds, so load swings by several times within seconds.
+/// Each function therefore runs the contenders *interleaved*, one operation each in a
+/// rotating order, and reports only its own contender's time to criterion; every operation
+/// of every contender is also added to a paired total. Both see the same load at the same
+/// moments, so the ratio of the paired totals (printed by [`print_ratios`]) is robust to the
+/// load, while criterion's per-function estimates also carry the load of their own window.
+///
+/// `configure` sets the group's throughput, sampling mode and so on.
+pub fn interleaved(
+    c: &mut Criterion,
+    group: &str,
+    configure: impl FnOnce(&mut BenchmarkGroup<'_, WallTime>),
+    rt: &Runtime,
+    contenders: &[&str],
+    mut step: impl AsyncFnMut(usize, u64) -> Duration,
 ) {
-    for round in 1..=ROUNDS {
-        let mut order: Vec<usize> = (0..contenders.len()).collect();
-        if round == 2 || round == 3 {
-            order.reverse();
-        }
-        for i in order {
-            let (name, f) = &mut contenders[i];
-            g.bench_function(BenchmarkId::new(*name, round), &mut **f);
-        }
+    let mut g = c.benchmark_group(group);
+    configure(&mut g);
+    let n = contenders.len();
+    let mut totals = vec![(Duration::ZERO, 0u64); n];
+    let mut k = 0u64;
+    for (me, name) in contenders.iter().enumerate() {
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut mine = Duration::ZERO;
+                    for _ in 0..iters {
+                        for j in 0..n {
+                            let c = (k as usize + j) % n;
+                            let spent = step(c, k).await;
+                            totals[c].0 += spent;
+                            totals[c].1 += 1;
+                            if c == me {
+                                mine += spent;
+                            }
+                        }
+                        k += 1;
+                    }
+                    mine
+                })
+            })
+        });
+    }
+    g.finish();
+    let mut paired = PAIRED.lock().unwrap();
+    for (name, (total, count)) in contenders.iter().zip(totals) {
+        paired.push((group.to_owned(), name.to_string(), total, count));
     }
 }
 
@@ -213,45 +247,48 @@ fn human(ns: f64) -> String {
     }
 }
 
-/// Prints, for each `(group, ours, baseline, elements per iteration, target)`, the time per
-/// iteration of each (the mean over its [`rounds`]) and the throughput ratio
-/// ours / baseline (= baseline time / our time), overall and per round, as markdown table
-/// rows. `target` is the minimum ratio, if the bench has one.
+fn paired_ns(group: &str, name: &str) -> Option<(f64, u64)> {
+    PAIRED
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(g, n, _, _)| g == group && n == name)
+        .map(|(_, _, total, count)| (total.as_nanos() as f64 / *count as f64, *count))
+}
+
+/// Prints, for each `(group, ours, baseline, elements per operation, target)`, markdown table
+/// rows: the time per operation of each from the interleaved paired totals, the throughput
+/// ratio ours / baseline (= baseline time / our time) from them, and the same ratio from
+/// criterion's own estimates of the two functions. `target` is the minimum ratio, if any.
 pub fn print_ratios(pairs: &[(&str, &str, &str, u64, Option<f64>)]) {
     println!();
-    println!("| bench | ours | baseline | ours/baseline | per round | target |");
+    println!(
+        "| bench | ours | baseline | ours/baseline (paired) | ours/baseline (criterion) | target |"
+    );
     println!("|---|---|---|---|---|---|");
     for &(group, ours, baseline, elements, target) in pairs {
-        let times = |name: &str| -> Option<Vec<f64>> {
-            (1..=ROUNDS)
-                .map(|r| estimate_ns(group, &format!("{name}/{r}")))
-                .collect()
-        };
-        let (Some(o), Some(b)) = (times(ours), times(baseline)) else {
+        let (Some((o, on)), Some((b, _))) = (paired_ns(group, ours), paired_ns(group, baseline))
+        else {
             println!("| {group} | (not run) | | | | |");
             continue;
         };
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let (om, bm) = (mean(&o), mean(&b));
         let per_sec = |ns: f64| elements as f64 * 1e9 / ns;
-        let ratio = bm / om;
-        let per_round: Vec<String> = o
-            .iter()
-            .zip(&b)
-            .map(|(o, b)| format!("{:.2}", b / o))
-            .collect();
+        let ratio = b / o;
+        let criterion_ratio = match (estimate_ns(group, ours), estimate_ns(group, baseline)) {
+            (Some(o), Some(b)) => format!("{:.3}", b / o),
+            _ => "—".into(),
+        };
         let verdict = match target {
             Some(t) if ratio >= t => format!("≥ {t}: met"),
             Some(t) => format!("≥ {t}: MISSED"),
             None => "—".into(),
         };
         println!(
-            "| {group}: {ours} vs {baseline} | {} ({:.0}/s) | {} ({:.0}/s) | **{ratio:.3}** | {} | {verdict} |",
-            human(om),
-            per_sec(om),
-            human(bm),
-            per_sec(bm),
-            per_round.join(", "),
+            "| {group}: {ours} vs {baseline} | {} ({:.0}/s) | {} ({:.0}/s) | **{ratio:.3}** ({on} ops each) | {criterion_ratio} | {verdict} |",
+            human(o),
+            per_sec(o),
+            human(b),
+            per_sec(b),
         );
     }
 }
