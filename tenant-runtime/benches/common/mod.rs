@@ -190,7 +190,7 @@ static PAIRED: Mutex<Vec<(String, String, Duration, u64)>> = Mutex::new(Vec::new
 ///
 /// The machine is shared with other builds, so load swings by several times within seconds.
 /// Each function therefore runs the contenders *interleaved*, one operation each in a
-/// rotating order, and reports only its own contender's time to criterion; every operation
+/// shuffled order, and reports only its own contender's time to criterion; every operation
 /// of every contender is also added to a paired total. Both see the same load at the same
 /// moments, so the ratio of the paired totals (printed by [`print_ratios`]) is robust to the
 /// load, while criterion's per-function estimates also carry the load of their own window.
@@ -215,8 +215,7 @@ pub fn interleaved(
                 rt.block_on(async {
                     let mut mine = Duration::ZERO;
                     for _ in 0..iters {
-                        for j in 0..n {
-                            let c = (k as usize + j) % n;
+                        for c in shuffled(n, k) {
                             let spent = step(c, k).await;
                             totals[c].0 += spent;
                             totals[c].1 += 1;
@@ -236,6 +235,21 @@ pub fn interleaved(
     for (name, (total, count)) in contenders.iter().zip(totals) {
         paired.push((group.to_owned(), name.to_string(), total, count));
     }
+}
+
+/// `0..n` in an order that changes with `k` (a xorshift-driven Fisher–Yates shuffle), so that
+/// no contender always runs right after the same other one (e.g. after one whose statement
+/// closes are still being processed by the server).
+fn shuffled(n: usize, k: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut x = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..n).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        order.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    order
 }
 
 fn human(ns: f64) -> String {
