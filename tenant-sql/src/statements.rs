@@ -96,8 +96,7 @@ mod tests {
             "SELECT 1;\nCREATE TABLE _tenant_.t (id bigint PRIMARY KEY,,);",
             false,
         )
-        .err()
-        .expect("a syntax error");
+        .expect_err("a syntax error");
         assert_eq!(p.position.map(|(l, _)| l), Some(2));
         assert!(p.message.contains("does not parse"), "{}", p.message);
     }
