@@ -1,5 +1,6 @@
 //! Macros for `tenant`: `#[derive(Model)]`, which turns a struct into SQL templates with
-//! schema slots. Use them through `tenant_runtime`, which re-exports them.
+//! schema slots, and `embed_migrations!`, which embeds checked SQL migrations. Use them
+//! through `tenant_runtime`, which re-exports them.
 
 mod ast;
 mod attr;
@@ -7,6 +8,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod ident;
+mod migrations;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -18,4 +20,17 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_model(&input).into()
+}
+
+/// Embeds the SQL migrations of a directory (relative to the crate's `Cargo.toml`), checked
+/// while compiling: `embed_migrations!("migrations")`, or with named slots
+/// `embed_migrations!("migrations", slots = ["shared"])`.
+///
+/// See `tenant_runtime::embed_migrations` for the rules.
+#[proc_macro]
+pub fn embed_migrations(input: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(input as migrations::Args);
+    migrations::expand(args)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
