@@ -275,7 +275,11 @@ impl Provisioner {
         );
         let rows = self
             .registry
-            .query(pg, &sql, &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)])
+            .query(
+                pg,
+                &sql,
+                &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)],
+            )
             .await?;
         let mut registered = false;
         for row in &rows {
@@ -314,7 +318,11 @@ impl Provisioner {
                 self.registry.table()
             );
             self.registry
-                .query(pg, &sql, &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)])
+                .query(
+                    pg,
+                    &sql,
+                    &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)],
+                )
                 .await?;
         }
         tx.commit().await
@@ -405,10 +413,7 @@ impl Provisioner {
             });
         }
         let today = pg
-            .query_typed(
-                "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')",
-                &[],
-            )
+            .query_typed("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')", &[])
             .await?;
         let today: String = today[0].try_get(0)?;
         let renamed = retired_schema_name(schema, &today);
@@ -423,11 +428,8 @@ impl Provisioner {
             "UPDATE {} SET state = 'retired', retired_schema = $2, retired_at = now() WHERE key = $1",
             self.registry.table()
         );
-        pg.query_typed(
-            &sql,
-            &[(&key, Type::TEXT), (&renamed.as_str(), Type::TEXT)],
-        )
-        .await?;
+        pg.query_typed(&sql, &[(&key, Type::TEXT), (&renamed.as_str(), Type::TEXT)])
+            .await?;
         tx.commit().await?;
         allowlist.remove(key);
         Ok(Retired {

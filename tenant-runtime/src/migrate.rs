@@ -155,7 +155,10 @@ impl Migrations {
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
     #[cfg(feature = "migrations-dir")]
-    pub fn from_dir(dir: impl AsRef<std::path::Path>, slots: &[&'static str]) -> Result<Migrations> {
+    pub fn from_dir(
+        dir: impl AsRef<std::path::Path>,
+        slots: &[&'static str],
+    ) -> Result<Migrations> {
         let checked = tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| {
             let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
             Error::InvalidMigrations(lines.join("\n"))
@@ -444,13 +447,21 @@ impl<'m> Migrator<'m> {
     }
 
     /// Called after each tenant, from the task running the migration (keep it quick).
-    pub fn on_progress(mut self, hook: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Migrator<'m> {
+    pub fn on_progress(
+        mut self,
+        hook: impl Fn(&Progress<'_>) + Send + Sync + 'static,
+    ) -> Migrator<'m> {
         self.progress = Some(Arc::new(hook));
         self
     }
 
     /// Opens `jobs` connections to `url` and migrates `tenants` over them.
-    pub async fn run_url(&self, url: &str, jobs: usize, tenants: &[Tenant]) -> Result<MigrationReport> {
+    pub async fn run_url(
+        &self,
+        url: &str,
+        jobs: usize,
+        tenants: &[Tenant],
+    ) -> Result<MigrationReport> {
         let mut clients = connect_many(url, jobs.min(tenants.len()).max(1)).await?;
         Ok(self.run(&mut clients, tenants).await)
     }
@@ -552,7 +563,8 @@ impl<'m> Migrator<'m> {
                 &[(&schema.as_str(), Type::TEXT)],
             )
             .await?;
-        let (schema_found, table_found): (bool, bool) = (found[0].try_get(0)?, found[0].try_get(1)?);
+        let (schema_found, table_found): (bool, bool) =
+            (found[0].try_get(0)?, found[0].try_get(1)?);
         if !schema_found {
             return Err(Error::SchemaNotFound {
                 schema: schema.as_str().into(),
@@ -599,7 +611,11 @@ impl<'m> Migrator<'m> {
     }
 
     /// The migrations not yet applied, after checking every applied one against this build.
-    fn pending(&self, tenant: &Tenant, applied: &[(u64, String, String)]) -> Result<Vec<&'m Migration>> {
+    fn pending(
+        &self,
+        tenant: &Tenant,
+        applied: &[(u64, String, String)],
+    ) -> Result<Vec<&'m Migration>> {
         let schema = tenant.schema();
         let schema = schema.as_str();
         for (version, name, checksum) in applied {

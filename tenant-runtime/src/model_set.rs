@@ -121,9 +121,8 @@ impl ModelSet {
     /// assert_eq!(models.len(), 1);
     /// ```
     pub fn add(&mut self, model: ModelInfo) {
-        let same = |m: &ModelInfo| {
-            m.name == model.name && m.table == model.table && m.slot == model.slot
-        };
+        let same =
+            |m: &ModelInfo| m.name == model.name && m.table == model.table && m.slot == model.slot;
         if !self.models.iter().any(same) {
             self.models.push(model);
         }
@@ -505,9 +504,15 @@ mod tests {
     fn self_reference_and_diamond_order() {
         let leaked = |cols: Vec<ColumnDef>| -> &'static [ColumnDef] { Vec::leak(cols) };
         let mut set = ModelSet::new();
-        set.add(info("d", leaked(vec![column("b_id", fk("b")), column("c_id", fk("c"))])));
+        set.add(info(
+            "d",
+            leaked(vec![column("b_id", fk("b")), column("c_id", fk("c"))]),
+        ));
         set.add(info("b", leaked(vec![column("a_id", fk("a"))])));
-        set.add(info("c", leaked(vec![column("a_id", fk("a")), column("parent", fk("c"))])));
+        set.add(info(
+            "c",
+            leaked(vec![column("a_id", fk("a")), column("parent", fk("c"))]),
+        ));
         set.add(info("a", leaked(vec![column("id", None)])));
         let order: Vec<_> = set.create_order().unwrap().iter().map(|m| m.name).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);

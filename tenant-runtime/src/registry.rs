@@ -253,7 +253,10 @@ impl Allowlist {
     /// allowlist.refresh_from_registry(&client, &registry).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn load_from_registry<E: Executor>(exec: &E, registry: &Registry) -> Result<Allowlist> {
+    pub async fn load_from_registry<E: Executor>(
+        exec: &E,
+        registry: &Registry,
+    ) -> Result<Allowlist> {
         let allowlist = Allowlist::new();
         allowlist.refresh_from_registry(exec, registry).await?;
         Ok(allowlist)
