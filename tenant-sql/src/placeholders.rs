@@ -154,7 +154,7 @@ fn unknown_placeholder(name: &str, slots: &[&str]) -> String {
         );
     }
     let declared = if slots.is_empty() {
-        "no named slots are declared; declare them with `slots = [\"...\"]`".to_owned()
+        "no named slots are declared; declare them: `slots = [\"...\"]` in `embed_migrations!`, the `slots` argument of `Migrations::from_dir`, `--slot` in the CLI".to_owned()
     } else {
         let list: Vec<String> = slots.iter().map(|s| format!("{{{s}}}")).collect();
         format!("declared named slots: {}", list.join(", "))
