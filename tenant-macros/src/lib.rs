@@ -30,7 +30,5 @@ pub fn derive_model(input: TokenStream) -> TokenStream {
 #[proc_macro]
 pub fn embed_migrations(input: TokenStream) -> TokenStream {
     let args = parse_macro_input!(input as migrations::Args);
-    migrations::expand(args)
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    migrations::expand(args).into()
 }

@@ -63,7 +63,25 @@ impl Parse for Args {
     }
 }
 
-pub fn expand(args: Args) -> syn::Result<TokenStream> {
+pub fn expand(args: Args) -> TokenStream {
+    let p = match &args.krate {
+        Some(path) => quote!(#path::__private),
+        None => quote!(::tenant_runtime::__private),
+    };
+    match embed(&args, &p) {
+        Ok(tokens) => tokens,
+        // An empty set next to the errors, so uses of the value report nothing more.
+        Err(error) => {
+            let errors = error.into_compile_error();
+            quote! {{
+                #errors
+                #p::Migrations::from_static(&[])
+            }}
+        }
+    }
+}
+
+fn embed(args: &Args, p: &TokenStream) -> syn::Result<TokenStream> {
     let slot_values: Vec<String> = args.slots.iter().map(LitStr::value).collect();
     let slot_refs: Vec<&str> = slot_values.iter().map(String::as_str).collect();
     if let Err(message) = tenant_sql::check_slots(&slot_refs) {
@@ -77,8 +95,14 @@ pub fn expand(args: Args) -> syn::Result<TokenStream> {
         )
     })?;
     let dir = PathBuf::from(manifest_dir).join(args.dir.value());
+    let dir_display = dir.display().to_string();
     let migrations = tenant_sql::check_dir(&dir, &slot_refs).map_err(|errors| {
-        let mut errors = errors.into_iter().map(|e| {
+        let mut errors = errors.into_iter().map(|mut e| {
+            // Name the directory as the user wrote it, not as an absolute path.
+            if e.file == dir_display {
+                e.file = format!("directory {:?}", args.dir.value());
+                return syn::Error::new(args.dir.span(), e.to_string());
+            }
             syn::Error::new(args.dir.span(), format!("invalid migration {e}"))
         });
         let mut first = errors.next().expect("at least one error");
@@ -88,17 +112,15 @@ pub fn expand(args: Args) -> syn::Result<TokenStream> {
         first
     })?;
 
-    let p = match &args.krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::tenant_runtime::__private),
-    };
     let mut tracked = Vec::new();
     let mut items = Vec::new();
     for m in &migrations {
         // Makes cargo rebuild when a file changes (a new file needs a rebuild or a build
         // script's `rerun-if-changed`; see the docs).
         let path = dir.join(&m.file_name).display().to_string();
-        tracked.push(quote!(const _: &[u8] = include_bytes!(#path);));
+        tracked.push(quote!(
+            const _: &[u8] = include_bytes!(#path);
+        ));
         let pieces = m.parts.iter().map(|part| match part {
             tenant_sql::Part::Sql(s) => quote!(#p::Piece::Sql(#p::Cow::Borrowed(#s))),
             tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {

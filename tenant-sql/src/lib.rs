@@ -134,6 +134,10 @@ pub fn check_file(
         message,
     };
     let parsed_name = parse_file_name(file_name).map_err(|m| error(None, m));
+    if !file_name.ends_with(".sql") {
+        // Not meant as a migration at all (notes.txt): its content is not SQL to check.
+        return Err(vec![parsed_name.expect_err("no .sql suffix")]);
+    }
     let split = split_placeholders(content, slots);
     let (parts, dummy_sql) = match split {
         Ok(ok) => ok,
