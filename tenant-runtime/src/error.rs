@@ -183,7 +183,7 @@ pub enum Error {
     #[error("invalid migrations:\n{0}")]
     InvalidMigrations(String),
     /// The database reported an error, or the connection failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe_pg(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -202,6 +202,29 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The server's message (with SQLSTATE, detail and hint) for errors the database reported,
+/// else the driver's message with its causes: `tokio_postgres::Error`'s own `Display` only
+/// says "db error".
+fn describe_pg(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            s.push_str(&format!(" (detail: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            s.push_str(&format!(" (hint: {hint})"));
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        s.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    s
 }
 
 /// `Result` with [`Error`](enum@Error) as the error type.
