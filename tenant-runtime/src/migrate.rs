@@ -388,7 +388,7 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 /// ```no_run
 /// use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Registry};
 ///
-/// static MIGRATIONS: Migrations = embed_migrations!("migrations");
+/// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
 ///
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let url = "postgres://postgres@127.0.0.1/postgres";
