@@ -33,7 +33,9 @@
 //! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
 //! - templates: [`Template`], [`Slot`], [`SchemaMap`];
 //! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
-//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`];
+//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
+//!   [`StatementMode`];
+//! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
@@ -44,21 +46,25 @@ pub mod ddl;
 mod error;
 mod executor;
 mod model;
+mod pool;
 mod schema;
 mod template;
 mod tenant;
 mod types;
+#[cfg(feature = "axum")]
+pub mod web;
 
 #[doc(hidden)]
 #[path = "__private.rs"]
 pub mod __private;
 
-pub use cache::{CacheStats, StatementCache};
+pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use template::{Piece, SchemaMap, Slot, Template};
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
