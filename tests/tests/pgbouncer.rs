@@ -179,6 +179,7 @@ async fn the_concurrent_load_through_transaction_pooling_has_no_errors_and_no_cr
             tasks: TASKS,
             ops: OPS,
             seed: 0xb0_0c3e,
+            pause_after_error: None,
         },
     )
     .await;

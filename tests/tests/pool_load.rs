@@ -31,6 +31,7 @@ async fn isolated_under_load(mode: StatementMode, name: &str) {
             tasks: TASKS,
             ops: OPS,
             seed: 0x7e4a_47,
+            pause_after_error: None,
         },
     )
     .await;

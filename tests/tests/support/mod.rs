@@ -49,6 +49,9 @@ pub struct LoadConfig {
     pub ops: usize,
     /// Seed of the per-task pseudo-random streams.
     pub seed: u64,
+    /// Pause of a task after a failed operation (fault tests: keeps the load going through
+    /// an outage instead of failing every remaining operation at once).
+    pub pause_after_error: Option<std::time::Duration>,
 }
 
 /// What a load did.
@@ -187,6 +190,9 @@ pub async fn run_load(pool: &TenantPool, allowlist: &Allowlist, config: LoadConf
                         report.ops_failed += 1;
                         if report.sample_errors.len() < 8 {
                             report.sample_errors.push(e.to_string());
+                        }
+                        if let Some(pause) = config.pause_after_error {
+                            tokio::time::sleep(pause).await;
                         }
                     }
                 }
