@@ -208,3 +208,94 @@ async fn the_tenant_can_come_from_the_subdomain() {
     drop(pool);
     schemas.cleanup().await;
 }
+
+/// Collects the `tenant` field of every span, by span name, whether given at creation or
+/// recorded later.
+#[derive(Clone, Default)]
+struct TenantFields(std::sync::Arc<std::sync::Mutex<Vec<(&'static str, String)>>>);
+
+struct TenantVisitor<'a>(&'a mut Option<String>);
+
+impl tracing::field::Visit for TenantVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "tenant" {
+            *self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "tenant" {
+            *self.0 = Some(format!("{value:?}"));
+        }
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for TenantFields
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        _: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut tenant = None;
+        attrs.record(&mut TenantVisitor(&mut tenant));
+        if let Some(tenant) = tenant {
+            self.0.lock().unwrap().push((attrs.metadata().name(), tenant));
+        }
+    }
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut tenant = None;
+        values.record(&mut TenantVisitor(&mut tenant));
+        if let (Some(tenant), Some(span)) = (tenant, ctx.span(id)) {
+            self.0.lock().unwrap().push((span.name(), tenant));
+        }
+    }
+}
+
+// Current-thread runtime: the thread-local subscriber sees the server's tasks too.
+#[tokio::test(flavor = "current_thread")]
+async fn request_and_statement_spans_carry_the_tenant() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields = TenantFields::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry().with(fields.clone()),
+    );
+    let schemas = TestSchemas::new("web_tracing").await;
+    let allowlist = fixture(&schemas);
+    let pool = pool().await;
+    app::provision(&pool, &allowlist).await.unwrap();
+    let server = serve(AppState {
+        pool: pool.clone(),
+        tenants: TenantResolver::header(allowlist, "x-tenant"),
+    })
+    .await;
+    fields.0.lock().unwrap().clear();
+
+    create(&server, "globex", 5, "traced").await;
+    list(&server, &[("x-tenant", b"acme")]).await;
+
+    let seen = fields.0.lock().unwrap().clone();
+    for (span, tenant) in [
+        ("request", "globex"),
+        ("tenant_statement", "globex"),
+        ("request", "acme"),
+        ("tenant_statement", "acme"),
+    ] {
+        assert!(
+            seen.iter().any(|(s, t)| *s == span && t == tenant),
+            "no {span} span with tenant {tenant}: {seen:?}"
+        );
+    }
+    assert!(seen.iter().all(|(_, t)| t == "globex" || t == "acme"), "{seen:?}");
+
+    drop(server);
+    drop(pool);
+    schemas.cleanup().await;
+}

@@ -5,12 +5,14 @@
 //! (header or subdomain) through the allowlist and checks a connection out of the pool for
 //! it. Unknown tenants get 404 and malformed ones 400 before any SQL runs.
 
-use axum::extract::FromRef;
+use axum::extract::{FromRef, Request};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use tenant_runtime::web::{TenantDb, TenantResolver};
 use tenant_runtime::{Allowlist, Model, TenantPool};
 
@@ -53,11 +55,23 @@ impl FromRef<AppState> for TenantResolver {
     }
 }
 
-/// `GET /invoices` lists the tenant's invoices; `POST /invoices` creates one.
+/// `GET /invoices` lists the tenant's invoices; `POST /invoices` creates one. Each request
+/// runs in a span whose `tenant` field the extractor fills in.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/invoices", get(list_invoices).post(create_invoice))
+        .layer(middleware::from_fn(request_span))
         .with_state(state)
+}
+
+async fn request_span(request: Request, next: Next) -> Response {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        tenant = tracing::field::Empty,
+    );
+    next.run(request).instrument(span).await
 }
 
 /// Creates every tenant's schema and tables (idempotent).
@@ -73,7 +87,7 @@ pub async fn provision(pool: &TenantPool, allowlist: &Allowlist) -> Result<(), t
 async fn list_invoices(TenantDb(db): TenantDb) -> Result<Json<Vec<Invoice>>, AppError> {
     let mut invoices = Invoice::all(&db).await?;
     invoices.sort_by_key(|i| i.id);
-    tracing::info!(tenant = db.tenant().key(), count = invoices.len(), "listed invoices");
+    tracing::info!(count = invoices.len(), "listed invoices");
     Ok(Json(invoices))
 }
 
@@ -89,7 +103,7 @@ async fn create_invoice(
     }
     .insert(&db)
     .await?;
-    tracing::info!(tenant = db.tenant().key(), id = invoice.id, "created invoice");
+    tracing::info!(id = invoice.id, "created invoice");
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
