@@ -134,7 +134,12 @@ impl Error {
 fn describe_db_error(e: &tokio_postgres::Error) -> String {
     use std::error::Error as _;
     match (e.as_db_error(), e.source()) {
-        (Some(db), _) => format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code()),
+        (Some(db), _) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
         (None, Some(cause)) => format!("{e}: {cause}"),
         (None, None) => e.to_string(),
     }

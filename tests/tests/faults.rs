@@ -57,7 +57,11 @@ async fn serves_again(pool: &TenantPool, allowlist: &Allowlist, url: &str, fault
         "  after: {} ops ok, {} failed, {} rows checked",
         after.ops_ok, after.ops_failed, after.rows_checked
     );
-    assert_eq!(after.ops_failed, 0, "errors after recovery: {:?}", after.sample_errors);
+    assert_eq!(
+        after.ops_failed, 0,
+        "errors after recovery: {:?}",
+        after.sample_errors
+    );
     assert_eq!(after.wrong_tenant_rows, 0);
     let mut both = LoadReport {
         confirmed_inserts: faulty.confirmed_inserts.clone(),
@@ -117,10 +121,20 @@ async fn killing_every_pool_connection_mid_load_never_crosses_tenants_and_the_po
     println!("  terminated {killed} pool backends");
 
     assert!(killed > 0, "the faults hit pool connections");
-    assert_eq!(report.ops_ok + report.ops_failed, 6_000, "every operation ended");
-    assert_eq!(report.wrong_tenant_rows, 0, "no row read from another tenant's schema");
+    assert_eq!(
+        report.ops_ok + report.ops_failed,
+        6_000,
+        "every operation ended"
+    );
+    assert_eq!(
+        report.wrong_tenant_rows, 0,
+        "no row read from another tenant's schema"
+    );
     for e in &report.sample_errors {
-        assert!(e.starts_with("database error"), "a database error, not a panic: {e}");
+        assert!(
+            e.starts_with("database error"),
+            "a database error, not a panic: {e}"
+        );
     }
     serves_again(&pool, &allowlist, &url, &report).await;
 
@@ -150,11 +164,21 @@ async fn restarting_the_server_mid_load_never_crosses_tenants_and_the_pool_recov
     let report = load_task.await.unwrap();
     print_faulty("restart mid-load", &report);
 
-    assert_eq!(report.ops_ok + report.ops_failed, 6_000, "every operation ended");
+    assert_eq!(
+        report.ops_ok + report.ops_failed,
+        6_000,
+        "every operation ended"
+    );
     assert!(report.ops_failed > 0, "the restart interrupted the load");
-    assert_eq!(report.wrong_tenant_rows, 0, "no row read from another tenant's schema");
+    assert_eq!(
+        report.wrong_tenant_rows, 0,
+        "no row read from another tenant's schema"
+    );
     for e in &report.sample_errors {
-        assert!(e.starts_with("database error"), "a database error, not a panic: {e}");
+        assert!(
+            e.starts_with("database error"),
+            "a database error, not a panic: {e}"
+        );
     }
     serves_again(&pool, &allowlist, &url, &report).await;
 
@@ -174,7 +198,10 @@ async fn an_exhausted_pool_times_out_instead_of_hanging() {
         .wait_timeout(Some(wait))
         .build()
         .unwrap();
-    let held = (pool.get(&acme).await.unwrap(), pool.get(&acme).await.unwrap());
+    let held = (
+        pool.get(&acme).await.unwrap(),
+        pool.get(&acme).await.unwrap(),
+    );
     let outcome = tokio::time::timeout(Duration::from_secs(10), pool.get(&acme))
         .await
         .expect("pool.get hung past its wait timeout");

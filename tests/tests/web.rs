@@ -55,8 +55,11 @@ async fn request(server: &Server, method: &str, headers: &[(&str, &[u8])], body:
     }
     if !body.is_empty() {
         raw.extend_from_slice(
-            format!("content-type: application/json\r\ncontent-length: {}\r\n", body.len())
-                .as_bytes(),
+            format!(
+                "content-type: application/json\r\ncontent-length: {}\r\n",
+                body.len()
+            )
+            .as_bytes(),
         );
     }
     raw.extend_from_slice(b"\r\n");
@@ -80,7 +83,9 @@ async fn request(server: &Server, method: &str, headers: &[(&str, &[u8])], body:
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     assert!(
-        !head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
         "expected a content-length body: {head}"
     );
     Response {
@@ -132,7 +137,11 @@ async fn two_tenants_create_and_list_their_own_invoices_over_http() {
 
     let unknown = request(&server, "GET", &[("x-tenant", b"initech")], "").await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    assert!(unknown.body.contains("unknown tenant \"initech\""), "{}", unknown.body);
+    assert!(
+        unknown.body.contains("unknown tenant \"initech\""),
+        "{}",
+        unknown.body
+    );
     let unknown_post = request(
         &server,
         "POST",
@@ -153,13 +162,21 @@ async fn two_tenants_create_and_list_their_own_invoices_over_http() {
     let missing = request(&server, "GET", &[], "").await;
     assert_eq!(missing.status, 400);
     assert!(missing.body.contains("no tenant"), "{}", missing.body);
-    assert_eq!(pool.status().size, 0, "no rejected request checked out a connection");
+    assert_eq!(
+        pool.status().size,
+        0,
+        "no rejected request checked out a connection"
+    );
 
     app::provision(&pool, &allowlist).await.unwrap();
     let a1 = create(&server, "acme", 1200, "acme first").await;
     let g1 = create(&server, "globex", 99_900, "globex first").await;
     let a2 = create(&server, "acme", 4500, "acme second").await;
-    assert_eq!((a1.id, a2.id, g1.id), (1, 2, 1), "ids count per tenant schema");
+    assert_eq!(
+        (a1.id, a2.id, g1.id),
+        (1, 2, 1),
+        "ids count per tenant schema"
+    );
 
     let acme = list(&server, &[("x-tenant", b"acme")]).await;
     assert_eq!(acme, [a1, a2]);
@@ -191,8 +208,15 @@ async fn the_tenant_can_come_from_the_subdomain() {
     )
     .await;
     assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(list(&server, &[("host", b"ACME.Invoices.test")]).await.len(), 1);
-    assert!(list(&server, &[("host", b"globex.invoices.test")]).await.is_empty());
+    assert_eq!(
+        list(&server, &[("host", b"ACME.Invoices.test")])
+            .await
+            .len(),
+        1
+    );
+    assert!(list(&server, &[("host", b"globex.invoices.test")])
+        .await
+        .is_empty());
 
     for (host, status) in [
         ("initech.invoices.test", 404),
@@ -242,7 +266,10 @@ where
         let mut tenant = None;
         attrs.record(&mut TenantVisitor(&mut tenant));
         if let Some(tenant) = tenant {
-            self.0.lock().unwrap().push((attrs.metadata().name(), tenant));
+            self.0
+                .lock()
+                .unwrap()
+                .push((attrs.metadata().name(), tenant));
         }
     }
     fn on_record(
@@ -264,9 +291,8 @@ where
 async fn request_and_statement_spans_carry_the_tenant() {
     use tracing_subscriber::layer::SubscriberExt;
     let fields = TenantFields::default();
-    let _guard = tracing::subscriber::set_default(
-        tracing_subscriber::registry().with(fields.clone()),
-    );
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
     let schemas = TestSchemas::new("web_tracing").await;
     let allowlist = fixture(&schemas);
     let pool = pool().await;
@@ -293,7 +319,10 @@ async fn request_and_statement_spans_carry_the_tenant() {
             "no {span} span with tenant {tenant}: {seen:?}"
         );
     }
-    assert!(seen.iter().all(|(_, t)| t == "globex" || t == "acme"), "{seen:?}");
+    assert!(
+        seen.iter().all(|(_, t)| t == "globex" || t == "acme"),
+        "{seen:?}"
+    );
 
     drop(server);
     drop(pool);

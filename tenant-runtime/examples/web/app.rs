@@ -12,9 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tracing::Instrument;
 use tenant_runtime::web::{TenantDb, TenantResolver};
 use tenant_runtime::{Allowlist, Model, TenantPool};
+use tracing::Instrument;
 
 /// An invoice, in each tenant's own schema.
 #[derive(Debug, Clone, PartialEq, Model, Serialize, Deserialize)]
@@ -75,7 +75,10 @@ async fn request_span(request: Request, next: Next) -> Response {
 }
 
 /// Creates every tenant's schema and tables (idempotent).
-pub async fn provision(pool: &TenantPool, allowlist: &Allowlist) -> Result<(), tenant_runtime::Error> {
+pub async fn provision(
+    pool: &TenantPool,
+    allowlist: &Allowlist,
+) -> Result<(), tenant_runtime::Error> {
     for tenant in allowlist.tenants() {
         let db = pool.get(&tenant).await?;
         db.create_schema().await?;
