@@ -33,6 +33,9 @@
 //! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
 //! - templates: [`Template`], [`Slot`], [`SchemaMap`];
 //! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
+//! - queries: the typed builder ([`Model::query`] → [`Select`], with [`Filter`], [`Order`],
+//!   [`Bind`]) and the checked macros [`query!`], [`query_as!`], [`query_scalar!`]
+//!   ([`Query`], [`QueryAs`], [`QueryScalar`]); [`QueryStream`];
 //! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`];
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
@@ -43,8 +46,12 @@ mod db;
 pub mod ddl;
 mod error;
 mod executor;
+mod expr;
 mod model;
+mod query;
 mod schema;
+mod sql;
+mod stream;
 mod template;
 mod tenant;
 mod types;
@@ -58,14 +65,20 @@ pub use client::{Client, Transaction};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor};
+pub use expr::{Bind, Filter, Order};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use query::{Delete, Select, Update, UpdateSet};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
+pub use sql::{Query, QueryAs, QueryScalar};
+pub use stream::QueryStream;
 pub use template::{Piece, SchemaMap, Slot, Template};
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
 pub use types::SqlType;
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
 pub use tenant_macros::Model;
+
+pub use tenant_macros::{query, query_as, query_scalar};
 
 // Re-exported so users need no direct dependency to name driver types.
 pub use postgres_types;
