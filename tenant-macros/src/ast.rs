@@ -32,7 +32,45 @@ pub struct Field<'a> {
     pub sql_type: Option<LitStr>,
 }
 
+/// Integer types `identity` accepts, by name.
+const INTEGER_TYPES: &[&str] = &["i16", "i32", "i64"];
+/// Types that are certainly not integers (so `identity` on them is refused at once).
+const NON_INTEGER_TYPES: &[&str] = &[
+    "String", "str", "bool", "f32", "f64", "Vec", "Option", "u8", "u16", "u32", "u64", "i8",
+    "i128", "u128", "usize", "isize",
+];
+
 impl Field<'_> {
+    fn last_type_name(&self) -> Option<String> {
+        match self.ty {
+            Type::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            Type::Reference(_) => Some("&".into()),
+            _ => None,
+        }
+    }
+
+    /// `identity` on a type that is certainly not an integer column.
+    pub fn identity_type_is_wrong(&self) -> bool {
+        if let Some(sql_type) = &self.sql_type {
+            let t = sql_type.value().to_ascii_uppercase();
+            return !matches!(
+                t.trim(),
+                "SMALLINT" | "INTEGER" | "INT" | "BIGINT" | "INT2" | "INT4" | "INT8"
+            );
+        }
+        self.last_type_name()
+            .is_some_and(|n| n == "&" || NON_INTEGER_TYPES.contains(&n.as_str()))
+    }
+
+    /// `identity` on a type the macro cannot judge by name (an alias, a custom type).
+    pub fn identity_type_unknown(&self) -> bool {
+        self.sql_type.is_none()
+            && !self.identity_type_is_wrong()
+            && !self
+                .last_type_name()
+                .is_some_and(|n| INTEGER_TYPES.contains(&n.as_str()))
+    }
+
     /// Whether the field type is written `Option<...>` (used only with `sql_type`, where no
     /// `SqlType` implementation is there to say).
     pub fn is_option(&self) -> bool {

@@ -74,6 +74,11 @@ pub fn check(cx: &Ctxt, c: &Container<'_>) {
                     f.ty,
                     "an `identity` column is never NULL; drop the `Option`",
                 );
+            } else if f.identity_type_is_wrong() {
+                cx.error_spanned_by(
+                    f.ty,
+                    "`#[tenant(identity)]` needs an integer column: use i16, i32 or i64",
+                );
             }
         }
         if let Some(tokens) = f.primary_key.tokens() {

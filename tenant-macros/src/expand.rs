@@ -106,9 +106,9 @@ fn expand(c: &Container<'_>) -> TokenStream {
             None => quote_spanned!(ty.span()=> #p::column_type::<#ty>()),
         };
         type_consts.push(quote!(const #ty_const: #p::ColumnType = #type_expr;));
-        if let Some(tokens) = f.identity.tokens() {
-            let check =
-                quote_spanned!(tokens.span()=> #p::assert_identity_type(#ty_const.sql_type));
+        if f.identity.get() && f.identity_type_unknown() {
+            // A type alias or a custom type: only the const evaluator knows its SQL type.
+            let check = quote_spanned!(ty.span()=> #p::assert_identity_type(#ty_const.sql_type));
             type_consts.push(quote!(const _: () = #check;));
         }
         let column = &f.column;
@@ -123,17 +123,9 @@ fn expand(c: &Container<'_>) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let references = match &f.references {
-            Some(target) => {
-                let assert = quote_spanned!(target.span()=> #p::assert_model::<#target>());
-                type_consts.push(quote!(const _: () = #assert;));
-                let key = quote_spanned!(target.span()=> #p::single_key_column::<#target>());
-                quote!(::core::option::Option::Some(#p::ForeignKey {
-                    model: <#target as #p::Model>::NAME,
-                    table: <#target as #p::Model>::TABLE,
-                    slot: <#target as #p::Model>::SLOT,
-                    column: #key,
-                }))
-            }
+            // One generic call, spanned at the target: a non-model target is one error there.
+            Some(target) => quote_spanned!(target.span()=>
+                ::core::option::Option::Some(#p::foreign_key::<#target>())),
             None => quote!(::core::option::Option::None),
         };
         column_defs.push(quote! {
@@ -157,7 +149,11 @@ fn expand(c: &Container<'_>) -> TokenStream {
             pub const #const_name: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
         });
         let field_ident = f.ident;
-        decode.push(quote!(#field_ident: #p::decode(row, #i, #name, #column)?));
+        // Spanned at the field type, runtime path included, so a missing `FromSql` points there.
+        let p_at_ty = respan(&p, ty.span());
+        decode.push(
+            quote_spanned!(ty.span()=> #field_ident: #p_at_ty::decode(row, #i, #name, #column)?),
+        );
     }
 
     // Statement templates.
@@ -241,7 +237,8 @@ fn expand(c: &Container<'_>) -> TokenStream {
 
     let param = |f: &&Field| {
         let id = f.ident;
-        quote!(&self.#id as &(dyn #p::ToSql + ::core::marker::Sync))
+        let p_at_ty = respan(&p, f.ty.span());
+        quote_spanned!(f.ty.span()=> &self.#id as &(dyn #p_at_ty::ToSql + ::core::marker::Sync))
     };
     let insert_params = inserted.iter().map(param);
     let key_names: Vec<String> = keys.iter().map(|f| f.column.clone()).collect();
@@ -321,6 +318,19 @@ fn expand(c: &Container<'_>) -> TokenStream {
             }
         };
     }
+}
+
+/// The same tokens, every one given `span` (so errors in generated code point at the user's
+/// tokens, not at the derive).
+fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            tt.set_span(span);
+            tt
+        })
+        .collect()
 }
 
 /// A `Model` impl with no columns, emitted next to the errors of a model that could not be

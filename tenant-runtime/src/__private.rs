@@ -53,14 +53,21 @@ pub const fn assert_identity_type(sql_type: &str) {
     }
 }
 
-/// Compile-time check that a `references` target is a model.
+/// Compile-time check that a type is a model (for `query_as!` and friends).
 pub const fn assert_model<T: Model>() {}
 
-/// Compile-time check that a `references` target has a single-column primary key.
-pub const fn single_key_column<T: Model>() -> &'static str {
-    match T::PRIMARY_KEY {
-        [one] => one,
+/// The foreign key to `T`'s primary key; fails to compile unless `T` is a model with a
+/// single-column primary key.
+pub const fn foreign_key<T: Model>() -> ForeignKey {
+    let column = match T::PRIMARY_KEY {
+        [one] => *one,
         _ => panic!("`references` needs a target model with exactly one primary-key column"),
+    };
+    ForeignKey {
+        model: T::NAME,
+        table: T::TABLE,
+        slot: T::SLOT,
+        column,
     }
 }
 

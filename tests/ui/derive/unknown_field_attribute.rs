@@ -1,0 +1,10 @@
+use tenant_runtime::Model;
+
+#[derive(Model)]
+#[tenant(table = "invoices")]
+struct Invoice {
+    #[tenant(primary)]
+    id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+use tenant_runtime::Client;
+
+fn handle(client: &mut Client) {
+    let _db = client.for_tenant("acme");
+}
+
+fn main() {}
