@@ -76,6 +76,15 @@ pub const fn foreign_key<T: Model>() -> ForeignKey {
 pub use crate::expr::Bind;
 pub use crate::sql::{Query, QueryAs, QueryScalar};
 
+/// What `query_as!(M, ...)` expands to: the `M: Model` bound of a free function is reported
+/// as "`M` is not a tenant model", at `M`.
+pub fn query_as<'a, M: Model, const N: usize>(
+    template: &'static Template,
+    params: [&'a (dyn ToSql + Sync); N],
+) -> QueryAs<'a, M> {
+    QueryAs::__new(template, params)
+}
+
 /// The SQL name of a typed column, at compile time. Taking a `Column<M, T>` makes
 /// `{Model.column}` fail to compile unless `Model::COLUMN` is one of `Model`'s columns.
 pub const fn column_name<M, T>(column: Column<M, T>) -> &'static str {

@@ -40,7 +40,7 @@ use crate::model::{Column, Params};
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a value for a column of type `{T}`",
     label = "expected a value of type `{T}` (or a reference to one)",
-    note = "a column of type `{T}` takes a `{T}`, a `&{T}`, a present value for an `Option` column, or `&str` / `&[u8]` for `String` / `Vec<u8>` columns"
+    note = "a column of type `{T}` takes a `{T}` or a `&{T}`; an `Option<U>` column also takes a `U` or a `&U`; `String` and `Vec<u8>` columns also take a `&str` and a `&[u8]`"
 )]
 pub trait Bind<T> {}
 

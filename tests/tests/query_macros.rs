@@ -599,7 +599,7 @@ async fn unpaid_over<E: tenant_runtime::Executor>(db: &Db<E>, cents: i64) -> Vec
 
 #[tokio::test]
 async fn a_query_as_renders_once_per_schema_then_hits_the_cache() {
-    let mut fx = Fixture::new("qm_cache").await;
+    let fx = Fixture::new("qm_cache").await;
     // A fresh connection: its cache has seen nothing.
     let mut client = Client::connect(&database_url().await).await.unwrap();
     let before = client.statement_cache().stats();
@@ -623,5 +623,52 @@ async fn a_query_as_renders_once_per_schema_then_hits_the_cache() {
     assert_eq!(after.hits, 2 * (CALLS - 1), "every other call hits");
     assert_eq!(after.len, 2);
     drop(client);
+    fx.schemas.cleanup().await;
+}
+
+#[derive(Debug, Clone, PartialEq, Model)]
+#[tenant(table = "tickets")]
+struct Ticket {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    #[tenant(rename = "title")]
+    subject: String,
+}
+
+#[tokio::test]
+async fn a_renamed_column_is_found_by_its_column_or_its_field_name() {
+    let mut fx = Fixture::new("qm_renamed").await;
+    let db = fx.db("acme");
+    Ticket::create_table(&db).await.unwrap();
+    for subject in ["printer on fire", "coffee"] {
+        Ticket {
+            id: 0,
+            subject: subject.into(),
+        }
+        .insert(&db)
+        .await
+        .unwrap();
+    }
+    let by_column: Vec<String> =
+        query_scalar!("SELECT {Ticket.title} FROM {Ticket} WHERE {Ticket.title} <> $1", "coffee")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    let by_field: Vec<String> = query_scalar!(
+        "SELECT {Ticket.subject} FROM {Ticket} WHERE {Ticket.subject} <> $1",
+        "coffee"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(by_column, ["printer on fire"]);
+    assert_eq!(by_field, by_column);
+    // Both render the SQL column name.
+    let q = query!("SELECT {Ticket.subject}, {Ticket.title} FROM {Ticket}");
+    assert_eq!(
+        q.template().to_string(),
+        r#"SELECT "title", "title" FROM {tenant}."tickets""#
+    );
+    drop(db);
     fx.schemas.cleanup().await;
 }

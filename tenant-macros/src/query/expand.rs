@@ -59,7 +59,7 @@ fn private() -> TokenStream {
 
 fn generate(input: &Input, sql: &Sql, analysis: &Analysis) -> TokenStream {
     let p = private();
-    let span = input.sql.span();
+    let span = placeholder::code_span(&input.sql);
     let mut items = Vec::new();
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -149,7 +149,8 @@ fn generate(input: &Input, sql: &Sql, analysis: &Analysis) -> TokenStream {
             _ => quote_spanned!(arg_span=> #p::bind(&(#arg))),
         }
     });
-    constructor(input, template, quote!([#(#args),*]))
+    let args: Vec<TokenStream> = args.collect();
+    constructor(input, template, &args)
 }
 
 /// The typed-column const `{Model.column}` refers to: `Model::COLUMN`.
@@ -157,11 +158,14 @@ fn column_const(column: &str, span: Span) -> syn::Ident {
     format_ident!("{}", screaming(column), span = span)
 }
 
-fn constructor(input: &Input, template: TokenStream, args: TokenStream) -> TokenStream {
+fn constructor(input: &Input, template: TokenStream, args: &[TokenStream]) -> TokenStream {
     let p = private();
+    let n = args.len();
+    let args = quote!([#(#args),*]);
     match (&input.kind, &input.model) {
         (Kind::As, Some(model)) => {
-            let ctor = quote_spanned!(model.span()=> #p::QueryAs::<#model>::__new);
+            // A free function, so a non-model is reported with `Model`'s own message.
+            let ctor = quote_spanned!(model.span()=> #p::query_as::<#model, #n>);
             quote!(#ctor(#template, #args))
         }
         (Kind::Scalar, _) => quote!(#p::QueryScalar::__new(#template, #args)),
@@ -180,7 +184,7 @@ fn stub(input: &Input, errors: Vec<syn::Error>) -> TokenStream {
             &__TENANT_TEMPLATE
         }
     };
-    let statement = constructor(input, template, quote!([]));
+    let statement = constructor(input, template, &[]);
     quote! {
         {
             #(#errors)*

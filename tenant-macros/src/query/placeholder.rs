@@ -55,6 +55,14 @@ pub enum Target {
     },
 }
 
+/// The span of code generated for the placeholders of `lit`: located at the literal, so
+/// rustc's errors (unknown model, unknown column, not a model) point there, but resolved at
+/// the call site like any macro output, so rustc offers no "replace the literal with ..."
+/// suggestions.
+pub fn code_span(lit: &LitStr) -> Span {
+    Span::call_site().located_at(lit.span())
+}
+
 /// The dummy identifier standing for placeholder `index` in the SQL given to sqlparser.
 pub fn dummy_ident(index: usize, len: usize) -> String {
     let mut s = format!("_{index}");
@@ -83,6 +91,7 @@ const GRAMMAR: &str = "placeholders are `{Model}`, `{Model AS alias}`, `{Model.c
 
 pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
     let span = lit.span();
+    let code_span = code_span(lit);
     let err = |errors: &mut Vec<syn::Error>, msg: String| errors.push(syn::Error::new(span, msg));
     let value = lit.value();
     let before = errors.len();
@@ -174,7 +183,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
                 err(errors, format!("invalid alias `{alias}` in `{{{head} AS {alias}}}`: {problem}"));
                 continue;
             }
-            let Some(model) = model_path(head, span, errors) else {
+            let Some(model) = model_path(head, span, code_span, errors) else {
                 continue;
             };
             if aliases.insert(alias.clone(), model).is_some() {
@@ -200,7 +209,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
                         Some(model) => model.clone(),
                         None => continue,
                     },
-                    None => match model_path(&head, span, errors) {
+                    None => match model_path(&head, span, code_span, errors) {
                         Some(model) => model,
                         None => continue,
                     },
@@ -210,7 +219,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
             Raw::Member { head, member } => {
                 let (model, qualifier) = match aliases.get(&head) {
                     Some(model) => (model.clone(), Some(head)),
-                    None => match model_path(&head, span, errors) {
+                    None => match model_path(&head, span, code_span, errors) {
                         Some(model) => (model, None),
                         None => continue,
                     },
@@ -306,7 +315,12 @@ fn is_column_name(s: &str) -> bool {
 }
 
 /// `head` as the path of a model type, spanned at the literal.
-fn model_path(head: &str, span: Span, errors: &mut Vec<syn::Error>) -> Option<Path> {
+fn model_path(
+    head: &str,
+    span: Span,
+    code_span: Span,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Path> {
     let shown = format!("{{{head}}}");
     let path: Path = match syn::parse_str(head) {
         Ok(path) => path,
@@ -329,7 +343,7 @@ fn model_path(head: &str, span: Span, errors: &mut Vec<syn::Error>) -> Option<Pa
             return None;
         }
     }
-    Some(respan(path, span))
+    Some(respan(path, code_span))
 }
 
 fn respan(path: Path, span: Span) -> Path {
