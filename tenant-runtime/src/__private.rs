@@ -94,7 +94,7 @@ pub const fn column_name<M, T>(column: Column<M, T>) -> &'static str {
 /// A query argument compared with a column of type `T`: it must [`Bind`] as a `T`, and the
 /// error points at the argument when it does not.
 #[inline]
-pub fn bind_as<'a, M, T, V>(_: Column<M, T>, value: &'a V) -> &'a (dyn ToSql + Sync)
+pub fn bind_as<M, T, V>(_: Column<M, T>, value: &V) -> &(dyn ToSql + Sync)
 where
     V: Bind<T> + ToSql + Sync,
 {

@@ -255,9 +255,7 @@ impl<'a, M: Model> Select<'a, M> {
     /// The matching rows as a stream, decoded as they arrive.
     pub async fn stream<E: Executor>(self, db: &Db<E>) -> Result<QueryStream<M>> {
         let (template, params) = self.statement(Shape::Rows);
-        let rows = db
-            .query_stream_mapped(&template, &params, self.map)
-            .await?;
+        let rows = db.query_stream_mapped(&template, &params, self.map).await?;
         Ok(QueryStream::new(rows, decode_model::<M>))
     }
 

@@ -297,18 +297,24 @@ impl<'a> QueryScalar<'a> {
 
 impl std::fmt::Debug for Query<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Query").field(self.statement.template).finish()
+        f.debug_tuple("Query")
+            .field(self.statement.template)
+            .finish()
     }
 }
 
 impl<M> std::fmt::Debug for QueryAs<'_, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("QueryAs").field(self.statement.template).finish()
+        f.debug_tuple("QueryAs")
+            .field(self.statement.template)
+            .finish()
     }
 }
 
 impl std::fmt::Debug for QueryScalar<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("QueryScalar").field(self.statement.template).finish()
+        f.debug_tuple("QueryScalar")
+            .field(self.statement.template)
+            .finish()
     }
 }

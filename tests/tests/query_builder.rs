@@ -234,7 +234,13 @@ fn cases() -> Vec<Case> {
                 Invoice::NOTE
                     .is_null()
                     .or(Invoice::NOTE.like("%urgent%"))
-                    .and(Invoice::PAID.eq(false).or(Invoice::AMOUNT_CENTS.gt(1000)).not().not())
+                    .and(
+                        Invoice::PAID
+                            .eq(false)
+                            .or(Invoice::AMOUNT_CENTS.gt(1000))
+                            .not()
+                            .not(),
+                    )
             },
             rust: |i| {
                 (i.note.is_none() || i.note.as_deref().is_some_and(|n| n.contains("urgent")))
@@ -384,7 +390,12 @@ async fn one_optional_count_exists_and_stream() {
             rows.len() as i64
         );
         // count within limit/offset counts the window.
-        let windowed = Invoice::query().offset(1).limit(2).count(&db).await.unwrap();
+        let windowed = Invoice::query()
+            .offset(1)
+            .limit(2)
+            .count(&db)
+            .await
+            .unwrap();
         assert_eq!(windowed, (rows.len() as i64 - 1).min(2));
 
         assert!(Invoice::query()
@@ -542,11 +553,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
         .await
         .unwrap();
     let db = fx.db("globex");
-    let n = Plan::query()
-        .schema_map(&map)
-        .count(&db)
-        .await
-        .unwrap();
+    let n = Plan::query().schema_map(&map).count(&db).await.unwrap();
     assert_eq!(n, 0, "the archive has no plans yet");
     let copied = Plan::query()
         .filter(Plan::MONTHLY_CENTS.gt(0))
@@ -583,7 +590,11 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
         .into_iter()
         .map(|p| p.code)
         .collect();
-    assert_eq!(current, ["free", "pro"], "the connection map's schema is untouched");
+    assert_eq!(
+        current,
+        ["free", "pro"],
+        "the connection map's schema is untouched"
+    );
     assert!(Plan::query()
         .schema_map(&map)
         .filter(Plan::CODE.eq("pro_2025"))
@@ -610,7 +621,11 @@ async fn a_builder_chain_renders_once_per_shape_and_schema_then_hits_the_cache()
             let amounts: Vec<i64> = (0..=n as i64).map(|k| k * 1000).collect();
             let got = Invoice::query()
                 .filter(Invoice::PAID.eq(n % 2 == 0))
-                .filter(Invoice::AMOUNT_CENTS.ge(0).or(Invoice::ID.in_list(amounts.clone())))
+                .filter(
+                    Invoice::AMOUNT_CENTS
+                        .ge(0)
+                        .or(Invoice::ID.in_list(amounts.clone())),
+                )
                 .order_by(Invoice::ID.asc())
                 .limit(n + 1)
                 .all(&db)

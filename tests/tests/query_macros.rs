@@ -39,16 +39,28 @@ struct Plan {
 }
 
 /// Per tenant: (customer name, plan, invoice amounts with paid flags and notes).
-type Seed = &'static [(&'static str, &'static str, &'static [(i64, bool, Option<&'static str>)])];
+type Seed = &'static [(
+    &'static str,
+    &'static str,
+    &'static [(i64, bool, Option<&'static str>)],
+)];
 
 const ACME: Seed = &[
-    ("Wile E. Coyote", "pro", &[(1200, false, None), (4500, true, Some("card"))]),
+    (
+        "Wile E. Coyote",
+        "pro",
+        &[(1200, false, None), (4500, true, Some("card"))],
+    ),
     ("Road Runner", "free", &[(10, false, Some("beep"))]),
 ];
 const GLOBEX: Seed = &[(
     "Hank Scorpio",
     "pro",
-    &[(99_900, false, Some("volcano")), (5, true, None), (77, false, None)],
+    &[
+        (99_900, false, Some("volcano")),
+        (5, true, None),
+        (77, false, None),
+    ],
 )];
 
 struct Fixture {
@@ -249,7 +261,10 @@ async fn query_returns_rows_with_named_columns() {
             .map(|r| (r.get("customer_id"), r.get("n"), r.get("total")))
             .collect();
         let mut expected: Vec<(i64, i64, i64)> = Vec::new();
-        for inv in seeded_invoices(seed).iter().filter(|i| i.amount_cents >= 10) {
+        for inv in seeded_invoices(seed)
+            .iter()
+            .filter(|i| i.amount_cents >= 10)
+        {
             match expected.iter_mut().find(|(c, _, _)| *c == inv.customer_id) {
                 Some(e) => {
                     e.1 += 1;
@@ -338,7 +353,10 @@ async fn a_join_of_a_tenant_table_and_a_shared_table_reads_two_schemas() {
             sql.contains(&format!(r#""{schema}"."customers" AS "c""#)),
             "{sql}"
         );
-        assert!(sql.contains(&format!(r#""{shared}"."plans" AS "p""#)), "{sql}");
+        assert!(
+            sql.contains(&format!(r#""{shared}"."plans" AS "p""#)),
+            "{sql}"
+        );
         assert!(sql.contains(r#""p"."code", "p"."monthly_cents""#), "{sql}");
 
         let rows = q.fetch_all(&db).await.unwrap();
@@ -437,7 +455,10 @@ async fn execute_runs_insert_update_and_delete_in_one_tenant_only() {
     .execute(&db)
     .await
     .unwrap();
-    assert_eq!(updated, 3, "two seeded invoices of customer 1 and the new one");
+    assert_eq!(
+        updated, 3,
+        "two seeded invoices of customer 1 and the new one"
+    );
     let returned: Invoice = query_as!(
         Invoice,
         "DELETE FROM {Invoice} WHERE {Invoice.amount_cents} = $1 RETURNING {Invoice.*}",
@@ -459,7 +480,10 @@ async fn execute_runs_insert_update_and_delete_in_one_tenant_only() {
 
     // globex is untouched.
     let globex = fx.db("globex");
-    assert_eq!(Invoice::all(&globex).await.unwrap(), seeded_invoices(GLOBEX));
+    assert_eq!(
+        Invoice::all(&globex).await.unwrap(),
+        seeded_invoices(GLOBEX)
+    );
     drop(globex);
     fx.schemas.cleanup().await;
 }
@@ -494,15 +518,14 @@ async fn every_form_streams_its_rows() {
         let expected: Vec<i64> = all.iter().rev().map(|i| i.id).collect();
         assert_eq!(ids, expected, "{key}");
 
-        let amounts: Vec<i64> = query_scalar!(
-            "SELECT {Invoice.amount_cents} FROM {Invoice} ORDER BY {Invoice.id}"
-        )
-        .stream::<i64, _>(&db)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap();
+        let amounts: Vec<i64> =
+            query_scalar!("SELECT {Invoice.amount_cents} FROM {Invoice} ORDER BY {Invoice.id}")
+                .stream::<i64, _>(&db)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
         let expected: Vec<i64> = all.iter().map(|i| i.amount_cents).collect();
         assert_eq!(amounts, expected, "{key}");
     }
@@ -555,10 +578,13 @@ async fn doubled_braces_are_literal_braces() {
         .await
         .unwrap();
     assert_eq!(array, [1, 2, 3]);
-    let text: String = query_scalar!("SELECT '}}' || {Customer.name} || '{{' FROM {Customer} WHERE {Customer.id} = $1", 1i64)
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let text: String = query_scalar!(
+        "SELECT '}}' || {Customer.name} || '{{' FROM {Customer} WHERE {Customer.id} = $1",
+        1i64
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
     assert_eq!(text, "}Wile E. Coyote{");
     drop(db);
     fx.schemas.cleanup().await;
@@ -649,11 +675,13 @@ async fn a_renamed_column_is_found_by_its_column_or_its_field_name() {
         .await
         .unwrap();
     }
-    let by_column: Vec<String> =
-        query_scalar!("SELECT {Ticket.title} FROM {Ticket} WHERE {Ticket.title} <> $1", "coffee")
-            .fetch_all(&db)
-            .await
-            .unwrap();
+    let by_column: Vec<String> = query_scalar!(
+        "SELECT {Ticket.title} FROM {Ticket} WHERE {Ticket.title} <> $1",
+        "coffee"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
     let by_field: Vec<String> = query_scalar!(
         "SELECT {Ticket.subject} FROM {Ticket} WHERE {Ticket.subject} <> $1",
         "coffee"

@@ -155,11 +155,7 @@ fn column_of(expr: &Expr, placeholders: &[Placeholder]) -> Option<usize> {
 
 fn column_placeholder(ident: &str, placeholders: &[Placeholder]) -> Option<usize> {
     let index = dummy_index(ident)?;
-    matches!(
-        placeholders.get(index)?.target,
-        Target::Column { .. }
-    )
-    .then_some(index)
+    matches!(placeholders.get(index)?.target, Target::Column { .. }).then_some(index)
 }
 
 fn object_column(name: &ObjectName, placeholders: &[Placeholder]) -> Option<usize> {
@@ -277,4 +273,101 @@ fn output_columns(statement: &Statement, placeholders: &[Placeholder]) -> Option
         _ => false,
     });
     Some(if star { usize::MAX } else { items.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::Span;
+    use syn::LitStr;
+
+    use super::*;
+    use crate::query::placeholder::scan;
+
+    fn run(sql: &str, args: usize, scalar: bool) -> Result<Analysis, Vec<String>> {
+        let mut errors = Vec::new();
+        let scanned = scan(&LitStr::new(sql, Span::call_site()), &mut errors).expect("scans");
+        let mut messages = Vec::new();
+        match analyze(&scanned, args, scalar, "query_scalar!", &mut messages) {
+            Some(a) if messages.is_empty() => Ok(a),
+            _ => Err(messages),
+        }
+    }
+
+    /// `$n` → the column name it is tied to.
+    fn ties(sql: &str, args: usize) -> Vec<(usize, String)> {
+        let mut errors = Vec::new();
+        let scanned = scan(&LitStr::new(sql, Span::call_site()), &mut errors).unwrap();
+        let analysis = run(sql, args, false).unwrap();
+        analysis
+            .ties
+            .iter()
+            .map(|(n, i)| match &scanned.placeholders[*i].target {
+                Target::Column { column, .. } => (*n, column.clone()),
+                _ => panic!("tied to a non-column"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parameters_are_tied_to_the_columns_they_meet() {
+        assert_eq!(
+            ties(
+                "SELECT {I.*} FROM {I} WHERE {I.a} = $1 AND $2 < {I.b} AND ({I.c}) IN ($3, $4) \
+                 AND {I.d} BETWEEN $5 AND $6 AND t.{I.e} IS DISTINCT FROM $7 AND {I.f} = $8 + 1",
+                8
+            ),
+            [
+                (1, "a".into()),
+                (2, "b".into()),
+                (3, "c".into()),
+                (4, "c".into()),
+                (5, "d".into()),
+                (6, "d".into()),
+                (7, "e".into()),
+            ]
+        );
+        assert_eq!(
+            ties(
+                "UPDATE {I} SET {I.a} = $1, {I.b} = lower($2) WHERE {I.id} = $3",
+                3
+            ),
+            [(1, "a".into()), (3, "id".into())]
+        );
+        assert_eq!(
+            ties(
+                "INSERT INTO {I} ({I.a}, {I.b}) VALUES ($1, $2), ($3, now())",
+                3
+            ),
+            [(1, "a".into()), (2, "b".into()), (3, "a".into())]
+        );
+        // A parameter inside a string literal is text, not a parameter.
+        assert_eq!(run("SELECT '$1' FROM {I}", 0, false).unwrap().max_param, 0);
+    }
+
+    #[test]
+    fn statement_problems_are_reported() {
+        for (sql, args, scalar, needle) in [
+            ("SELCT 1", 0, false, "SQL syntax error at line 1, column 1"),
+            ("SELECT 1 FROM {I} WHERE", 0, false, "SQL syntax error"),
+            ("SELECT 'unterminated", 0, false, "SQL syntax error"),
+            ("", 0, false, "empty"),
+            ("SELECT 1; SELECT 2", 0, false, "2 statements"),
+            ("SELECT $1, $3", 3, false, "`$2` is never used"),
+            ("SELECT $1, $2", 1, false, "add argument for `$2`"),
+            ("SELECT $0", 0, false, "`$0`"),
+            ("SELECT {I.a}, {I.b} FROM {I}", 0, true, "returns 2"),
+            ("SELECT * FROM {I}", 0, true, "every column"),
+            ("SELECT {I.*} FROM {I}", 0, true, "every column"),
+        ] {
+            let errors = run(sql, args, scalar)
+                .err()
+                .unwrap_or_else(|| panic!("{sql} passed"));
+            assert!(
+                errors.iter().any(|e| e.contains(needle)),
+                "{sql}: expected {needle:?} in {errors:?}"
+            );
+        }
+        assert!(run("SELECT count(*) FROM {I}", 0, true).is_ok());
+        assert!(run("SELECT $1::int, $2", 2, false).is_ok());
+    }
 }

@@ -83,8 +83,14 @@ pub fn dummy_index(ident: &str) -> Option<usize> {
 
 /// A raw placeholder before aliases are known.
 enum Raw {
-    Table { head: String, alias: Option<String> },
-    Member { head: String, member: Option<String> },
+    Table {
+        head: String,
+        alias: Option<String>,
+    },
+    Member {
+        head: String,
+        member: Option<String>,
+    },
 }
 
 const GRAMMAR: &str = "placeholders are `{Model}`, `{Model AS alias}`, `{Model.column}`, `{alias.column}`, `{Model.*}` and `{alias.*}`; write `{{` and `}}` for literal braces";
@@ -180,14 +186,20 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
         } = raw
         {
             if let Some(problem) = identifier_problem(alias) {
-                err(errors, format!("invalid alias `{alias}` in `{{{head} AS {alias}}}`: {problem}"));
+                err(
+                    errors,
+                    format!("invalid alias `{alias}` in `{{{head} AS {alias}}}`: {problem}"),
+                );
                 continue;
             }
             let Some(model) = model_path(head, span, code_span, errors) else {
                 continue;
             };
             if aliases.insert(alias.clone(), model).is_some() {
-                err(errors, format!("alias `{alias}` is declared twice; give each table its own alias"));
+                err(
+                    errors,
+                    format!("alias `{alias}` is declared twice; give each table its own alias"),
+                );
             }
         }
     }
@@ -337,7 +349,9 @@ fn model_path(
             ));
             return None;
         }
-        let lowercase = ident.to_string().starts_with(|c: char| !c.is_ascii_uppercase());
+        let lowercase = ident
+            .to_string()
+            .starts_with(|c: char| !c.is_ascii_uppercase());
         if lowercase {
             errors.push(syn::Error::new(span, free_text(&shown)));
             return None;
@@ -351,7 +365,8 @@ fn respan(path: Path, span: Span) -> Path {
         ts.into_iter()
             .map(|mut tt| {
                 if let TokenTree::Group(g) = &tt {
-                    let mut group = proc_macro2::Group::new(g.delimiter(), tokens(g.stream(), span));
+                    let mut group =
+                        proc_macro2::Group::new(g.delimiter(), tokens(g.stream(), span));
                     group.set_span(span);
                     tt = TokenTree::Group(group);
                 } else {
@@ -363,4 +378,132 @@ fn respan(path: Path, span: Span) -> Path {
     }
     let ts = tokens(quote::ToTokens::into_token_stream(path.clone()), span);
     syn::parse2(ts).unwrap_or(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan_str(sql: &str) -> Result<Sql, Vec<String>> {
+        let lit = LitStr::new(sql, Span::call_site());
+        let mut errors = Vec::new();
+        match scan(&lit, &mut errors) {
+            Some(sql) if errors.is_empty() => Ok(sql),
+            _ => Err(errors.iter().map(ToString::to_string).collect()),
+        }
+    }
+
+    fn path(p: &Path) -> String {
+        quote::quote!(#p).to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn placeholders_are_replaced_by_identifiers_of_the_same_length() {
+        let sql = "SELECT {Invoice.*} FROM {Invoice} WHERE {Invoice.paid} = $1 AND '{{' <> '}}'";
+        let scanned = scan_str(sql).unwrap();
+        assert_eq!(scanned.dummy.len(), sql.len());
+        assert_eq!(
+            scanned.dummy,
+            "SELECT _0_________ FROM _1_______ WHERE _2____________ = $1 AND '{ ' <> '} '"
+        );
+        let texts: Vec<&str> = scanned
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Text(t) => Some(t.as_str()),
+                Segment::Placeholder(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            ["SELECT ", " FROM ", " WHERE ", " = $1 AND '{' <> '}'"]
+        );
+        assert!(matches!(
+            scanned.placeholders[0].target,
+            Target::Star {
+                qualifier: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            scanned.placeholders[1].target,
+            Target::Table { alias: None, .. }
+        ));
+        match &scanned.placeholders[2].target {
+            Target::Column {
+                model,
+                qualifier: None,
+                column,
+            } => {
+                assert_eq!(path(model), "Invoice");
+                assert_eq!(column, "paid");
+            }
+            _ => panic!("expected a column"),
+        }
+        assert_eq!(dummy_index("_2____________"), Some(2));
+        assert_eq!(dummy_index("_"), None);
+        assert_eq!(dummy_index("_x1"), None);
+    }
+
+    #[test]
+    fn aliases_resolve_to_their_model_wherever_they_are_declared() {
+        let scanned =
+            scan_str("SELECT {i.*}, {p.code} FROM {models::Invoice AS i} JOIN {Plan as p} ON true")
+                .unwrap();
+        match &scanned.placeholders[0].target {
+            Target::Star {
+                model,
+                qualifier: Some(q),
+            } => assert_eq!((path(model).as_str(), q.as_str()), ("models::Invoice", "i")),
+            _ => panic!("expected an aliased star"),
+        }
+        match &scanned.placeholders[1].target {
+            Target::Column {
+                model,
+                qualifier: Some(q),
+                column,
+            } => assert_eq!(
+                (path(model).as_str(), q.as_str(), column.as_str()),
+                ("Plan", "p", "code")
+            ),
+            _ => panic!("expected an aliased column"),
+        }
+        assert!(matches!(
+            &scanned.placeholders[3].target,
+            Target::Table { alias: Some(a), .. } if a == "p"
+        ));
+    }
+
+    #[test]
+    fn bad_placeholders_are_reported() {
+        for (sql, needle) in [
+            ("SELECT {Invoice.id FROM {Invoice}", "unmatched `{`"),
+            ("SELECT {Invoice.id", "unmatched `{`"),
+            ("SELECT 1 }", "unmatched `}`"),
+            ("SELECT {} FROM t", "empty placeholder"),
+            ("SELECT 1 FROM {schema}.t", "no placeholder for a schema"),
+            ("SELECT 1 FROM {tenant schema}.t", "is not a placeholder"),
+            ("SELECT {Invoice.paid at} FROM t", "is not a placeholder"),
+            ("SELECT {Invoice.1x} FROM t", "is not a column name"),
+            ("SELECT 1 FROM {Self}", "instead of `Self`"),
+            (
+                "SELECT {Invoice.id AS x} FROM t",
+                "only a table can be aliased",
+            ),
+            (
+                "SELECT 1 FROM {i}, {Invoice AS i}",
+                "is an alias, not a table",
+            ),
+            ("SELECT 1 FROM {A AS x}, {B AS x}", "declared twice"),
+            ("SELECT 1 FROM {A AS Bad}", "invalid alias"),
+        ] {
+            let errors = scan_str(sql)
+                .err()
+                .unwrap_or_else(|| panic!("{sql} scanned"));
+            assert!(
+                errors.iter().any(|e| e.contains(needle)),
+                "{sql}: expected {needle:?} in {errors:?}"
+            );
+        }
+    }
 }
