@@ -159,7 +159,9 @@ fn expand(c: &Container<'_>) -> TokenStream {
             pub const #const_name: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
         });
         let column_const = screaming(column);
-        if *column != field_name && !field_consts.contains(&column_const) {
+        let is_ident = crate::ident::identifier_problem(column).is_none()
+            && syn::parse_str::<syn::Ident>(&column_const).is_ok();
+        if *column != field_name && is_ident && !field_consts.contains(&column_const) {
             let alias = format_ident!("{}", column_const, span = f.ident.span());
             typed_columns.push(quote! {
                 #[doc(hidden)]

@@ -658,3 +658,18 @@ async fn a_builder_chain_renders_once_per_shape_and_schema_then_hits_the_cache()
     drop(client);
     fx.schemas.cleanup().await;
 }
+
+/// Builder futures can be spawned: they are `Send` (checked at compile time).
+#[allow(dead_code)]
+fn builder_futures_are_send(db: &Db<&mut Client>, note: &str) {
+    fn send<T: Send>(_: T) {}
+    send(Invoice::query().filter(Invoice::NOTE.eq(note)).all(db));
+    send(Invoice::query().stream(db));
+    send(
+        Invoice::query()
+            .update()
+            .set(Invoice::NOTE, note)
+            .execute(db),
+    );
+    send(Invoice::query().delete().execute(db));
+}

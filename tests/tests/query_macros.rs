@@ -700,3 +700,18 @@ async fn a_renamed_column_is_found_by_its_column_or_its_field_name() {
     drop(db);
     fx.schemas.cleanup().await;
 }
+
+/// Macro futures can be spawned: they are `Send` (checked at compile time).
+#[allow(dead_code)]
+fn macro_futures_are_send(db: &Db<&mut Client>, note: &str) {
+    fn send<T: Send>(_: T) {}
+    send(
+        query!(
+            "SELECT {Invoice.id} FROM {Invoice} WHERE {Invoice.note} = $1",
+            note
+        )
+        .fetch_all(db),
+    );
+    send(query_as!(Invoice, "SELECT {Invoice.*} FROM {Invoice}").stream(db));
+    send(query_scalar!("SELECT count(*) FROM {Invoice}").fetch_one::<i64, _>(db));
+}

@@ -318,12 +318,14 @@ fn free_text(shown: &str) -> String {
     )
 }
 
+/// An identifier that is also a valid Rust identifier once uppercased (so not `_`).
 fn is_column_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.chars().any(|c| c.is_ascii_alphanumeric())
 }
 
 /// `head` as the path of a model type, spanned at the literal.
@@ -485,6 +487,7 @@ mod tests {
             ("SELECT 1 FROM {tenant schema}.t", "is not a placeholder"),
             ("SELECT {Invoice.paid at} FROM t", "is not a placeholder"),
             ("SELECT {Invoice.1x} FROM t", "is not a column name"),
+            ("SELECT {Invoice._} FROM t", "is not a column name"),
             ("SELECT 1 FROM {Self}", "instead of `Self`"),
             (
                 "SELECT {Invoice.id AS x} FROM t",
