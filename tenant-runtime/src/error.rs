@@ -79,8 +79,36 @@ pub enum Error {
     /// A model graph is not valid (e.g. a foreign-key cycle).
     #[error("invalid model set: {0}")]
     InvalidModelSet(String),
+    /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
+    /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
+    /// built-in type. Nothing was sent to the server.
+    #[error("parameter ${position} has no built-in PostgreSQL type ({detail}); the unnamed (pooler-safe) statement mode sends parameter types with each statement, so bind a built-in type (integers, floats, bool, text, bytea, numeric, uuid, dates and times, json, inet, or arrays of them) or use StatementMode::Prepared")]
+    UntypedParameter {
+        /// The 1-based parameter number (`$n`).
+        position: usize,
+        /// What the driver said about the last type tried.
+        detail: String,
+    },
+    /// The connection pool could not hand out a connection in time. Nothing was run.
+    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
+    PoolTimeout {
+        /// What timed out: `"waiting for a free connection"`, `"opening a new connection"` or
+        /// `"checking a returned connection"`.
+        stage: &'static str,
+        /// The configured timeout that elapsed (`None` if unknown).
+        timeout: Option<std::time::Duration>,
+    },
+    /// The connection pool was closed with [`TenantPool::close`](crate::TenantPool::close).
+    #[error("the connection pool is closed; build a new pool")]
+    PoolClosed,
+    /// A pool configuration value is not usable.
+    #[error("invalid pool configuration: {reason}")]
+    InvalidPoolConfig {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
     /// The database reported an error, or the connection failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe_db_error(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -98,6 +126,22 @@ impl Error {
             Error::Db(e) => e.code().map(|c| c.code()),
             _ => None,
         }
+    }
+}
+
+/// The server's own message (tokio-postgres' `Display` says only "db error"), or the
+/// driver's error with its cause (e.g. the I/O error of a dropped connection).
+fn describe_db_error(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 

@@ -1,29 +1,32 @@
-//! One trait for everything that executes: [`Client`] and [`Transaction`].
+//! One trait for everything that executes: [`Client`], [`PooledClient`] and [`Transaction`].
 
 use std::future::Future;
 
 use postgres_types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::cache::StatementCache;
+use crate::cache::{StatementCache, StatementMode};
 use crate::client::{Client, Transaction};
 use crate::error::Result;
+use crate::pool::PooledClient;
 use crate::template::SchemaMap;
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// The connection-level state every executor carries: its statement cache and its default
-/// [`SchemaMap`] (the widest of the three map levels).
+/// The connection-level state every executor carries: its statement cache, its default
+/// [`SchemaMap`] (the widest of the three map levels) and its [`StatementMode`].
 #[derive(Debug, Default)]
 pub struct ConnState {
     pub(crate) cache: StatementCache,
     pub(crate) map: SchemaMap,
+    pub(crate) mode: StatementMode,
 }
 
-/// Something that executes statements: a [`Client`], a [`Transaction`], or a reference to
-/// one. Write library functions once over `E: Executor` and they run on all of them.
+/// Something that executes statements: a [`Client`], a [`PooledClient`], a [`Transaction`],
+/// or a reference to one. Write library functions once over `E: Executor` and they run on
+/// all of them.
 ///
 /// The trait is sealed: the runtime provides every implementation.
 ///
@@ -89,6 +92,23 @@ impl<'a> PgRef<'a> {
         Ok(dispatch!(self, pg => pg.copy_in(st).await)?)
     }
     /// Runs a statement through the unnamed prepared statement in one round trip.
+    pub async fn execute_typed(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), postgres_types::Type)],
+    ) -> Result<u64> {
+        Ok(dispatch!(self, pg => pg.execute_typed(sql, params).await)?)
+    }
+    /// Streams the rows of a statement run through the unnamed prepared statement.
+    pub async fn query_typed_raw(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), postgres_types::Type)],
+    ) -> Result<tokio_postgres::RowStream> {
+        let params = params.iter().map(|(p, t)| (*p, t.clone()));
+        Ok(dispatch!(self, pg => pg.query_typed_raw(sql, params).await)?)
+    }
+    /// Runs a statement through the unnamed prepared statement in one round trip.
     pub async fn query_typed(
         self,
         sql: &str,
@@ -100,6 +120,16 @@ impl<'a> PgRef<'a> {
 
 impl sealed::Sealed for Client {}
 impl Executor for Client {
+    fn conn_state(&self) -> &ConnState {
+        &self.state
+    }
+    fn pg(&self) -> PgRef<'_> {
+        PgRef::Client(&self.pg)
+    }
+}
+
+impl sealed::Sealed for PooledClient {}
+impl Executor for PooledClient {
     fn conn_state(&self) -> &ConnState {
         &self.state
     }
@@ -146,6 +176,11 @@ pub trait Begin: Executor {
 }
 
 impl Begin for Client {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.transaction()
+    }
+}
+impl Begin for PooledClient {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         self.transaction()
     }

@@ -36,7 +36,9 @@
 //! - queries: the typed builder ([`Model::query`] → [`Select`], with [`Filter`], [`Order`],
 //!   [`Bind`]) and the checked macros [`query!`], [`query_as!`], [`query_scalar!`]
 //!   ([`Query`], [`QueryAs`], [`QueryScalar`]); [`QueryStream`];
-//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`];
+//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
+//!   [`StatementMode`];
+//! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
@@ -48,6 +50,7 @@ mod error;
 mod executor;
 mod expr;
 mod model;
+mod pool;
 mod query;
 mod schema;
 mod sql;
@@ -55,18 +58,21 @@ mod stream;
 mod template;
 mod tenant;
 mod types;
+#[cfg(feature = "axum")]
+pub mod web;
 
 #[doc(hidden)]
 #[path = "__private.rs"]
 pub mod __private;
 
-pub use cache::{CacheStats, StatementCache};
+pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor};
 pub use expr::{Bind, Filter, Order};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
 pub use query::{Delete, Select, Update, UpdateSet};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use sql::{Query, QueryAs, QueryScalar};
