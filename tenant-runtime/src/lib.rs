@@ -36,17 +36,24 @@
 //! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
 //!   [`StatementMode`];
 //! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
+//! - routing beyond one schema: read replicas ([`ReplicatedPool`], [`ReplicaDb`], [`RoutedDb`]),
+//!   database per tenant ([`DatabaseRegistry`], [`TenantDatabases`]), vertical partitioning
+//!   ([`Partitions`]), and the scale-out path ([`citus`]);
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
 mod cache;
+pub mod citus;
 mod client;
+mod databases;
 mod db;
 pub mod ddl;
 mod error;
 mod executor;
 mod model;
+mod partition;
 mod pool;
+mod replica;
 mod schema;
 mod template;
 mod tenant;
@@ -62,9 +69,15 @@ pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
 pub use db::Db;
 pub use error::{Error, Result};
-pub use executor::{Begin, ConnState, Executor};
+pub use databases::{DatabaseRegistry, DatabasesStats, TenantDatabases, TenantDatabasesBuilder};
+pub use executor::{Begin, ConnState, Executor, Writable};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use partition::Partitions;
 pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
+pub use replica::{
+    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
+    ServedBy,
+};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use template::{Piece, SchemaMap, Slot, Template};
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
