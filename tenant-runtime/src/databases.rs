@@ -398,13 +398,11 @@ impl TenantDatabases {
     /// tenant, [`Error::TenantPoolsBusy`] if a pool is needed and none can be closed, else
     /// as [`TenantPool::get`].
     pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
-        let target = self
-            .inner
-            .registry
-            .lookup(tenant.key())
-            .ok_or_else(|| Error::UnknownTenantDatabase {
+        let target = self.inner.registry.lookup(tenant.key()).ok_or_else(|| {
+            Error::UnknownTenantDatabase {
                 key: tenant.key().into(),
-            })?;
+            }
+        })?;
         let lease = self.inner.lease(&target)?;
         let db = lease.pool.get(tenant).await;
         drop(lease);
@@ -506,7 +504,8 @@ impl Inner {
                 }
             }
         }
-        let pool = (self.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
+        let pool =
+            (self.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
         pools.by_target.insert(
             target.id,
             PoolEntry {

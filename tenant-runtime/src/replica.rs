@@ -213,7 +213,11 @@ impl ReplicatedPool {
                 .into_iter()
                 .partition(|&i| inner.replicas[i].skip_until.load(Ordering::Relaxed) <= now);
             // Skipped replicas are tried only when there is nothing else to serve the read.
-            let last_resort = if inner.fallback { &[][..] } else { &skipped[..] };
+            let last_resort = if inner.fallback {
+                &[][..]
+            } else {
+                &skipped[..]
+            };
             for &index in up.iter().chain(last_resort) {
                 match inner.replicas[index].pool.client().await {
                     Ok(conn) => {
@@ -319,7 +323,12 @@ impl std::fmt::Debug for ReplicatedPool {
             .field("primary", &self.inner.primary)
             .field(
                 "replicas",
-                &self.inner.replicas.iter().map(|r| &r.pool).collect::<Vec<_>>(),
+                &self
+                    .inner
+                    .replicas
+                    .iter()
+                    .map(|r| &r.pool)
+                    .collect::<Vec<_>>(),
             )
             .field("balance", &self.inner.balance)
             .field("fallback_to_primary", &self.inner.fallback)

@@ -5,11 +5,16 @@
 //!   run in parallel (threads and several test binaries at once) on one database.
 //! * [`ThrowawayCluster`]: a PostgreSQL cluster of its own, for fault tests that kill
 //!   backends or restart the server. Never do that to the shared server.
+//!   [`ThrowawayCluster::start_primary`] / [`ThrowawayCluster::start_standby_of`] make a
+//!   streaming-replication pair.
+//! * [`TestDatabase`]: a database of its own on the shared server, dropped at the end.
 
 mod cluster;
+mod databases;
 mod schemas;
 
 pub use cluster::ThrowawayCluster;
+pub use databases::TestDatabase;
 pub use schemas::TestSchemas;
 
 use std::sync::OnceLock;
