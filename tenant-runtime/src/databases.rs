@@ -8,11 +8,17 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
+use tokio::sync::Notify;
+
+use crate::client::Client;
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::pool::{PoolStatus, PooledDb, TenantPool, TenantPoolBuilder};
+use crate::pool::{PoolStatus, PooledClient, TenantPool, TenantPoolBuilder};
 use crate::schema::SchemaName;
 use crate::tenant::{validate_key, Tenant};
 
@@ -279,6 +285,48 @@ fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
 
 type ConfigurePool = Arc<dyn Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send + Sync>;
 
+/// A tenant handle in the tenant's own database: what [`TenantDatabases::get`] returns.
+pub type DatabaseDb = Db<DatabaseClient>;
+
+/// A connection checked out of one of the pools of a [`TenantDatabases`]: a [`Client`] that
+/// goes back to its pool when dropped (and then lets the set close that pool if it needs room).
+/// It is an [`Executor`](crate::Executor), [`Writable`](crate::Writable), and can
+/// [`Begin`](crate::Begin) transactions.
+///
+/// ```no_run
+/// # use tenant_runtime::{Allowlist, TenantDatabases};
+/// # async fn run(databases: TenantDatabases, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
+/// let mut db = databases.get(&allowlist.resolve("acme")?).await?;
+/// let tx = db.transaction().await?;
+/// tx.commit().await?;
+/// println!("cached statements: {}", db.executor().statement_cache().stats().len);
+/// # Ok(()) }
+/// ```
+pub struct DatabaseClient {
+    // Declared first, so it is back in its pool before the lease lets the pool be closed.
+    pub(crate) conn: PooledClient,
+    _lease: Lease,
+}
+
+impl Deref for DatabaseClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.conn
+    }
+}
+
+impl DerefMut for DatabaseClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.conn
+    }
+}
+
+impl fmt::Debug for DatabaseClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseClient").field(&*self.conn).finish()
+    }
+}
+
 /// Pools for tenants that live in databases of their own, as a [`DatabaseRegistry`] says.
 ///
 /// - **Lazy**: a database's pool is created on the first lookup of a tenant that lives there
@@ -287,12 +335,13 @@ type ConfigurePool = Arc<dyn Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send +
 /// - **Small**: each pool opens at most [`DEFAULT_POOL_MAX_SIZE`](TenantDatabasesBuilder::DEFAULT_POOL_MAX_SIZE)
 ///   connections unless [`configure_pools`](TenantDatabasesBuilder::configure_pools) says otherwise.
 /// - **Bounded in number**: at most [`max_pools`](TenantDatabasesBuilder::max_pools) pools
-///   are open. When a new one is needed and the bound is reached, the least recently used
-///   pool *with no connection checked out* is closed (its idle connections are closed at
-///   once). If every pool has a connection checked out, the lookup fails at once with
-///   [`Error::TenantPoolsBusy`] rather than waiting: the connection budget is in use by
-///   other tenants, and holding this request would only stack more waiters behind it; shed
-///   the load or retry. So at most `max_pools × pool max size` connections are ever open.
+///   are open, so at most `max_pools × pool max size` connections. When a new pool is needed
+///   and the bound is reached, the least recently used pool *with no connection checked out*
+///   is closed (its idle connections at once). If every pool has a connection out, the lookup
+///   waits until one is returned, at most [`busy_timeout`](TenantDatabasesBuilder::busy_timeout),
+///   then fails with [`Error::TenantPoolsBusy`]: like a pool's own wait for a free
+///   connection, and for the same reason, the connection budget is in use. A zero timeout
+///   fails at once (to shed load, e.g. answer HTTP 503).
 /// - **Unknown tenants never create a pool**: a tenant the registry does not name fails with
 ///   [`Error::UnknownTenantDatabase`] before any pool is touched.
 ///
@@ -330,8 +379,11 @@ pub struct TenantDatabases {
 struct Inner {
     registry: DatabaseRegistry,
     max_pools: usize,
+    busy_timeout: Duration,
     configure: ConfigurePool,
     pools: Mutex<Pools>,
+    /// Woken when a pool has no connection out any more.
+    released: Notify,
     opened: AtomicU64,
     closed: AtomicU64,
 }
@@ -346,16 +398,8 @@ struct Pools {
 struct PoolEntry {
     pool: TenantPool,
     last_used: u64,
-    /// Lookups between choosing this pool and checking a connection out of it.
-    leases: usize,
-}
-
-impl PoolEntry {
-    /// No connection is checked out and no lookup is about to check one out.
-    fn is_idle(&self) -> bool {
-        let s = self.pool.status();
-        self.leases == 0 && s.size == s.available
-    }
+    /// Lookups under way plus connections checked out ([`Lease`]s alive).
+    in_use: usize,
 }
 
 /// Counters of a [`TenantDatabases`], read with [`TenantDatabases::stats`].
@@ -387,6 +431,7 @@ impl TenantDatabases {
         TenantDatabasesBuilder {
             registry,
             max_pools: TenantDatabasesBuilder::DEFAULT_MAX_POOLS,
+            busy_timeout: TenantDatabasesBuilder::DEFAULT_BUSY_TIMEOUT,
             configure: None,
         }
     }
@@ -395,18 +440,34 @@ impl TenantDatabases {
     /// (created now if needed); the connection goes back when the handle is dropped.
     ///
     /// Fails with [`Error::UnknownTenantDatabase`] if the registry names no database for the
-    /// tenant, [`Error::TenantPoolsBusy`] if a pool is needed and none can be closed, else
-    /// as [`TenantPool::get`].
-    pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
+    /// tenant, [`Error::TenantPoolsBusy`] if a pool is needed and none could be closed within
+    /// the busy timeout, else as [`TenantPool::get`].
+    pub async fn get(&self, tenant: &Tenant) -> Result<DatabaseDb> {
         let target = self.inner.registry.lookup(tenant.key()).ok_or_else(|| {
             Error::UnknownTenantDatabase {
                 key: tenant.key().into(),
             }
         })?;
-        let lease = self.inner.lease(&target)?;
-        let db = lease.pool.get(tenant).await;
-        drop(lease);
-        db
+        let deadline = tokio::time::Instant::now() + self.inner.busy_timeout;
+        let lease = loop {
+            // Registered before trying, so a release between the try and the wait is not missed.
+            let released = self.inner.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            match Inner::lease(&self.inner, &target) {
+                Err(Error::TenantPoolsBusy { .. })
+                    if tokio::time::timeout_at(deadline, released).await.is_ok() => {}
+                other => break other?,
+            }
+        };
+        let conn = lease.pool.client().await?;
+        Ok(Db::new(
+            DatabaseClient {
+                conn,
+                _lease: lease,
+            },
+            tenant,
+        ))
     }
 
     /// Number of pools open now (never more than the configured maximum).
@@ -426,7 +487,7 @@ impl TenantDatabases {
         }
     }
 
-    /// The status of the pool tenant `tenant` uses, if it is open.
+    /// The status of the pool `tenant` uses, if it is open.
     pub fn pool_status(&self, tenant: &Tenant) -> Option<PoolStatus> {
         let target = self.inner.registry.lookup(tenant.key())?;
         let pools = self.inner.lock();
@@ -440,7 +501,7 @@ impl TenantDatabases {
         let idle: Vec<u64> = pools
             .by_target
             .iter()
-            .filter(|(_, e)| e.is_idle())
+            .filter(|(_, e)| e.in_use == 0)
             .map(|(&id, _)| id)
             .collect();
         for id in &idle {
@@ -455,17 +516,23 @@ impl TenantDatabases {
     }
 }
 
-/// A pool chosen for one lookup; keeps it from being closed until the connection is out.
-struct Lease<'a> {
-    inner: &'a Inner,
+/// One use of a pool, from choosing it until its connection is back: the pool is not closed
+/// while a lease is alive.
+struct Lease {
+    inner: Arc<Inner>,
     target: u64,
     pool: TenantPool,
 }
 
-impl Drop for Lease<'_> {
+impl Drop for Lease {
     fn drop(&mut self) {
-        if let Some(entry) = self.inner.lock().by_target.get_mut(&self.target) {
-            entry.leases -= 1;
+        let mut pools = self.inner.lock();
+        if let Some(entry) = pools.by_target.get_mut(&self.target) {
+            entry.in_use -= 1;
+            if entry.in_use == 0 {
+                drop(pools);
+                self.inner.released.notify_waiters();
+            }
         }
     }
 }
@@ -475,48 +542,48 @@ impl Inner {
         self.pools.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lease(&self, target: &Target) -> Result<Lease<'_>> {
-        let mut pools = self.lock();
+    fn lease(this: &Arc<Inner>, target: &Target) -> Result<Lease> {
+        let mut pools = this.lock();
         pools.clock += 1;
         let now = pools.clock;
         if let Some(entry) = pools.by_target.get_mut(&target.id) {
             entry.last_used = now;
-            entry.leases += 1;
+            entry.in_use += 1;
             return Ok(Lease {
-                inner: self,
+                inner: this.clone(),
                 target: target.id,
                 pool: entry.pool.clone(),
             });
         }
-        if pools.by_target.len() >= self.max_pools {
+        if pools.by_target.len() >= this.max_pools {
             let victim = pools
                 .by_target
                 .iter()
-                .filter(|(_, e)| e.is_idle())
+                .filter(|(_, e)| e.in_use == 0)
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(&id, _)| id);
             match victim {
-                Some(id) => self.close(&mut pools, id),
+                Some(id) => this.close(&mut pools, id),
                 None => {
                     return Err(Error::TenantPoolsBusy {
-                        max_pools: self.max_pools,
+                        max_pools: this.max_pools,
                     })
                 }
             }
         }
         let pool =
-            (self.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
+            (this.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
         pools.by_target.insert(
             target.id,
             PoolEntry {
                 pool: pool.clone(),
                 last_used: now,
-                leases: 1,
+                in_use: 1,
             },
         );
-        self.opened.fetch_add(1, Ordering::Relaxed);
+        this.opened.fetch_add(1, Ordering::Relaxed);
         Ok(Lease {
-            inner: self,
+            inner: this.clone(),
             target: target.id,
             pool,
         })
@@ -560,6 +627,7 @@ impl fmt::Debug for TenantDatabases {
 pub struct TenantDatabasesBuilder {
     registry: DatabaseRegistry,
     max_pools: usize,
+    busy_timeout: Duration,
     configure: Option<ConfigurePool>,
 }
 
@@ -568,11 +636,21 @@ impl TenantDatabasesBuilder {
     pub const DEFAULT_MAX_POOLS: usize = 64;
     /// Default most connections per pool.
     pub const DEFAULT_POOL_MAX_SIZE: usize = 2;
+    /// Default wait for a pool to free up when every pool has a connection out.
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// The most pools open at once (at least 1). With `n` connections per pool, at most
     /// `max_pools × n` connections are open: keep it within the servers' connection budget.
     pub fn max_pools(mut self, max_pools: usize) -> TenantDatabasesBuilder {
         self.max_pools = max_pools;
+        self
+    }
+
+    /// How long a lookup that needs a new pool waits, when every pool has a connection
+    /// checked out, for one to be returned before failing with [`Error::TenantPoolsBusy`]
+    /// (default 5 s). `Duration::ZERO` fails at once.
+    pub fn busy_timeout(mut self, timeout: Duration) -> TenantDatabasesBuilder {
+        self.busy_timeout = timeout;
         self
     }
 
@@ -618,8 +696,10 @@ impl TenantDatabasesBuilder {
             inner: Arc::new(Inner {
                 registry: self.registry,
                 max_pools: self.max_pools,
+                busy_timeout: self.busy_timeout,
                 configure,
                 pools: Mutex::new(Pools::default()),
+                released: Notify::new(),
                 opened: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
             }),
@@ -632,6 +712,7 @@ impl fmt::Debug for TenantDatabasesBuilder {
         f.debug_struct("TenantDatabasesBuilder")
             .field("registry", &self.registry)
             .field("max_pools", &self.max_pools)
+            .field("busy_timeout", &self.busy_timeout)
             .finish_non_exhaustive()
     }
 }

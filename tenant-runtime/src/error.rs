@@ -126,9 +126,10 @@ pub enum Error {
         key: String,
     },
     /// A new per-database pool was needed, but [`TenantDatabases`](crate::TenantDatabases)
-    /// already holds its maximum number of pools and each has a connection checked out, so
-    /// none could be closed. Nothing was run; retry shortly or shed load (HTTP 503).
-    #[error("all {max_pools} per-database pools have connections checked out, so none can be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry")]
+    /// already holds its maximum number of pools and each kept a connection checked out for
+    /// the whole busy timeout, so none could be closed. Nothing was run; retry later or shed
+    /// load (HTTP 503).
+    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
     TenantPoolsBusy {
         /// The configured maximum number of pools.
         max_pools: usize,

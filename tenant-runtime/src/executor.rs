@@ -8,6 +8,7 @@ use tokio_postgres::{Row, Statement};
 
 use crate::cache::{StatementCache, StatementMode};
 use crate::client::{Client, Transaction};
+use crate::databases::DatabaseClient;
 use crate::error::Result;
 use crate::pool::PooledClient;
 use crate::replica::ReplicaClient;
@@ -169,6 +170,16 @@ impl<E: Executor + ?Sized> Executor for &mut E {
     }
 }
 
+impl sealed::Sealed for DatabaseClient {}
+impl Executor for DatabaseClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+
 impl sealed::Sealed for ReplicaClient {}
 impl Executor for ReplicaClient {
     fn conn_state(&self) -> &ConnState {
@@ -210,6 +221,7 @@ pub trait Writable: Executor {}
 
 impl Writable for Client {}
 impl Writable for PooledClient {}
+impl Writable for DatabaseClient {}
 impl Writable for Transaction<'_> {}
 impl<E: Writable + ?Sized> Writable for &E {}
 impl<E: Writable + ?Sized> Writable for &mut E {}
@@ -229,6 +241,11 @@ impl Begin for Client {
 impl Begin for PooledClient {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         self.transaction()
+    }
+}
+impl Begin for DatabaseClient {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.conn.transaction()
     }
 }
 impl Begin for Transaction<'_> {

@@ -69,7 +69,10 @@ pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
 pub use db::Db;
 pub use error::{Error, Result};
-pub use databases::{DatabaseRegistry, DatabasesStats, TenantDatabases, TenantDatabasesBuilder};
+pub use databases::{
+    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, TenantDatabases,
+    TenantDatabasesBuilder,
+};
 pub use executor::{Begin, ConnState, Executor, Writable};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
 pub use partition::Partitions;
