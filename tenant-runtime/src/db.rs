@@ -186,7 +186,7 @@ impl<E: Executor> Db<E> {
         state.cache.note_render();
         let statement = match state.mode {
             StatementMode::Prepared => {
-                tracing::trace!(tenant = self.tenant.key(), %sql, "preparing");
+                tracing::debug!(%sql, "preparing");
                 CachedStatement::Prepared(self.exec.pg().prepare(&sql).await?)
             }
             StatementMode::Unnamed => CachedStatement::Unnamed(sql.into()),

@@ -135,7 +135,7 @@ pub enum Error {
         max_pools: usize,
     },
     /// The database reported an error, or the connection failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe_db_error(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -153,6 +153,22 @@ impl Error {
             Error::Db(e) => e.code().map(|c| c.code()),
             _ => None,
         }
+    }
+}
+
+/// The server's own message (tokio-postgres' `Display` says only "db error"), or the
+/// driver's error with its cause (e.g. the I/O error of a dropped connection).
+fn describe_db_error(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 

@@ -203,11 +203,11 @@ impl TenantPool {
     /// assert!(matches!(TenantPool::builder("postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
     /// ```
     pub fn builder(url: &str) -> Result<TenantPoolBuilder> {
-        let config = url
-            .parse::<tokio_postgres::Config>()
-            .map_err(|e| Error::InvalidPoolConfig {
-                reason: format!("cannot parse the connection string: {e}"),
-            })?;
+        let config =
+            url.parse::<tokio_postgres::Config>()
+                .map_err(|e| Error::InvalidPoolConfig {
+                    reason: format!("cannot parse the connection string: {e}"),
+                })?;
         Ok(TenantPoolBuilder::from_config(config))
     }
 

@@ -141,7 +141,10 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
             let stats = conn.statement_cache().stats();
             assert!(stats.len <= CAPACITY, "{stats:?}");
             let on_server = server_prepared_statements(&conn).await;
-            assert!(on_server <= CAPACITY, "{on_server} statements on the server");
+            assert!(
+                on_server <= CAPACITY,
+                "{on_server} statements on the server"
+            );
             most_on_server = most_on_server.max(on_server);
         }
     }
@@ -150,7 +153,11 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     println!("prepared mode after {TENANTS} tenants × 5: {stats:?}, at most {most_on_server} on the server");
     assert_eq!(stats.capacity, CAPACITY);
     assert_eq!(stats.len, CAPACITY);
-    assert_eq!(stats.misses, 5 * TENANTS as u64, "every (template, schema) is new");
+    assert_eq!(
+        stats.misses,
+        5 * TENANTS as u64,
+        "every (template, schema) is new"
+    );
     assert_eq!(stats.renders, stats.misses, "rendered once per miss");
     assert_eq!(stats.evictions, 5 * TENANTS as u64 - CAPACITY as u64);
     assert_eq!(most_on_server, CAPACITY);

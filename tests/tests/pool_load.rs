@@ -30,7 +30,8 @@ async fn isolated_under_load(mode: StatementMode, name: &str) {
         LoadConfig {
             tasks: TASKS,
             ops: OPS,
-            seed: 0x7e4a_47,
+            seed: 0x007e_4a47,
+            pause_after_error: None,
         },
     )
     .await;

@@ -94,8 +94,16 @@ async fn the_pool_default_map_fills_named_slots_on_every_connection() {
     let b = pool.get(&acme).await.unwrap();
     for db in [&a, &b] {
         assert_eq!(db.executor().schema_map(), pool.schema_map());
-        assert_eq!(Plan::all(db).await.unwrap(), [Plan { code: "pool".into() }]);
-        assert_eq!(codes_of(db.query(&plan_codes(), &[]).await.unwrap()), ["pool"]);
+        assert_eq!(
+            Plan::all(db).await.unwrap(),
+            [Plan {
+                code: "pool".into()
+            }]
+        );
+        assert_eq!(
+            codes_of(db.query(&plan_codes(), &[]).await.unwrap()),
+            ["pool"]
+        );
     }
     drop((a, b));
     fx.schemas.cleanup().await;
@@ -140,14 +148,17 @@ async fn statement_map_wins(mode: StatementMode, name: &str) {
     let stmt = map(&fx, &[("shared", "stmt")]);
 
     // A query with its own map (what the query builder and macros pass down).
-    let rows = db.query_mapped(&plan_codes(), &[], Some(&stmt)).await.unwrap();
-    assert_eq!(codes_of(rows) , ["stmt"]);
+    let rows = db
+        .query_mapped(&plan_codes(), &[], Some(&stmt))
+        .await
+        .unwrap();
+    assert_eq!(codes_of(rows), ["stmt"]);
     // Generated CRUD takes a handle: `narrow` is its statement level.
     assert_eq!(Plan::all(&db.narrow(&stmt)).await.unwrap()[0].code, "stmt");
     // The statement map was for that statement only.
     assert_eq!(Plan::all(&db).await.unwrap()[0].code, "handle");
     let rows = db.query(&plan_codes(), &[]).await.unwrap();
-    assert_eq!(codes_of(rows) , ["handle"]);
+    assert_eq!(codes_of(rows), ["handle"]);
     // Same template, three schemas: three cache entries on this one connection.
     let stats = db.executor().statement_cache().stats();
     assert!(stats.len >= 3, "{stats:?}");
@@ -182,7 +193,11 @@ async fn each_slot_is_filled_by_the_narrowest_level_that_maps_it() {
         .with_schema_map(map(&fx, &[("audit", "handle")]));
     let stmt = map(&fx, &[("shared", "stmt")]);
 
-    assert_eq!(Plan::all(&db).await.unwrap()[0].code, "pool", "handle does not map shared");
+    assert_eq!(
+        Plan::all(&db).await.unwrap()[0].code,
+        "pool",
+        "handle does not map shared"
+    );
     assert_eq!(AuditEntry::all(&db).await.unwrap()[0].code, "handle");
     let narrowed = db.narrow(&stmt);
     assert_eq!(Plan::all(&narrowed).await.unwrap()[0].code, "stmt");
@@ -195,11 +210,23 @@ async fn each_slot_is_filled_by_the_narrowest_level_that_maps_it() {
     // `resolve` shows the same precedence without running anything.
     let shared = Slot::Named("shared");
     let audit = Slot::Named("audit");
-    assert_eq!(db.resolve(shared, None).unwrap().as_str(), fx.schemas.name("pool"));
-    assert_eq!(db.resolve(shared, Some(&stmt)).unwrap().as_str(), fx.schemas.name("stmt"));
-    assert_eq!(db.resolve(audit, Some(&stmt)).unwrap().as_str(), fx.schemas.name("handle"));
+    assert_eq!(
+        db.resolve(shared, None).unwrap().as_str(),
+        fx.schemas.name("pool")
+    );
+    assert_eq!(
+        db.resolve(shared, Some(&stmt)).unwrap().as_str(),
+        fx.schemas.name("stmt")
+    );
+    assert_eq!(
+        db.resolve(audit, Some(&stmt)).unwrap().as_str(),
+        fx.schemas.name("handle")
+    );
     // The tenant slot is never taken from a map.
-    assert_eq!(db.resolve(Slot::Tenant, Some(&stmt)).unwrap(), acme.schema());
+    assert_eq!(
+        db.resolve(Slot::Tenant, Some(&stmt)).unwrap(),
+        acme.schema()
+    );
     drop(narrowed);
     drop(db);
     fx.schemas.cleanup().await;

@@ -4,9 +4,7 @@
 use std::error::Error as _;
 
 use tenant_runtime::postgres_types::{IsNull, ToSql, Type};
-use tenant_runtime::{
-    Allowlist, Error, Model, SchemaMap, Slot, StatementMode, TenantPool,
-};
+use tenant_runtime::{Allowlist, Error, Model, SchemaMap, Slot, StatementMode, TenantPool};
 use tenant_tests::{database_url, TestSchemas};
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -48,7 +46,11 @@ async fn fixture(name: &str, mode: StatementMode) -> Fixture {
         .unwrap()
         .max_size(1)
         .statement_mode(mode)
-        .schema_map(SchemaMap::new().with("shared", &schemas.name("shared")).unwrap())
+        .schema_map(
+            SchemaMap::new()
+                .with("shared", &schemas.name("shared"))
+                .unwrap(),
+        )
         .build()
         .unwrap();
     for tenant in allowlist.tenants() {
@@ -101,7 +103,10 @@ async fn transactions_commit_roll_back_and_nest(mode: StatementMode, name: &str)
     // Rollback: gone.
     let tx = db.transaction().await.unwrap();
     let n = note("rolled back").insert(&tx).await.unwrap();
-    assert!(Note::get(&tx, n.id).await.unwrap().is_some(), "visible inside");
+    assert!(
+        Note::get(&tx, n.id).await.unwrap().is_some(),
+        "visible inside"
+    );
     tx.rollback().await.unwrap();
 
     // Savepoints: roll one back, release another, commit the whole.
@@ -141,7 +146,11 @@ async fn transactions_commit_roll_back_and_nest(mode: StatementMode, name: &str)
     // tenant's handle on it sees none of acme's rows.
     drop(db);
     let db = fx.pool.get(&globex).await.unwrap();
-    assert_eq!(backend_pid(db.executor()).await, pid, "the connection was reused");
+    assert_eq!(
+        backend_pid(db.executor()).await,
+        pid,
+        "the connection was reused"
+    );
     assert!(bodies(&db).await.is_empty());
     drop(db);
     let db = fx.pool.get(&acme).await.unwrap();
@@ -167,7 +176,10 @@ async fn a_connection_returned_inside_a_transaction_is_not_handed_out_again() {
     let conn = fx.pool.client().await.unwrap();
     let pid = backend_pid(&conn).await;
     // Third-party code opened a transaction with raw SQL and never ended it.
-    conn.as_tokio_postgres().batch_execute("BEGIN").await.unwrap();
+    conn.as_tokio_postgres()
+        .batch_execute("BEGIN")
+        .await
+        .unwrap();
     let tenant_db = tenant_runtime::Db::new(&conn, &acme);
     note("left in an open transaction")
         .insert(&tenant_db)
@@ -177,7 +189,11 @@ async fn a_connection_returned_inside_a_transaction_is_not_handed_out_again() {
 
     let db = fx.pool.get(&acme).await.unwrap();
     assert_ne!(backend_pid(db.executor()).await, pid, "a fresh connection");
-    assert_eq!(Note::count(&db).await.unwrap(), 0, "the open transaction never committed");
+    assert_eq!(
+        Note::count(&db).await.unwrap(),
+        0,
+        "the open transaction never committed"
+    );
     drop(db);
 
     // A failed (aborted) transaction is refused the same way.
@@ -194,7 +210,10 @@ async fn a_connection_returned_inside_a_transaction_is_not_handed_out_again() {
 }
 
 async fn search_path(conn: &tokio_postgres::Client) -> String {
-    conn.query_one("SHOW search_path", &[]).await.unwrap().get(0)
+    conn.query_one("SHOW search_path", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 #[tokio::test]
@@ -208,7 +227,9 @@ async fn set_local_search_path_lasts_until_the_transaction_ends() {
 
     for commit in [true, false] {
         let tx = db.transaction().await.unwrap();
-        tx.set_local_search_path(&[Slot::Named("shared")]).await.unwrap();
+        tx.set_local_search_path(&[Slot::Named("shared")])
+            .await
+            .unwrap();
         let raw = tx.executor().as_tokio_postgres();
         assert_eq!(
             search_path(raw.client()).await,
@@ -223,8 +244,15 @@ async fn set_local_search_path_lasts_until_the_transaction_ends() {
             tx.rollback().await.unwrap();
         }
         let raw = db.executor().as_tokio_postgres();
-        assert_eq!(search_path(raw).await, default_path, "gone after the transaction");
-        assert!(raw.query(unqualified, &[]).await.is_err(), "no table `notes` on the path");
+        assert_eq!(
+            search_path(raw).await,
+            default_path,
+            "gone after the transaction"
+        );
+        assert!(
+            raw.query(unqualified, &[]).await.is_err(),
+            "no table `notes` on the path"
+        );
     }
 
     // Set inside a savepoint that rolls back: reverted with it.
@@ -234,14 +262,20 @@ async fn set_local_search_path_lasts_until_the_transaction_ends() {
         sp.set_local_search_path(&[]).await.unwrap();
         sp.rollback().await.unwrap();
     }
-    assert_eq!(search_path(tx.executor().as_tokio_postgres().client()).await, default_path);
+    assert_eq!(
+        search_path(tx.executor().as_tokio_postgres().client()).await,
+        default_path
+    );
     tx.commit().await.unwrap();
 
     // The next user of the connection (another tenant) never sees it.
     drop(db);
     let globex = fx.allowlist.resolve("globex").unwrap();
     let db = fx.pool.get(&globex).await.unwrap();
-    assert_eq!(search_path(db.executor().as_tokio_postgres()).await, default_path);
+    assert_eq!(
+        search_path(db.executor().as_tokio_postgres()).await,
+        default_path
+    );
     drop(db);
     fx.schemas.cleanup().await;
 }
@@ -275,7 +309,10 @@ async fn unnamed_mode_binds_every_builtin_column_type_and_null() {
     ];
     for row in &rows {
         assert_eq!(&row.insert(&db).await.unwrap(), row);
-        assert_eq!(Everything::get(&db, row.id).await.unwrap().as_ref(), Some(row));
+        assert_eq!(
+            Everything::get(&db, row.id).await.unwrap().as_ref(),
+            Some(row)
+        );
     }
     let mut changed = rows[1].clone();
     changed.text = Some("now set".into());
@@ -348,7 +385,10 @@ async fn unnamed_mode_leaves_no_prepared_statement_on_the_server() {
     let named: i64 = server_prepared_statements(db.executor().as_tokio_postgres()).await;
     assert_eq!(named, 0);
     let stats = db.executor().statement_cache().stats();
-    assert!(stats.hits > 0 && stats.renders <= 4, "SQL rendered once per template: {stats:?}");
+    assert!(
+        stats.hits > 0 && stats.renders <= 4,
+        "SQL rendered once per template: {stats:?}"
+    );
     drop(db);
     fx.schemas.cleanup().await;
 }

@@ -49,6 +49,9 @@ pub struct LoadConfig {
     pub ops: usize,
     /// Seed of the per-task pseudo-random streams.
     pub seed: u64,
+    /// Pause of a task after a failed operation (fault tests: keeps the load going through
+    /// an outage instead of failing every remaining operation at once).
+    pub pause_after_error: Option<std::time::Duration>,
 }
 
 /// What a load did.
@@ -80,10 +83,18 @@ impl LoadReport {
         self.writes += other.writes;
         self.rows_checked += other.rows_checked;
         self.wrong_tenant_rows += other.wrong_tenant_rows;
-        for (a, b) in self.confirmed_inserts.iter_mut().zip(other.confirmed_inserts) {
+        for (a, b) in self
+            .confirmed_inserts
+            .iter_mut()
+            .zip(other.confirmed_inserts)
+        {
             *a += b;
         }
-        for (a, b) in self.attempted_inserts.iter_mut().zip(other.attempted_inserts) {
+        for (a, b) in self
+            .attempted_inserts
+            .iter_mut()
+            .zip(other.attempted_inserts)
+        {
             *a += b;
         }
         for e in other.sample_errors {
@@ -111,9 +122,7 @@ impl Rng {
 /// `SELECT <columns> FROM {tenant}.items ORDER BY id DESC LIMIT 10`.
 pub fn recent_items() -> Template {
     Template::new(vec![
-        Piece::Sql(Cow::Borrowed(
-            "SELECT id, tenant_key, seq, payload FROM ",
-        )),
+        Piece::Sql(Cow::Borrowed("SELECT id, tenant_key, seq, payload FROM ")),
         Piece::Schema(Slot::Tenant),
         Piece::Sql(Cow::Borrowed(".\"items\" ORDER BY id DESC LIMIT 10")),
     ])
@@ -187,6 +196,9 @@ pub async fn run_load(pool: &TenantPool, allowlist: &Allowlist, config: LoadConf
                         report.ops_failed += 1;
                         if report.sample_errors.len() < 8 {
                             report.sample_errors.push(e.to_string());
+                        }
+                        if let Some(pause) = config.pause_after_error {
+                            tokio::time::sleep(pause).await;
                         }
                     }
                 }
@@ -262,7 +274,10 @@ async fn one_op(
             report.statements += 1;
             report.reads += 1;
             let rows = db.query(recent, &[]).await?;
-            let rows = rows.iter().map(Item::from_row).collect::<Result<Vec<_>, _>>()?;
+            let rows = rows
+                .iter()
+                .map(Item::from_row)
+                .collect::<Result<Vec<_>, _>>()?;
             check_rows(report, key, &rows);
             Ok(None)
         }
@@ -279,7 +294,10 @@ async fn one_op(
             let a = item(1).insert(&tx).await?;
             let b = item(2).insert(&tx).await?;
             let rows = tx.query(recent, &[]).await?;
-            let rows = rows.iter().map(Item::from_row).collect::<Result<Vec<_>, _>>()?;
+            let rows = rows
+                .iter()
+                .map(Item::from_row)
+                .collect::<Result<Vec<_>, _>>()?;
             check_rows(report, key, &[a.clone(), b.clone()]);
             check_rows(report, key, &rows);
             if commit {
