@@ -12,6 +12,7 @@ use crate::db::Db;
 use crate::ddl;
 use crate::error::Result;
 use crate::executor::{Executor, Writable};
+use crate::query::Select;
 use crate::template::{Slot, Template};
 
 /// Bind parameters of one statement; inline up to 16, so most rows bind without allocating.
@@ -175,6 +176,26 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// Parameters for `INSERT` (every column but identity columns, in order).
     #[doc(hidden)]
     fn insert_params(&self) -> Params<'_>;
+
+    /// A typed query over this model's rows: filter, order, limit, then read, count, update
+    /// or delete them (see [`Select`]).
+    ///
+    /// ```
+    /// use tenant_runtime::Model;
+    ///
+    /// #[derive(Model)]
+    /// #[tenant(table = "notes")]
+    /// struct Note { #[tenant(primary_key)] id: i64, pinned: bool }
+    ///
+    /// let q = Note::query().filter(Note::PINNED.eq(true)).order_by(Note::ID.desc()).limit(20);
+    /// assert_eq!(
+    ///     q.to_template().to_string(),
+    ///     r#"SELECT "id", "pinned" FROM {tenant}."notes" WHERE "pinned" = $1 ORDER BY "id" DESC LIMIT $2"#
+    /// );
+    /// ```
+    fn query<'a>() -> Select<'a, Self> {
+        Select::new()
+    }
 
     /// Inserts the row and returns it as stored (with identity values and defaults).
     fn insert<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
