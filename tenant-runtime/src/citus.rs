@@ -20,11 +20,12 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Call it after creating the schema (and, to move existing tables along, at any time
-//! later); Citus moves the schema's tables to a worker. Alternatively set
-//! `citus.enable_schema_based_sharding = on` on the coordinator, and every schema created
-//! afterwards is distributed by Citus itself. Tables shared by all tenants (named slots such as
-//! `shared`) can stay on the coordinator as reference tables.
+//! Call it after creating the schema, or at any time later: Citus turns the schema's tables
+//! into co-located tables without a shard key and places them, together, on one node.
+//! Alternatively set `citus.enable_schema_based_sharding = on` on the coordinator, and every
+//! schema created afterwards is distributed by Citus itself. Tables shared by all tenants
+//! (named slots such as `shared`) can stay on the coordinator as reference tables; foreign
+//! keys from tenant tables stay within the tenant schema or point to reference tables.
 //!
 //! The schema is sent as a bound parameter, never spliced into the SQL text.
 
@@ -67,11 +68,12 @@ pub fn distribute_statement(tenant: &Tenant) -> (&'static str, String) {
 }
 
 /// Makes the handle's tenant schema a Citus distributed schema (`citus_schema_distribute`),
-/// on the Citus coordinator the handle is connected to.
+/// on the Citus coordinator the handle is connected to, as the schema's owner.
 ///
 /// Needs Citus 12 or later; on PostgreSQL without Citus it fails with SQLSTATE `42883`
-/// (undefined function). Already distributed schemas make Citus report an error; check
-/// `citus_schemas` first if the call may repeat.
+/// (undefined function), and for a schema that does not exist with `3F000`. Calling it again
+/// for a schema that is already distributed is harmless (Citus answers with a notice), so
+/// idempotent provisioning can always call it.
 ///
 /// ```no_run
 /// # use tenant_runtime::{citus, Allowlist, TenantPool};
@@ -88,7 +90,8 @@ pub async fn distribute_schema<E: Writable>(db: &Db<E>) -> Result<()> {
 }
 
 /// Turns the handle's tenant schema back into a regular schema on the coordinator
-/// (`citus_schema_undistribute`), e.g. before retiring the tenant.
+/// (`citus_schema_undistribute`), e.g. to take a tenant off the cluster. Citus refuses a
+/// schema that is not distributed.
 ///
 /// ```no_run
 /// # use tenant_runtime::{citus, Allowlist, TenantPool};
