@@ -8,23 +8,32 @@ use crate::{database_url, try_connect_to};
 /// How long dropping a test database may take.
 const DROP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A database created for one test on the shared server (`CREATE DATABASE`, from
-/// `template0`, with a unique name like the [`TestSchemas`](crate::TestSchemas) prefixes) and
-/// dropped at the end: call [`drop_now`](Self::drop_now); if the test panics first, `Drop`
-/// drops it (`DROP DATABASE … WITH (FORCE)`, which also ends sessions still connected).
+/// A database created for one test (`CREATE DATABASE`, from `template0`, with a unique name
+/// like the [`TestSchemas`](crate::TestSchemas) prefixes) and dropped at the end: call
+/// [`drop_now`](Self::drop_now); if the test panics first, `Drop` drops it
+/// (`DROP DATABASE … WITH (FORCE)`, which also ends sessions still connected).
+///
+/// Prefer [`create_on`](Self::create_on) the [`scratch_cluster`](crate::scratch_cluster):
+/// `DROP DATABASE` forces a checkpoint, and on a busy shared server it waits for that.
 #[derive(Debug)]
 pub struct TestDatabase {
     name: String,
-    /// The URL of the shared server's maintenance database the test database was made from.
+    /// The URL of the database the test database was created from (on the same server).
     admin_url: String,
     dropped: bool,
 }
 
 impl TestDatabase {
-    /// Creates the database for test `name` (any text; sanitized and made unique).
-    /// Panics if that fails.
+    /// Creates the database for test `name` (any text; sanitized and made unique) on the
+    /// shared server. Panics if that fails.
     pub async fn create(name: &str) -> TestDatabase {
-        let admin_url = database_url().await;
+        TestDatabase::create_on(&database_url().await, name).await
+    }
+
+    /// Like [`create`](Self::create), on the server of `admin_url` (a URL of a database
+    /// there to connect to, e.g. [`ThrowawayCluster::url`](crate::ThrowawayCluster::url)).
+    pub async fn create_on(admin_url: &str, name: &str) -> TestDatabase {
+        let admin_url = admin_url.to_owned();
         let name = make_prefix(name);
         let client = try_connect_to(&admin_url)
             .await
@@ -46,7 +55,7 @@ impl TestDatabase {
         &self.name
     }
 
-    /// A URL for this database: the shared server's URL with the database name replaced.
+    /// A URL for this database: the server's URL with the database name replaced.
     pub fn url(&self) -> String {
         with_dbname(&self.admin_url, &self.name)
     }

@@ -6,7 +6,13 @@
 use std::error::Error as _;
 
 use tenant_runtime::{citus, Allowlist, Error, StatementMode, TenantPool};
-use tenant_tests::{connect_to, database_url, TestDatabase, TestSchemas};
+use tenant_tests::{connect_to, database_url, scratch_cluster, TestDatabase, TestSchemas};
+
+/// A database of its own on this binary's scratch cluster (dropping databases on the shared
+/// server waits for its checkpoints).
+async fn test_database(name: &str) -> TestDatabase {
+    TestDatabase::create_on(&scratch_cluster().await.url(), name).await
+}
 
 #[test]
 fn the_statement_binds_the_tenant_schema_as_a_parameter() {
@@ -72,7 +78,7 @@ async fn without_citus_the_call_reaches_the_server_as_an_undefined_function() {
 
 #[tokio::test]
 async fn a_stand_in_with_citus_signature_receives_exactly_the_tenant_schema() {
-    let database = TestDatabase::create("routing citus stand in").await;
+    let database = test_database("routing citus stand in").await;
     let admin = connect_to(&database.url()).await;
     // Citus's signature: citus_schema_distribute(schemaname regnamespace) RETURNS void.
     admin

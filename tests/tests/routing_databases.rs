@@ -9,7 +9,13 @@ use tenant_runtime::{
     Allowlist, DatabaseRegistry, Db, Error, Executor, Model, Piece, Template, Tenant,
     TenantDatabases,
 };
-use tenant_tests::{connect_to, TestDatabase};
+use tenant_tests::{connect_to, scratch_cluster, TestDatabase};
+
+/// A database of its own on this binary's scratch cluster (dropping databases on the shared
+/// server waits for its checkpoints).
+async fn test_database(name: &str) -> TestDatabase {
+    TestDatabase::create_on(&scratch_cluster().await.url(), name).await
+}
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[tenant(table = "invoices")]
@@ -68,8 +74,8 @@ fn resolve(allowlist: &Allowlist, key: &str) -> Tenant {
 #[tokio::test]
 async fn each_tenant_reads_and_writes_only_its_own_database() {
     let (db1, db2) = (
-        TestDatabase::create("routing db isolation 1").await,
-        TestDatabase::create("routing db isolation 2").await,
+        test_database("routing db isolation 1").await,
+        test_database("routing db isolation 2").await,
     );
     let allowlist =
         Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")]).unwrap();
@@ -144,8 +150,8 @@ async fn a_thousand_lookups_of_distinct_tenants_keep_the_pool_count_within_its_b
     const TENANTS: usize = 1_000;
     const MAX_POOLS: usize = 8;
     let (db1, db2) = (
-        TestDatabase::create("routing db bound 1").await,
-        TestDatabase::create("routing db bound 2").await,
+        test_database("routing db bound 1").await,
+        test_database("routing db bound 2").await,
     );
     // Each tenant has settings of its own (its application_name), as with a database per
     // tenant: 1,000 distinct pool targets, spread over two real databases.
@@ -206,7 +212,7 @@ async fn a_thousand_lookups_of_distinct_tenants_keep_the_pool_count_within_its_b
     assert!(stats.connections <= MAX_POOLS, "{stats:?}");
 
     // The closed pools really closed their connections on the server.
-    let admin = tenant_tests::connect().await;
+    let admin = connect_to(&scratch_cluster().await.url()).await;
     let open = settle_backends(
         &admin,
         &[db1.name(), db2.name()],
@@ -223,7 +229,7 @@ async fn a_thousand_lookups_of_distinct_tenants_keep_the_pool_count_within_its_b
 
 #[tokio::test]
 async fn when_full_the_least_recently_used_idle_pool_is_closed_and_busy_pools_are_kept() {
-    let db1 = TestDatabase::create("routing db eviction").await;
+    let db1 = test_database("routing db eviction").await;
     let keys = ["a", "b", "c", "d"];
     let app = |key: &str| format!("{}_{key}", db1.name());
     let allowlist = Allowlist::from_pairs(keys.map(|k| (k, format!("tenant_{k}")))).unwrap();
@@ -246,7 +252,7 @@ async fn when_full_the_least_recently_used_idle_pool_is_closed_and_busy_pools_ar
     assert!(databases.pool_status(&tenant("a")).is_some());
     assert!(databases.pool_status(&tenant("b")).is_none());
     assert!(databases.pool_status(&tenant("c")).is_some());
-    let admin = tenant_tests::connect().await;
+    let admin = connect_to(&scratch_cluster().await.url()).await;
     assert_eq!(
         settle_backends(&admin, &[db1.name()], &app("b"), 0).await,
         0
@@ -290,7 +296,7 @@ async fn when_full_the_least_recently_used_idle_pool_is_closed_and_busy_pools_ar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lookup_that_needs_a_pool_waits_until_one_is_released() {
-    let db1 = TestDatabase::create("routing db busy wait").await;
+    let db1 = test_database("routing db busy wait").await;
     let allowlist = Allowlist::from_pairs([("a", "tenant_a"), ("b", "tenant_b")]).unwrap();
     let registry = DatabaseRegistry::from_pairs([
         ("a", db1.url_with_application_name("busy_wait_a")),
@@ -327,8 +333,8 @@ async fn a_lookup_that_needs_a_pool_waits_until_one_is_released() {
 #[tokio::test]
 async fn tenants_with_the_same_settings_share_one_pool() {
     let (db1, db2) = (
-        TestDatabase::create("routing db shared 1").await,
-        TestDatabase::create("routing db shared 2").await,
+        test_database("routing db shared 1").await,
+        test_database("routing db shared 2").await,
     );
     let allowlist = Allowlist::new();
     let registry = DatabaseRegistry::new();
@@ -359,8 +365,8 @@ async fn tenants_with_the_same_settings_share_one_pool() {
 #[tokio::test]
 async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed_tenants() {
     let (db1, db2) = (
-        TestDatabase::create("routing db reload 1").await,
-        TestDatabase::create("routing db reload 2").await,
+        test_database("routing db reload 1").await,
+        test_database("routing db reload 2").await,
     );
     let allowlist =
         Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")]).unwrap();
@@ -470,7 +476,7 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
 async fn concurrent_lookups_stay_within_the_bound_and_never_lose_a_pool_in_use() {
     const TENANTS: usize = 60;
     const MAX_POOLS: usize = 6;
-    let db1 = TestDatabase::create("routing db concurrent").await;
+    let db1 = test_database("routing db concurrent").await;
     let prefix = db1.name().to_owned();
     let app = move |i: usize| format!("{prefix}_{i}");
     let allowlist = Allowlist::new();

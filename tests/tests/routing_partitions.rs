@@ -1,7 +1,13 @@
 //! Vertical partitioning: models placed on different databases; CRUD follows the placement.
 
 use tenant_runtime::{Allowlist, Model, Partitions, TenantPool};
-use tenant_tests::{connect_to, TestDatabase};
+use tenant_tests::{connect_to, scratch_cluster, TestDatabase};
+
+/// A database of its own on this binary's scratch cluster (dropping databases on the shared
+/// server waits for its checkpoints).
+async fn test_database(name: &str) -> TestDatabase {
+    TestDatabase::create_on(&scratch_cluster().await.url(), name).await
+}
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[tenant(table = "invoices")]
@@ -43,8 +49,8 @@ async fn rows_in(client: &tokio_postgres::Client, schema: &str, table: &str) -> 
 #[tokio::test]
 async fn each_model_lands_in_the_database_it_was_placed_on() {
     let (oltp, analytics) = (
-        TestDatabase::create("routing partitions oltp").await,
-        TestDatabase::create("routing partitions analytics").await,
+        test_database("routing partitions oltp").await,
+        test_database("routing partitions analytics").await,
     );
     let pool = |url: String| {
         TenantPool::builder(&url)
