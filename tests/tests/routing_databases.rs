@@ -104,6 +104,21 @@ async fn each_tenant_reads_and_writes_only_its_own_database() {
         }
     }
 
+    // Transactions run in the tenant's database too: a rolled-back insert leaves nothing.
+    let mut db = databases.get(&resolve(&allowlist, "acme")).await.unwrap();
+    let tx = db.transaction().await.unwrap();
+    Invoice {
+        id: 0,
+        tenant_key: "acme".into(),
+        amount_cents: 999,
+    }
+    .insert(&tx)
+    .await
+    .unwrap();
+    assert_eq!(Invoice::count(&tx).await.unwrap(), 5);
+    tx.rollback().await.unwrap();
+    drop(db);
+
     // Through the runtime: each tenant sees its own rows.
     for (key, rows) in [("acme", 4), ("globex", 3)] {
         let db = databases.get(&resolve(&allowlist, key)).await.unwrap();
