@@ -28,7 +28,8 @@ pub struct ConnState {
 }
 
 /// Something that executes statements: a [`Client`], a [`PooledClient`], a [`Transaction`],
-/// or a reference to one. Write library functions once over `E: Executor` and they run on all of them.
+/// or a reference to one. Write library functions once over `E: Executor` and they run on
+/// all of them.
 ///
 /// The trait is sealed: the runtime provides every implementation.
 ///

@@ -73,6 +73,7 @@ impl managed::Manager for Manager {
 
     async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<Error> {
         if client.is_closed() {
+            tracing::debug!("dropping a closed pooled connection");
             return Err(RecycleError::message("the connection is closed"));
         }
         // One round trip proves the server still answers. Outside a transaction block the
@@ -84,7 +85,10 @@ impl managed::Manager for Manager {
             .pg
             .simple_query("SELECT now() = statement_timestamp()")
             .await
-            .map_err(|e| RecycleError::Backend(e.into()))?;
+            .map_err(|error| {
+                tracing::debug!(%error, "dropping a pooled connection that failed its check");
+                RecycleError::Backend(error.into())
+            })?;
         let outside_transaction = messages.iter().any(|m| match m {
             SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
             _ => false,
@@ -92,6 +96,10 @@ impl managed::Manager for Manager {
         if outside_transaction {
             Ok(())
         } else {
+            tracing::warn!(
+                "dropping a pooled connection returned inside a transaction block \
+                 (a BEGIN sent as raw SQL and never ended?)"
+            );
             Err(RecycleError::message(
                 "the connection was returned inside a transaction block",
             ))

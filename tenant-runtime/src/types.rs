@@ -160,3 +160,70 @@ pub(crate) fn typed_params<'a>(
     }
     Ok(typed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postgres_types::{IsNull, ToSql, Type};
+
+    #[test]
+    fn parameters_get_the_builtin_type_their_rust_type_accepts() {
+        let text = String::from("x");
+        let params: [&(dyn ToSql + Sync); 8] = [
+            &1i64,
+            &text,
+            &"y",
+            &7i32,
+            &true,
+            &None::<i16>,
+            &vec![1i64, 2],
+            &vec![0u8, 1],
+        ];
+        let types: Vec<Type> = typed_params(&params)
+            .unwrap()
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(
+            types,
+            [
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT4,
+                Type::BOOL,
+                Type::INT2,
+                Type::INT8_ARRAY,
+                Type::BYTEA
+            ]
+        );
+    }
+
+    #[derive(Debug)]
+    struct Custom;
+    impl ToSql for Custom {
+        fn to_sql(
+            &self,
+            _: &Type,
+            _: &mut bytes::BytesMut,
+        ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+            Ok(IsNull::Yes)
+        }
+        fn accepts(ty: &Type) -> bool {
+            ty.name() == "custom"
+        }
+        postgres_types::to_sql_checked!();
+    }
+
+    #[test]
+    fn a_parameter_no_builtin_type_accepts_is_refused_with_its_position() {
+        let params: [&(dyn ToSql + Sync); 2] = [&1i64, &Custom];
+        match typed_params(&params) {
+            Err(crate::Error::UntypedParameter { position, detail }) => {
+                assert_eq!(position, 2);
+                assert!(detail.contains("Custom"), "{detail}");
+            }
+            other => panic!("expected UntypedParameter, got {:?}", other.map(|_| ())),
+        }
+    }
+}

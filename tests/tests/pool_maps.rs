@@ -153,6 +153,15 @@ async fn statement_map_wins(mode: StatementMode, name: &str) {
         .await
         .unwrap();
     assert_eq!(codes_of(rows), ["stmt"]);
+    // The query builder's statement-level map.
+    let plans = Plan::query().schema_map(&stmt).all(&db).await.unwrap();
+    assert_eq!(
+        plans,
+        [Plan {
+            code: "stmt".into()
+        }]
+    );
+    assert_eq!(Plan::query().all(&db).await.unwrap()[0].code, "handle");
     // Generated CRUD takes a handle: `narrow` is its statement level.
     assert_eq!(Plan::all(&db.narrow(&stmt)).await.unwrap()[0].code, "stmt");
     // The statement map was for that statement only.

@@ -406,3 +406,63 @@ async fn server_prepared_statements(pg: &tokio_postgres::Client) -> i64 {
         })
         .unwrap()
 }
+
+#[tokio::test]
+async fn unnamed_mode_runs_the_query_builder_and_the_query_macros() {
+    let fx = fixture("pool_tx_unnamed_queries", StatementMode::Unnamed).await;
+    let acme = fx.allowlist.resolve("acme").unwrap();
+    let globex = fx.allowlist.resolve("globex").unwrap();
+    // One connection (max_size 1): globex's handle goes back before acme's is taken.
+    note("globex only")
+        .insert(&fx.pool.get(&globex).await.unwrap())
+        .await
+        .unwrap();
+    let db = fx.pool.get(&acme).await.unwrap();
+    for i in 1..=10 {
+        note(&format!("acme {i}")).insert(&db).await.unwrap();
+    }
+
+    let picked = Note::query()
+        .filter(Note::ID.in_list([2i64, 4, 6, 99]))
+        .filter(Note::BODY.like("acme%"))
+        .order_by(Note::ID.desc())
+        .limit(2)
+        .offset(1)
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(picked.iter().map(|n| n.id).collect::<Vec<_>>(), [4, 2]);
+    assert!(Note::query()
+        .filter(Note::ID.eq(10i64))
+        .exists(&db)
+        .await
+        .unwrap());
+    let updated = Note::query()
+        .filter(Note::ID.le(3i64))
+        .update()
+        .set(Note::BODY, "early")
+        .execute(&db)
+        .await
+        .unwrap();
+    assert_eq!(updated, 3);
+    let early: Vec<Note> = tenant_runtime::query_as!(
+        Note,
+        "SELECT {Note.*} FROM {Note} WHERE {Note.body} = $1 ORDER BY {Note.id}",
+        "early"
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    assert_eq!(early.len(), 3);
+    let n: i64 = tenant_runtime::query_scalar!("SELECT count(*) FROM {Note}")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(n, 10, "acme's rows only");
+    assert_eq!(
+        server_prepared_statements(db.executor().as_tokio_postgres()).await,
+        0
+    );
+    drop(db);
+    fx.schemas.cleanup().await;
+}
