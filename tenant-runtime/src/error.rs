@@ -107,6 +107,33 @@ pub enum Error {
         /// What is wrong and how to fix it.
         reason: String,
     },
+    /// Every replica failed to hand out a connection and falling back to the primary is
+    /// off ([`ReplicatedPoolBuilder::fallback_to_primary`](crate::ReplicatedPoolBuilder::fallback_to_primary)).
+    /// Nothing was run.
+    #[error("no replica could serve the read ({replicas} tried; last error: {last}); check the replicas, or allow reads to fall back to the primary")]
+    NoReplicaAvailable {
+        /// How many replicas were tried.
+        replicas: usize,
+        /// What the last replica tried reported.
+        #[source]
+        last: Box<Error>,
+    },
+    /// The tenant is in the allowlist but the [`DatabaseRegistry`](crate::DatabaseRegistry)
+    /// names no database for it. No pool was created and nothing was run.
+    #[error("tenant {key:?} has no database in the database registry; add it to the registry (or reload the registry) before routing it")]
+    UnknownTenantDatabase {
+        /// The tenant's key.
+        key: String,
+    },
+    /// A new per-database pool was needed, but [`TenantDatabases`](crate::TenantDatabases)
+    /// already holds its maximum number of pools and each kept a connection checked out for
+    /// the whole busy timeout, so none could be closed. Nothing was run; retry later or shed
+    /// load (HTTP 503).
+    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
+    TenantPoolsBusy {
+        /// The configured maximum number of pools.
+        max_pools: usize,
+    },
     /// The database reported an error, or the connection failed.
     #[error("database error: {}", describe_db_error(.0))]
     Db(#[from] tokio_postgres::Error),

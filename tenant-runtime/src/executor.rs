@@ -1,4 +1,5 @@
-//! One trait for everything that executes: [`Client`], [`PooledClient`] and [`Transaction`].
+//! One trait for everything that executes: [`Client`], [`PooledClient`] and [`Transaction`];
+//! [`Writable`] marks the ones that may write (all but a [`ReplicaClient`]).
 
 use std::future::Future;
 
@@ -7,8 +8,10 @@ use tokio_postgres::{Row, Statement};
 
 use crate::cache::{StatementCache, StatementMode};
 use crate::client::{Client, Transaction};
+use crate::databases::DatabaseClient;
 use crate::error::Result;
 use crate::pool::PooledClient;
+use crate::replica::ReplicaClient;
 use crate::template::SchemaMap;
 
 mod sealed {
@@ -168,6 +171,62 @@ impl<E: Executor + ?Sized> Executor for &mut E {
     }
 }
 
+impl sealed::Sealed for DatabaseClient {}
+impl Executor for DatabaseClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+
+impl sealed::Sealed for ReplicaClient {}
+impl Executor for ReplicaClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+
+/// An executor that may write: a [`Client`], a [`PooledClient`], a [`Transaction`], or a
+/// reference to one; every executor but a [`ReplicaClient`].
+///
+/// The model calls that write ([`insert`](crate::Model::insert),
+/// [`update`](crate::Model::update), [`delete`](crate::Model::delete),
+/// [`create_table`](crate::Model::create_table), [`drop_table`](crate::Model::drop_table))
+/// require it, so a write through a replica handle does not compile. It cannot be implemented
+/// outside this crate ([`Executor`] is sealed).
+///
+/// ```
+/// use tenant_runtime::{Db, Model, Writable};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "notes")]
+/// struct Note { #[tenant(primary_key)] id: i64, body: String }
+///
+/// // Library code that writes says so; a replica handle is refused at compile time.
+/// async fn add_note<E: Writable>(db: &Db<E>, id: i64) -> Result<(), tenant_runtime::Error> {
+///     Note { id, body: "hello".into() }.insert(db).await?;
+///     Ok(())
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a read-only replica connection: it cannot write",
+    label = "a replica handle serves reads only",
+    note = "writes go to the primary: use the handle from `ReplicatedPool::get` (or `RoutedDb::primary`), not `read`"
+)]
+pub trait Writable: Executor {}
+
+impl Writable for Client {}
+impl Writable for PooledClient {}
+impl Writable for DatabaseClient {}
+impl Writable for Transaction<'_> {}
+impl<E: Writable + ?Sized> Writable for &E {}
+impl<E: Writable + ?Sized> Writable for &mut E {}
+
 /// An executor that can open a transaction: a [`Client`] opens one, a [`Transaction`] opens a
 /// savepoint inside itself.
 pub trait Begin: Executor {
@@ -183,6 +242,11 @@ impl Begin for Client {
 impl Begin for PooledClient {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         self.transaction()
+    }
+}
+impl Begin for DatabaseClient {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.conn.transaction()
     }
 }
 impl Begin for Transaction<'_> {

@@ -39,19 +39,26 @@
 //! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
 //!   [`StatementMode`];
 //! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
+//! - routing beyond one schema: read replicas ([`ReplicatedPool`], [`ReplicaDb`], [`RoutedDb`]),
+//!   database per tenant ([`DatabaseRegistry`], [`TenantDatabases`]), vertical partitioning
+//!   ([`Partitions`]), and the scale-out path ([`citus`]);
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
 mod cache;
+pub mod citus;
 mod client;
+mod databases;
 mod db;
 pub mod ddl;
 mod error;
 mod executor;
 mod expr;
 mod model;
+mod partition;
 mod pool;
 mod query;
+mod replica;
 mod schema;
 mod sql;
 mod stream;
@@ -67,13 +74,22 @@ pub mod __private;
 
 pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
+pub use databases::{
+    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, TenantDatabases,
+    TenantDatabasesBuilder,
+};
 pub use db::Db;
 pub use error::{Error, Result};
-pub use executor::{Begin, ConnState, Executor};
+pub use executor::{Begin, ConnState, Executor, Writable};
 pub use expr::{Bind, Filter, Order};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use partition::Partitions;
 pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
 pub use query::{Delete, Select, Update, UpdateSet};
+pub use replica::{
+    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
+    ServedBy,
+};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use sql::{Query, QueryAs, QueryScalar};
 pub use stream::QueryStream;

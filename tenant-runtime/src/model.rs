@@ -11,7 +11,7 @@ use tokio_postgres::Row;
 use crate::db::Db;
 use crate::ddl;
 use crate::error::Result;
-use crate::executor::Executor;
+use crate::executor::{Executor, Writable};
 use crate::query::Select;
 use crate::template::{Slot, Template};
 
@@ -198,7 +198,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Inserts the row and returns it as stored (with identity values and defaults).
-    fn insert<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
+    fn insert<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
         async move {
             let row = db
                 .query_one(&Self::templates().insert, &self.insert_params())
@@ -243,7 +243,7 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Writes every non-key column of `self` to the row with the same key; returns whether a
     /// row was updated.
-    fn update<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
+    fn update<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
     where
         Self: Keyed,
     {
@@ -263,7 +263,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Deletes the row with primary key `key`; returns whether a row was deleted.
-    fn delete<E: Executor>(
+    fn delete<E: Writable>(
         db: &Db<E>,
         key: <Self as Keyed>::Key,
     ) -> impl Future<Output = Result<bool>> + Send
@@ -278,12 +278,12 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
     /// in one implicit transaction.
-    fn create_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::create_table::<Self>()).await }
     }
 
     /// Drops the table if it exists.
-    fn drop_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
     }
 }

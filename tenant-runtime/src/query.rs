@@ -15,7 +15,7 @@ use smallvec::SmallVec;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
+use crate::executor::{Executor, Writable};
 use crate::expr::{Bind, Filter, Node, Order, Value};
 use crate::model::{Column, Model, Params};
 use crate::stream::QueryStream;
@@ -363,7 +363,7 @@ impl<'a, M: Model> UpdateSet<'a, M> {
     }
 
     /// Runs the update; returns the number of rows updated.
-    pub async fn execute<E: Executor>(self, db: &Db<E>) -> Result<u64> {
+    pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
         let (template, params) = self.statement();
         db.execute_mapped(&template, &params, self.select.map).await
     }
@@ -398,7 +398,7 @@ impl<M: Model> Delete<'_, M> {
     }
 
     /// Runs the delete; returns the number of rows deleted.
-    pub async fn execute<E: Executor>(self, db: &Db<E>) -> Result<u64> {
+    pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
         let (template, params) = self.statement();
         db.execute_mapped(&template, &params, self.select.map).await
     }
