@@ -182,8 +182,63 @@ pub enum Error {
     /// Migration files loaded at run time failed the checks (the same as the macro's).
     #[error("invalid migrations:\n{0}")]
     InvalidMigrations(String),
+    /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
+    /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
+    /// built-in type. Nothing was sent to the server.
+    #[error("parameter ${position} has no built-in PostgreSQL type ({detail}); the unnamed (pooler-safe) statement mode sends parameter types with each statement, so bind a built-in type (integers, floats, bool, text, bytea, numeric, uuid, dates and times, json, inet, or arrays of them) or use StatementMode::Prepared")]
+    UntypedParameter {
+        /// The 1-based parameter number (`$n`).
+        position: usize,
+        /// What the driver said about the last type tried.
+        detail: String,
+    },
+    /// The connection pool could not hand out a connection in time. Nothing was run.
+    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
+    PoolTimeout {
+        /// What timed out: `"waiting for a free connection"`, `"opening a new connection"` or
+        /// `"checking a returned connection"`.
+        stage: &'static str,
+        /// The configured timeout that elapsed (`None` if unknown).
+        timeout: Option<std::time::Duration>,
+    },
+    /// The connection pool was closed with [`TenantPool::close`](crate::TenantPool::close).
+    #[error("the connection pool is closed; build a new pool")]
+    PoolClosed,
+    /// A pool configuration value is not usable.
+    #[error("invalid pool configuration: {reason}")]
+    InvalidPoolConfig {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Every replica failed to hand out a connection and falling back to the primary is
+    /// off ([`ReplicatedPoolBuilder::fallback_to_primary`](crate::ReplicatedPoolBuilder::fallback_to_primary)).
+    /// Nothing was run.
+    #[error("no replica could serve the read ({replicas} tried; last error: {last}); check the replicas, or allow reads to fall back to the primary")]
+    NoReplicaAvailable {
+        /// How many replicas were tried.
+        replicas: usize,
+        /// What the last replica tried reported.
+        #[source]
+        last: Box<Error>,
+    },
+    /// The tenant is in the allowlist but the [`DatabaseRegistry`](crate::DatabaseRegistry)
+    /// names no database for it. No pool was created and nothing was run.
+    #[error("tenant {key:?} has no database in the database registry; add it to the registry (or reload the registry) before routing it")]
+    UnknownTenantDatabase {
+        /// The tenant's key.
+        key: String,
+    },
+    /// A new per-database pool was needed, but [`TenantDatabases`](crate::TenantDatabases)
+    /// already holds its maximum number of pools and each kept a connection checked out for
+    /// the whole busy timeout, so none could be closed. Nothing was run; retry later or shed
+    /// load (HTTP 503).
+    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
+    TenantPoolsBusy {
+        /// The configured maximum number of pools.
+        max_pools: usize,
+    },
     /// The database reported an error, or the connection failed.
-    #[error("database error: {}", describe_pg(.0))]
+    #[error("database error: {}", describe_db_error(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -204,27 +259,20 @@ impl Error {
     }
 }
 
-/// The server's message (with SQLSTATE, detail and hint) for errors the database reported,
-/// else the driver's message with its causes: `tokio_postgres::Error`'s own `Display` only
-/// says "db error".
-fn describe_pg(e: &tokio_postgres::Error) -> String {
-    if let Some(db) = e.as_db_error() {
-        let mut s = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
-        if let Some(detail) = db.detail() {
-            s.push_str(&format!(" (detail: {detail})"));
-        }
-        if let Some(hint) = db.hint() {
-            s.push_str(&format!(" (hint: {hint})"));
-        }
-        return s;
+/// The server's own message (tokio-postgres' `Display` says only "db error"), or the
+/// driver's error with its cause (e.g. the I/O error of a dropped connection).
+fn describe_db_error(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
-    let mut s = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        s.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
-    s
 }
 
 /// `Result` with [`Error`](enum@Error) as the error type.

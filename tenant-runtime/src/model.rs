@@ -11,7 +11,8 @@ use tokio_postgres::Row;
 use crate::db::Db;
 use crate::ddl;
 use crate::error::Result;
-use crate::executor::Executor;
+use crate::executor::{Executor, Writable};
+use crate::query::Select;
 use crate::template::{Slot, Template};
 
 /// Bind parameters of one statement; inline up to 16, so most rows bind without allocating.
@@ -176,8 +177,28 @@ pub trait Model: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn insert_params(&self) -> Params<'_>;
 
+    /// A typed query over this model's rows: filter, order, limit, then read, count, update
+    /// or delete them (see [`Select`]).
+    ///
+    /// ```
+    /// use tenant_runtime::Model;
+    ///
+    /// #[derive(Model)]
+    /// #[tenant(table = "notes")]
+    /// struct Note { #[tenant(primary_key)] id: i64, pinned: bool }
+    ///
+    /// let q = Note::query().filter(Note::PINNED.eq(true)).order_by(Note::ID.desc()).limit(20);
+    /// assert_eq!(
+    ///     q.to_template().to_string(),
+    ///     r#"SELECT "id", "pinned" FROM {tenant}."notes" WHERE "pinned" = $1 ORDER BY "id" DESC LIMIT $2"#
+    /// );
+    /// ```
+    fn query<'a>() -> Select<'a, Self> {
+        Select::new()
+    }
+
     /// Inserts the row and returns it as stored (with identity values and defaults).
-    fn insert<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
+    fn insert<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
         async move {
             let row = db
                 .query_one(&Self::templates().insert, &self.insert_params())
@@ -222,7 +243,7 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Writes every non-key column of `self` to the row with the same key; returns whether a
     /// row was updated.
-    fn update<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
+    fn update<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
     where
         Self: Keyed,
     {
@@ -242,7 +263,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Deletes the row with primary key `key`; returns whether a row was deleted.
-    fn delete<E: Executor>(
+    fn delete<E: Writable>(
         db: &Db<E>,
         key: <Self as Keyed>::Key,
     ) -> impl Future<Output = Result<bool>> + Send
@@ -257,12 +278,12 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
     /// in one implicit transaction.
-    fn create_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::create_table::<Self>()).await }
     }
 
     /// Drops the table if it exists.
-    fn drop_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
     }
 }
