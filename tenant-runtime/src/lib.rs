@@ -89,22 +89,22 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor, Writable};
 pub use expr::{Bind, Filter, Order};
-pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
-pub use partition::Partitions;
-pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
-pub use query::{Delete, Select, Update, UpdateSet};
-pub use replica::{
-    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
-    ServedBy,
-};
 pub use jobs::connect_many;
 pub use lifecycle::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
 pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
     TenantReport, VERSION_TABLE,
 };
+pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
 pub use model_set::{ModelInfo, ModelSet};
+pub use partition::Partitions;
+pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
+pub use query::{Delete, Select, Update, UpdateSet};
 pub use registry::{Registry, RegistryEntry, TenantState};
+pub use replica::{
+    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
+    ServedBy,
+};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
 pub use sql::{Query, QueryAs, QueryScalar};
 pub use stream::QueryStream;
