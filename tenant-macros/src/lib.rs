@@ -1,7 +1,8 @@
 //! Macros for `tenant`: `#[derive(Model)]`, which turns a struct into SQL templates with
-//! schema slots, and `query!`/`query_as!`/`query_scalar!`, SQL over model placeholders
-//! checked while compiling. Use them through `tenant_runtime`, which re-exports them (and
-//! documents them, with examples).
+//! schema slots; `query!`/`query_as!`/`query_scalar!`, SQL over model placeholders
+//! checked while compiling; and `embed_migrations!`, which embeds checked SQL migrations.
+//! Use them through `tenant_runtime`, which re-exports them (and documents them, with
+//! examples).
 
 mod ast;
 mod attr;
@@ -9,6 +10,7 @@ mod check;
 mod ctxt;
 mod expand;
 mod ident;
+mod migrations;
 mod query;
 
 use proc_macro::TokenStream;
@@ -46,4 +48,15 @@ pub fn query_scalar(input: TokenStream) -> TokenStream {
     query::expand(query::Kind::Scalar, input.into())
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
+}
+
+/// Embeds the SQL migrations of a directory (relative to the crate's `Cargo.toml`), checked
+/// while compiling: `embed_migrations!("migrations")`, or with named slots
+/// `embed_migrations!("migrations", slots = ["shared"])`.
+///
+/// See `tenant_runtime::embed_migrations` for the rules.
+#[proc_macro]
+pub fn embed_migrations(input: TokenStream) -> TokenStream {
+    let args = parse_macro_input!(input as migrations::Args);
+    migrations::expand(args).into()
 }

@@ -1,6 +1,7 @@
 //! Paths the macros' generated code uses. Not public API: no stability promise.
 
 pub use crate::error::{Error, Result};
+pub use crate::migrate::{Migration, Migrations};
 pub use crate::model::{Column, ColumnDef, ForeignKey, Keyed, Model, ModelTemplates, Params};
 pub use crate::template::{Piece, Slot, Template};
 pub use crate::types::SqlType;

@@ -79,6 +79,109 @@ pub enum Error {
     /// A model graph is not valid (e.g. a foreign-key cycle).
     #[error("invalid model set: {0}")]
     InvalidModelSet(String),
+    /// The tenant key is registered with another schema than the one asked for.
+    #[error("tenant {key:?} is registered with schema {registered:?}, not {requested:?}; provision it with its registered schema, or retire and purge it first")]
+    TenantConflict {
+        /// The tenant key.
+        key: String,
+        /// The schema the registry holds for it.
+        registered: String,
+        /// The schema that was asked for.
+        requested: String,
+    },
+    /// The tenant was retired (phase one of teardown) and is waiting for purge.
+    #[error("tenant {key:?} is retired (its schema is renamed to {renamed_to:?}); restore it, or purge it before provisioning the key again")]
+    TenantRetired {
+        /// The tenant key.
+        key: String,
+        /// The schema its data was renamed to.
+        renamed_to: String,
+    },
+    /// `restore` was asked for a tenant that is not retired.
+    #[error("tenant {key:?} is not retired, so there is nothing to restore")]
+    TenantNotRetired {
+        /// The tenant key.
+        key: String,
+    },
+    /// A schema the registry names does not exist in the database.
+    #[error("schema {schema:?} does not exist in the database; it was dropped outside tenant: fix or delete its registry row")]
+    SchemaNotFound {
+        /// The missing schema.
+        schema: String,
+    },
+    /// A schema that teardown or restore would create by renaming already exists.
+    #[error("schema {schema:?} already exists; rename or drop it by hand before retrying")]
+    SchemaExists {
+        /// The existing schema.
+        schema: String,
+    },
+    /// A schema the registry gives as retired does not have a retired name; tenant only ever
+    /// drops or renames back schemas it renamed itself.
+    #[error("schema {schema:?} is not a retired tenant schema (`<schema>_deleted_<yyyymmdd>`); the registry row was edited by hand: fix it")]
+    NotRetiredSchema {
+        /// The refused schema.
+        schema: String,
+    },
+    /// The tenant registry table is not there yet.
+    #[error("the tenant registry {schema:?}.\"tenants\" does not exist; install it first (`Provisioner::install`, or `tenant tenants init`)")]
+    RegistryNotInstalled {
+        /// The registry schema.
+        schema: String,
+    },
+    /// A role name to grant privileges to is not a valid identifier.
+    #[error("invalid role name {role:?}: {source}")]
+    InvalidRoleName {
+        /// The refused role.
+        role: String,
+        /// Why (the identifier rule is the schema-name rule).
+        #[source]
+        source: InvalidSchemaName,
+    },
+    /// One migration failed for one tenant; the tenant's transaction was rolled back.
+    #[error("migration {version} ({name}) failed in schema {schema:?} (tenant {tenant:?}); nothing of this run was applied to that tenant: {source}")]
+    MigrationFailed {
+        /// The tenant key.
+        tenant: String,
+        /// The tenant's schema.
+        schema: String,
+        /// The failing migration's version.
+        version: u64,
+        /// The failing migration's name.
+        name: String,
+        /// What the database said.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An applied migration's file has changed since it was applied.
+    #[error("migration {version} ({name}) was applied to schema {schema:?} with checksum {applied} but the file now has checksum {embedded}; applied migrations must not change: restore the file and put the change in a new migration")]
+    MigrationChecksumMismatch {
+        /// The tenant's schema.
+        schema: String,
+        /// The changed migration's version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// The checksum recorded when it was applied.
+        applied: String,
+        /// The checksum of the file in this build.
+        embedded: String,
+    },
+    /// A schema has a migration applied that this build does not know.
+    #[error("schema {schema:?} has migration {version} ({name}) applied, which this build does not contain; deploy a build that includes it")]
+    UnknownAppliedMigration {
+        /// The tenant's schema.
+        schema: String,
+        /// The unknown version.
+        version: u64,
+        /// Its recorded name.
+        name: String,
+    },
+    /// A bulk operation was given no connection to run on.
+    #[error("no connection to run on; pass at least one client")]
+    NoConnection,
+    /// Migration files loaded at run time failed the checks (the same as the macro's).
+    #[error("invalid migrations:\n{0}")]
+    InvalidMigrations(String),
     /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
     /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
     /// built-in type. Nothing was sent to the server.

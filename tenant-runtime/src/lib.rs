@@ -42,6 +42,8 @@
 //! - routing beyond one schema: read replicas ([`ReplicatedPool`], [`ReplicaDb`], [`RoutedDb`]),
 //!   database per tenant ([`DatabaseRegistry`], [`TenantDatabases`]), vertical partitioning
 //!   ([`Partitions`]), and the scale-out path ([`citus`]);
+//! - lifecycle: [`ModelSet`], [`Registry`], [`Provisioner`] (provision, retire, restore,
+//!   purge), [`Migrations`] ([`embed_migrations!`]) and [`Migrator`];
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
@@ -54,10 +56,15 @@ pub mod ddl;
 mod error;
 mod executor;
 mod expr;
+mod jobs;
+mod lifecycle;
+mod migrate;
 mod model;
+mod model_set;
 mod partition;
 mod pool;
 mod query;
+mod registry;
 mod replica;
 mod schema;
 mod sql;
@@ -82,10 +89,18 @@ pub use db::Db;
 pub use error::{Error, Result};
 pub use executor::{Begin, ConnState, Executor, Writable};
 pub use expr::{Bind, Filter, Order};
+pub use jobs::connect_many;
+pub use lifecycle::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
+pub use migrate::{
+    Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
+    TenantReport, VERSION_TABLE,
+};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use model_set::{ModelInfo, ModelSet};
 pub use partition::Partitions;
 pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
 pub use query::{Delete, Select, Update, UpdateSet};
+pub use registry::{Registry, RegistryEntry, TenantState};
 pub use replica::{
     ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
     ServedBy,
@@ -99,6 +114,30 @@ pub use types::SqlType;
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
 pub use tenant_macros::Model;
+
+/// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].
+///
+/// `embed_migrations!("migrations")` reads `<crate dir>/migrations/*.sql`;
+/// `embed_migrations!("migrations", slots = ["shared"])` also allows the named slot
+/// `{shared}`. Every file must be named `<version>_<name>.sql` (versions unique, not zero,
+/// all of one width: `0001_create_invoices.sql`, `0002_add_paid.sql`), use only `{tenant}`
+/// and declared slots as schema placeholders, parse as PostgreSQL (placeholders replaced by
+/// identifiers; several statements per file are fine) and leave transaction control to the
+/// runner (no `BEGIN`, `COMMIT`, `CREATE INDEX CONCURRENTLY`...). A file with a line
+/// `-- tenant:unchecked` skips the parser. Each problem is a compile error at the macro call
+/// naming the file, line and column. Each migration is emitted as a `'static` [`Template`]
+/// with its SHA-256 checksum; nothing is parsed at run time.
+///
+/// Cargo rebuilds when an embedded file changes; to pick up a *new* file without touching
+/// Rust code, add a build script with `println!("cargo:rerun-if-changed=migrations");`.
+///
+/// ```
+/// use tenant_runtime::{embed_migrations, Migrations};
+///
+/// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// assert_eq!(MIGRATIONS.iter().next().unwrap().name(), "create_notes");
+/// ```
+pub use tenant_macros::embed_migrations;
 
 /// Runs SQL that names models, not schemas; checked while compiling. Rows are
 /// `tokio_postgres::Row`s (see [`Query`]).
