@@ -90,6 +90,16 @@ fn expand(c: &Container<'_>) -> TokenStream {
     let inserted: Vec<&Field> = fields.iter().filter(|f| !f.identity.get()).collect();
     let all_cols = quoted_list(fields.iter());
 
+    // Typed-column consts are named after fields; a renamed column also gets a hidden one
+    // named after the column, so `{Model.column}` in the query macros finds it by either
+    // name (unless that name is another field's).
+    let field_consts: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            let name = f.ident.to_string();
+            screaming(name.strip_prefix("r#").unwrap_or(&name))
+        })
+        .collect();
     // Column types, one const per field, spanned at the field's type.
     let mut type_consts = Vec::new();
     let mut column_defs = Vec::new();
@@ -148,6 +158,16 @@ fn expand(c: &Container<'_>) -> TokenStream {
             #[doc = #doc]
             pub const #const_name: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
         });
+        let column_const = screaming(column);
+        let is_ident = crate::ident::identifier_problem(column).is_none()
+            && syn::parse_str::<syn::Ident>(&column_const).is_ok();
+        if *column != field_name && is_ident && !field_consts.contains(&column_const) {
+            let alias = format_ident!("{}", column_const, span = f.ident.span());
+            typed_columns.push(quote! {
+                #[doc(hidden)]
+                pub const #alias: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
+            });
+        }
         let field_ident = f.ident;
         // Spanned at the field type, runtime path included, so a missing `FromSql` points there.
         let p_at_ty = respan(&p, ty.span());

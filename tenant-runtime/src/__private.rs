@@ -1,6 +1,7 @@
 //! Paths the macros' generated code uses. Not public API: no stability promise.
 
 pub use crate::error::{Error, Result};
+pub use crate::migrate::{Migration, Migrations};
 pub use crate::model::{Column, ColumnDef, ForeignKey, Keyed, Model, ModelTemplates, Params};
 pub use crate::template::{Piece, Slot, Template};
 pub use crate::types::SqlType;
@@ -68,5 +69,95 @@ pub const fn foreign_key<T: Model>() -> ForeignKey {
         table: T::TABLE,
         slot: T::SLOT,
         column,
+    }
+}
+
+// ---- query macros (`query!`, `query_as!`, `query_scalar!`) ----
+
+pub use crate::expr::Bind;
+pub use crate::sql::{Query, QueryAs, QueryScalar};
+
+/// What `query_as!(M, ...)` expands to: the `M: Model` bound of a free function is reported
+/// as "`M` is not a tenant model", at `M`.
+pub fn query_as<'a, M: Model, const N: usize>(
+    template: &'static Template,
+    params: [&'a (dyn ToSql + Sync); N],
+) -> QueryAs<'a, M> {
+    QueryAs::__new(template, params)
+}
+
+/// The SQL name of a typed column, at compile time. Taking a `Column<M, T>` makes
+/// `{Model.column}` fail to compile unless `Model::COLUMN` is one of `Model`'s columns.
+pub const fn column_name<M, T>(column: Column<M, T>) -> &'static str {
+    column.name()
+}
+
+/// A query argument compared with a column of type `T`: it must [`Bind`] as a `T`, and the
+/// error points at the argument when it does not.
+#[inline]
+pub fn bind_as<M, T, V>(_: Column<M, T>, value: &V) -> &(dyn ToSql + Sync)
+where
+    V: Bind<T> + ToSql + Sync,
+{
+    value
+}
+
+/// A query argument the macro could not tie to a column: any `ToSql + Sync` value.
+#[inline]
+pub fn bind<V: ToSql + Sync>(value: &V) -> &(dyn ToSql + Sync) {
+    value
+}
+
+/// Length of `{Model.*}` rendered as `"qualifier"."c1", "qualifier"."c2", ...`.
+pub const fn star_len(columns: &[ColumnDef], qualifier: &str) -> usize {
+    let mut len = 0;
+    let mut i = 0;
+    while i < columns.len() {
+        if i > 0 {
+            len += 2; // ", "
+        }
+        // "q"."c"
+        len += qualifier.len() + columns[i].name.len() + 5;
+        i += 1;
+    }
+    len
+}
+
+/// `{Model.*}` rendered into a `[u8; N]` at compile time (`N` from [`star_len`]).
+pub const fn star_bytes<const N: usize>(columns: &[ColumnDef], qualifier: &str) -> [u8; N] {
+    const fn put(out: &mut [u8], mut at: usize, s: &[u8]) -> usize {
+        let mut i = 0;
+        while i < s.len() {
+            out[at] = s[i];
+            at += 1;
+            i += 1;
+        }
+        at
+    }
+    let mut out = [0u8; N];
+    let mut at = 0;
+    let mut i = 0;
+    while i < columns.len() {
+        if i > 0 {
+            at = put(&mut out, at, b", ");
+        }
+        at = put(&mut out, at, b"\"");
+        at = put(&mut out, at, qualifier.as_bytes());
+        at = put(&mut out, at, b"\".\"");
+        at = put(&mut out, at, columns[i].name.as_bytes());
+        at = put(&mut out, at, b"\"");
+        i += 1;
+    }
+    if at != N {
+        panic!("star_bytes: length mismatch");
+    }
+    out
+}
+
+/// The `&str` of bytes built by [`star_bytes`] (always UTF-8: names are ASCII identifiers).
+pub const fn utf8(bytes: &'static [u8]) -> &'static str {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(_) => panic!("column names are ASCII"),
     }
 }

@@ -39,7 +39,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::executor::{Begin, Executor};
+use crate::executor::{Begin, Executor, Writable};
 use crate::model::{ColumnDef, Model};
 use crate::template::{Piece, Template};
 
@@ -190,7 +190,7 @@ fn build<M: Model>(shape: Shape) -> Template {
 
 /// Inserts `rows` in as few statements as the parameter limit allows; all of them or none.
 /// Returns the number of rows inserted and, with `returning`, the stored rows in input order.
-pub(crate) async fn insert_many<M: Model, E: Begin>(
+pub(crate) async fn insert_many<M: Model, E: Begin + Writable>(
     db: &mut Db<E>,
     rows: &[M],
     returning: bool,
@@ -262,7 +262,7 @@ async fn insert_chunks<M: Model, E: Executor>(
 pub(crate) async fn copy_in<M, E, S, T, SE>(db: &Db<E>, source: S) -> Result<u64>
 where
     M: Model,
-    E: Executor,
+    E: Writable,
     S: Stream<Item = std::result::Result<T, SE>>,
     T: Borrow<M>,
     SE: Into<Box<dyn StdError + Send + Sync>>,

@@ -2,7 +2,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 use smallvec::SmallVec;
@@ -18,9 +18,44 @@ pub(crate) struct StatementKey {
     pub(crate) schemas: SmallVec<[SchemaName; 2]>,
 }
 
+/// How statements are sent to the server, chosen per connection (for a pool, in its config).
+///
+/// ```
+/// use tenant_runtime::StatementMode;
+/// assert_eq!(StatementMode::default(), StatementMode::Prepared);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StatementMode {
+    /// Named prepared statements, cached per connection in the [`StatementCache`]: parsed
+    /// and planned once per (template, schemas), then only bound and executed. The default,
+    /// and the fastest against PostgreSQL itself.
+    #[default]
+    Prepared,
+    /// Pooler-safe: every statement runs as the *unnamed* statement (Parse, Bind, Execute,
+    /// Sync in one round trip), with each parameter's type sent along, so no named prepared
+    /// statement is ever left on a server connection. Use it behind PgBouncer (or any pooler)
+    /// in transaction pooling mode, where consecutive statements may land on different server
+    /// connections. The rendered SQL is still cached per (template, schemas).
+    ///
+    /// Parameter types come from the Rust values (as sqlx does): the built-in scalar types and
+    /// their one-dimensional arrays. A value of any other type is refused with
+    /// [`Error::UntypedParameter`](crate::Error::UntypedParameter).
+    Unnamed,
+}
+
+/// What the cache holds for one (template, schemas): a named prepared statement, or, in
+/// [`StatementMode::Unnamed`], the rendered SQL text.
+#[derive(Clone)]
+pub(crate) enum CachedStatement {
+    Prepared(Statement),
+    Unnamed(Arc<str>),
+}
+
 /// Prepared statements of one connection, keyed by (template, schemas), least recently used
 /// evicted first. Evicting a statement closes it on the server, so neither side grows without
-/// bound however many tenants one connection serves.
+/// bound however many tenants one connection serves. In [`StatementMode::Unnamed`] it holds
+/// the rendered SQL instead, under the same bound.
 ///
 /// ```
 /// use tenant_runtime::StatementCache;
@@ -29,7 +64,7 @@ pub(crate) struct StatementKey {
 /// assert_eq!(cache.stats().len, 0);
 /// ```
 pub struct StatementCache {
-    entries: Mutex<LruCache<StatementKey, Statement>>,
+    entries: Mutex<LruCache<StatementKey, CachedStatement>>,
     capacity: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -91,11 +126,11 @@ impl StatementCache {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, Statement>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, CachedStatement>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn get(&self, key: &StatementKey) -> Option<Statement> {
+    pub(crate) fn get(&self, key: &StatementKey) -> Option<CachedStatement> {
         let found = self.lock().get(key).cloned();
         let counter = if found.is_some() {
             &self.hits
@@ -110,7 +145,7 @@ impl StatementCache {
         self.renders.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn insert(&self, key: StatementKey, statement: Statement) {
+    pub(crate) fn insert(&self, key: StatementKey, statement: CachedStatement) {
         let evicted = self.lock().push(key.clone(), statement);
         if matches!(evicted, Some((k, _)) if k != key) {
             self.evictions.fetch_add(1, Ordering::Relaxed);

@@ -2,7 +2,7 @@
 
 use tokio_postgres::NoTls;
 
-use crate::cache::StatementCache;
+use crate::cache::{StatementCache, StatementMode};
 use crate::db::Db;
 use crate::error::Result;
 use crate::executor::ConnState;
@@ -85,6 +85,30 @@ impl Client {
         self
     }
 
+    /// Sets how statements are sent: named prepared statements (the default) or, behind a
+    /// transaction-pooling PgBouncer, the unnamed statement ([`StatementMode::Unnamed`]).
+    /// Clears the statement cache, whose entries belong to one mode.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Client, StatementMode};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = Client::connect("postgres://postgres@127.0.0.1:6432/postgres")
+    ///     .await?
+    ///     .with_statement_mode(StatementMode::Unnamed);
+    /// assert_eq!(client.statement_mode(), StatementMode::Unnamed);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_statement_mode(mut self, mode: StatementMode) -> Client {
+        self.state.cache.clear();
+        self.state.mode = mode;
+        self
+    }
+
+    /// How this connection sends statements.
+    pub fn statement_mode(&self) -> StatementMode {
+        self.state.mode
+    }
+
     /// The connection-level schema map.
     pub fn schema_map(&self) -> &SchemaMap {
         &self.state.map
@@ -137,6 +161,12 @@ impl<'a> Transaction<'a> {
     /// Rolls back (to the savepoint).
     pub async fn rollback(self) -> Result<()> {
         Ok(self.pg.rollback().await?)
+    }
+
+    /// The underlying tokio-postgres transaction, for third-party SQL that must run inside it
+    /// (see [`Db::set_local_search_path`](crate::Db::set_local_search_path)).
+    pub fn as_tokio_postgres(&self) -> &tokio_postgres::Transaction<'a> {
+        &self.pg
     }
 
     /// Opens a savepoint inside this transaction.

@@ -3,14 +3,16 @@
 use postgres_types::ToSql;
 use smallvec::SmallVec;
 use tokio_postgres::{Row, RowStream, Statement};
+use tracing::Instrument;
 
-use crate::cache::StatementKey;
+use crate::cache::{CachedStatement, StatementKey, StatementMode};
 use crate::client::Transaction;
 use crate::error::{Error, Result};
 use crate::executor::{Begin, Executor};
 use crate::schema::SchemaName;
 use crate::template::{default_for_slot, SchemaMap, Slot, Template};
 use crate::tenant::Tenant;
+use crate::types::typed_params;
 
 /// A handle that runs statements for one [`Tenant`] on one executor (a [`Client`](crate::Client),
 /// a [`Transaction`], or a reference to either).
@@ -56,6 +58,42 @@ impl<E: Executor> Db<E> {
     pub fn with_schema_map(mut self, map: SchemaMap) -> Db<E> {
         self.map = map;
         self
+    }
+
+    /// A borrowed handle on the same executor and tenant whose map is this handle's, narrowed
+    /// by `map` (its entries win). This is how a call that takes a handle rather than a map,
+    /// such as generated CRUD, runs with a statement-level map; queries take theirs directly.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Allowlist, Client, Model, SchemaMap};
+    ///
+    /// #[derive(Model)]
+    /// #[tenant(table = "plans", schema = "shared")]
+    /// struct Plan { #[tenant(primary_key)] code: String }
+    ///
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres")
+    ///     .await?
+    ///     .with_schema_map(SchemaMap::new().with("shared", "public")?);
+    /// let db = client.for_tenant(&acme);
+    /// let archived = SchemaMap::new().with("shared", "archive_2025")?;
+    /// let old_plans = Plan::all(&db.narrow(&archived)).await?; // "archive_2025"."plans"
+    /// let plans = Plan::all(&db).await?;                        // "public"."plans"
+    /// # Ok(()) }
+    /// ```
+    pub fn narrow(&self, map: &SchemaMap) -> Db<&E> {
+        let mut merged = self.map.clone();
+        for (slot, schema) in map.iter() {
+            merged = merged
+                .with(slot.as_str(), schema.as_str())
+                .expect("entries of a SchemaMap are valid identifiers");
+        }
+        Db {
+            exec: &self.exec,
+            tenant: self.tenant.clone(),
+            map: merged,
+        }
     }
 
     /// The tenant this handle runs for.
@@ -124,13 +162,13 @@ impl<E: Executor> Db<E> {
         }
     }
 
-    /// The prepared statement for `template` on this connection, from the statement cache
-    /// (rendering and preparing it on a miss).
-    pub async fn prepare(
+    /// What the statement cache holds for `template` with these schemas: looked up, else
+    /// rendered (once per (template, schemas)) and, in [`StatementMode::Prepared`], prepared.
+    async fn cached(
         &self,
         template: &Template,
         statement_map: Option<&SchemaMap>,
-    ) -> Result<Statement> {
+    ) -> Result<CachedStatement> {
         let mut schemas = SmallVec::new();
         for slot in template.slots() {
             schemas.push(self.resolve(slot, statement_map)?);
@@ -139,17 +177,45 @@ impl<E: Executor> Db<E> {
             template: template.key(),
             schemas,
         };
-        let cache = &self.exec.conn_state().cache;
-        if let Some(statement) = cache.get(&key) {
+        let state = self.exec.conn_state();
+        if let Some(statement) = state.cache.get(&key) {
             return Ok(statement);
         }
         let mut fills = key.schemas.iter();
         let sql = template.render(|_| *fills.next().expect("one schema per slot"));
-        cache.note_render();
-        tracing::trace!(tenant = self.tenant.key(), %sql, "preparing");
-        let statement = self.exec.pg().prepare(&sql).await?;
-        cache.insert(key, statement.clone());
+        state.cache.note_render();
+        let statement = match state.mode {
+            StatementMode::Prepared => {
+                tracing::debug!(%sql, "preparing");
+                CachedStatement::Prepared(self.exec.pg().prepare(&sql).await?)
+            }
+            StatementMode::Unnamed => CachedStatement::Unnamed(sql.into()),
+        };
+        state.cache.insert(key, statement.clone());
         Ok(statement)
+    }
+
+    /// The prepared statement for `template` on this connection, from the statement cache
+    /// (rendering and preparing it on a miss).
+    ///
+    /// In [`StatementMode::Unnamed`] only the rendered SQL is cached; the statement returned
+    /// is prepared anew, named, and closed when dropped: behind a transaction pooler, use it
+    /// inside a transaction only.
+    pub async fn prepare(
+        &self,
+        template: &Template,
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<Statement> {
+        match self.cached(template, statement_map).await? {
+            CachedStatement::Prepared(statement) => Ok(statement),
+            CachedStatement::Unnamed(sql) => self.exec.pg().prepare(&sql).await,
+        }
+    }
+
+    /// The span every statement runs in: it carries the tenant key, so logs of concurrent
+    /// requests say which tenant each statement ran for.
+    fn span(&self) -> tracing::Span {
+        tracing::debug_span!("tenant_statement", tenant = self.tenant.key())
     }
 
     /// Runs `template` and returns every row.
@@ -218,8 +284,19 @@ impl<E: Executor> Db<E> {
         params: &[&(dyn ToSql + Sync)],
         statement_map: Option<&SchemaMap>,
     ) -> Result<Vec<Row>> {
-        let statement = self.prepare(template, statement_map).await?;
-        self.exec.pg().query(&statement, params).await
+        async {
+            match self.cached(template, statement_map).await? {
+                CachedStatement::Prepared(statement) => {
+                    self.exec.pg().query(&statement, params).await
+                }
+                CachedStatement::Unnamed(sql) => {
+                    let params = typed_params(params)?;
+                    self.exec.pg().query_typed(&sql, &params).await
+                }
+            }
+        }
+        .instrument(self.span())
+        .await
     }
 
     /// Runs `template` with a statement-level map and returns the affected row count.
@@ -230,8 +307,19 @@ impl<E: Executor> Db<E> {
         params: &[&(dyn ToSql + Sync)],
         statement_map: Option<&SchemaMap>,
     ) -> Result<u64> {
-        let statement = self.prepare(template, statement_map).await?;
-        self.exec.pg().execute(&statement, params).await
+        async {
+            match self.cached(template, statement_map).await? {
+                CachedStatement::Prepared(statement) => {
+                    self.exec.pg().execute(&statement, params).await
+                }
+                CachedStatement::Unnamed(sql) => {
+                    let params = typed_params(params)?;
+                    self.exec.pg().execute_typed(&sql, &params).await
+                }
+            }
+        }
+        .instrument(self.span())
+        .await
     }
 
     /// Runs `template` with a statement-level map and streams its rows.
@@ -242,8 +330,19 @@ impl<E: Executor> Db<E> {
         params: &[&(dyn ToSql + Sync)],
         statement_map: Option<&SchemaMap>,
     ) -> Result<RowStream> {
-        let statement = self.prepare(template, statement_map).await?;
-        self.exec.pg().query_raw(&statement, params).await
+        async {
+            match self.cached(template, statement_map).await? {
+                CachedStatement::Prepared(statement) => {
+                    self.exec.pg().query_raw(&statement, params).await
+                }
+                CachedStatement::Unnamed(sql) => {
+                    let params = typed_params(params)?;
+                    self.exec.pg().query_typed_raw(&sql, &params).await
+                }
+            }
+        }
+        .instrument(self.span())
+        .await
     }
 
     /// Creates the tenant's schema if it does not exist yet.
@@ -285,5 +384,37 @@ impl Db<Transaction<'_>> {
     /// Rolls the transaction back (to the savepoint).
     pub async fn rollback(self) -> Result<()> {
         self.exec.rollback().await
+    }
+
+    /// The escape hatch for third-party SQL that names tables without a schema: sets
+    /// `search_path` to this handle's tenant schema, then the schemas that fill `also` (named
+    /// slots, resolved through the map levels), for the rest of this transaction only
+    /// (`SET LOCAL`). It is gone at commit or rollback, so it cannot leak to the next user of
+    /// the connection, even behind a transaction pooler. The path is built from the
+    /// [`Tenant`] and validated schema names only, never from a string.
+    ///
+    /// The runtime's own statements never depend on `search_path`: they name every schema.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Allowlist, Client, Slot};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let mut db = client.for_tenant(&acme);
+    /// let tx = db.transaction().await?;
+    /// tx.set_local_search_path(&[Slot::Named("shared")]).await?;
+    /// // Unqualified names now resolve in "tenant_acme", then "shared".
+    /// let rows = tx.executor().as_tokio_postgres().query("SELECT count(*) FROM invoices", &[]).await?;
+    /// tx.commit().await?; // search_path is back to the connection's own
+    /// # Ok(()) }
+    /// ```
+    pub async fn set_local_search_path(&self, also: &[Slot]) -> Result<()> {
+        let mut sql = String::from("SET LOCAL search_path TO ");
+        self.tenant.schema().push_quoted(&mut sql);
+        for slot in also {
+            sql.push_str(", ");
+            self.resolve(*slot, None)?.push_quoted(&mut sql);
+        }
+        self.exec.pg().batch_execute(&sql).await
     }
 }

@@ -87,8 +87,166 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The tenant key is registered with another schema than the one asked for.
+    #[error("tenant {key:?} is registered with schema {registered:?}, not {requested:?}; provision it with its registered schema, or retire and purge it first")]
+    TenantConflict {
+        /// The tenant key.
+        key: String,
+        /// The schema the registry holds for it.
+        registered: String,
+        /// The schema that was asked for.
+        requested: String,
+    },
+    /// The tenant was retired (phase one of teardown) and is waiting for purge.
+    #[error("tenant {key:?} is retired (its schema is renamed to {renamed_to:?}); restore it, or purge it before provisioning the key again")]
+    TenantRetired {
+        /// The tenant key.
+        key: String,
+        /// The schema its data was renamed to.
+        renamed_to: String,
+    },
+    /// `restore` was asked for a tenant that is not retired.
+    #[error("tenant {key:?} is not retired, so there is nothing to restore")]
+    TenantNotRetired {
+        /// The tenant key.
+        key: String,
+    },
+    /// A schema the registry names does not exist in the database.
+    #[error("schema {schema:?} does not exist in the database; it was dropped outside tenant: fix or delete its registry row")]
+    SchemaNotFound {
+        /// The missing schema.
+        schema: String,
+    },
+    /// A schema that teardown or restore would create by renaming already exists.
+    #[error("schema {schema:?} already exists; rename or drop it by hand before retrying")]
+    SchemaExists {
+        /// The existing schema.
+        schema: String,
+    },
+    /// A schema the registry gives as retired does not have a retired name; tenant only ever
+    /// drops or renames back schemas it renamed itself.
+    #[error("schema {schema:?} is not a retired tenant schema (`<schema>_deleted_<yyyymmdd>`); the registry row was edited by hand: fix it")]
+    NotRetiredSchema {
+        /// The refused schema.
+        schema: String,
+    },
+    /// The tenant registry table is not there yet.
+    #[error("the tenant registry {schema:?}.\"tenants\" does not exist; install it first (`Provisioner::install`, or `tenant tenants init`)")]
+    RegistryNotInstalled {
+        /// The registry schema.
+        schema: String,
+    },
+    /// A role name to grant privileges to is not a valid identifier.
+    #[error("invalid role name {role:?}: {source}")]
+    InvalidRoleName {
+        /// The refused role.
+        role: String,
+        /// Why (the identifier rule is the schema-name rule).
+        #[source]
+        source: InvalidSchemaName,
+    },
+    /// One migration failed for one tenant; the tenant's transaction was rolled back.
+    #[error("migration {version} ({name}) failed in schema {schema:?} (tenant {tenant:?}); nothing of this run was applied to that tenant: {source}")]
+    MigrationFailed {
+        /// The tenant key.
+        tenant: String,
+        /// The tenant's schema.
+        schema: String,
+        /// The failing migration's version.
+        version: u64,
+        /// The failing migration's name.
+        name: String,
+        /// What the database said.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An applied migration's file has changed since it was applied.
+    #[error("migration {version} ({name}) was applied to schema {schema:?} with checksum {applied} but the file now has checksum {embedded}; applied migrations must not change: restore the file and put the change in a new migration")]
+    MigrationChecksumMismatch {
+        /// The tenant's schema.
+        schema: String,
+        /// The changed migration's version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// The checksum recorded when it was applied.
+        applied: String,
+        /// The checksum of the file in this build.
+        embedded: String,
+    },
+    /// A schema has a migration applied that this build does not know.
+    #[error("schema {schema:?} has migration {version} ({name}) applied, which this build does not contain; deploy a build that includes it")]
+    UnknownAppliedMigration {
+        /// The tenant's schema.
+        schema: String,
+        /// The unknown version.
+        version: u64,
+        /// Its recorded name.
+        name: String,
+    },
+    /// A bulk operation was given no connection to run on.
+    #[error("no connection to run on; pass at least one client")]
+    NoConnection,
+    /// Migration files loaded at run time failed the checks (the same as the macro's).
+    #[error("invalid migrations:\n{0}")]
+    InvalidMigrations(String),
+    /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
+    /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
+    /// built-in type. Nothing was sent to the server.
+    #[error("parameter ${position} has no built-in PostgreSQL type ({detail}); the unnamed (pooler-safe) statement mode sends parameter types with each statement, so bind a built-in type (integers, floats, bool, text, bytea, numeric, uuid, dates and times, json, inet, or arrays of them) or use StatementMode::Prepared")]
+    UntypedParameter {
+        /// The 1-based parameter number (`$n`).
+        position: usize,
+        /// What the driver said about the last type tried.
+        detail: String,
+    },
+    /// The connection pool could not hand out a connection in time. Nothing was run.
+    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
+    PoolTimeout {
+        /// What timed out: `"waiting for a free connection"`, `"opening a new connection"` or
+        /// `"checking a returned connection"`.
+        stage: &'static str,
+        /// The configured timeout that elapsed (`None` if unknown).
+        timeout: Option<std::time::Duration>,
+    },
+    /// The connection pool was closed with [`TenantPool::close`](crate::TenantPool::close).
+    #[error("the connection pool is closed; build a new pool")]
+    PoolClosed,
+    /// A pool configuration value is not usable.
+    #[error("invalid pool configuration: {reason}")]
+    InvalidPoolConfig {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// Every replica failed to hand out a connection and falling back to the primary is
+    /// off ([`ReplicatedPoolBuilder::fallback_to_primary`](crate::ReplicatedPoolBuilder::fallback_to_primary)).
+    /// Nothing was run.
+    #[error("no replica could serve the read ({replicas} tried; last error: {last}); check the replicas, or allow reads to fall back to the primary")]
+    NoReplicaAvailable {
+        /// How many replicas were tried.
+        replicas: usize,
+        /// What the last replica tried reported.
+        #[source]
+        last: Box<Error>,
+    },
+    /// The tenant is in the allowlist but the [`DatabaseRegistry`](crate::DatabaseRegistry)
+    /// names no database for it. No pool was created and nothing was run.
+    #[error("tenant {key:?} has no database in the database registry; add it to the registry (or reload the registry) before routing it")]
+    UnknownTenantDatabase {
+        /// The tenant's key.
+        key: String,
+    },
+    /// A new per-database pool was needed, but [`TenantDatabases`](crate::TenantDatabases)
+    /// already holds its maximum number of pools and each kept a connection checked out for
+    /// the whole busy timeout, so none could be closed. Nothing was run; retry later or shed
+    /// load (HTTP 503).
+    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
+    TenantPoolsBusy {
+        /// The configured maximum number of pools.
+        max_pools: usize,
+    },
     /// The database reported an error, or the connection failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe_db_error(.0))]
     Db(#[from] tokio_postgres::Error),
 }
 
@@ -106,6 +264,22 @@ impl Error {
             Error::Db(e) => e.code().map(|c| c.code()),
             _ => None,
         }
+    }
+}
+
+/// The server's own message (tokio-postgres' `Display` says only "db error"), or the
+/// driver's error with its cause (e.g. the I/O error of a dropped connection).
+fn describe_db_error(e: &tokio_postgres::Error) -> String {
+    use std::error::Error as _;
+    match (e.as_db_error(), e.source()) {
+        (Some(db), _) => format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        ),
+        (None, Some(cause)) => format!("{e}: {cause}"),
+        (None, None) => e.to_string(),
     }
 }
 

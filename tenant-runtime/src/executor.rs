@@ -1,29 +1,35 @@
-//! One trait for everything that executes: [`Client`] and [`Transaction`].
+//! One trait for everything that executes: [`Client`], [`PooledClient`] and [`Transaction`];
+//! [`Writable`] marks the ones that may write (all but a [`ReplicaClient`]).
 
 use std::future::Future;
 
 use postgres_types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::cache::StatementCache;
+use crate::cache::{StatementCache, StatementMode};
 use crate::client::{Client, Transaction};
+use crate::databases::DatabaseClient;
 use crate::error::Result;
+use crate::pool::PooledClient;
+use crate::replica::ReplicaClient;
 use crate::template::SchemaMap;
 
 mod sealed {
     pub trait Sealed {}
 }
 
-/// The connection-level state every executor carries: its statement cache and its default
-/// [`SchemaMap`] (the widest of the three map levels).
+/// The connection-level state every executor carries: its statement cache, its default
+/// [`SchemaMap`] (the widest of the three map levels) and its [`StatementMode`].
 #[derive(Debug, Default)]
 pub struct ConnState {
     pub(crate) cache: StatementCache,
     pub(crate) map: SchemaMap,
+    pub(crate) mode: StatementMode,
 }
 
-/// Something that executes statements: a [`Client`], a [`Transaction`], or a reference to
-/// one. Write library functions once over `E: Executor` and they run on all of them.
+/// Something that executes statements: a [`Client`], a [`PooledClient`], a [`Transaction`],
+/// or a reference to one. Write library functions once over `E: Executor` and they run on
+/// all of them.
 ///
 /// The trait is sealed: the runtime provides every implementation.
 ///
@@ -89,6 +95,23 @@ impl<'a> PgRef<'a> {
         Ok(dispatch!(self, pg => pg.copy_in(st).await)?)
     }
     /// Runs a statement through the unnamed prepared statement in one round trip.
+    pub async fn execute_typed(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), postgres_types::Type)],
+    ) -> Result<u64> {
+        Ok(dispatch!(self, pg => pg.execute_typed(sql, params).await)?)
+    }
+    /// Streams the rows of a statement run through the unnamed prepared statement.
+    pub async fn query_typed_raw(
+        self,
+        sql: &str,
+        params: &[(&(dyn ToSql + Sync), postgres_types::Type)],
+    ) -> Result<tokio_postgres::RowStream> {
+        let params = params.iter().map(|(p, t)| (*p, t.clone()));
+        Ok(dispatch!(self, pg => pg.query_typed_raw(sql, params).await)?)
+    }
+    /// Runs a statement through the unnamed prepared statement in one round trip.
     pub async fn query_typed(
         self,
         sql: &str,
@@ -100,6 +123,16 @@ impl<'a> PgRef<'a> {
 
 impl sealed::Sealed for Client {}
 impl Executor for Client {
+    fn conn_state(&self) -> &ConnState {
+        &self.state
+    }
+    fn pg(&self) -> PgRef<'_> {
+        PgRef::Client(&self.pg)
+    }
+}
+
+impl sealed::Sealed for PooledClient {}
+impl Executor for PooledClient {
     fn conn_state(&self) -> &ConnState {
         &self.state
     }
@@ -138,6 +171,62 @@ impl<E: Executor + ?Sized> Executor for &mut E {
     }
 }
 
+impl sealed::Sealed for DatabaseClient {}
+impl Executor for DatabaseClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+
+impl sealed::Sealed for ReplicaClient {}
+impl Executor for ReplicaClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+
+/// An executor that may write: a [`Client`], a [`PooledClient`], a [`Transaction`], or a
+/// reference to one; every executor but a [`ReplicaClient`].
+///
+/// The model calls that write ([`insert`](crate::Model::insert),
+/// [`update`](crate::Model::update), [`delete`](crate::Model::delete),
+/// [`create_table`](crate::Model::create_table), [`drop_table`](crate::Model::drop_table))
+/// require it, so a write through a replica handle does not compile. It cannot be implemented
+/// outside this crate ([`Executor`] is sealed).
+///
+/// ```
+/// use tenant_runtime::{Db, Model, Writable};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "notes")]
+/// struct Note { #[tenant(primary_key)] id: i64, body: String }
+///
+/// // Library code that writes says so; a replica handle is refused at compile time.
+/// async fn add_note<E: Writable>(db: &Db<E>, id: i64) -> Result<(), tenant_runtime::Error> {
+///     Note { id, body: "hello".into() }.insert(db).await?;
+///     Ok(())
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is a read-only replica connection: it cannot write",
+    label = "a replica handle serves reads only",
+    note = "writes go to the primary: use the handle from `ReplicatedPool::get` (or `RoutedDb::primary`), not `read`"
+)]
+pub trait Writable: Executor {}
+
+impl Writable for Client {}
+impl Writable for PooledClient {}
+impl Writable for DatabaseClient {}
+impl Writable for Transaction<'_> {}
+impl<E: Writable + ?Sized> Writable for &E {}
+impl<E: Writable + ?Sized> Writable for &mut E {}
+
 /// An executor that can open a transaction: a [`Client`] opens one, a [`Transaction`] opens a
 /// savepoint inside itself.
 pub trait Begin: Executor {
@@ -148,6 +237,16 @@ pub trait Begin: Executor {
 impl Begin for Client {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         self.transaction()
+    }
+}
+impl Begin for PooledClient {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.transaction()
+    }
+}
+impl Begin for DatabaseClient {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.conn.transaction()
     }
 }
 impl Begin for Transaction<'_> {

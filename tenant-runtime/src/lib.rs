@@ -33,43 +33,265 @@
 //! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
 //! - templates: [`Template`], [`Slot`], [`SchemaMap`];
 //! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
-//! - bulk data: [`bulk`] (multi-row `INSERT`, binary `COPY`), [`ModelStream`];
-//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`];
+//! - bulk data: [`bulk`] (multi-row `INSERT`, binary `COPY`), [`Model::stream`];
+//! - queries: the typed builder ([`Model::query`] → [`Select`], with [`Filter`], [`Order`],
+//!   [`Bind`]) and the checked macros [`query!`], [`query_as!`], [`query_scalar!`]
+//!   ([`Query`], [`QueryAs`], [`QueryScalar`]); [`QueryStream`];
+//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
+//!   [`StatementMode`];
+//! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
+//! - routing beyond one schema: read replicas ([`ReplicatedPool`], [`ReplicaDb`], [`RoutedDb`]),
+//!   database per tenant ([`DatabaseRegistry`], [`TenantDatabases`]), vertical partitioning
+//!   ([`Partitions`]), and the scale-out path ([`citus`]);
+//! - lifecycle: [`ModelSet`], [`Registry`], [`Provisioner`] (provision, retire, restore,
+//!   purge), [`Migrations`] ([`embed_migrations!`]) and [`Migrator`];
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
 pub mod bulk;
 mod cache;
+pub mod citus;
 mod client;
+mod databases;
 mod db;
 pub mod ddl;
 mod error;
 mod executor;
+mod expr;
+mod jobs;
+mod lifecycle;
+mod migrate;
 mod model;
+mod model_set;
+mod partition;
+mod pool;
+mod query;
+mod registry;
+mod replica;
 mod schema;
+mod sql;
 mod stream;
 mod template;
 mod tenant;
 mod types;
+#[cfg(feature = "axum")]
+pub mod web;
 
 #[doc(hidden)]
 #[path = "__private.rs"]
 pub mod __private;
 
-pub use cache::{CacheStats, StatementCache};
+pub use cache::{CacheStats, StatementCache, StatementMode};
 pub use client::{Client, Transaction};
+pub use databases::{
+    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, TenantDatabases,
+    TenantDatabasesBuilder,
+};
 pub use db::Db;
 pub use error::{Error, Result};
-pub use executor::{Begin, ConnState, Executor};
+pub use executor::{Begin, ConnState, Executor, Writable};
+pub use expr::{Bind, Filter, Order};
+pub use jobs::connect_many;
+pub use lifecycle::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
+pub use migrate::{
+    Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
+    TenantReport, VERSION_TABLE,
+};
 pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
+pub use model_set::{ModelInfo, ModelSet};
+pub use partition::Partitions;
+pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
+pub use query::{Delete, Select, Update, UpdateSet};
+pub use registry::{Registry, RegistryEntry, TenantState};
+pub use replica::{
+    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
+    ServedBy,
+};
 pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
-pub use stream::ModelStream;
+pub use sql::{Query, QueryAs, QueryScalar};
+pub use stream::QueryStream;
 pub use template::{Piece, SchemaMap, Slot, Template};
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
 pub use types::SqlType;
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
 pub use tenant_macros::Model;
+
+/// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].
+///
+/// `embed_migrations!("migrations")` reads `<crate dir>/migrations/*.sql`;
+/// `embed_migrations!("migrations", slots = ["shared"])` also allows the named slot
+/// `{shared}`. Every file must be named `<version>_<name>.sql` (versions unique, not zero,
+/// all of one width: `0001_create_invoices.sql`, `0002_add_paid.sql`), use only `{tenant}`
+/// and declared slots as schema placeholders, parse as PostgreSQL (placeholders replaced by
+/// identifiers; several statements per file are fine) and leave transaction control to the
+/// runner (no `BEGIN`, `COMMIT`, `CREATE INDEX CONCURRENTLY`...). A file with a line
+/// `-- tenant:unchecked` skips the parser. Each problem is a compile error at the macro call
+/// naming the file, line and column. Each migration is emitted as a `'static` [`Template`]
+/// with its SHA-256 checksum; nothing is parsed at run time.
+///
+/// Cargo rebuilds when an embedded file changes; to pick up a *new* file without touching
+/// Rust code, add a build script with `println!("cargo:rerun-if-changed=migrations");`.
+///
+/// ```
+/// use tenant_runtime::{embed_migrations, Migrations};
+///
+/// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// assert_eq!(MIGRATIONS.iter().next().unwrap().name(), "create_notes");
+/// ```
+pub use tenant_macros::embed_migrations;
+
+/// Runs SQL that names models, not schemas; checked while compiling. Rows are
+/// `tokio_postgres::Row`s (see [`Query`]).
+///
+/// `query!("SQL", args...)`: the SQL is a string literal with placeholders:
+///
+/// | placeholder | renders as |
+/// |---|---|
+/// | `{Invoice}` | the schema-qualified table in the model's slot: `"tenant_acme"."invoices"` |
+/// | `{Invoice AS i}` | the same, aliased: `"tenant_acme"."invoices" AS "i"` |
+/// | `{Invoice.paid}` | the quoted column, bare: `"paid"` (valid in `SET` and `INSERT` lists) |
+/// | `{i.paid}` | the column qualified by an alias declared in the same literal: `"i"."paid"` |
+/// | `{Invoice.*}` | every column in decode order, qualified by the table: `"invoices"."id", ...` |
+/// | `{i.*}` | every column, qualified by the alias: `"i"."id", ...` |
+/// | `{{`, `}}` | a literal `{`, `}` (e.g. `'{{1,2}}'::int[]`) |
+///
+/// A column is named by its SQL name or its field name (they differ only with
+/// `#[tenant(rename = "...")]`). A model is a type path (`Invoice`, `models::Invoice`); a
+/// lowercase single name is an alias. There is no placeholder for a schema: schemas come
+/// only from a model's slot, filled from the [`Tenant`] and the [`SchemaMap`]. Tenant-slot
+/// and named-slot models mix freely in one statement.
+///
+/// Checked while compiling, each failure a compile error at the literal (or the argument):
+/// the SQL parses (sqlparser, PostgreSQL dialect) and is one statement; every placeholder
+/// names a model and one of its columns; `$1..$n` are numbered without gaps and match the
+/// arguments; an argument compared with (`=`, `<>`, `<`, `<=`, `>`, `>=`, `IN`, `BETWEEN`,
+/// `IS [NOT] DISTINCT FROM`), assigned to (`SET col = $n`) or inserted into (`(col) VALUES
+/// ($n)`) a column must [`Bind`] as that column's type. Other arguments need only be
+/// `ToSql + Sync`; PostgreSQL checks them when the statement is prepared.
+///
+/// Arguments are captured by reference: they must outlive the query, so build and run it in
+/// one expression (or bind temporaries to variables first). The SQL is a `static` template,
+/// rendered once per (statement, schemas) on each connection and then served from the
+/// statement cache. Terminals: `fetch_all`, `fetch_one`, `fetch_optional`, `execute`,
+/// `stream`; `schema_map(&map)` sets the statement-level [`SchemaMap`].
+///
+/// ```no_run
+/// use tenant_runtime::{query, Allowlist, Client, Model, SchemaMap};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "customers")]
+/// struct Customer { #[tenant(primary_key, identity)] id: i64, name: String, plan_code: String }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "plans", schema = "shared")]
+/// struct Plan { #[tenant(primary_key)] code: String, monthly_cents: i64 }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres")
+///     .await?
+///     .with_schema_map(SchemaMap::new().with("shared", "public")?);
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+///
+/// // "tenant_acme"."customers" joined with "public"."plans", in one statement.
+/// let rows = query!(
+///     "SELECT {c.name}, {p.monthly_cents} FROM {Customer AS c} \
+///      JOIN {Plan AS p} ON {p.code} = {c.plan_code} WHERE {p.monthly_cents} > $1",
+///     0i64
+/// )
+/// .fetch_all(&db)
+/// .await?;
+/// for row in &rows {
+///     let (name, cents): (String, i64) = (row.get(0), row.get(1));
+/// }
+///
+/// let renamed = query!("UPDATE {Customer} SET {Customer.name} = $1 WHERE {Customer.id} = $2", "ACME Corp", 1i64)
+///     .execute(&db)
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// Mistakes do not compile:
+///
+/// ```compile_fail
+/// # use tenant_runtime::{query, Model};
+/// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
+/// let q = query!("SELECT {Invoice.id} FROM {Invoice} WHERE {Invoice.paid} = $1", "yes"); // `&str` is not a `bool`
+/// ```
+///
+/// ```compile_fail
+/// # use tenant_runtime::{query, Model};
+/// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
+/// let q = query!("SELECT * FROM {schema}.invoices"); // no placeholder for a schema
+/// ```
+pub use tenant_macros::query;
+
+/// Like [`query!`], with each row decoded into a model: `query_as!(Model, "SQL", args...)`
+/// (see [`QueryAs`]). Rows decode by position, so select `{Model.*}` (or the same columns
+/// in the same order). `Model` must be a [`Model`].
+///
+/// ```no_run
+/// use tenant_runtime::{query_as, Allowlist, Client, Model};
+///
+/// #[derive(Debug, Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64, paid: bool }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+///
+/// let unpaid: Vec<Invoice> = query_as!(
+///     Invoice,
+///     "SELECT {Invoice.*} FROM {Invoice} WHERE {Invoice.paid} = $1 ORDER BY {Invoice.id}",
+///     false
+/// )
+/// .fetch_all(&db)
+/// .await?;
+///
+/// let gone: Option<Invoice> =
+///     query_as!(Invoice, "DELETE FROM {Invoice} WHERE {Invoice.id} = $1 RETURNING {Invoice.*}", 7i64)
+///         .fetch_optional(&db)
+///         .await?;
+/// # Ok(()) }
+/// ```
+///
+/// ```compile_fail
+/// # use tenant_runtime::{query_as, Model};
+/// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
+/// let q = query_as!(String, "SELECT {Invoice.*} FROM {Invoice}"); // `String` is not a tenant model
+/// ```
+pub use tenant_macros::query_as;
+
+/// Like [`query!`], with each row one value, of the type the caller asks for
+/// (`T: FromSql`; see [`QueryScalar`]). The statement must return exactly one column.
+///
+/// ```no_run
+/// use tenant_runtime::{query_scalar, Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64 }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+///
+/// let n: i64 = query_scalar!("SELECT count(*) FROM {Invoice} WHERE {Invoice.amount_cents} > $1", 100i64)
+///     .fetch_one(&db)
+///     .await?;
+/// # Ok(()) }
+/// ```
+///
+/// ```compile_fail
+/// # use tenant_runtime::{query_scalar, Model};
+/// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
+/// let q = query_scalar!("SELECT {Invoice.*} FROM {Invoice}"); // more than one column
+/// ```
+pub use tenant_macros::query_scalar;
 
 // Re-exported so users need no direct dependency to name driver types.
 pub use postgres_types;

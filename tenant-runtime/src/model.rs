@@ -16,8 +16,9 @@ use crate::bulk;
 use crate::db::Db;
 use crate::ddl;
 use crate::error::Result;
-use crate::executor::{Begin, Executor};
-use crate::stream::ModelStream;
+use crate::executor::{Begin, Executor, Writable};
+use crate::query::Select;
+use crate::stream::QueryStream;
 use crate::template::{Slot, Template};
 
 /// Bind parameters of one statement; inline up to 16, so most rows bind without allocating.
@@ -182,8 +183,28 @@ pub trait Model: Sized + Send + Sync + 'static {
     #[doc(hidden)]
     fn insert_params(&self) -> Params<'_>;
 
+    /// A typed query over this model's rows: filter, order, limit, then read, count, update
+    /// or delete them (see [`Select`]).
+    ///
+    /// ```
+    /// use tenant_runtime::Model;
+    ///
+    /// #[derive(Model)]
+    /// #[tenant(table = "notes")]
+    /// struct Note { #[tenant(primary_key)] id: i64, pinned: bool }
+    ///
+    /// let q = Note::query().filter(Note::PINNED.eq(true)).order_by(Note::ID.desc()).limit(20);
+    /// assert_eq!(
+    ///     q.to_template().to_string(),
+    ///     r#"SELECT "id", "pinned" FROM {tenant}."notes" WHERE "pinned" = $1 ORDER BY "id" DESC LIMIT $2"#
+    /// );
+    /// ```
+    fn query<'a>() -> Select<'a, Self> {
+        Select::new()
+    }
+
     /// Inserts the row and returns it as stored (with identity values and defaults).
-    fn insert<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
+    fn insert<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
         async move {
             let row = db
                 .query_one(&Self::templates().insert, &self.insert_params())
@@ -212,7 +233,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// assert_eq!(Event::insert_many(&mut db, &events).await?, 100_000); // 4 statements, 1 transaction
     /// # Ok(()) }
     /// ```
-    fn insert_many<E: Begin>(
+    fn insert_many<E: Begin + Writable>(
         db: &mut Db<E>,
         rows: &[Self],
     ) -> impl Future<Output = Result<u64>> + Send {
@@ -236,7 +257,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// assert!(stored[1].id > stored[0].id);
     /// # Ok(()) }
     /// ```
-    fn insert_many_returning<E: Begin>(
+    fn insert_many_returning<E: Begin + Writable>(
         db: &mut Db<E>,
         rows: &[Self],
     ) -> impl Future<Output = Result<Vec<Self>>> + Send {
@@ -262,7 +283,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// ```
     fn copy_in<E, I>(db: &Db<E>, rows: I) -> impl Future<Output = Result<u64>> + Send
     where
-        E: Executor,
+        E: Writable,
         I: IntoIterator + Send,
         I::IntoIter: Send,
         I::Item: Borrow<Self> + Send,
@@ -295,7 +316,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// ```
     fn copy_in_stream<E, S, T, SE>(db: &Db<E>, rows: S) -> impl Future<Output = Result<u64>> + Send
     where
-        E: Executor,
+        E: Writable,
         S: Stream<Item = std::result::Result<T, SE>> + Send,
         T: Borrow<Self> + Send,
         SE: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
@@ -304,7 +325,8 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Every row of the table, in primary-key order, as a stream that decodes one row at a
-    /// time instead of holding them all (see [`ModelStream`]).
+    /// time instead of holding them all (see [`QueryStream`]). `Model::query()` streams
+    /// filtered and ordered selections the same way.
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model};
@@ -321,10 +343,10 @@ pub trait Model: Sized + Send + Sync + 'static {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    fn stream<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<ModelStream<Self>>> + Send {
+    fn stream<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<QueryStream<Self>>> + Send {
         async move {
             let rows = db.query_stream(&Self::templates().select_all, &[]).await?;
-            Ok(ModelStream::new(rows))
+            Ok(QueryStream::new(rows, |row| Self::from_row(&row)))
         }
     }
 
@@ -364,7 +386,7 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Writes every non-key column of `self` to the row with the same key; returns whether a
     /// row was updated.
-    fn update<E: Executor>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
+    fn update<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<bool>> + Send
     where
         Self: Keyed,
     {
@@ -384,7 +406,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Deletes the row with primary key `key`; returns whether a row was deleted.
-    fn delete<E: Executor>(
+    fn delete<E: Writable>(
         db: &Db<E>,
         key: <Self as Keyed>::Key,
     ) -> impl Future<Output = Result<bool>> + Send
@@ -399,12 +421,12 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
     /// in one implicit transaction.
-    fn create_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::create_table::<Self>()).await }
     }
 
     /// Drops the table if it exists.
-    fn drop_table<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
+    fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
     }
 }

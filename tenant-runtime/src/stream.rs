@@ -1,27 +1,22 @@
-//! Query results as a [`Stream`] of models, decoded one row at a time.
+//! Rows decoded one at a time as they arrive.
 
-use std::marker::PhantomData;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio_postgres::RowStream;
+use tokio_postgres::{Row, RowStream};
 
 use crate::error::Result;
-use crate::model::Model;
 
-/// Rows of a query decoded into `M` as they arrive, without holding the result set in
-/// memory: tokio-postgres reads the next rows from the socket only when the stream is polled,
-/// so a slow consumer holds back the server instead of buffering. Made by [`Model::stream`].
-///
-/// The stream is `Unpin` and `'static` (it owns its rows; the connection stays usable for
-/// other statements, which queue behind it). Dropping it early discards the remaining rows.
+/// A stream of decoded rows (models, scalars or raw [`Row`]s) that never holds the whole
+/// result in memory. Returned by the `stream` terminals of the query builder and the query
+/// macros; it is `Unpin`, so `next().await` works without pinning.
 ///
 /// ```no_run
 /// use futures_util::TryStreamExt;
 /// use tenant_runtime::{Allowlist, Client, Model};
 ///
-/// #[derive(Model)]
+/// #[derive(Debug, Model)]
 /// #[tenant(table = "events")]
 /// struct Event { #[tenant(primary_key)] id: i64, kind: String }
 ///
@@ -29,58 +24,48 @@ use crate::model::Model;
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
 /// let db = client.for_tenant(&acme);
-/// let mut events = Event::stream(&db).await?;
+/// let mut events = Event::query().order_by(Event::ID.asc()).stream(&db).await?;
 /// while let Some(event) = events.try_next().await? {
-///     println!("{} {}", event.id, event.kind);
+///     println!("{event:?}");
 /// }
 /// # Ok(()) }
 /// ```
-pub struct ModelStream<M> {
-    // Boxed once per query so that the stream is `Unpin` (`RowStream` is not).
+#[must_use = "streams do nothing unless polled"]
+pub struct QueryStream<T> {
     rows: Pin<Box<RowStream>>,
-    _model: PhantomData<fn() -> M>,
+    decode: fn(Row) -> Result<T>,
 }
 
-impl<M: Model> ModelStream<M> {
-    /// Decodes `rows`, whose columns must be `M`'s columns in order (as every template the
-    /// derive or the query builder renders for `M` selects them).
-    ///
-    /// ```no_run
-    /// # use tenant_runtime::{Allowlist, Client, Model, ModelStream};
-    /// # #[derive(Model)] #[tenant(table = "events")] struct Event { #[tenant(primary_key)] id: i64 }
-    /// # async fn run(db: &tenant_runtime::Db<&mut Client>, template: &tenant_runtime::Template) -> Result<(), tenant_runtime::Error> {
-    /// let events: ModelStream<Event> = ModelStream::new(db.query_stream(template, &[]).await?);
-    /// # Ok(()) }
-    /// ```
-    pub fn new(rows: RowStream) -> ModelStream<M> {
-        ModelStream {
+impl<T> QueryStream<T> {
+    pub(crate) fn new(rows: RowStream, decode: fn(Row) -> Result<T>) -> QueryStream<T> {
+        QueryStream {
             rows: Box::pin(rows),
-            _model: PhantomData,
+            decode,
         }
     }
 
-    /// The number of rows the statement returned, once the stream has ended (`None` before).
+    /// The number of rows the statement affected, known once the stream has ended.
     pub fn rows_affected(&self) -> Option<u64> {
         self.rows.rows_affected()
     }
 }
 
-impl<M: Model> Stream for ModelStream<M> {
-    type Item = Result<M>;
+impl<T> Stream for QueryStream<T> {
+    type Item = Result<T>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<M>>> {
-        Poll::Ready(match ready!(self.rows.as_mut().poll_next(cx)) {
-            Some(Ok(row)) => Some(M::from_row(&row)),
-            Some(Err(e)) => Some(Err(e.into())),
-            None => None,
-        })
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<T>>> {
+        let decode = self.decode;
+        match self.rows.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Ok(row))) => Poll::Ready(Some(decode(row))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
-impl<M> std::fmt::Debug for ModelStream<M> {
+impl<T> std::fmt::Debug for QueryStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModelStream")
-            .field("model", &std::any::type_name::<M>())
-            .finish_non_exhaustive()
+        f.debug_struct("QueryStream").finish_non_exhaustive()
     }
 }

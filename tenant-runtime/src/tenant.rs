@@ -273,7 +273,7 @@ impl fmt::Debug for Allowlist {
     }
 }
 
-fn validate_key(key: &str) -> Result<()> {
+pub(crate) fn validate_key(key: &str) -> Result<()> {
     let reason = if key.is_empty() {
         "the key is empty"
     } else if key.len() > MAX_TENANT_KEY_LEN {

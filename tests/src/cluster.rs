@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// How long a start may take until the server accepts connections.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`ThrowawayCluster::wait_for_replay`] waits for a standby to catch up.
+const REPLAY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many ports are tried when the one found free was taken before the server bound it.
 const START_ATTEMPTS: usize = 3;
 
@@ -42,6 +44,127 @@ impl ThrowawayCluster {
     /// `PATH` or in `/usr/lib/postgresql/*/bin`. The error says what failed and includes
     /// the tool output or the end of the server log.
     pub fn start() -> io::Result<ThrowawayCluster> {
+        let cluster = ThrowawayCluster::new_dir()?;
+        cluster.initdb()?;
+        cluster.start_on_free_port()
+    }
+
+    /// Like [`start`](Self::start), configured as the primary of streaming replicas:
+    /// `wal_level = replica`, WAL senders and slots to spare, and `host replication all
+    /// 127.0.0.1/32 trust` in `pg_hba.conf`. Start standbys with
+    /// [`start_standby_of`](Self::start_standby_of).
+    pub fn start_primary() -> io::Result<ThrowawayCluster> {
+        let cluster = ThrowawayCluster::new_dir()?;
+        cluster.initdb()?;
+        for line in [
+            "wal_level = replica",
+            "max_wal_senders = 10",
+            "max_replication_slots = 10",
+            "hot_standby = on",
+        ] {
+            cluster.append_config(line)?;
+        }
+        let mut hba = OpenOptions::new()
+            .append(true)
+            .open(cluster.data.join("pg_hba.conf"))?;
+        writeln!(hba, "host replication all 127.0.0.1/32 trust")?;
+        cluster.start_on_free_port()
+    }
+
+    /// A hot standby of `primary` (started with [`start_primary`](Self::start_primary)):
+    /// `pg_basebackup -R` from it over loopback into a fresh directory, started on another
+    /// free port (blocking; a few seconds). Returns once the standby accepts (read-only)
+    /// connections; [`wait_for_replay`](Self::wait_for_replay) waits until it has replayed
+    /// the primary's latest changes.
+    pub fn start_standby_of(primary: &ThrowawayCluster) -> io::Result<ThrowawayCluster> {
+        let cluster = ThrowawayCluster::new_dir()?;
+        let data = cluster.data.clone();
+        let port = primary.port.to_string();
+        let out = cluster.run(cluster.tool("pg_basebackup").args([
+            OsStr::new("-D"),
+            data.as_os_str(),
+            OsStr::new("-R"),
+            OsStr::new("-X"),
+            OsStr::new("stream"),
+            OsStr::new("--checkpoint=fast"),
+            OsStr::new("--no-sync"),
+            OsStr::new("-h"),
+            OsStr::new("127.0.0.1"),
+            OsStr::new("-p"),
+            OsStr::new(&port),
+            OsStr::new("-U"),
+            OsStr::new("postgres"),
+        ]))?;
+        if !out.status.success() {
+            return Err(other(format!(
+                "pg_basebackup from port {port} failed ({}):\n{}\nprimary log:\n{}",
+                out.status,
+                output_text(&out),
+                primary.log_tail(30)
+            )));
+        }
+        // The copied postgresql.conf carries the primary's port and socket directory;
+        // `start_on_free_port` appends this cluster's, which win.
+        cluster.start_on_free_port()
+    }
+
+    /// Waits (at most 30 s) until this standby is in recovery and has replayed everything
+    /// `primary` committed before the call (it commits one marker transaction to know where
+    /// that ends).
+    pub async fn wait_for_replay(&self, primary: &ThrowawayCluster) -> io::Result<()> {
+        let fail = |what: &str, e: tokio_postgres::Error| other(format!("{what}: {e}"));
+        let primary_client = crate::try_connect_to(&primary.url())
+            .await
+            .map_err(|e| fail("connecting to the primary", e))?;
+        // A durable commit that wrote WAL (a transactional logical message; a transaction that
+        // wrote nothing commits asynchronously): its commit record lies after everything
+        // committed before, and is flushed, so the flush position is a target the standby
+        // reaches. (The insert position is not: after a WAL switch it lies past the end of
+        // any record until the next one is written.)
+        primary_client
+            .batch_execute(
+                "SET synchronous_commit = on; BEGIN; \
+                 SELECT pg_logical_emit_message(true, 'tenant_tests', 'replay marker'); COMMIT",
+            )
+            .await
+            .map_err(|e| fail("writing a marker on the primary", e))?;
+        let target: String = primary_client
+            .query_one("SELECT pg_current_wal_flush_lsn()::text", &[])
+            .await
+            .map_err(|e| fail("reading the primary's WAL position", e))?
+            .get(0);
+        let standby = crate::try_connect_to(&self.url())
+            .await
+            .map_err(|e| fail("connecting to the standby", e))?;
+        let deadline = Instant::now() + REPLAY_TIMEOUT;
+        loop {
+            let row = standby
+                .query_one(
+                    "SELECT pg_is_in_recovery(), \
+                     coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)",
+                    &[&target],
+                )
+                .await
+                .map_err(|e| fail("reading the standby's replay position", e))?;
+            let (in_recovery, replayed): (bool, bool) = (row.get(0), row.get(1));
+            if !in_recovery {
+                return Err(other("the standby is not in recovery: it is not a standby"));
+            }
+            if replayed {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(other(format!(
+                    "the standby did not replay up to {target} within {REPLAY_TIMEOUT:?}; standby log:\n{}",
+                    self.log_tail(30)
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A fresh, empty directory for a cluster (owned by the server user), not started.
+    fn new_dir() -> io::Result<ThrowawayCluster> {
         let bin = find_bin_dir()?;
         let run_as = if is_root() {
             Some(lookup_user("postgres").ok_or_else(|| {
@@ -68,7 +191,7 @@ impl ThrowawayCluster {
                 .unwrap_or(0)
         ));
         fs::create_dir(&root)?;
-        let mut cluster = ThrowawayCluster {
+        let cluster = ThrowawayCluster {
             data: root.join("data"),
             log: root.join("server.log"),
             root,
@@ -81,9 +204,12 @@ impl ThrowawayCluster {
         if let Some((uid, gid)) = cluster.run_as {
             std::os::unix::fs::chown(&cluster.root, Some(uid), Some(gid))?;
         }
+        Ok(cluster)
+    }
 
-        let data = cluster.data.clone();
-        let out = cluster.run(cluster.tool("initdb").args([
+    fn initdb(&self) -> io::Result<()> {
+        let data = self.data.clone();
+        let out = self.run(self.tool("initdb").args([
             OsStr::new("-D"),
             data.as_os_str(),
             OsStr::new("-U"),
@@ -101,17 +227,21 @@ impl ThrowawayCluster {
                 output_text(&out)
             )));
         }
+        Ok(())
+    }
 
+    /// Starts the server in `data` on a free port (trying again if the port was taken).
+    fn start_on_free_port(mut self) -> io::Result<ThrowawayCluster> {
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            cluster.port = free_port()?;
-            cluster.write_base_config()?;
-            match cluster.start_again() {
-                Ok(()) => return Ok(cluster),
+            self.port = free_port()?;
+            self.write_base_config()?;
+            match self.start_again() {
+                Ok(()) => return Ok(self),
                 Err(e) => {
-                    let port_taken = cluster.log_tail(50).contains("could not bind")
-                        || cluster.log_tail(50).contains("already in use");
-                    let _ = cluster.pg_ctl_stop("immediate");
+                    let port_taken = self.log_tail(50).contains("could not bind")
+                        || self.log_tail(50).contains("already in use");
+                    let _ = self.pg_ctl_stop("immediate");
                     last_error = Some(e);
                     if !port_taken {
                         break;

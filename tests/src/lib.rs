@@ -5,11 +5,18 @@
 //!   run in parallel (threads and several test binaries at once) on one database.
 //! * [`ThrowawayCluster`]: a PostgreSQL cluster of its own, for fault tests that kill
 //!   backends or restart the server. Never do that to the shared server.
+//!   [`ThrowawayCluster::start_primary`] / [`ThrowawayCluster::start_standby_of`] make a
+//!   streaming-replication pair.
+//! * [`TestDatabase`]: a database of its own, dropped at the end; on the shared server, or
+//!   (better: `DROP DATABASE` forces a checkpoint, which a busy shared server may take a
+//!   minute to finish) on the process-wide [`scratch_cluster`].
 
 mod cluster;
+mod databases;
 mod schemas;
 
 pub use cluster::ThrowawayCluster;
+pub use databases::TestDatabase;
 pub use schemas::TestSchemas;
 
 use std::sync::OnceLock;
@@ -24,6 +31,8 @@ pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 static DATABASE_URL: OnceCell<String> = OnceCell::const_new();
 /// The process-wide fallback cluster; stopped and deleted by an `atexit` hook.
 static FALLBACK_CLUSTER: OnceLock<ThrowawayCluster> = OnceLock::new();
+/// The process-wide scratch cluster; stopped and deleted by an `atexit` hook.
+static SCRATCH_CLUSTER: OnceLock<ThrowawayCluster> = OnceLock::new();
 
 /// The database URL tests use: `$DATABASE_URL`, else
 /// `postgres://postgres@127.0.0.1:5432/postgres` if reachable, else a throwaway cluster
@@ -119,4 +128,30 @@ async fn start_fallback_cluster() -> String {
         }
     }
     url
+}
+
+/// A throwaway cluster shared by the tests of this process (one test binary), for tests that
+/// create whole databases ([`TestDatabase::create_on`]): creating and dropping databases
+/// there never waits on the shared server's checkpoints. Started on first use, off the
+/// async runtime threads; stopped and deleted when the process exits. Panics if it cannot
+/// be started.
+pub async fn scratch_cluster() -> &'static ThrowawayCluster {
+    tokio::task::spawn_blocking(|| {
+        SCRATCH_CLUSTER.get_or_init(|| {
+            let cluster = ThrowawayCluster::start()
+                .unwrap_or_else(|e| panic!("cannot start the scratch cluster: {e}"));
+            extern "C" fn stop_scratch_cluster() {
+                if let Some(cluster) = SCRATCH_CLUSTER.get() {
+                    cluster.teardown();
+                }
+            }
+            // SAFETY: registering a plain `extern "C"` function without arguments.
+            unsafe {
+                libc::atexit(stop_scratch_cluster);
+            }
+            cluster
+        })
+    })
+    .await
+    .expect("the thread starting the scratch cluster panicked")
 }

@@ -137,7 +137,7 @@ impl Drop for TestSchemas {
 }
 
 /// `t_<name>_<pid>_<counter><random>`, see [`TestSchemas`].
-fn make_prefix(name: &str) -> String {
+pub(crate) fn make_prefix(name: &str) -> String {
     let counter = COUNTER.fetch_add(1, Ordering::Relaxed);
     let pid = std::process::id();
     let mut hasher = RandomState::new().build_hasher();

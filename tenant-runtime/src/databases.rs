@@ -1,0 +1,718 @@
+//! Database per tenant: a registry from tenant to connection settings, and a bounded set of
+//! small per-database pools, each created when a tenant first needs it.
+//!
+//! The tenant still comes through the one door ([`Allowlist::resolve`](crate::Allowlist::resolve)
+//! → [`Tenant`]); the registry is consulted with the tenant's key and says which database it
+//! lives in. Inside that database its tables live in its schema, as everywhere else, so the
+//! same models, queries and migrations work whether a tenant shares a database or has its own.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::client::Client;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::pool::{PoolStatus, PooledClient, TenantPool, TenantPoolBuilder};
+use crate::schema::SchemaName;
+use crate::tenant::{validate_key, Tenant};
+
+/// Identifies one distinct set of connection settings in a process.
+static NEXT_TARGET_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One distinct database to connect to. Tenants with equal settings share one.
+struct Target {
+    id: u64,
+    config: tokio_postgres::Config,
+}
+
+impl Target {
+    fn new(config: tokio_postgres::Config) -> Arc<Target> {
+        Arc::new(Target {
+            id: NEXT_TARGET_ID.fetch_add(1, Ordering::Relaxed),
+            config,
+        })
+    }
+}
+
+/// Which database each tenant lives in: tenant key → connection settings (a URL or a
+/// `tokio_postgres::Config`).
+///
+/// Given in code or loaded from a table ([`reload_from_table`](Self::reload_from_table)),
+/// replaceable at run time; a [`TenantDatabases`] reads it on every lookup, so a change takes
+/// effect on the next one. Tenants whose settings are equal share one database entry, and so
+/// one pool. Cloning shares the same registry.
+///
+/// ```
+/// use tenant_runtime::DatabaseRegistry;
+///
+/// let registry = DatabaseRegistry::from_pairs([
+///     ("acme", "postgres://app@db-acme/app"),       // a database of its own
+///     ("globex", "postgres://app@db-shared/app"),   // two small tenants
+///     ("initech", "postgres://app@db-shared/app"),  // share one database
+/// ])?;
+/// assert_eq!((registry.len(), registry.databases()), (3, 2));
+/// assert!(registry.contains("acme"));
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct DatabaseRegistry {
+    inner: Arc<RwLock<HashMap<Box<str>, Arc<Target>>>>,
+}
+
+impl DatabaseRegistry {
+    /// An empty registry.
+    ///
+    /// ```
+    /// assert!(tenant_runtime::DatabaseRegistry::new().is_empty());
+    /// ```
+    pub fn new() -> DatabaseRegistry {
+        DatabaseRegistry::default()
+    }
+
+    /// A registry from `(tenant key, database URL)` pairs; nothing is built if any pair is bad
+    /// (see [`replace`](Self::replace)).
+    pub fn from_pairs<I, K, U>(pairs: I) -> Result<DatabaseRegistry>
+    where
+        I: IntoIterator<Item = (K, U)>,
+        K: AsRef<str>,
+        U: AsRef<str>,
+    {
+        let registry = DatabaseRegistry::new();
+        registry.replace(pairs)?;
+        Ok(registry)
+    }
+
+    /// Puts tenant `key` in the database at `url` (or moves it there).
+    ///
+    /// ```
+    /// # use tenant_runtime::{DatabaseRegistry, Error};
+    /// let registry = DatabaseRegistry::new();
+    /// registry.insert("acme", "postgres://app@db-acme/app")?;
+    /// assert!(matches!(registry.insert("globex", "postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(registry.insert("", "postgres://app@db/app"), Err(Error::InvalidTenantKey { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn insert(&self, key: &str, url: &str) -> Result<()> {
+        self.insert_config(key, parse_url(key, url)?)
+    }
+
+    /// Puts tenant `key` in the database `config` connects to (or moves it there), for
+    /// settings a URL cannot carry.
+    pub fn insert_config(&self, key: &str, config: tokio_postgres::Config) -> Result<()> {
+        validate_key(key)?;
+        let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Linear in the number of tenants: one comparison each, without allocating.
+        let target = match entries.values().find(|t| t.config == config) {
+            Some(same) => same.clone(),
+            None => Target::new(config),
+        };
+        entries.insert(key.into(), target);
+        Ok(())
+    }
+
+    /// Removes tenant `key`; later lookups of it fail with [`Error::UnknownTenantDatabase`].
+    /// Returns whether it was present.
+    ///
+    /// ```
+    /// # use tenant_runtime::DatabaseRegistry;
+    /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
+    /// assert!(registry.remove("acme"));
+    /// assert!(!registry.contains("acme"));
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn remove(&self, key: &str) -> bool {
+        let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        entries.remove(key).is_some()
+    }
+
+    /// Replaces every entry with `(tenant key, database URL)` pairs, all or nothing: a
+    /// malformed key or URL, or a key given twice, changes nothing. Settings equal to ones
+    /// already registered keep their identity, so a periodic reload does not reopen pools.
+    ///
+    /// ```
+    /// # use tenant_runtime::DatabaseRegistry;
+    /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
+    /// assert!(registry.replace([("a", "postgres://app@x/app"), ("a", "postgres://app@y/app")]).is_err());
+    /// assert!(registry.contains("acme")); // unchanged
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn replace<I, K, U>(&self, pairs: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, U)>,
+        K: AsRef<str>,
+        U: AsRef<str>,
+    {
+        let mut parsed = Vec::new();
+        for (key, url) in pairs {
+            let key = key.as_ref();
+            validate_key(key)?;
+            parsed.push((Box::<str>::from(key), parse_url(key, url.as_ref())?));
+        }
+        let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        // Distinct settings, bucketed by their (password-redacted) debug text, then compared.
+        let mut known: HashMap<String, Vec<Arc<Target>>> = HashMap::new();
+        for target in entries.values() {
+            let bucket = known.entry(format!("{:?}", target.config)).or_default();
+            if !bucket.iter().any(|t| t.id == target.id) {
+                bucket.push(target.clone());
+            }
+        }
+        let mut fresh = HashMap::with_capacity(parsed.len());
+        for (key, config) in parsed {
+            let bucket = known.entry(format!("{config:?}")).or_default();
+            let target = match bucket.iter().find(|t| t.config == config) {
+                Some(same) => same.clone(),
+                None => {
+                    let target = Target::new(config);
+                    bucket.push(target.clone());
+                    target
+                }
+            };
+            if fresh.insert(key.clone(), target).is_some() {
+                return Err(Error::DuplicateTenant {
+                    what: "key",
+                    value: key.into(),
+                });
+            }
+        }
+        *entries = fresh;
+        Ok(())
+    }
+
+    /// Replaces every entry with the rows of the table `schema.table`, whose columns
+    /// `tenant_key` and `database_url` are text; all or nothing, like [`replace`](Self::replace).
+    /// Returns the number of tenants loaded. Call it again to refresh.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::DatabaseRegistry;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (client, conn) = tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
+    /// tokio::spawn(conn);
+    /// client.batch_execute(
+    ///     "CREATE TABLE IF NOT EXISTS public.tenant_databases (
+    ///          tenant_key text PRIMARY KEY,
+    ///          database_url text NOT NULL)",
+    /// ).await?;
+    /// let registry = DatabaseRegistry::new();
+    /// let loaded = registry.reload_from_table(&client, "public", "tenant_databases").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn reload_from_table(
+        &self,
+        client: &tokio_postgres::Client,
+        schema: &str,
+        table: &str,
+    ) -> Result<usize> {
+        let sql = format!(
+            "SELECT tenant_key, database_url FROM {}.{}",
+            SchemaName::parse(schema)?.quoted(),
+            SchemaName::parse(table)?.quoted()
+        );
+        let rows = client.query(&sql, &[]).await?;
+        let mut pairs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let key: String = row.try_get(0)?;
+            let url: String = row.try_get(1)?;
+            pairs.push((key, url));
+        }
+        self.replace(pairs)?;
+        Ok(rows.len())
+    }
+
+    /// Whether tenant `key` has a database.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lookup(key).is_some()
+    }
+
+    /// The connection settings of tenant `key`'s database.
+    ///
+    /// ```
+    /// # use tenant_runtime::DatabaseRegistry;
+    /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/acme_db")])?;
+    /// assert_eq!(registry.config("acme").unwrap().get_dbname(), Some("acme_db"));
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn config(&self, key: &str) -> Option<tokio_postgres::Config> {
+        self.lookup(key).map(|t| t.config.clone())
+    }
+
+    /// Number of tenants.
+    pub fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether there are no tenants.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of distinct databases (distinct connection settings) the tenants live in.
+    pub fn databases(&self) -> usize {
+        let entries = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u64> = entries.values().map(|t| t.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    fn lookup(&self, key: &str) -> Option<Arc<Target>> {
+        let entries = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).cloned()
+    }
+}
+
+impl fmt::Debug for DatabaseRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseRegistry")
+            .field("tenants", &self.len())
+            .field("databases", &self.databases())
+            .finish()
+    }
+}
+
+fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
+    // The parse error never echoes the URL, which may hold a password.
+    url.parse().map_err(|e| Error::InvalidPoolConfig {
+        reason: format!("the database URL of tenant {key:?} cannot be parsed: {e}"),
+    })
+}
+
+type ConfigurePool = Arc<dyn Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send + Sync>;
+
+/// A tenant handle in the tenant's own database: what [`TenantDatabases::get`] returns.
+pub type DatabaseDb = Db<DatabaseClient>;
+
+/// A connection checked out of one of the pools of a [`TenantDatabases`]: a [`Client`] that
+/// goes back to its pool when dropped (and then lets the set close that pool if it needs room).
+/// It is an [`Executor`](crate::Executor), [`Writable`](crate::Writable), and can
+/// [`Begin`](crate::Begin) transactions.
+///
+/// ```no_run
+/// # use tenant_runtime::{Allowlist, TenantDatabases};
+/// # async fn run(databases: TenantDatabases, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
+/// let mut db = databases.get(&allowlist.resolve("acme")?).await?;
+/// let tx = db.transaction().await?;
+/// tx.commit().await?;
+/// println!("cached statements: {}", db.executor().statement_cache().stats().len);
+/// # Ok(()) }
+/// ```
+pub struct DatabaseClient {
+    // Declared first, so it is back in its pool before the lease lets the pool be closed.
+    pub(crate) conn: PooledClient,
+    _lease: Lease,
+}
+
+impl Deref for DatabaseClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.conn
+    }
+}
+
+impl DerefMut for DatabaseClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.conn
+    }
+}
+
+impl fmt::Debug for DatabaseClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseClient").field(&*self.conn).finish()
+    }
+}
+
+/// Pools for tenants that live in databases of their own, as a [`DatabaseRegistry`] says.
+///
+/// - **Lazy**: a database's pool is created on the first lookup of a tenant that lives there
+///   (one pool per distinct database: in database-per-tenant that is one per tenant; tenants
+///   that share settings share a pool).
+/// - **Small**: each pool opens at most [`DEFAULT_POOL_MAX_SIZE`](TenantDatabasesBuilder::DEFAULT_POOL_MAX_SIZE)
+///   connections unless [`configure_pools`](TenantDatabasesBuilder::configure_pools) says otherwise.
+/// - **Bounded in number**: at most [`max_pools`](TenantDatabasesBuilder::max_pools) pools
+///   are open, so at most `max_pools × pool max size` connections. When a new pool is needed
+///   and the bound is reached, the least recently used pool *with no connection checked out*
+///   is closed (its idle connections at once). If every pool has a connection out, the lookup
+///   waits until one is returned, at most [`busy_timeout`](TenantDatabasesBuilder::busy_timeout),
+///   then fails with [`Error::TenantPoolsBusy`]: like a pool's own wait for a free
+///   connection, and for the same reason, the connection budget is in use. A zero timeout
+///   fails at once (to shed load, e.g. answer HTTP 503).
+/// - **Unknown tenants never create a pool**: a tenant the registry does not name fails with
+///   [`Error::UnknownTenantDatabase`] before any pool is touched.
+///
+/// Lookups take one short lock and, when a pool must be closed, scan the open pools
+/// (`O(max_pools)`). Cloning is cheap and shares the pools.
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, DatabaseRegistry, Model, TenantDatabases};
+///
+/// #[derive(Debug, Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64 }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")])?;
+/// let registry = DatabaseRegistry::from_pairs([
+///     ("acme", "postgres://app@db-acme/app"),
+///     ("globex", "postgres://app@db-globex/app"),
+/// ])?;
+/// let databases = TenantDatabases::builder(registry)
+///     .max_pools(100)
+///     .configure_pools(|pool| pool.max_size(4))
+///     .build()?;
+///
+/// // "tenant_acme"."invoices" in acme's own database:
+/// let db = databases.get(&allowlist.resolve("acme")?).await?;
+/// Invoice { id: 0, amount_cents: 1200 }.insert(&db).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TenantDatabases {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: DatabaseRegistry,
+    max_pools: usize,
+    busy_timeout: Duration,
+    configure: ConfigurePool,
+    pools: Mutex<Pools>,
+    /// Woken when a pool has no connection out any more.
+    released: Notify,
+    opened: AtomicU64,
+    closed: AtomicU64,
+}
+
+#[derive(Default)]
+struct Pools {
+    by_target: HashMap<u64, PoolEntry>,
+    /// Ticks on every lookup; orders pools by last use.
+    clock: u64,
+}
+
+struct PoolEntry {
+    pool: TenantPool,
+    last_used: u64,
+    /// Lookups under way plus connections checked out ([`Lease`]s alive).
+    in_use: usize,
+}
+
+/// Counters of a [`TenantDatabases`], read with [`TenantDatabases::stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DatabasesStats {
+    /// Pools open now.
+    pub live_pools: usize,
+    /// The most pools open at once.
+    pub max_pools: usize,
+    /// Connections open now, over every pool (checked out or idle).
+    pub connections: usize,
+    /// Pools created so far.
+    pub pools_opened: u64,
+    /// Pools closed so far (to make room, or by [`TenantDatabases::close_idle`]).
+    pub pools_closed: u64,
+}
+
+impl TenantDatabases {
+    /// A builder over `registry`.
+    ///
+    /// ```
+    /// use tenant_runtime::{DatabaseRegistry, TenantDatabases};
+    /// let databases = TenantDatabases::builder(DatabaseRegistry::new()).max_pools(8).build()?;
+    /// assert_eq!(databases.live_pools(), 0);
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn builder(registry: DatabaseRegistry) -> TenantDatabasesBuilder {
+        TenantDatabasesBuilder {
+            registry,
+            max_pools: TenantDatabasesBuilder::DEFAULT_MAX_POOLS,
+            busy_timeout: TenantDatabasesBuilder::DEFAULT_BUSY_TIMEOUT,
+            configure: None,
+        }
+    }
+
+    /// A handle for `tenant` in its own database, on a connection of that database's pool
+    /// (created now if needed); the connection goes back when the handle is dropped.
+    ///
+    /// Fails with [`Error::UnknownTenantDatabase`] if the registry names no database for the
+    /// tenant, [`Error::TenantPoolsBusy`] if a pool is needed and none could be closed within
+    /// the busy timeout, else as [`TenantPool::get`].
+    pub async fn get(&self, tenant: &Tenant) -> Result<DatabaseDb> {
+        let target = self.inner.registry.lookup(tenant.key()).ok_or_else(|| {
+            Error::UnknownTenantDatabase {
+                key: tenant.key().into(),
+            }
+        })?;
+        let deadline = tokio::time::Instant::now() + self.inner.busy_timeout;
+        let lease = loop {
+            // Registered before trying, so a release between the try and the wait is not missed.
+            let released = self.inner.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            match Inner::lease(&self.inner, &target) {
+                Err(Error::TenantPoolsBusy { .. })
+                    if tokio::time::timeout_at(deadline, released).await.is_ok() => {}
+                other => break other?,
+            }
+        };
+        let conn = lease.pool.client().await?;
+        Ok(Db::new(
+            DatabaseClient {
+                conn,
+                _lease: lease,
+            },
+            tenant,
+        ))
+    }
+
+    /// Number of pools open now (never more than the configured maximum).
+    pub fn live_pools(&self) -> usize {
+        self.inner.lock().by_target.len()
+    }
+
+    /// Pools, connections and counters now.
+    pub fn stats(&self) -> DatabasesStats {
+        let pools = self.inner.lock();
+        DatabasesStats {
+            live_pools: pools.by_target.len(),
+            max_pools: self.inner.max_pools,
+            connections: pools.by_target.values().map(|e| e.pool.status().size).sum(),
+            pools_opened: self.inner.opened.load(Ordering::Relaxed),
+            pools_closed: self.inner.closed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The status of the pool `tenant` uses, if it is open.
+    pub fn pool_status(&self, tenant: &Tenant) -> Option<PoolStatus> {
+        let target = self.inner.registry.lookup(tenant.key())?;
+        let pools = self.inner.lock();
+        pools.by_target.get(&target.id).map(|e| e.pool.status())
+    }
+
+    /// Closes every pool with no connection checked out (e.g. from a periodic housekeeping
+    /// task, or after a registry reload moved tenants away); returns how many were closed.
+    pub fn close_idle(&self) -> usize {
+        let mut pools = self.inner.lock();
+        let idle: Vec<u64> = pools
+            .by_target
+            .iter()
+            .filter(|(_, e)| e.in_use == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in &idle {
+            self.inner.close(&mut pools, *id);
+        }
+        idle.len()
+    }
+
+    /// The registry this set routes by.
+    pub fn registry(&self) -> &DatabaseRegistry {
+        &self.inner.registry
+    }
+}
+
+/// One use of a pool, from choosing it until its connection is back: the pool is not closed
+/// while a lease is alive.
+struct Lease {
+    inner: Arc<Inner>,
+    target: u64,
+    pool: TenantPool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let mut pools = self.inner.lock();
+        if let Some(entry) = pools.by_target.get_mut(&self.target) {
+            entry.in_use -= 1;
+            if entry.in_use == 0 {
+                drop(pools);
+                self.inner.released.notify_waiters();
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pools> {
+        self.pools.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lease(this: &Arc<Inner>, target: &Target) -> Result<Lease> {
+        let mut pools = this.lock();
+        pools.clock += 1;
+        let now = pools.clock;
+        if let Some(entry) = pools.by_target.get_mut(&target.id) {
+            entry.last_used = now;
+            entry.in_use += 1;
+            return Ok(Lease {
+                inner: this.clone(),
+                target: target.id,
+                pool: entry.pool.clone(),
+            });
+        }
+        if pools.by_target.len() >= this.max_pools {
+            let victim = pools
+                .by_target
+                .iter()
+                .filter(|(_, e)| e.in_use == 0)
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(&id, _)| id);
+            match victim {
+                Some(id) => this.close(&mut pools, id),
+                None => {
+                    return Err(Error::TenantPoolsBusy {
+                        max_pools: this.max_pools,
+                    })
+                }
+            }
+        }
+        let pool =
+            (this.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
+        pools.by_target.insert(
+            target.id,
+            PoolEntry {
+                pool: pool.clone(),
+                last_used: now,
+                in_use: 1,
+            },
+        );
+        this.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(Lease {
+            inner: this.clone(),
+            target: target.id,
+            pool,
+        })
+    }
+
+    fn close(&self, pools: &mut Pools, id: u64) {
+        if let Some(entry) = pools.by_target.remove(&id) {
+            entry.pool.close();
+            self.closed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl fmt::Debug for TenantDatabases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantDatabases")
+            .field("registry", &self.inner.registry)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`TenantDatabases`]: how many pools at most, and how each pool is built.
+///
+/// ```
+/// use std::time::Duration;
+/// use tenant_runtime::{DatabaseRegistry, SchemaMap, TenantDatabases};
+/// # fn run() -> Result<(), tenant_runtime::Error> {
+/// let shared = SchemaMap::new().with("shared", "public")?;
+/// let databases = TenantDatabases::builder(DatabaseRegistry::new())
+///     .max_pools(50)
+///     .configure_pools(move |pool| {
+///         pool.max_size(2)
+///             .wait_timeout(Some(Duration::from_secs(2)))
+///             .schema_map(shared.clone())
+///     })
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TenantDatabasesBuilder {
+    registry: DatabaseRegistry,
+    max_pools: usize,
+    busy_timeout: Duration,
+    configure: Option<ConfigurePool>,
+}
+
+impl TenantDatabasesBuilder {
+    /// Default most pools open at once.
+    pub const DEFAULT_MAX_POOLS: usize = 64;
+    /// Default most connections per pool.
+    pub const DEFAULT_POOL_MAX_SIZE: usize = 2;
+    /// Default wait for a pool to free up when every pool has a connection out.
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// The most pools open at once (at least 1). With `n` connections per pool, at most
+    /// `max_pools × n` connections are open: keep it within the servers' connection budget.
+    pub fn max_pools(mut self, max_pools: usize) -> TenantDatabasesBuilder {
+        self.max_pools = max_pools;
+        self
+    }
+
+    /// How long a lookup that needs a new pool waits, when every pool has a connection
+    /// checked out, for one to be returned before failing with [`Error::TenantPoolsBusy`]
+    /// (default 5 s). `Duration::ZERO` fails at once.
+    pub fn busy_timeout(mut self, timeout: Duration) -> TenantDatabasesBuilder {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// How each pool is built: `configure` gets a [`TenantPoolBuilder`] for the database's
+    /// settings, already set to [`DEFAULT_POOL_MAX_SIZE`](Self::DEFAULT_POOL_MAX_SIZE)
+    /// connections, and returns it with any other settings (size, timeouts, schema map,
+    /// statement mode, TLS).
+    pub fn configure_pools<F>(mut self, configure: F) -> TenantDatabasesBuilder
+    where
+        F: Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send + Sync + 'static,
+    {
+        self.configure = Some(Arc::new(configure));
+        self
+    }
+
+    /// Builds the set. No pool is created and no connection opened; the pool settings are
+    /// checked once now, so a bad one fails here rather than on the first lookup.
+    ///
+    /// ```
+    /// use tenant_runtime::{DatabaseRegistry, Error, TenantDatabases};
+    /// let built = TenantDatabases::builder(DatabaseRegistry::new())
+    ///     .configure_pools(|pool| pool.max_size(0))
+    ///     .build();
+    /// assert!(matches!(built, Err(Error::InvalidPoolConfig { .. })));
+    /// ```
+    pub fn build(self) -> Result<TenantDatabases> {
+        if self.max_pools == 0 {
+            return Err(Error::InvalidPoolConfig {
+                reason: "max_pools is 0; allow at least one pool".into(),
+            });
+        }
+        let user = self.configure;
+        let configure: ConfigurePool = Arc::new(move |builder: TenantPoolBuilder| {
+            let builder = builder.max_size(Self::DEFAULT_POOL_MAX_SIZE);
+            match &user {
+                Some(user) => user(builder),
+                None => builder,
+            }
+        });
+        // Building a pool opens nothing, so this checks the settings for free.
+        configure(TenantPoolBuilder::from_config(tokio_postgres::Config::new())).build()?;
+        Ok(TenantDatabases {
+            inner: Arc::new(Inner {
+                registry: self.registry,
+                max_pools: self.max_pools,
+                busy_timeout: self.busy_timeout,
+                configure,
+                pools: Mutex::new(Pools::default()),
+                released: Notify::new(),
+                opened: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for TenantDatabasesBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TenantDatabasesBuilder")
+            .field("registry", &self.registry)
+            .field("max_pools", &self.max_pools)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish_non_exhaustive()
+    }
+}

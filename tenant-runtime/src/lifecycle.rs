@@ -1,0 +1,682 @@
+//! Provisioning and two-phase teardown of tenant schemas.
+//!
+//! Every operation on one tenant is one transaction: PostgreSQL DDL is transactional, so a
+//! failure at any step leaves nothing behind (no half-made schema, no registry row without a
+//! schema, no renamed schema without its registry update). Concurrent operations on one
+//! tenant are serialised by transaction-scoped advisory locks (see [`Registry`]).
+
+use std::borrow::Cow;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use postgres_types::Type;
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::executor::{Executor, PgRef};
+use crate::jobs::{run_jobs, Job};
+use crate::model_set::ModelSet;
+use crate::registry::{entry_from_row, Registry, RegistryEntry, TenantState};
+use crate::schema::{SchemaName, MAX_SCHEMA_NAME_LEN};
+use crate::template::{Piece, SchemaMap, Slot, Template};
+use crate::tenant::{Allowlist, Tenant};
+
+/// The suffix retired schemas get, before the date: `<schema>_deleted_<yyyymmdd>`.
+pub const RETIRED_MARKER: &str = "_deleted_";
+
+/// Creates, retires, restores and purges tenants: their schemas, their tables (a
+/// [`ModelSet`]) and their [`Registry`] rows.
+///
+/// The only way to a [`Tenant`] stays the [`Allowlist`]: [`Provisioner::provision`] inserts
+/// the new tenant into the allowlist you pass and returns what the allowlist hands out;
+/// [`Provisioner::retire`] removes it.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant_runtime::{Allowlist, Client, Model, ModelSet, Provisioner};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "notes")]
+/// struct Note { #[tenant(primary_key, identity)] id: i64, body: String }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let provisioner = Provisioner::new(ModelSet::new().with::<Note>())?.grant_to("app")?;
+/// provisioner.install(&client).await?;                 // registry + shared tables, once
+///
+/// let allowlist = Allowlist::load_from_registry(&client, provisioner.registry()).await?;
+/// let acme = provisioner.provision(&mut client, &allowlist, "acme", "tenant_acme").await?;
+/// assert_eq!(allowlist.resolve("acme")?, acme);
+///
+/// let retired = provisioner.retire(&mut client, &allowlist, "acme").await?; // phase one
+/// assert!(allowlist.resolve("acme").is_err());
+/// provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await?;  // phase two, later
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Provisioner {
+    models: ModelSet,
+    tenant_ddl: Template,
+    registry: Registry,
+    role: Option<SchemaName>,
+    map: SchemaMap,
+    adopt_existing: bool,
+}
+
+/// What [`Provisioner::retire`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retired {
+    /// The tenant key.
+    pub key: String,
+    /// The schema it had.
+    pub schema: String,
+    /// The schema its data now lives in, until purge or restore.
+    pub renamed_to: String,
+}
+
+/// One tenant [`Provisioner::purge`] dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Purged {
+    /// The tenant key (now free to provision again).
+    pub key: String,
+    /// The retired schema that was dropped.
+    pub dropped_schema: String,
+}
+
+impl Provisioner {
+    /// A provisioner for the tenant-slot models of `models`, with the default [`Registry`].
+    /// Fails if the model set is invalid (e.g. a foreign-key cycle).
+    pub fn new(models: ModelSet) -> Result<Provisioner> {
+        let tenant_ddl = models.tenant_tables_ddl()?;
+        Ok(Provisioner {
+            models,
+            tenant_ddl,
+            registry: Registry::default(),
+            role: None,
+            map: SchemaMap::new(),
+            adopt_existing: false,
+        })
+    }
+
+    /// Uses `registry` instead of the default one.
+    ///
+    /// ```
+    /// # use tenant_runtime::{ModelSet, Provisioner, Registry};
+    /// let p = Provisioner::new(ModelSet::new())?.with_registry(Registry::new("control")?);
+    /// assert_eq!(p.registry().schema().as_str(), "control");
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn with_registry(mut self, registry: Registry) -> Provisioner {
+        self.registry = registry;
+        self
+    }
+
+    /// Grants `USAGE` and `CREATE` on each new schema to `role`, and (as default privileges
+    /// of the provisioning role) DML on its tables and sequences. The role must exist.
+    ///
+    /// ```
+    /// # use tenant_runtime::{ModelSet, Provisioner};
+    /// assert!(Provisioner::new(ModelSet::new())?.grant_to("app; DROP").is_err());
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn grant_to(mut self, role: &str) -> Result<Provisioner> {
+        let parsed = SchemaName::parse(role).map_err(|source| Error::InvalidRoleName {
+            role: role.into(),
+            source,
+        })?;
+        self.role = Some(parsed);
+        Ok(self)
+    }
+
+    /// The map that fills named slots in the tenant tables' DDL (foreign keys to shared
+    /// tables); narrower than the connection's map.
+    pub fn with_schema_map(mut self, map: SchemaMap) -> Provisioner {
+        self.map = map;
+        self
+    }
+
+    /// Takes over a schema that exists but is not registered, instead of refusing it with
+    /// [`Error::SchemaExists`] (for bringing existing schemas under management).
+    pub fn adopt_existing_schemas(mut self, adopt: bool) -> Provisioner {
+        self.adopt_existing = adopt;
+        self
+    }
+
+    /// The registry this provisioner writes.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The model set.
+    pub fn models(&self) -> &ModelSet {
+        &self.models
+    }
+
+    /// Creates the registry and the shared (named-slot) tables of the model set, if missing.
+    /// Run it once per database, before provisioning; it is idempotent.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Client, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// Provisioner::new(ModelSet::new())?.install(&client).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+        self.registry.install(exec).await?;
+        self.models
+            .create_shared_tables(exec, Some(&self.map))
+            .await
+    }
+
+    /// Provisions tenant `key` in schema `schema`: creates the schema if missing, grants it
+    /// to the configured role, creates the tenant tables in foreign-key order and records it
+    /// in the registry, in one transaction; then inserts it into `allowlist` and returns the
+    /// [`Tenant`] the allowlist hands out.
+    ///
+    /// Idempotent: provisioning a registered tenant again with the same schema creates what
+    /// is missing and succeeds. Bad input is refused before anything runs: a malformed key,
+    /// an invalid schema name, `public` or a system schema. A key registered with another
+    /// schema is [`Error::TenantConflict`], a schema registered for another key is
+    /// [`Error::DuplicateTenant`], a retired key is [`Error::TenantRetired`], and a schema that
+    /// exists without being registered is [`Error::SchemaExists`] (unless
+    /// [`adopt_existing_schemas`](Provisioner::adopt_existing_schemas)).
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let provisioner = Provisioner::new(ModelSet::new())?;
+    /// let allowlist = Allowlist::new();
+    /// let acme = provisioner.provision(&mut client, &allowlist, "acme", "tenant_acme").await?;
+    /// assert!(provisioner.provision(&mut client, &allowlist, "acme", "public").await.is_err());
+    /// # Ok(()) }
+    /// ```
+    pub async fn provision(
+        &self,
+        client: &mut Client,
+        allowlist: &Allowlist,
+        key: &str,
+        schema: &str,
+    ) -> Result<Tenant> {
+        // Validates key and schema by the allowlist's own rules, and gives a tenant to fill
+        // the DDL's tenant slot before the real allowlist knows it.
+        let scratch = Allowlist::with_max_len(1).insert(key, schema)?;
+        self.provision_in_transaction(client, &scratch).await?;
+        allowlist.insert(key, schema)
+    }
+
+    /// Provisions many tenants, one transaction each, over `clients.len()` connections at
+    /// once. Returns one result per `(key, schema)` pair, in order; a failure does not stop
+    /// the others. With no client, every result is [`Error::NoConnection`].
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let provisioner = Provisioner::new(ModelSet::new())?;
+    /// let mut clients = tenant_runtime::connect_many("postgres://postgres@127.0.0.1/postgres", 8).await?;
+    /// let allowlist = Allowlist::new();
+    /// let pairs: Vec<(String, String)> =
+    ///     (0..200).map(|i| (format!("t{i}"), format!("tenant_{i:04}"))).collect();
+    /// let results = provisioner.provision_many(&mut clients, &allowlist, &pairs).await;
+    /// assert!(results.iter().all(|r| r.is_ok()));
+    /// # Ok(()) }
+    /// ```
+    pub async fn provision_many<K, S>(
+        &self,
+        clients: &mut [Client],
+        allowlist: &Allowlist,
+        tenants: &[(K, S)],
+    ) -> Vec<Result<Tenant>>
+    where
+        K: AsRef<str> + Sync,
+        S: AsRef<str> + Sync,
+    {
+        struct Provision<'p> {
+            provisioner: &'p Provisioner,
+            allowlist: &'p Allowlist,
+        }
+        impl<K: AsRef<str> + Sync, S: AsRef<str> + Sync> Job<(K, S)> for Provision<'_> {
+            type Output = Result<Tenant>;
+            fn run<'a>(
+                &'a self,
+                client: &'a mut Client,
+                (key, schema): &'a (K, S),
+            ) -> impl std::future::Future<Output = Result<Tenant>> + Send + 'a {
+                self.provisioner
+                    .provision(client, self.allowlist, key.as_ref(), schema.as_ref())
+            }
+        }
+        let job = Provision {
+            provisioner: self,
+            allowlist,
+        };
+        let never = AtomicBool::new(false);
+        let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}).await;
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(Error::NoConnection)))
+            .collect()
+    }
+
+    async fn provision_in_transaction(&self, client: &mut Client, tenant: &Tenant) -> Result<()> {
+        let (key, schema) = (tenant.key(), tenant.schema());
+        let mut db = client.for_tenant(tenant).with_schema_map(self.map.clone());
+        let tx = db.transaction().await?;
+        let pg = tx.executor().pg();
+        lock_key(pg, key).await?;
+        lock_schema(pg, schema).await?;
+
+        let sql = format!(
+            "{} WHERE key = $1 OR schema = $2 OR retired_schema = $2",
+            self.registry.select_sql()
+        );
+        let rows = self
+            .registry
+            .query(
+                pg,
+                &sql,
+                &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)],
+            )
+            .await?;
+        let mut registered = false;
+        for row in &rows {
+            let entry = entry_from_row(row)?;
+            if entry.key != key {
+                return Err(Error::DuplicateTenant {
+                    what: "schema",
+                    value: schema.as_str().into(),
+                });
+            }
+            if entry.state == TenantState::Retired {
+                return Err(Error::TenantRetired {
+                    key: key.into(),
+                    renamed_to: entry.retired_schema.unwrap_or_default(),
+                });
+            }
+            if entry.schema != schema.as_str() {
+                return Err(Error::TenantConflict {
+                    key: key.into(),
+                    registered: entry.schema,
+                    requested: schema.as_str().into(),
+                });
+            }
+            registered = true;
+        }
+        if !registered && !self.adopt_existing && schema_exists(pg, schema).await? {
+            return Err(Error::SchemaExists {
+                schema: schema.as_str().into(),
+            });
+        }
+
+        tx.batch_execute(&self.provision_ddl()).await?;
+        if !registered {
+            let sql = format!(
+                "INSERT INTO {} (key, schema) VALUES ($1, $2)",
+                self.registry.table()
+            );
+            self.registry
+                .query(
+                    pg,
+                    &sql,
+                    &[(&key, Type::TEXT), (&schema.as_str(), Type::TEXT)],
+                )
+                .await?;
+        }
+        tx.commit().await
+    }
+
+    /// `CREATE SCHEMA`, the grants, and the tenant tables: one template, one round trip.
+    fn provision_ddl(&self) -> Template {
+        let sql = |s: String| Piece::Sql(Cow::Owned(s));
+        let tenant = Piece::Schema(Slot::Tenant);
+        let mut pieces = vec![
+            Piece::Sql(Cow::Borrowed("CREATE SCHEMA IF NOT EXISTS ")),
+            tenant.clone(),
+        ];
+        if let Some(role) = self.role {
+            pieces.extend([
+                Piece::Sql(Cow::Borrowed(";\nGRANT USAGE, CREATE ON SCHEMA ")),
+                tenant.clone(),
+                sql(format!(" TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA ")),
+                tenant.clone(),
+                sql(format!(
+                    " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA "
+                )),
+                tenant.clone(),
+                sql(format!(" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}")),
+            ]);
+        }
+        if !self.tenant_ddl.pieces().is_empty() {
+            pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
+            pieces.extend(self.tenant_ddl.pieces().iter().cloned());
+        }
+        if let Some(role) = self.role {
+            // Tables that existed before (re-provisioning) get the grants too.
+            pieces.extend([
+                Piece::Sql(Cow::Borrowed(
+                    ";\nGRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ",
+                )),
+                tenant.clone(),
+                sql(format!(
+                    " TO {role};\nGRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "
+                )),
+                tenant,
+                sql(format!(" TO {role}")),
+            ]);
+        }
+        Template::new(pieces)
+    }
+
+    /// Phase one of teardown: renames the tenant's schema to `<schema>_deleted_<yyyymmdd>`
+    /// (UTC date of the database server; see [`retired_schema_name`]), marks it retired in
+    /// the registry and removes it from `allowlist`, in one transaction. Nothing is deleted:
+    /// [`restore`](Provisioner::restore) undoes it, [`purge`](Provisioner::purge) finishes it.
+    ///
+    /// Refused: a key that is not registered ([`Error::UnknownTenant`]), a tenant already
+    /// retired ([`Error::TenantRetired`]), a registry row naming `public`
+    /// ([`Error::ReservedSchema`]) or a system schema ([`Error::InvalidSchemaName`]), a schema
+    /// that does not exist ([`Error::SchemaNotFound`]).
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let provisioner = Provisioner::new(ModelSet::new())?;
+    /// # let allowlist = Allowlist::new();
+    /// let retired = provisioner.retire(&mut client, &allowlist, "acme").await?;
+    /// assert!(retired.renamed_to.starts_with("tenant_acme_deleted_"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn retire(
+        &self,
+        client: &mut Client,
+        allowlist: &Allowlist,
+        key: &str,
+    ) -> Result<Retired> {
+        let tx = client.transaction().await?;
+        let pg = tx.pg();
+        let entry = self.locked_entry(pg, key).await?;
+        if entry.state == TenantState::Retired {
+            return Err(Error::TenantRetired {
+                key: key.into(),
+                renamed_to: entry.retired_schema.unwrap_or_default(),
+            });
+        }
+        let schema = tenant_schema(&entry.schema)?;
+        lock_schema(pg, schema).await?;
+        if !schema_exists(pg, schema).await? {
+            return Err(Error::SchemaNotFound {
+                schema: schema.as_str().into(),
+            });
+        }
+        let today = pg
+            .query_typed("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')", &[])
+            .await?;
+        let today: String = today[0].try_get(0)?;
+        let renamed = retired_schema_name(schema, &today);
+        if schema_exists(pg, renamed).await? {
+            return Err(Error::SchemaExists {
+                schema: renamed.as_str().into(),
+            });
+        }
+        pg.batch_execute(&format!("ALTER SCHEMA {schema} RENAME TO {renamed}"))
+            .await?;
+        let sql = format!(
+            "UPDATE {} SET state = 'retired', retired_schema = $2, retired_at = now() WHERE key = $1",
+            self.registry.table()
+        );
+        pg.query_typed(&sql, &[(&key, Type::TEXT), (&renamed.as_str(), Type::TEXT)])
+            .await?;
+        tx.commit().await?;
+        allowlist.remove(key);
+        Ok(Retired {
+            key: key.into(),
+            schema: schema.as_str().into(),
+            renamed_to: renamed.as_str().into(),
+        })
+    }
+
+    /// Undoes [`retire`](Provisioner::retire): renames the schema back, marks the tenant
+    /// active and inserts it into `allowlist`, in one transaction. A tenant that is not
+    /// retired is [`Error::TenantNotRetired`]; a schema of the original name that exists again
+    /// is [`Error::SchemaExists`].
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let provisioner = Provisioner::new(ModelSet::new())?;
+    /// # let allowlist = Allowlist::new();
+    /// let acme = provisioner.restore(&mut client, &allowlist, "acme").await?;
+    /// assert_eq!(allowlist.resolve("acme")?, acme);
+    /// # Ok(()) }
+    /// ```
+    pub async fn restore(
+        &self,
+        client: &mut Client,
+        allowlist: &Allowlist,
+        key: &str,
+    ) -> Result<Tenant> {
+        let tx = client.transaction().await?;
+        let pg = tx.pg();
+        let entry = self.locked_entry(pg, key).await?;
+        let Some(retired) = entry.retired_schema.as_deref() else {
+            return Err(Error::TenantNotRetired { key: key.into() });
+        };
+        let schema = tenant_schema(&entry.schema)?;
+        let retired = retired_schema(retired)?;
+        lock_schema(pg, schema).await?;
+        if schema_exists(pg, schema).await? {
+            return Err(Error::SchemaExists {
+                schema: schema.as_str().into(),
+            });
+        }
+        if !schema_exists(pg, retired).await? {
+            return Err(Error::SchemaNotFound {
+                schema: retired.as_str().into(),
+            });
+        }
+        pg.batch_execute(&format!("ALTER SCHEMA {retired} RENAME TO {schema}"))
+            .await?;
+        let sql = format!(
+            "UPDATE {} SET state = 'active', retired_schema = NULL, retired_at = NULL WHERE key = $1",
+            self.registry.table()
+        );
+        pg.query_typed(&sql, &[(&key, Type::TEXT)]).await?;
+        tx.commit().await?;
+        allowlist.insert(key, schema.as_str())
+    }
+
+    /// Phase two of teardown: drops the schemas of tenants retired at least `grace` ago
+    /// (by the database clock) and deletes their registry rows, one transaction per tenant.
+    /// `Duration::ZERO` purges every retired tenant. Only schemas the registry records as
+    /// retired are ever dropped.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use tenant_runtime::{Client, ModelSet, Provisioner};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let provisioner = Provisioner::new(ModelSet::new())?;
+    /// for purged in provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await? {
+    ///     println!("dropped {} ({})", purged.dropped_schema, purged.key);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn purge(&self, client: &mut Client, grace: Duration) -> Result<Vec<Purged>> {
+        let due = "state = 'retired' AND retired_at <= now() - make_interval(secs => $1)";
+        let sql = format!(
+            "SELECT key FROM {} WHERE {due} ORDER BY retired_at, key",
+            self.registry.table()
+        );
+        let grace = grace.as_secs_f64();
+        let keys: Vec<String> = self
+            .registry
+            .query(client.pg(), &sql, &[(&grace, Type::FLOAT8)])
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let mut purged = Vec::with_capacity(keys.len());
+        for key in keys {
+            let tx = client.transaction().await?;
+            let pg = tx.pg();
+            lock_key(pg, &key).await?;
+            // Re-read under the lock: a concurrent restore or purge may have won.
+            let sql = format!(
+                "SELECT retired_schema FROM {} WHERE key = $1 AND {} FOR UPDATE",
+                self.registry.table(),
+                due.replace("$1", "$2")
+            );
+            let rows = pg
+                .query_typed(&sql, &[(&key, Type::TEXT), (&grace, Type::FLOAT8)])
+                .await?;
+            let Some(row) = rows.first() else {
+                continue;
+            };
+            let retired: String = row.try_get(0)?;
+            let retired = retired_schema(&retired)?;
+            lock_schema(pg, retired).await?;
+            pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {retired} CASCADE"))
+                .await?;
+            let sql = format!("DELETE FROM {} WHERE key = $1", self.registry.table());
+            pg.query_typed(&sql, &[(&key, Type::TEXT)]).await?;
+            tx.commit().await?;
+            purged.push(Purged {
+                key,
+                dropped_schema: retired.as_str().into(),
+            });
+        }
+        Ok(purged)
+    }
+
+    /// Locks `key` and reads its registry row (unknown key: [`Error::UnknownTenant`]).
+    async fn locked_entry(&self, pg: PgRef<'_>, key: &str) -> Result<RegistryEntry> {
+        lock_key(pg, key).await?;
+        let sql = format!("{} WHERE key = $1 FOR UPDATE", self.registry.select_sql());
+        let rows = self.registry.query(pg, &sql, &[(&key, Type::TEXT)]).await?;
+        match rows.first() {
+            Some(row) => entry_from_row(row),
+            None => Err(Error::UnknownTenant { key: key.into() }),
+        }
+    }
+}
+
+/// The name a retired schema gets: `<schema>_deleted_<yyyymmdd>`. When that would pass
+/// PostgreSQL's 63-byte limit, the base is cut to 37 bytes and followed by `_` and 8 hex
+/// digits of a hash of the full name, so the result is deterministic and two long names
+/// with a common prefix do not collide.
+///
+/// ```
+/// use tenant_runtime::{retired_schema_name, SchemaName};
+///
+/// let short = SchemaName::parse("tenant_acme")?;
+/// assert_eq!(retired_schema_name(short, "20260421").as_str(), "tenant_acme_deleted_20260421");
+///
+/// let long = SchemaName::parse(&"t".repeat(60))?;
+/// let renamed = retired_schema_name(long, "20260421");
+/// assert_eq!(renamed.as_str().len(), 63);
+/// assert!(renamed.as_str().ends_with("_deleted_20260421"));
+/// assert_eq!(renamed, retired_schema_name(long, "20260421"));
+/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// ```
+pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> SchemaName {
+    let suffix = format!("{RETIRED_MARKER}{yyyymmdd}");
+    let base = schema.as_str();
+    let name = if base.len() + suffix.len() <= MAX_SCHEMA_NAME_LEN {
+        format!("{base}{suffix}")
+    } else {
+        let keep = MAX_SCHEMA_NAME_LEN - suffix.len() - 9;
+        format!("{}_{:08x}{suffix}", &base[..keep], fnv1a32(base))
+    };
+    SchemaName::parse(&name).expect("a valid name with a valid suffix is valid")
+}
+
+fn fnv1a32(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// A registry schema name that may hold a tenant (refuses `public` and system schemas even
+/// if a hand-edited registry names them).
+fn tenant_schema(name: &str) -> Result<SchemaName> {
+    let schema = SchemaName::parse(name)?;
+    if schema.as_str() == "public" {
+        return Err(Error::ReservedSchema {
+            schema: "public".into(),
+        });
+    }
+    Ok(schema)
+}
+
+/// A registry `retired_schema` value: must be a `..._deleted_<date>` name.
+fn retired_schema(name: &str) -> Result<SchemaName> {
+    let schema = tenant_schema(name)?;
+    if !schema.as_str().contains(RETIRED_MARKER) {
+        return Err(Error::NotRetiredSchema {
+            schema: name.into(),
+        });
+    }
+    Ok(schema)
+}
+
+/// Takes the transaction-scoped advisory lock of a tenant key.
+pub(crate) async fn lock_key(pg: PgRef<'_>, key: &str) -> Result<()> {
+    let id = format!("tenant:key:{key}");
+    advisory_lock(pg, &id).await
+}
+
+/// Takes the transaction-scoped advisory lock of a schema (provisioning, teardown and
+/// migrations of one schema never overlap).
+pub(crate) async fn lock_schema(pg: PgRef<'_>, schema: SchemaName) -> Result<()> {
+    let id = format!("tenant:schema:{}", schema.as_str());
+    advisory_lock(pg, &id).await
+}
+
+async fn advisory_lock(pg: PgRef<'_>, id: &str) -> Result<()> {
+    pg.query_typed(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[(&id, Type::TEXT)],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether `schema` exists in the database.
+pub(crate) async fn schema_exists(pg: PgRef<'_>, schema: SchemaName) -> Result<bool> {
+    let rows = pg
+        .query_typed(
+            "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[(&schema.as_str(), Type::TEXT)],
+        )
+        .await?;
+    Ok(!rows.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_with_a_common_prefix_retire_to_different_names() {
+        let a = SchemaName::parse(&format!("{}a", "x".repeat(50))).unwrap();
+        let b = SchemaName::parse(&format!("{}b", "x".repeat(50))).unwrap();
+        let (ra, rb) = (
+            retired_schema_name(a, "20260101"),
+            retired_schema_name(b, "20260101"),
+        );
+        assert_ne!(ra, rb);
+        assert!(ra.as_str().len() <= MAX_SCHEMA_NAME_LEN);
+    }
+
+    #[test]
+    fn retired_schema_values_must_carry_the_marker() {
+        assert!(retired_schema("tenant_acme").is_err());
+        assert!(retired_schema("public").is_err());
+        assert!(retired_schema("tenant_acme_deleted_20260101").is_ok());
+    }
+}

@@ -1,0 +1,520 @@
+//! A set of models created and dropped together, in foreign-key order: SQLAlchemy's
+//! `MetaData`.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::db::Db;
+use crate::ddl;
+use crate::error::{Error, Result};
+use crate::executor::Executor;
+use crate::model::{ColumnDef, Model};
+use crate::schema::SchemaName;
+use crate::template::{default_for_slot, Piece, SchemaMap, Slot, Template};
+
+/// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
+#[derive(Clone, Copy)]
+pub struct ModelInfo {
+    /// The Rust type name.
+    pub name: &'static str,
+    /// The table.
+    pub table: &'static str,
+    /// The slot the table lives in.
+    pub slot: Slot,
+    /// The columns (with their foreign keys).
+    pub columns: &'static [ColumnDef],
+    create: fn() -> Template,
+    drop: fn() -> Template,
+}
+
+impl ModelInfo {
+    /// The metadata and DDL of `M`.
+    ///
+    /// ```
+    /// # use tenant_runtime::{Model, ModelInfo, Slot};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// let info = ModelInfo::of::<Note>();
+    /// assert_eq!((info.name, info.table, info.slot), ("Note", "notes", Slot::Tenant));
+    /// ```
+    pub fn of<M: Model>() -> ModelInfo {
+        ModelInfo {
+            name: M::NAME,
+            table: M::TABLE,
+            slot: M::SLOT,
+            columns: M::COLUMNS,
+            create: ddl::create_table::<M>,
+            drop: ddl::drop_table::<M>,
+        }
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` (with constraints and indexes) for this model.
+    pub fn create_table(&self) -> Template {
+        (self.create)()
+    }
+
+    /// `DROP TABLE IF EXISTS` for this model.
+    pub fn drop_table(&self) -> Template {
+        (self.drop)()
+    }
+}
+
+impl fmt::Debug for ModelInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}.\"{}\")", self.name, self.slot, self.table)
+    }
+}
+
+/// A set of models that make up one application's schema, created and dropped together
+/// (SQLAlchemy's `MetaData`).
+///
+/// Tables are created in foreign-key order (a referenced table before the tables that
+/// reference it) and dropped in the reverse order. A model may reference itself; a cycle
+/// between models is [`Error::InvalidModelSet`] naming the cycle.
+///
+/// Models in the tenant slot are per tenant ([`ModelSet::create_tenant_tables`], what
+/// provisioning runs); models in named slots are shared by all tenants and created once
+/// ([`ModelSet::create_shared_tables`]).
+///
+/// ```
+/// use tenant_runtime::{Model, ModelSet};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "customers")]
+/// struct Customer { #[tenant(primary_key, identity)] id: i64 }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, #[tenant(references = Customer)] customer_id: i64 }
+///
+/// // Registration order does not matter: creation follows the foreign keys.
+/// let models = ModelSet::new().with::<Invoice>().with::<Customer>();
+/// let order: Vec<_> = models.create_order()?.iter().map(|m| m.name).collect();
+/// assert_eq!(order, ["Customer", "Invoice"]);
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ModelSet {
+    models: Vec<ModelInfo>,
+}
+
+impl ModelSet {
+    /// An empty set.
+    pub fn new() -> ModelSet {
+        ModelSet::default()
+    }
+
+    /// Adds `M` (adding the same model twice keeps one).
+    pub fn with<M: Model>(mut self) -> ModelSet {
+        self.add(ModelInfo::of::<M>());
+        self
+    }
+
+    /// Adds a model by its [`ModelInfo`] (adding the same model twice keeps one).
+    ///
+    /// ```
+    /// # use tenant_runtime::{Model, ModelInfo, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// let mut models = ModelSet::new();
+    /// models.add(ModelInfo::of::<Note>());
+    /// models.add(ModelInfo::of::<Note>());
+    /// assert_eq!(models.len(), 1);
+    /// ```
+    pub fn add(&mut self, model: ModelInfo) {
+        let same =
+            |m: &ModelInfo| m.name == model.name && m.table == model.table && m.slot == model.slot;
+        if !self.models.iter().any(same) {
+            self.models.push(model);
+        }
+    }
+
+    /// The models, in registration order.
+    pub fn models(&self) -> &[ModelInfo] {
+        &self.models
+    }
+
+    /// Number of models.
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
+    /// Checks the set: no two models for one table, every referenced model in the set, no
+    /// shared model referencing a tenant model, no foreign-key cycle.
+    ///
+    /// ```
+    /// # use tenant_runtime::{Model, ModelSet, Error};
+    /// # #[derive(Model)] #[tenant(table = "customers")] struct Customer { #[tenant(primary_key)] id: i64 }
+    /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, #[tenant(references = Customer)] customer_id: i64 }
+    /// let err = ModelSet::new().with::<Invoice>().validate().unwrap_err();
+    /// assert!(matches!(err, Error::InvalidModelSet(m) if m.contains("add `.with::<Customer>()`")));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        self.create_order().map(|_| ())
+    }
+
+    /// The models in creation order: every model after the models it references.
+    /// Ties keep registration order, so the order is deterministic.
+    pub fn create_order(&self) -> Result<Vec<&ModelInfo>> {
+        let invalid = |m: String| Err(Error::InvalidModelSet(m));
+        let mut by_table: HashMap<(Slot, &str), usize> = HashMap::new();
+        for (i, m) in self.models.iter().enumerate() {
+            if let Some(&other) = by_table.get(&(m.slot, m.table)) {
+                return invalid(format!(
+                    "{} and {} both map to table {}.\"{}\"; give one of them another table or slot",
+                    self.models[other].name, m.name, m.slot, m.table
+                ));
+            }
+            by_table.insert((m.slot, m.table), i);
+        }
+        // edges[i]: the models model i references.
+        let mut edges: Vec<Vec<usize>> = Vec::with_capacity(self.models.len());
+        for m in &self.models {
+            let mut targets = Vec::new();
+            for column in m.columns {
+                let Some(fk) = column.references else {
+                    continue;
+                };
+                if (fk.slot, fk.table) == (m.slot, m.table) {
+                    continue; // a self-reference needs no order
+                }
+                let Some(&target) = by_table.get(&(fk.slot, fk.table)) else {
+                    return invalid(format!(
+                        "{}.{} references {} ({}.\"{}\"), which is not in the set; add `.with::<{}>()`",
+                        m.name, column.name, fk.model, fk.slot, fk.table, fk.model
+                    ));
+                };
+                if m.slot != Slot::Tenant && fk.slot == Slot::Tenant {
+                    return invalid(format!(
+                        "{} lives in the shared slot {} but references the per-tenant model {}; a shared table cannot point into one tenant's schema",
+                        m.name, m.slot, fk.model
+                    ));
+                }
+                targets.push(target);
+            }
+            edges.push(targets);
+        }
+        let n = self.models.len();
+        let mut placed = vec![false; n];
+        let mut order = Vec::with_capacity(n);
+        while order.len() < n {
+            let next = (0..n).find(|&i| !placed[i] && edges[i].iter().all(|&t| placed[t]));
+            match next {
+                Some(i) => {
+                    placed[i] = true;
+                    order.push(&self.models[i]);
+                }
+                None => return invalid(self.describe_cycle(&edges, &placed)),
+            }
+        }
+        Ok(order)
+    }
+
+    /// Names one cycle among the models not yet placed (every one of them has an unplaced
+    /// target, so following targets must come back to a model already seen).
+    fn describe_cycle(&self, edges: &[Vec<usize>], placed: &[bool]) -> String {
+        let start = (0..placed.len())
+            .find(|&i| !placed[i])
+            .expect("a model is left");
+        let mut path = vec![start];
+        loop {
+            let last = *path.last().expect("non-empty");
+            let next = *edges[last]
+                .iter()
+                .find(|&&t| !placed[t])
+                .expect("an unplaced model has an unplaced target");
+            if let Some(pos) = path.iter().position(|&p| p == next) {
+                let names: Vec<&str> = path[pos..]
+                    .iter()
+                    .chain(std::iter::once(&next))
+                    .map(|&i| self.models[i].name)
+                    .collect();
+                return format!(
+                    "foreign-key cycle {}; tables in a cycle cannot be created one after another: drop one `references` and add that constraint in a migration",
+                    names.join(" -> ")
+                );
+            }
+            path.push(next);
+        }
+    }
+
+    /// One template: the DDL of `models` in order, joined by `;` (one round trip, one
+    /// implicit transaction when run with `batch_execute`).
+    fn joined<'a>(
+        models: impl Iterator<Item = &'a ModelInfo>,
+        ddl: impl Fn(&ModelInfo) -> Template,
+    ) -> Template {
+        let mut pieces: Vec<Piece> = Vec::new();
+        for m in models {
+            if !pieces.is_empty() {
+                pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
+            }
+            pieces.extend(ddl(m).pieces().iter().cloned());
+        }
+        Template::new(pieces)
+    }
+
+    /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order.
+    fn create_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+        let order = self.create_order()?;
+        Ok(Self::joined(
+            order.into_iter().filter(|m| keep(m.slot)),
+            ModelInfo::create_table,
+        ))
+    }
+
+    /// The DDL dropping every model whose slot satisfies `keep`, in reverse foreign-key order.
+    fn drop_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+        let order = self.create_order()?;
+        Ok(Self::joined(
+            order.into_iter().rev().filter(|m| keep(m.slot)),
+            ModelInfo::drop_table,
+        ))
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the tenant-slot models, in foreign-key order, as one
+    /// template (what provisioning runs inside its transaction).
+    ///
+    /// ```
+    /// # use tenant_runtime::{Model, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "plans", schema = "shared")] struct Plan { #[tenant(primary_key)] code: String }
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64, #[tenant(references = Plan)] plan: String }
+    /// let ddl = ModelSet::new().with::<Note>().with::<Plan>().tenant_tables_ddl()?.to_string();
+    /// assert!(ddl.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
+    /// assert!(ddl.contains(r#"REFERENCES {shared}."plans""#) && !ddl.contains("CREATE TABLE IF NOT EXISTS {shared}"));
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn tenant_tables_ddl(&self) -> Result<Template> {
+        self.create_template(|slot| slot == Slot::Tenant)
+    }
+
+    /// Creates every model, shared and per tenant, in foreign-key order, in one implicit
+    /// transaction (named slots resolve through `db`'s maps).
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let db = client.for_tenant(&acme);
+    /// db.create_schema().await?;
+    /// ModelSet::new().with::<Note>().create_all(&db).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+        let ddl = self.create_template(|_| true)?;
+        run_ddl(db, &ddl).await
+    }
+
+    /// Creates the tenant-slot models in `db`'s tenant schema, in foreign-key order, in one
+    /// implicit transaction. Shared models they reference must exist already.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// ModelSet::new().with::<Note>().create_tenant_tables(&client.for_tenant(&acme)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.tenant_tables_ddl()?).await
+    }
+
+    /// Drops every model (shared ones too) in reverse foreign-key order.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// ModelSet::new().with::<Note>().drop_all(&client.for_tenant(&acme)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.drop_template(|_| true)?).await
+    }
+
+    /// Drops the tenant-slot models of `db`'s tenant, in reverse foreign-key order.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
+    /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// ModelSet::new().with::<Note>().drop_tenant_tables(&client.for_tenant(&acme)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.drop_template(|slot| slot == Slot::Tenant)?).await
+    }
+
+    /// Creates the models of named (shared) slots, once for all tenants, in foreign-key order.
+    /// Each slot is filled by `map` if it maps it, else by the executor's connection map,
+    /// else by the schema of the slot's name. The schemas must exist.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Client, Model, ModelSet, SchemaMap};
+    /// # #[derive(Model)] #[tenant(table = "plans", schema = "shared")] struct Plan { #[tenant(primary_key)] code: String }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let map = SchemaMap::new().with("shared", "public")?;
+    /// ModelSet::new().with::<Plan>().create_shared_tables(&client, Some(&map)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_shared_tables<E: Executor>(
+        &self,
+        exec: &E,
+        map: Option<&SchemaMap>,
+    ) -> Result<()> {
+        let ddl = self.create_template(|slot| slot != Slot::Tenant)?;
+        let sql = render_shared(&ddl, exec, map)?;
+        if sql.is_empty() {
+            return Ok(());
+        }
+        exec.pg().batch_execute(&sql).await
+    }
+}
+
+async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &Template) -> Result<()> {
+    if ddl.pieces().is_empty() {
+        return Ok(());
+    }
+    db.batch_execute(ddl).await
+}
+
+/// Renders a template that has only named slots (statement map, then connection map, then
+/// the slot's own name).
+fn render_shared<E: Executor>(
+    template: &Template,
+    exec: &E,
+    map: Option<&SchemaMap>,
+) -> Result<String> {
+    let mut failed = None;
+    let sql = template.render(|slot| {
+        let resolved = match slot {
+            Slot::Named(name) => match map
+                .and_then(|m| m.get(name))
+                .or_else(|| exec.conn_state().map.get(name))
+            {
+                Some(schema) => Ok(schema),
+                None => default_for_slot(name).map_err(Error::from),
+            },
+            Slot::Tenant => Err(Error::InvalidModelSet(
+                "a shared model references a per-tenant table".into(),
+            )),
+        };
+        resolved.unwrap_or_else(|e| {
+            failed = Some(e);
+            SchemaName::parse("invalid").expect("valid")
+        })
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(sql),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ForeignKey;
+
+    fn fk(table: &'static str) -> Option<ForeignKey> {
+        Some(ForeignKey {
+            model: table,
+            table,
+            slot: Slot::Tenant,
+            column: "id",
+        })
+    }
+
+    fn column(name: &'static str, references: Option<ForeignKey>) -> ColumnDef {
+        ColumnDef {
+            name,
+            field: name,
+            sql_type: "BIGINT",
+            nullable: false,
+            primary_key: false,
+            identity: false,
+            unique: false,
+            index: false,
+            default: None,
+            references,
+        }
+    }
+
+    fn info(name: &'static str, columns: &'static [ColumnDef]) -> ModelInfo {
+        ModelInfo {
+            name,
+            table: name,
+            slot: Slot::Tenant,
+            columns,
+            create: || Template::new(Vec::new()),
+            drop: || Template::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn cycle_is_named_in_the_error() {
+        static A: [ColumnDef; 1] = [column_const("b_id", "b")];
+        static B: [ColumnDef; 1] = [column_const("c_id", "c")];
+        static C: [ColumnDef; 1] = [column_const("a_id", "a")];
+        let mut set = ModelSet::new();
+        set.add(info("a", &A));
+        set.add(info("b", &B));
+        set.add(info("c", &C));
+        match set.create_order() {
+            Err(Error::InvalidModelSet(m)) => {
+                assert!(m.contains("foreign-key cycle a -> b -> c -> a"), "{m}")
+            }
+            other => panic!("expected a cycle error, got {other:?}"),
+        }
+    }
+
+    const fn column_const(name: &'static str, target: &'static str) -> ColumnDef {
+        ColumnDef {
+            name,
+            field: name,
+            sql_type: "BIGINT",
+            nullable: false,
+            primary_key: false,
+            identity: false,
+            unique: false,
+            index: false,
+            default: None,
+            references: Some(ForeignKey {
+                model: target,
+                table: target,
+                slot: Slot::Tenant,
+                column: "id",
+            }),
+        }
+    }
+
+    #[test]
+    fn self_reference_and_diamond_order() {
+        let leaked = |cols: Vec<ColumnDef>| -> &'static [ColumnDef] { Vec::leak(cols) };
+        let mut set = ModelSet::new();
+        set.add(info(
+            "d",
+            leaked(vec![column("b_id", fk("b")), column("c_id", fk("c"))]),
+        ));
+        set.add(info("b", leaked(vec![column("a_id", fk("a"))])));
+        set.add(info(
+            "c",
+            leaked(vec![column("a_id", fk("a")), column("parent", fk("c"))]),
+        ));
+        set.add(info("a", leaked(vec![column("id", None)])));
+        let order: Vec<_> = set.create_order().unwrap().iter().map(|m| m.name).collect();
+        assert_eq!(order, ["a", "b", "c", "d"]);
+    }
+}

@@ -1,0 +1,469 @@
+//! A connection pool whose connections are [`Client`]s: each with its own bounded statement
+//! cache, the pool's default [`SchemaMap`] and its [`StatementMode`].
+//!
+//! Built on `deadpool`'s generic managed pool (the core `deadpool-postgres` is built on) with
+//! our own manager, because a pooled connection must carry our per-connection state:
+//! `deadpool-postgres`' client wrapper has its own statement cache, which is unbounded and
+//! keyed by SQL text, so thousands of tenants would grow it without limit.
+
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
+
+use crate::cache::{StatementCache, StatementMode};
+use crate::client::Client;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::template::SchemaMap;
+use crate::tenant::Tenant;
+
+type ConnectFuture =
+    Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, tokio_postgres::Error>> + Send>>;
+type Connect = Arc<dyn Fn(&tokio_postgres::Config) -> ConnectFuture + Send + Sync>;
+
+/// Opens connections with `tls` and drives each on its own tokio task.
+fn connector<T>(tls: T) -> Connect
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::Stream: Send + 'static,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    Arc::new(move |config: &tokio_postgres::Config| {
+        let config = config.clone();
+        let tls = tls.clone();
+        Box::pin(async move {
+            let (client, connection) = config.connect(tls).await?;
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::warn!(%error, "pooled postgres connection closed with an error");
+                }
+            });
+            Ok(client)
+        })
+    })
+}
+
+/// Creates and checks the pool's connections.
+struct Manager {
+    config: tokio_postgres::Config,
+    connect: Connect,
+    map: SchemaMap,
+    mode: StatementMode,
+    cache_capacity: usize,
+}
+
+impl managed::Manager for Manager {
+    type Type = Client;
+    type Error = Error;
+
+    async fn create(&self) -> Result<Client> {
+        let pg = (self.connect)(&self.config).await?;
+        Ok(Client::new(pg)
+            .with_statement_cache_capacity(self.cache_capacity)
+            .with_schema_map(self.map.clone())
+            .with_statement_mode(self.mode))
+    }
+
+    async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<Error> {
+        if client.is_closed() {
+            tracing::debug!("dropping a closed pooled connection");
+            return Err(RecycleError::message("the connection is closed"));
+        }
+        // One round trip proves the server still answers. Outside a transaction block the
+        // implicit transaction starts with this statement, so the two timestamps are equal;
+        // inside one (a `BEGIN` sent as raw SQL and never ended) the transaction started
+        // earlier. In a failed transaction the query itself errors. Either way the connection
+        // is dropped rather than handed, mid-transaction, to the next tenant.
+        let messages = client
+            .pg
+            .simple_query("SELECT now() = statement_timestamp()")
+            .await
+            .map_err(|error| {
+                tracing::debug!(%error, "dropping a pooled connection that failed its check");
+                RecycleError::Backend(error.into())
+            })?;
+        let outside_transaction = messages.iter().any(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
+            _ => false,
+        });
+        if outside_transaction {
+            Ok(())
+        } else {
+            tracing::warn!(
+                "dropping a pooled connection returned inside a transaction block \
+                 (a BEGIN sent as raw SQL and never ended?)"
+            );
+            Err(RecycleError::message(
+                "the connection was returned inside a transaction block",
+            ))
+        }
+    }
+}
+
+/// A connection checked out of a [`TenantPool`]: a [`Client`] that goes back to the pool when
+/// dropped. It is an [`Executor`](crate::Executor) and can [`Begin`](crate::Begin)
+/// transactions, so [`Db<PooledClient>`](Db) runs every statement, CRUD call and transaction.
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, TenantPool};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
+/// let conn = pool.client().await?;
+/// println!("statements cached on this connection: {}", conn.statement_cache().stats().len);
+/// # Ok(()) }
+/// ```
+pub struct PooledClient(managed::Object<Manager>);
+
+impl Deref for PooledClient {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.0
+    }
+}
+
+impl DerefMut for PooledClient {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for PooledClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PooledClient").field(&*self.0).finish()
+    }
+}
+
+/// A tenant handle on a pooled connection: what [`TenantPool::get`] returns.
+pub type PooledDb = Db<PooledClient>;
+
+/// A pool of PostgreSQL connections that serves any number of tenants.
+///
+/// Connections are shared between tenants; isolation comes from the statements, which name
+/// every schema (the tenant's from the [`Tenant`], named slots from the [`SchemaMap`]
+/// levels), never from session state such as `search_path`. So a connection can go from one
+/// tenant to the next without a reset, and nothing a tenant did can leak to the next user.
+///
+/// - **Maps at three levels**, narrowest wins: the pool default
+///   ([`TenantPoolBuilder::schema_map`], the connection-level map of every connection), one
+///   handle ([`Db::with_schema_map`]), one statement ([`Db::narrow`] or a query's own map).
+/// - **Bounded statement cache** per connection ([`TenantPoolBuilder::statement_cache_capacity`]).
+/// - **Pooler-safe mode** ([`StatementMode::Unnamed`]) for PgBouncer in transaction pooling.
+/// - **Never hangs**: checking out waits at most the wait timeout, then fails with
+///   [`Error::PoolTimeout`]; dead connections and connections left inside a transaction are
+///   dropped when they come back.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant_runtime::{Allowlist, Model, SchemaMap, TenantPool};
+///
+/// #[derive(Debug, Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64 }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+///     .max_size(16)
+///     .wait_timeout(Some(Duration::from_secs(5)))
+///     .schema_map(SchemaMap::new().with("shared", "public")?)
+///     .build()?;
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
+///
+/// let mut db = pool.get(&allowlist.resolve("acme")?).await?;
+/// let tx = db.transaction().await?;
+/// Invoice { id: 0, amount_cents: 1200 }.insert(&tx).await?;
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TenantPool {
+    inner: managed::Pool<Manager>,
+}
+
+/// Counters of a [`TenantPool`], read with [`TenantPool::status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now (checked out or idle).
+    pub size: usize,
+    /// Idle connections ready to hand out.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
+impl TenantPool {
+    /// A builder for a pool connecting to `url` (`postgres://user@host:port/db` or the
+    /// `key=value` form).
+    ///
+    /// ```
+    /// use tenant_runtime::{Error, TenantPool};
+    /// assert!(matches!(TenantPool::builder("postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
+    /// ```
+    pub fn builder(url: &str) -> Result<TenantPoolBuilder> {
+        let config =
+            url.parse::<tokio_postgres::Config>()
+                .map_err(|e| Error::InvalidPoolConfig {
+                    reason: format!("cannot parse the connection string: {e}"),
+                })?;
+        Ok(TenantPoolBuilder::from_config(config))
+    }
+
+    /// A handle for `tenant` on a connection from the pool; the connection goes back when the
+    /// handle is dropped.
+    ///
+    /// Waits at most the wait timeout for a free connection, then fails with
+    /// [`Error::PoolTimeout`].
+    pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
+        Ok(Db::new(self.client().await?, tenant))
+    }
+
+    /// A connection from the pool, for work that involves no one tenant (or several: make a
+    /// handle per tenant with [`Db::new`]`(&conn, &tenant)`).
+    pub async fn client(&self) -> Result<PooledClient> {
+        match self.inner.get().await {
+            Ok(object) => Ok(PooledClient(object)),
+            Err(PoolError::Backend(e)) => Err(e),
+            Err(PoolError::Timeout(kind)) => {
+                let timeouts = self.inner.timeouts();
+                let (stage, timeout) = match kind {
+                    TimeoutType::Wait => ("waiting for a free connection", timeouts.wait),
+                    TimeoutType::Create => ("opening a new connection", timeouts.create),
+                    TimeoutType::Recycle => ("checking a returned connection", timeouts.recycle),
+                };
+                Err(Error::PoolTimeout { stage, timeout })
+            }
+            Err(PoolError::Closed) => Err(Error::PoolClosed),
+            Err(PoolError::NoRuntimeSpecified) => Err(Error::InvalidPoolConfig {
+                reason: "timeouts need a runtime".into(),
+            }),
+            Err(PoolError::PostCreateHook(e)) => Err(Error::InvalidPoolConfig {
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Sizes and waiters now.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(4)
+    ///     .build()?;
+    /// assert_eq!(pool.status().max_size, 4);
+    /// # Ok(()) }
+    /// ```
+    pub fn status(&self) -> PoolStatus {
+        let s = self.inner.status();
+        PoolStatus {
+            max_size: s.max_size,
+            size: s.size,
+            available: s.available,
+            waiting: s.waiting,
+        }
+    }
+
+    /// The statement mode every connection of this pool uses.
+    pub fn statement_mode(&self) -> StatementMode {
+        self.inner.manager().mode
+    }
+
+    /// The pool default schema map (the connection level of every connection).
+    pub fn schema_map(&self) -> &SchemaMap {
+        &self.inner.manager().map
+    }
+
+    /// Closes the pool: waiters and later checkouts fail with [`Error::PoolClosed`]; idle
+    /// connections are closed, checked-out ones when they come back.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl std::fmt::Debug for TenantPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let manager = self.inner.manager();
+        f.debug_struct("TenantPool")
+            .field("status", &self.status())
+            .field("mode", &manager.mode)
+            .field("map", &manager.map)
+            .field("statement_cache_capacity", &manager.cache_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`TenantPool`]: where to connect, how many connections, how long to wait,
+/// the default [`SchemaMap`], the statement cache bound and the [`StatementMode`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant_runtime::{StatementMode, TenantPool};
+/// # fn run() -> Result<(), tenant_runtime::Error> {
+/// // Behind PgBouncer in transaction pooling mode:
+/// let pool = TenantPool::builder("postgres://postgres@127.0.0.1:6432/postgres")?
+///     .statement_mode(StatementMode::Unnamed)
+///     .max_size(32)
+///     .wait_timeout(Some(Duration::from_secs(2)))
+///     .build()?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct TenantPoolBuilder {
+    config: tokio_postgres::Config,
+    connect: Connect,
+    max_size: usize,
+    wait_timeout: Option<Duration>,
+    create_timeout: Option<Duration>,
+    recycle_timeout: Option<Duration>,
+    cache_capacity: usize,
+    mode: StatementMode,
+    map: SchemaMap,
+}
+
+impl TenantPoolBuilder {
+    /// Default most connections.
+    pub const DEFAULT_MAX_SIZE: usize = 16;
+    /// Default wait for a free connection.
+    pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default time to open a connection.
+    pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// Default time to check a returned connection.
+    pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A builder from a `tokio_postgres::Config`, without TLS, with the defaults: 16
+    /// connections, timeouts of 30 s (wait), 10 s (create) and 5 s (recycle),
+    /// [`StatementCache::DEFAULT_CAPACITY`] statements per connection,
+    /// [`StatementMode::Prepared`], an empty map.
+    ///
+    /// ```
+    /// let mut config = tokio_postgres::Config::new();
+    /// config.host("127.0.0.1").user("postgres").dbname("postgres");
+    /// let pool = tenant_runtime::TenantPoolBuilder::from_config(config).build()?;
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn from_config(config: tokio_postgres::Config) -> TenantPoolBuilder {
+        TenantPoolBuilder {
+            config,
+            connect: connector(NoTls),
+            max_size: Self::DEFAULT_MAX_SIZE,
+            wait_timeout: Some(Self::DEFAULT_WAIT_TIMEOUT),
+            create_timeout: Some(Self::DEFAULT_CREATE_TIMEOUT),
+            recycle_timeout: Some(Self::DEFAULT_RECYCLE_TIMEOUT),
+            cache_capacity: StatementCache::DEFAULT_CAPACITY,
+            mode: StatementMode::Prepared,
+            map: SchemaMap::new(),
+        }
+    }
+
+    /// Connects with a TLS connector (e.g. `postgres-native-tls` or `tokio-postgres-rustls`)
+    /// instead of in plain text.
+    pub fn tls<T>(mut self, tls: T) -> TenantPoolBuilder
+    where
+        T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+        T::Stream: Send + 'static,
+        T::TlsConnect: Send,
+        <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+    {
+        self.connect = connector(tls);
+        self
+    }
+
+    /// The most connections the pool opens (at least 1).
+    pub fn max_size(mut self, max_size: usize) -> TenantPoolBuilder {
+        self.max_size = max_size;
+        self
+    }
+
+    /// How long [`TenantPool::get`] waits for a free connection before failing with
+    /// [`Error::PoolTimeout`]. `None` waits without limit: not recommended.
+    pub fn wait_timeout(mut self, timeout: Option<Duration>) -> TenantPoolBuilder {
+        self.wait_timeout = timeout;
+        self
+    }
+
+    /// How long opening one connection may take.
+    pub fn create_timeout(mut self, timeout: Option<Duration>) -> TenantPoolBuilder {
+        self.create_timeout = timeout;
+        self
+    }
+
+    /// How long the check of a returned connection may take before it is dropped.
+    pub fn recycle_timeout(mut self, timeout: Option<Duration>) -> TenantPoolBuilder {
+        self.recycle_timeout = timeout;
+        self
+    }
+
+    /// The bound of each connection's statement cache (see [`StatementCache`]).
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> TenantPoolBuilder {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// How statements are sent: [`StatementMode::Unnamed`] behind a transaction pooler.
+    pub fn statement_mode(mut self, mode: StatementMode) -> TenantPoolBuilder {
+        self.mode = mode;
+        self
+    }
+
+    /// The pool default schema map: the widest map level, on every connection.
+    pub fn schema_map(mut self, map: SchemaMap) -> TenantPoolBuilder {
+        self.map = map;
+        self
+    }
+
+    /// Builds the pool. Connections open lazily, on first checkout.
+    pub fn build(self) -> Result<TenantPool> {
+        if self.max_size == 0 {
+            return Err(Error::InvalidPoolConfig {
+                reason: "max_size is 0; a pool needs at least one connection".into(),
+            });
+        }
+        if self.cache_capacity == 0 {
+            return Err(Error::InvalidPoolConfig {
+                reason: "statement_cache_capacity is 0; keep at least one statement".into(),
+            });
+        }
+        let manager = Manager {
+            config: self.config,
+            connect: self.connect,
+            map: self.map,
+            mode: self.mode,
+            cache_capacity: self.cache_capacity,
+        };
+        let inner = managed::Pool::builder(manager)
+            .max_size(self.max_size)
+            .wait_timeout(self.wait_timeout)
+            .create_timeout(self.create_timeout)
+            .recycle_timeout(self.recycle_timeout)
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::InvalidPoolConfig {
+                reason: e.to_string(),
+            })?;
+        Ok(TenantPool { inner })
+    }
+}
+
+impl std::fmt::Debug for TenantPoolBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantPoolBuilder")
+            .field("max_size", &self.max_size)
+            .field("wait_timeout", &self.wait_timeout)
+            .field("create_timeout", &self.create_timeout)
+            .field("recycle_timeout", &self.recycle_timeout)
+            .field("statement_cache_capacity", &self.cache_capacity)
+            .field("mode", &self.mode)
+            .field("map", &self.map)
+            .finish_non_exhaustive()
+    }
+}

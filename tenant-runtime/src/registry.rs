@@ -1,0 +1,277 @@
+//! The tenant registry: a table in a shared schema that records every provisioned tenant,
+//! and that an [`Allowlist`] loads and refreshes from.
+
+use std::time::SystemTime;
+
+use postgres_types::Type;
+use tokio_postgres::Row;
+
+use crate::error::{Error, Result};
+use crate::executor::{Executor, PgRef};
+use crate::schema::SchemaName;
+use crate::tenant::Allowlist;
+
+/// Where the registry table lives: `<schema>."tenants"`.
+///
+/// The table (created by [`Registry::install`]):
+///
+/// ```sql
+/// CREATE TABLE "<schema>"."tenants" (
+///     key            text PRIMARY KEY,                 -- what requests carry
+///     schema         text NOT NULL UNIQUE,             -- the tenant's schema
+///     state          text NOT NULL DEFAULT 'active',   -- 'active' | 'retired'
+///     retired_schema text UNIQUE,                      -- <schema>_deleted_<yyyymmdd> while retired
+///     created_at     timestamptz NOT NULL DEFAULT now(),
+///     retired_at     timestamptz
+/// )
+/// ```
+///
+/// Only [`Provisioner`](crate::Provisioner) writes it. Everything that changes a tenant holds
+/// a transaction-scoped advisory lock on `hashtextextended('tenant:key:' || key, 0)` and then
+/// `hashtextextended('tenant:schema:' || schema, 0)`, so other tools can coordinate with it.
+///
+/// ```
+/// use tenant_runtime::Registry;
+/// let registry = Registry::new("tenant_registry")?;
+/// assert_eq!(registry.schema().as_str(), "tenant_registry");
+/// assert!(Registry::new("Bad Name").is_err());
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Registry {
+    schema: SchemaName,
+    table: String,
+}
+
+/// Where a registered tenant is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TenantState {
+    /// Provisioned and resolvable.
+    Active,
+    /// Retired (phase one of teardown): schema renamed, not resolvable, waiting for purge.
+    Retired,
+}
+
+impl TenantState {
+    /// The value stored in the registry's `state` column.
+    ///
+    /// ```
+    /// assert_eq!(tenant_runtime::TenantState::Retired.as_str(), "retired");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Active => "active",
+            TenantState::Retired => "retired",
+        }
+    }
+}
+
+/// One row of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistryEntry {
+    /// The tenant key.
+    pub key: String,
+    /// The tenant's schema (its name while active, and the name it gets back on restore).
+    pub schema: String,
+    /// Active or retired.
+    pub state: TenantState,
+    /// While retired: the schema its data was renamed to.
+    pub retired_schema: Option<String>,
+    /// When it was provisioned.
+    pub created_at: SystemTime,
+    /// When it was retired.
+    pub retired_at: Option<SystemTime>,
+}
+
+impl Registry {
+    /// The default registry schema.
+    pub const DEFAULT_SCHEMA: &'static str = "tenant_registry";
+
+    /// A registry in `schema` (any valid schema name; it is created by
+    /// [`install`](Registry::install)).
+    pub fn new(schema: &str) -> Result<Registry> {
+        let schema = SchemaName::parse(schema)?;
+        Ok(Registry {
+            table: format!("{schema}.\"tenants\""),
+            schema,
+        })
+    }
+
+    /// The schema holding the registry table.
+    pub fn schema(&self) -> SchemaName {
+        self.schema
+    }
+
+    /// The quoted, qualified table name, e.g. `"tenant_registry"."tenants"`.
+    ///
+    /// ```
+    /// # use tenant_runtime::Registry;
+    /// assert_eq!(Registry::default().table(), r#""tenant_registry"."tenants""#);
+    /// ```
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the registry schema and table if missing (idempotent, safe to run from many
+    /// processes at once).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// tenant_runtime::Registry::default().install(&client).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+        // One simple-query batch: one implicit transaction, so the lock covers the DDL.
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{name}', 0));
+             CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {table} (
+                 key text PRIMARY KEY,
+                 schema text NOT NULL UNIQUE,
+                 state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
+                 retired_schema text UNIQUE,
+                 created_at timestamptz NOT NULL DEFAULT now(),
+                 retired_at timestamptz,
+                 CHECK ((state = 'retired') = (retired_schema IS NOT NULL))
+             )",
+            name = self.schema.as_str(),
+            schema = self.schema,
+            table = self.table,
+        );
+        exec.pg().batch_execute(&sql).await
+    }
+
+    /// Every registered tenant, active and retired, sorted by key.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// for entry in tenant_runtime::Registry::default().entries(&client).await? {
+    ///     println!("{} {} {:?}", entry.key, entry.schema, entry.state);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn entries<E: Executor>(&self, exec: &E) -> Result<Vec<RegistryEntry>> {
+        let sql = format!("{} ORDER BY key", self.select_sql());
+        let rows = self.query(exec.pg(), &sql, &[]).await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// The registry row of `key`, if any.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let acme = tenant_runtime::Registry::default().entry(&client, "acme").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn entry<E: Executor>(&self, exec: &E, key: &str) -> Result<Option<RegistryEntry>> {
+        let sql = format!("{} WHERE key = $1", self.select_sql());
+        let rows = self.query(exec.pg(), &sql, &[(&key, Type::TEXT)]).await?;
+        rows.first().map(entry_from_row).transpose()
+    }
+
+    /// `(key, schema)` of every active tenant.
+    pub(crate) async fn active_pairs(&self, pg: PgRef<'_>) -> Result<Vec<(String, String)>> {
+        let sql = format!(
+            "SELECT key, schema FROM {} WHERE state = 'active' ORDER BY key",
+            self.table
+        );
+        let rows = self.query(pg, &sql, &[]).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    pub(crate) fn select_sql(&self) -> String {
+        format!(
+            "SELECT key, schema, state, retired_schema, created_at, retired_at FROM {}",
+            self.table
+        )
+    }
+
+    /// Runs a registry statement in one round trip; a missing registry is
+    /// [`Error::RegistryNotInstalled`].
+    pub(crate) async fn query(
+        &self,
+        pg: PgRef<'_>,
+        sql: &str,
+        params: &[(&(dyn postgres_types::ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>> {
+        pg.query_typed(sql, params)
+            .await
+            .map_err(|e| self.missing_as_not_installed(e))
+    }
+
+    /// Maps "relation/schema does not exist" to [`Error::RegistryNotInstalled`].
+    pub(crate) fn missing_as_not_installed(&self, error: Error) -> Error {
+        match error.sqlstate() {
+            Some("42P01") | Some("3F000") => Error::RegistryNotInstalled {
+                schema: self.schema.as_str().into(),
+            },
+            _ => error,
+        }
+    }
+}
+
+impl Default for Registry {
+    /// The registry in [`Registry::DEFAULT_SCHEMA`].
+    fn default() -> Self {
+        Registry::new(Self::DEFAULT_SCHEMA).expect("the default registry schema is valid")
+    }
+}
+
+pub(crate) fn entry_from_row(row: &Row) -> Result<RegistryEntry> {
+    let state: String = row.try_get(2)?;
+    Ok(RegistryEntry {
+        key: row.try_get(0)?,
+        schema: row.try_get(1)?,
+        state: if state == "retired" {
+            TenantState::Retired
+        } else {
+            TenantState::Active
+        },
+        retired_schema: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        retired_at: row.try_get(5)?,
+    })
+}
+
+impl Allowlist {
+    /// An allowlist of the registry's active tenants.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Allowlist, Client, Registry};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let registry = Registry::default();
+    /// let allowlist = Allowlist::load_from_registry(&client, &registry).await?;
+    /// // ... later, e.g. on a timer or a NOTIFY:
+    /// allowlist.refresh_from_registry(&client, &registry).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn load_from_registry<E: Executor>(
+        exec: &E,
+        registry: &Registry,
+    ) -> Result<Allowlist> {
+        let allowlist = Allowlist::new();
+        allowlist.refresh_from_registry(exec, registry).await?;
+        Ok(allowlist)
+    }
+
+    /// Replaces this list (and every clone of it) with the registry's active tenants, at
+    /// once; on any error the list stays as it was. Returns the number of tenants.
+    pub async fn refresh_from_registry<E: Executor>(
+        &self,
+        exec: &E,
+        registry: &Registry,
+    ) -> Result<usize> {
+        let pairs = registry.active_pairs(exec.pg()).await?;
+        let len = pairs.len();
+        self.replace(pairs)?;
+        Ok(len)
+    }
+}

@@ -1,0 +1,334 @@
+//! The rules a `tenant` migration file must satisfy, in one place.
+//!
+//! Both `tenant_macros::embed_migrations!` (at compile time) and
+//! `tenant_runtime::Migrations::from_dir` (at run time, feature `migrations-dir`) check
+//! migration files through this crate, so a file that compiles into an application also
+//! loads into the CLI, and the other way round. It has no dependency on the runtime.
+//!
+//! A migration directory holds files named `<version>_<name>.sql`:
+//! - `version`: decimal digits, not zero, the same width in every file (`0001`, `0002`, ...)
+//!   so that the order of the files is the order they apply in; versions are unique;
+//! - `name`: `[a-z0-9_]+`;
+//! - the SQL: one or more PostgreSQL statements, with schema placeholders `{tenant}` (the
+//!   tenant's schema) and `{slot}` for each declared named slot (`{shared}`). Placeholders are
+//!   recognised in SQL text and in dollar-quoted bodies, never in string literals, quoted
+//!   identifiers or comments. With the placeholders replaced by identifiers the file must
+//!   parse (sqlparser, PostgreSQL dialect), and it may not control the transaction it runs
+//!   in (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `VACUUM`, `CREATE INDEX CONCURRENTLY`).
+//!   A file with a line `-- tenant:unchecked` skips the parser (for SQL sqlparser does not
+//!   know yet); its placeholders are still checked.
+//!
+//! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error.
+//!
+//! ```
+//! use tenant_sql::{check_file, Part, SlotRef};
+//!
+//! let m = check_file("0001_create_notes.sql", "CREATE TABLE {tenant}.notes (id int);", &[])
+//!     .map_err(|e| e[0].to_string())?;
+//! assert_eq!((m.version, m.name.as_str()), (1, "create_notes"));
+//! assert_eq!(m.parts[1], Part::Slot(SlotRef::Tenant));
+//! assert_eq!(m.checksum.len(), 64);
+//!
+//! let errors = check_file("0002_bad.sql", "SELECT * FROM {tenat}.t", &[]).unwrap_err();
+//! assert!(errors[0].to_string().contains("unknown placeholder {tenat}"));
+//! # Ok::<(), String>(())
+//! ```
+#![warn(missing_docs)]
+
+mod name;
+mod placeholders;
+mod statements;
+
+use std::fmt;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub use name::parse_file_name;
+pub use placeholders::split_placeholders;
+
+/// The placeholder that stands for the tenant's schema.
+pub const TENANT_PLACEHOLDER: &str = "tenant";
+
+/// The marker line that skips the SQL parser for one file.
+pub const UNCHECKED_MARKER: &str = "-- tenant:unchecked";
+
+/// A schema placeholder in a migration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotRef {
+    /// `{tenant}`: the schema of the tenant being migrated.
+    Tenant,
+    /// `{name}`: a declared named slot.
+    Named(String),
+}
+
+/// A piece of a checked migration: SQL text, or a schema placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Part {
+    /// SQL text, written as is.
+    Sql(String),
+    /// A schema placeholder, filled (quoted) when the migration runs.
+    Slot(SlotRef),
+}
+
+/// A migration file that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedMigration {
+    /// The version from the file name (`0003_x.sql` → 3).
+    pub version: u64,
+    /// The name from the file name (`0003_add_paid.sql` → `add_paid`).
+    pub name: String,
+    /// The file name.
+    pub file_name: String,
+    /// The SQL, split at placeholders.
+    pub parts: Vec<Part>,
+    /// Lowercase hex SHA-256 of the file content (line endings normalised to `\n`).
+    pub checksum: String,
+    /// Digits in the version prefix (used to check that every file uses the same width).
+    pub version_width: usize,
+}
+
+/// What is wrong with one migration file (or with the set of files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    /// The file the problem is in.
+    pub file: String,
+    /// 1-based line and column, when the problem has a position.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// Checks one migration file: its name, its placeholders (against `slots`, the declared
+/// named slots), its SQL, and computes its checksum. Every problem found is returned.
+///
+/// ```
+/// let m = tenant_sql::check_file(
+///     "0002_plan.sql",
+///     "ALTER TABLE {tenant}.invoices ADD COLUMN plan text REFERENCES {shared}.plans (code);",
+///     &["shared"],
+/// ).map_err(|e| e[0].to_string())?;
+/// assert_eq!(m.parts.len(), 5);
+/// # Ok::<(), String>(())
+/// ```
+pub fn check_file(
+    file_name: &str,
+    content: &str,
+    slots: &[&str],
+) -> Result<CheckedMigration, Vec<FileError>> {
+    let mut errors = Vec::new();
+    let error = |position, message: String| FileError {
+        file: file_name.to_owned(),
+        position,
+        message,
+    };
+    let parsed_name = parse_file_name(file_name).map_err(|m| error(None, m));
+    if !file_name.ends_with(".sql") {
+        // Not meant as a migration at all (notes.txt): its content is not SQL to check.
+        return Err(vec![parsed_name.expect_err("no .sql suffix")]);
+    }
+    let split = split_placeholders(content, slots);
+    let (parts, dummy_sql) = match split {
+        Ok(ok) => ok,
+        Err(problems) => {
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|(offset, m)| error(Some(line_column(content, offset)), m)),
+            );
+            (Vec::new(), String::new())
+        }
+    };
+    if errors.is_empty() {
+        let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
+        if let Err(problem) = statements::check(&dummy_sql, unchecked) {
+            errors.push(error(problem.position, problem.message));
+        }
+    }
+    let (version, name, version_width) = match parsed_name {
+        Ok(n) => n,
+        Err(e) => {
+            errors.insert(0, e);
+            (0, String::new(), 0)
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(CheckedMigration {
+        version,
+        name,
+        file_name: file_name.to_owned(),
+        parts,
+        checksum: checksum(content),
+        version_width,
+    })
+}
+
+/// Checks a set of migrations together: versions unique, version prefixes of one width (so
+/// files sort in the order they apply). Sorts them by version.
+///
+/// ```
+/// let a = tenant_sql::check_file("0001_a.sql", "SELECT 1", &[]).unwrap();
+/// let b = tenant_sql::check_file("0001_b.sql", "SELECT 2", &[]).unwrap();
+/// let errors = tenant_sql::check_set(&mut vec![a, b]).unwrap_err();
+/// assert!(errors[0].message.contains("version 1 is used by 0001_a.sql and 0001_b.sql"));
+/// ```
+pub fn check_set(migrations: &mut [CheckedMigration]) -> Result<(), Vec<FileError>> {
+    migrations.sort_by(|a, b| (a.version, &a.file_name).cmp(&(b.version, &b.file_name)));
+    let mut errors = Vec::new();
+    for pair in migrations.windows(2) {
+        if pair[0].version == pair[1].version {
+            errors.push(FileError {
+                file: pair[1].file_name.clone(),
+                position: None,
+                message: format!(
+                    "version {} is used by {} and {}; give each migration its own version",
+                    pair[1].version, pair[0].file_name, pair[1].file_name
+                ),
+            });
+        }
+    }
+    if let Some(first) = migrations.first() {
+        for m in migrations.iter().skip(1) {
+            if m.version_width != first.version_width {
+                errors.push(FileError {
+                    file: m.file_name.clone(),
+                    position: None,
+                    message: format!(
+                        "its version has {} digits but {} has {}; pad every version to the same width so the files sort in the order they apply",
+                        m.version_width, first.file_name, first.version_width
+                    ),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Checks that every declared named slot is a valid slot name (and not `tenant`).
+///
+/// ```
+/// assert!(tenant_sql::check_slots(&["shared"]).is_ok());
+/// assert!(tenant_sql::check_slots(&["tenant"]).is_err());
+/// assert!(tenant_sql::check_slots(&["Shared"]).is_err());
+/// ```
+pub fn check_slots(slots: &[&str]) -> Result<(), String> {
+    for (i, slot) in slots.iter().enumerate() {
+        if *slot == TENANT_PLACEHOLDER {
+            return Err("`tenant` is always a placeholder; declare only named slots".into());
+        }
+        if let Some(problem) = name::identifier_problem(slot) {
+            return Err(format!("invalid slot name {slot:?}: {problem}"));
+        }
+        if slots[..i].contains(slot) {
+            return Err(format!("slot {slot:?} is declared twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads and checks every migration file of `dir` (see the crate docs for the rules) and
+/// the set they form, sorted by version. Every problem in every file is returned.
+///
+/// ```no_run
+/// let migrations = tenant_sql::check_dir("migrations".as_ref(), &["shared"])
+///     .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn check_dir(dir: &Path, slots: &[&str]) -> Result<Vec<CheckedMigration>, Vec<FileError>> {
+    let dir_error = |message: String| {
+        vec![FileError {
+            file: dir.display().to_string(),
+            position: None,
+            message,
+        }]
+    };
+    check_slots(slots).map_err(dir_error)?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        dir_error(format!(
+            "cannot read the migrations directory: {e}; check the path (it is relative to the crate's Cargo.toml for the macro)"
+        ))
+    })?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| dir_error(format!("cannot list the directory: {e}")))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with('.') || entry.path().is_dir() {
+            continue;
+        }
+        files.push((file_name, entry.path()));
+    }
+    files.sort();
+    let mut checked = Vec::new();
+    let mut errors = Vec::new();
+    for (file_name, path) in files {
+        match std::fs::read_to_string(&path) {
+            Ok(content) => match check_file(&file_name, &content, slots) {
+                Ok(m) => checked.push(m),
+                Err(e) => errors.extend(e),
+            },
+            Err(e) => errors.push(FileError {
+                file: file_name,
+                position: None,
+                message: format!("cannot read it as UTF-8 text: {e}"),
+            }),
+        }
+    }
+    if let Err(e) = check_set(&mut checked) {
+        errors.extend(e);
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Lowercase hex SHA-256 of `content` with `\r\n` read as `\n` (so a checkout with other line
+/// endings is not a changed migration).
+///
+/// ```
+/// assert_eq!(tenant_sql::checksum("SELECT 1;\n"), tenant_sql::checksum("SELECT 1;\r\n"));
+/// assert_ne!(tenant_sql::checksum("SELECT 1;"), tenant_sql::checksum("SELECT 2;"));
+/// ```
+pub fn checksum(content: &str) -> String {
+    let mut hasher = Sha256::new();
+    let mut rest = content;
+    while let Some(i) = rest.find("\r\n") {
+        hasher.update(&rest.as_bytes()[..i]);
+        hasher.update(b"\n");
+        rest = &rest[i + 2..];
+    }
+    hasher.update(rest.as_bytes());
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for byte in digest.iter() {
+        use fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}

@@ -1,0 +1,64 @@
+//! Migration file names: `<version>_<name>.sql`.
+
+/// Splits a migration file name into (version, name, digits in the version).
+///
+/// ```
+/// assert_eq!(tenant_sql::parse_file_name("0003_add_paid.sql"), Ok((3, "add_paid".into(), 4)));
+/// assert!(tenant_sql::parse_file_name("0003-add-paid.sql").is_err());
+/// assert!(tenant_sql::parse_file_name("0000_zero.sql").is_err());
+/// ```
+pub fn parse_file_name(file_name: &str) -> Result<(u64, String, usize), String> {
+    const RULE: &str = "name migration files `<version>_<name>.sql`, e.g. `0001_create_invoices.sql`: the version in digits, the name in [a-z0-9_]";
+    let Some(stem) = file_name.strip_suffix(".sql") else {
+        return Err(format!("not a migration file name (it does not end in `.sql`); {RULE}; only migration files (and hidden files) may be in the migrations directory"));
+    };
+    let digits = stem.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(format!(
+            "the file name does not start with a version; {RULE}"
+        ));
+    }
+    let Some(name) = stem[digits..].strip_prefix('_') else {
+        return Err(format!("the version must be followed by `_`; {RULE}"));
+    };
+    if name.is_empty() {
+        return Err(format!(
+            "the migration has no name after the version; {RULE}"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Err(format!("the name contains {c:?}; {RULE}"));
+    }
+    let version: u64 = stem[..digits]
+        .parse()
+        .map_err(|_| format!("the version {} is too large for 64 bits", &stem[..digits]))?;
+    if version == 0 {
+        return Err("version 0 is not allowed; versions start at 1".into());
+    }
+    Ok((version, name.to_owned(), digits))
+}
+
+/// Why `name` is not a valid slot name, if it is not (`^[a-z_][a-z0-9_]{0,62}$`, not `pg_*`).
+pub(crate) fn identifier_problem(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Some("it is empty"),
+        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
+            return Some("it must start with a lowercase ASCII letter or `_`")
+        }
+        _ => {}
+    }
+    if name.len() > 63 {
+        return Some("it is longer than 63 bytes");
+    }
+    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+        return Some("only lowercase ASCII letters, digits and `_` are allowed");
+    }
+    if name.starts_with("pg_") || name == "information_schema" {
+        return Some("names starting with `pg_` and `information_schema` are reserved");
+    }
+    None
+}

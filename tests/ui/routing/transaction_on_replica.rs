@@ -1,0 +1,8 @@
+// A replica handle offers no transaction: transactions run on the primary.
+use tenant_runtime::ReplicaDb;
+
+async fn begin(mut db: ReplicaDb) {
+    let _tx = db.transaction().await;
+}
+
+fn main() {}
