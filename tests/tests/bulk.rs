@@ -748,3 +748,36 @@ async fn streaming_a_million_rows_keeps_memory_flat() {
     drop(db);
     s.schemas.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------------------
+// The pooler-safe statement mode.
+
+#[tokio::test]
+async fn every_bulk_path_works_in_unnamed_statement_mode() {
+    let schemas = TestSchemas::new("bulk::unnamed_mode").await;
+    let allowlist = Allowlist::from_pairs([("acme", schemas.name("acme"))]).unwrap();
+    let mut client = Client::connect(&database_url().await)
+        .await
+        .unwrap()
+        .with_statement_mode(tenant_runtime::StatementMode::Unnamed);
+    let tenant = allowlist.resolve("acme").unwrap();
+    let mut db = client.for_tenant(&tenant);
+    db.create_schema().await.unwrap();
+    Sample::create_table(&db).await.unwrap();
+    let input = samples(50);
+    let stored = Sample::insert_many_returning(&mut db, &input)
+        .await
+        .unwrap();
+    assert_eq!(without_ids(&stored), input);
+    assert_eq!(Sample::copy_in(&db, &input).await.unwrap(), 50);
+    let streamed: Vec<Sample> = Sample::stream(&db)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(streamed.len(), 100);
+    assert_eq!(without_ids(&streamed[50..]), input);
+    drop(db);
+    schemas.cleanup().await;
+}
