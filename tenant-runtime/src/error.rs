@@ -79,6 +79,14 @@ pub enum Error {
     /// A model graph is not valid (e.g. a foreign-key cycle).
     #[error("invalid model set: {0}")]
     InvalidModelSet(String),
+    /// The row source of a bulk load ([`Model::copy_in_stream`](crate::Model::copy_in_stream))
+    /// yielded an error. The `COPY` was aborted: nothing from this load was written.
+    #[error("the row source of a COPY failed, so the COPY was aborted and nothing was written; fix the source and load again: {source}")]
+    CopySource {
+        /// The error the source yielded.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The tenant key is registered with another schema than the one asked for.
     #[error("tenant {key:?} is registered with schema {registered:?}, not {requested:?}; provision it with its registered schema, or retire and purge it first")]
     TenantConflict {

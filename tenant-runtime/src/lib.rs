@@ -33,6 +33,7 @@
 //! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
 //! - templates: [`Template`], [`Slot`], [`SchemaMap`];
 //! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
+//! - bulk data: [`bulk`] (multi-row `INSERT`, binary `COPY`), [`Model::stream`];
 //! - queries: the typed builder ([`Model::query`] → [`Select`], with [`Filter`], [`Order`],
 //!   [`Bind`]) and the checked macros [`query!`], [`query_as!`], [`query_scalar!`]
 //!   ([`Query`], [`QueryAs`], [`QueryScalar`]); [`QueryStream`];
@@ -47,6 +48,7 @@
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
+pub mod bulk;
 mod cache;
 pub mod citus;
 mod client;

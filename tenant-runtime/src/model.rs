@@ -1,18 +1,24 @@
 //! What `#[derive(Model)]` implements: table metadata, row decoding, parameters, and the
 //! CRUD and DDL every model gets.
 
+use std::borrow::Borrow;
+use std::convert::Infallible;
 use std::future::Future;
 use std::marker::PhantomData;
+
+use futures_util::Stream;
 
 use postgres_types::ToSql;
 use smallvec::SmallVec;
 use tokio_postgres::Row;
 
+use crate::bulk;
 use crate::db::Db;
 use crate::ddl;
 use crate::error::Result;
-use crate::executor::{Executor, Writable};
+use crate::executor::{Begin, Executor, Writable};
 use crate::query::Select;
+use crate::stream::QueryStream;
 use crate::template::{Slot, Template};
 
 /// Bind parameters of one statement; inline up to 16, so most rows bind without allocating.
@@ -204,6 +210,143 @@ pub trait Model: Sized + Send + Sync + 'static {
                 .query_one(&Self::templates().insert, &self.insert_params())
                 .await?;
             Self::from_row(&row)
+        }
+    }
+
+    /// Inserts every row of `rows` with multi-row `INSERT`s and returns how many were
+    /// inserted. All of them or none: when the rows need more than one statement
+    /// (see [`bulk::rows_per_insert`]) they run in one transaction, or a savepoint if `db` is
+    /// already a transaction. Identity columns are generated, as with [`Model::insert`].
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{Allowlist, Client, Model};
+    ///
+    /// #[derive(Model)]
+    /// #[tenant(table = "events")]
+    /// struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
+    ///
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let mut db = client.for_tenant(&acme);
+    /// let events: Vec<Event> = (0..100_000).map(|i| Event { id: 0, kind: format!("k{i}") }).collect();
+    /// assert_eq!(Event::insert_many(&mut db, &events).await?, 100_000); // 4 statements, 1 transaction
+    /// # Ok(()) }
+    /// ```
+    fn insert_many<E: Begin + Writable>(
+        db: &mut Db<E>,
+        rows: &[Self],
+    ) -> impl Future<Output = Result<u64>> + Send {
+        async move { Ok(bulk::insert_many(db, rows, false).await?.0) }
+    }
+
+    /// [`Model::insert_many`], returning the rows as stored (with generated identity values
+    /// and defaults), in the order of `rows`.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model};
+    /// # #[derive(Model)] #[tenant(table = "events")]
+    /// # struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let mut db = client.for_tenant(&acme);
+    /// let rows = [Event { id: 0, kind: "a".into() }, Event { id: 0, kind: "b".into() }];
+    /// let stored = Event::insert_many_returning(&mut db, &rows).await?;
+    /// assert_eq!(stored[1].kind, "b");
+    /// assert!(stored[1].id > stored[0].id);
+    /// # Ok(()) }
+    /// ```
+    fn insert_many_returning<E: Begin + Writable>(
+        db: &mut Db<E>,
+        rows: &[Self],
+    ) -> impl Future<Output = Result<Vec<Self>>> + Send {
+        async move { Ok(bulk::insert_many(db, rows, true).await?.1) }
+    }
+
+    /// Loads `rows` with one binary `COPY ... FROM STDIN` and returns how many were written.
+    /// One statement, so all or nothing: an error on any row (a value the column type
+    /// rejects, a constraint) aborts the `COPY` and nothing is written. Identity columns are
+    /// generated, as with [`Model::insert`]. The items may be models or references to them.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model};
+    /// # #[derive(Model)] #[tenant(table = "events")]
+    /// # struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let db = client.for_tenant(&acme);
+    /// let events = (0..1_000_000).map(|i| Event { id: 0, kind: format!("k{i}") });
+    /// assert_eq!(Event::copy_in(&db, events).await?, 1_000_000);
+    /// # Ok(()) }
+    /// ```
+    fn copy_in<E, I>(db: &Db<E>, rows: I) -> impl Future<Output = Result<u64>> + Send
+    where
+        E: Writable,
+        I: IntoIterator + Send,
+        I::IntoIter: Send,
+        I::Item: Borrow<Self> + Send,
+    {
+        let source = futures_util::stream::iter(rows.into_iter().map(Ok::<_, Infallible>));
+        bulk::copy_in::<Self, _, _, _, _>(db, source)
+    }
+
+    /// [`Model::copy_in`] from a stream of results (rows read from a file, a socket, another
+    /// database...). The first `Err` the stream yields aborts the `COPY` — nothing is
+    /// written — and comes back as [`Error::CopySource`](crate::Error::CopySource).
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model};
+    /// # #[derive(Model)] #[tenant(table = "events")]
+    /// # struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let db = client.for_tenant(&acme);
+    /// let lines = futures_util::stream::iter(["a", "b", "oops"]);
+    /// let events = futures_util::StreamExt::map(lines, |kind| match kind {
+    ///     "oops" => Err(std::io::Error::other("line 3 is malformed")),
+    ///     kind => Ok(Event { id: 0, kind: kind.into() }),
+    /// });
+    /// let failed = Event::copy_in_stream(&db, events).await;
+    /// assert!(matches!(failed, Err(tenant_runtime::Error::CopySource { .. })));
+    /// assert_eq!(Event::count(&db).await?, 0); // "a" and "b" were not written either
+    /// # Ok(()) }
+    /// ```
+    fn copy_in_stream<E, S, T, SE>(db: &Db<E>, rows: S) -> impl Future<Output = Result<u64>> + Send
+    where
+        E: Writable,
+        S: Stream<Item = std::result::Result<T, SE>> + Send,
+        T: Borrow<Self> + Send,
+        SE: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        bulk::copy_in::<Self, _, _, _, _>(db, rows)
+    }
+
+    /// Every row of the table, in primary-key order, as a stream that decodes one row at a
+    /// time instead of holding them all (see [`QueryStream`]). `Model::query()` streams
+    /// filtered and ordered selections the same way.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Model};
+    /// # #[derive(Model)] #[tenant(table = "events")]
+    /// # struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// use futures_util::TryStreamExt;
+    /// let db = client.for_tenant(&acme);
+    /// let longest = Event::stream(&db)
+    ///     .await?
+    ///     .try_fold(0, |longest, e| async move { Ok(longest.max(e.kind.len())) })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    fn stream<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<QueryStream<Self>>> + Send {
+        async move {
+            let rows = db.query_stream(&Self::templates().select_all, &[]).await?;
+            Ok(QueryStream::new(rows, |row| Self::from_row(&row)))
         }
     }
 
