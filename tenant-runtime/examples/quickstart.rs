@@ -5,9 +5,11 @@
 //! ```
 //! Uses `$DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`.
 
-use std::borrow::Cow;
+use std::time::Duration;
 
-use tenant_runtime::{Allowlist, Client, Model, Piece, SchemaMap, Slot, Template};
+use tenant_runtime::{
+    query_scalar, Allowlist, Client, Model, ModelSet, Provisioner, Registry, SchemaMap,
+};
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[tenant(table = "customers")]
@@ -46,18 +48,34 @@ struct Plan {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let client = Client::connect(&url).await?;
 
-    // The one door: request keys resolve to tenants only through the allowlist.
-    let allowlist =
-        Allowlist::from_pairs([("acme", "quickstart_acme"), ("globex", "quickstart_globex")])?;
-    // The `shared` slot maps to schema `quickstart_shared` on this connection.
-    let mut client = Client::connect(&url)
-        .await?
-        .with_schema_map(SchemaMap::new().with("shared", "quickstart_shared")?);
+    // The models every tenant gets (created in foreign-key order), and where the `shared`
+    // slot and the tenant registry live in this example.
+    let shared = SchemaMap::new().with("shared", "quickstart_shared")?;
+    let provisioner = Provisioner::new(
+        ModelSet::new()
+            .with::<Customer>()
+            .with::<Invoice>()
+            .with::<Plan>(),
+    )?
+    .with_registry(Registry::new("quickstart_registry")?)
+    .with_schema_map(shared.clone());
     client
         .as_tokio_postgres()
         .batch_execute("CREATE SCHEMA IF NOT EXISTS quickstart_shared")
         .await?;
+    provisioner.install(&client).await?; // the registry and the shared `plans` table
+    let mut client = client.with_schema_map(shared);
+
+    // Provisioning creates each schema and its tables in one transaction, records the tenant
+    // in the registry, and puts it in the allowlist: the one door to a `Tenant`.
+    let allowlist = Allowlist::new();
+    for (key, schema) in [("acme", "quickstart_acme"), ("globex", "quickstart_globex")] {
+        provisioner
+            .provision(&mut client, &allowlist, key, schema)
+            .await?;
+    }
 
     for (key, customer, amounts) in [
         ("acme", "Wile E. Coyote", [1200, 4500]),
@@ -65,11 +83,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         let tenant = allowlist.resolve(key)?;
         let db = client.for_tenant(&tenant);
-        db.create_schema().await?;
-        Customer::create_table(&db).await?;
-        Invoice::create_table(&db).await?;
-        Plan::create_table(&db).await?;
-
         let c = Customer {
             id: 0,
             email: format!("billing@{key}.example"),
@@ -113,6 +126,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         for c in &customers {
             println!("  customer #{} {} <{}>", c.id, c.name, c.email);
         }
+        // A checked query: placeholders name models and columns, never schemas.
+        let unpaid: i64 = query_scalar!(
+            "SELECT count(*) FROM {Invoice} WHERE {Invoice.paid} = $1",
+            false
+        )
+        .fetch_one(&db)
+        .await?;
+        println!("  unpaid before paying one and deleting one: {unpaid}");
         // Update one invoice, delete another: each touches only this tenant's rows.
         invoices[0].paid = true;
         invoices[0].note = Some("paid by card".into());
@@ -143,22 +164,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(_) => unreachable!("initech is not in the allowlist"),
     }
 
-    // Clean up: drop both tenant schemas and the shared one.
-    let drop_tenant = Template::new(vec![
-        Piece::Sql(Cow::Borrowed("DROP SCHEMA IF EXISTS ")),
-        Piece::Schema(Slot::Tenant),
-        Piece::Sql(Cow::Borrowed(" CASCADE")),
-    ]);
-    for tenant in allowlist.tenants() {
-        client
-            .for_tenant(&tenant)
-            .batch_execute(&drop_tenant)
-            .await?;
+    // Clean up in two phases: retire (rename, stop resolving), then purge (drop) with no
+    // grace period; then the example's own shared schemas.
+    for key in ["acme", "globex"] {
+        let retired = provisioner.retire(&mut client, &allowlist, key).await?;
+        println!("retired {key}: renamed to {}", retired.renamed_to);
     }
+    let purged = provisioner.purge(&mut client, Duration::ZERO).await?;
+    println!("purged {} retired schema(s)", purged.len());
     client
         .as_tokio_postgres()
-        .batch_execute("DROP SCHEMA IF EXISTS quickstart_shared CASCADE")
+        .batch_execute(
+            "DROP SCHEMA quickstart_shared CASCADE; DROP SCHEMA quickstart_registry CASCADE",
+        )
         .await?;
-    println!("cleaned up: dropped quickstart_acme, quickstart_globex, quickstart_shared");
     Ok(())
 }
