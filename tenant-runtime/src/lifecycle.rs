@@ -61,6 +61,7 @@ pub struct Provisioner {
     role: Option<SchemaName>,
     map: SchemaMap,
     adopt_existing: bool,
+    distribute_on_citus: bool,
 }
 
 /// What [`Provisioner::retire`] did.
@@ -97,6 +98,7 @@ impl Provisioner {
             role: None,
             map: SchemaMap::new(),
             adopt_existing: false,
+            distribute_on_citus: false,
         })
     }
 
@@ -141,6 +143,23 @@ impl Provisioner {
     /// [`Error::SchemaExists`] (for bringing existing schemas under management).
     pub fn adopt_existing_schemas(mut self, adopt: bool) -> Provisioner {
         self.adopt_existing = adopt;
+        self
+    }
+
+    /// With `true`, provisioning also makes each new tenant schema a Citus distributed schema
+    /// (`citus_schema_distribute`, see [`citus`](crate::citus)), inside the same transaction
+    /// as the schema, its tables and its registry row: on a Citus coordinator (12 or later) the
+    /// tenant's tables become one colocated group placed on a worker; if the call fails (for
+    /// example on PostgreSQL without Citus), nothing of the tenant is left behind. Citus treats
+    /// an already distributed schema as done, so re-provisioning stays idempotent.
+    ///
+    /// ```
+    /// # use tenant_runtime::{ModelSet, Provisioner};
+    /// let provisioner = Provisioner::new(ModelSet::new())?.distribute_on_citus(true);
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn distribute_on_citus(mut self, enabled: bool) -> Provisioner {
+        self.distribute_on_citus = enabled;
         self
     }
 
@@ -312,6 +331,9 @@ impl Provisioner {
         }
 
         tx.batch_execute(&self.provision_ddl()).await?;
+        if self.distribute_on_citus {
+            crate::citus::distribute_schema(&tx).await?;
+        }
         if !registered {
             let sql = format!(
                 "INSERT INTO {} (key, schema) VALUES ($1, $2)",

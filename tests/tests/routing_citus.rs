@@ -147,3 +147,106 @@ async fn a_stand_in_with_citus_signature_receives_exactly_the_tenant_schema() {
     drop((pool, globex, missing, admin));
     database.drop_now().await;
 }
+
+/// Citus's signature, recording each call, on a database of the test's own.
+async fn database_with_citus_stand_in(name: &str) -> TestDatabase {
+    let database = test_database(name).await;
+    connect_to(&database.url())
+        .await
+        .batch_execute(
+            "CREATE TABLE public.citus_calls (n serial, schema text, tables bigint);
+             CREATE FUNCTION public.citus_schema_distribute(schemaname regnamespace)
+                 RETURNS void LANGUAGE sql AS
+                 $$ INSERT INTO public.citus_calls (schema, tables)
+                    SELECT $1::text, count(*) FROM pg_tables t
+                     WHERE t.schemaname = $1::text $$;",
+        )
+        .await
+        .unwrap();
+    database
+}
+
+#[derive(Debug, tenant_runtime::Model)]
+#[tenant(table = "orders")]
+struct Order {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    total_cents: i64,
+}
+
+#[tokio::test]
+async fn provisioning_with_citus_distributes_each_new_schema_after_its_tables() {
+    let database = database_with_citus_stand_in("routing citus provision").await;
+    let provisioner =
+        tenant_runtime::Provisioner::new(tenant_runtime::ModelSet::new().with::<Order>())
+            .unwrap()
+            .distribute_on_citus(true);
+    let mut client = tenant_runtime::Client::connect(&database.url())
+        .await
+        .unwrap();
+    provisioner.install(&client).await.unwrap();
+    let allowlist = Allowlist::new();
+    for (key, schema) in [("acme", "tenant_acme"), ("globex", "tenant_globex")] {
+        provisioner
+            .provision(&mut client, &allowlist, key, schema)
+            .await
+            .unwrap();
+    }
+    let calls: Vec<(String, i64)> = client
+        .as_tokio_postgres()
+        .query(
+            "SELECT schema, tables FROM public.citus_calls ORDER BY n",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // Called with exactly the tenant's schema, once its table existed (Citus converts the
+    // tables already in the schema).
+    assert_eq!(
+        calls,
+        [
+            ("tenant_acme".to_owned(), 1),
+            ("tenant_globex".to_owned(), 1)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn provisioning_with_citus_on_plain_postgres_leaves_nothing_behind() {
+    let database = test_database("routing citus provision plain").await;
+    let provisioner =
+        tenant_runtime::Provisioner::new(tenant_runtime::ModelSet::new().with::<Order>())
+            .unwrap()
+            .distribute_on_citus(true);
+    let mut client = tenant_runtime::Client::connect(&database.url())
+        .await
+        .unwrap();
+    provisioner.install(&client).await.unwrap();
+    let allowlist = Allowlist::new();
+    let err = provisioner
+        .provision(&mut client, &allowlist, "acme", "tenant_acme")
+        .await
+        .unwrap_err();
+    assert_eq!(err.sqlstate(), Some("42883"), "{err}");
+    // One transaction: no schema, no registry row, no tenant.
+    let pg = client.as_tokio_postgres();
+    let schemas: i64 = pg
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_acme'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(schemas, 0);
+    assert!(provisioner
+        .registry()
+        .entry(&client, "acme")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(allowlist.resolve("acme").is_err());
+}
