@@ -44,7 +44,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use name::parse_file_name;
+pub use name::{identifier_problem, parse_file_name, schema_problem};
 pub use placeholders::split_placeholders;
 
 /// The placeholder that stands for the tenant's schema.
@@ -233,7 +233,7 @@ pub fn check_slots(slots: &[&str]) -> Result<(), String> {
         if *slot == TENANT_PLACEHOLDER {
             return Err("`tenant` is always a placeholder; declare only named slots".into());
         }
-        if let Some(problem) = name::identifier_problem(slot) {
+        if let Some(problem) = name::schema_problem(slot) {
             return Err(format!("invalid slot name {slot:?}: {problem}"));
         }
         if slots[..i].contains(slot) {

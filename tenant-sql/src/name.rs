@@ -41,24 +41,48 @@ pub fn parse_file_name(file_name: &str) -> Result<(u64, String, usize), String> 
     Ok((version, name.to_owned(), digits))
 }
 
-/// Why `name` is not a valid slot name, if it is not (`^[a-z_][a-z0-9_]{0,62}$`, not `pg_*`).
-pub(crate) fn identifier_problem(name: &str) -> Option<&'static str> {
-    let mut chars = name.chars();
-    match chars.next() {
-        None => return Some("it is empty"),
-        Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
-            return Some("it must start with a lowercase ASCII letter or `_`")
-        }
-        _ => {}
+/// Why `name` is not a valid SQL identifier for tenant (`^[a-z_][a-z0-9_]{0,62}$`: table,
+/// column, alias and slot names), or `None` if it is. The one copy of the rule for compile-time
+/// checks; `tenant_runtime::SchemaName` applies the same rule with a typed error.
+///
+/// ```
+/// assert!(tenant_sql::identifier_problem("invoices").is_none());
+/// assert!(tenant_sql::identifier_problem("Invoices").is_some());
+/// ```
+pub fn identifier_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
     }
     if name.len() > 63 {
-        return Some("it is longer than 63 bytes");
+        return Some(format!(
+            "it is {} bytes long and PostgreSQL keeps at most 63",
+            name.len()
+        ));
     }
-    if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-        return Some("only lowercase ASCII letters, digits and `_` are allowed");
+    let first = name.chars().next().expect("non-empty");
+    if !(first.is_ascii_lowercase() || first == '_') {
+        return Some("it must start with a lowercase ASCII letter or `_`".into());
     }
-    if name.starts_with("pg_") || name == "information_schema" {
-        return Some("names starting with `pg_` and `information_schema` are reserved");
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        return Some(format!(
+            "it contains {c:?}; use only lowercase ASCII letters, digits and `_`"
+        ));
     }
     None
+}
+
+/// Like [`identifier_problem`], plus the schema rule: no `pg_*`, no `information_schema`.
+///
+/// ```
+/// assert!(tenant_sql::schema_problem("shared").is_none());
+/// assert!(tenant_sql::schema_problem("pg_catalog").is_some());
+/// ```
+pub fn schema_problem(name: &str) -> Option<String> {
+    identifier_problem(name).or_else(|| {
+        (name.starts_with("pg_") || name == "information_schema")
+            .then(|| "it is reserved by PostgreSQL (`pg_*`, `information_schema`)".into())
+    })
 }
