@@ -88,6 +88,32 @@ impl TestSchemas {
         name
     }
 
+    /// An allowlist of `keys`, each tenant in schema `<prefix>_<key>` (not created).
+    pub fn allowlist(&self, keys: &[&str]) -> tenant_runtime::Allowlist {
+        tenant_runtime::Allowlist::from_pairs(keys.iter().map(|k| (*k, self.name(k))))
+            .expect("test tenant keys and schemas are valid")
+    }
+
+    /// A client on this database whose connection-level map sends the `shared` slot to
+    /// `<prefix>_shared`, which it creates.
+    pub async fn client_with_shared_slot(&self) -> tenant_runtime::Client {
+        let shared = self.name("shared");
+        let client = tenant_runtime::Client::connect(&self.url)
+            .await
+            .expect("connect")
+            .with_schema_map(
+                tenant_runtime::SchemaMap::new()
+                    .with("shared", &shared)
+                    .expect("valid slot and schema"),
+            );
+        client
+            .as_tokio_postgres()
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{shared}\""))
+            .await
+            .expect("create the shared schema");
+        client
+    }
+
     /// Drops every schema named `<prefix>` or `<prefix>_…`, CASCADE. Call at the end of a
     /// test. Panics if that fails (the schemas would leak).
     pub async fn cleanup(mut self) {

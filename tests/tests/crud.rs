@@ -3,7 +3,7 @@
 //! checks, NULLs, composite keys, transactions.
 
 use tenant_runtime::{Allowlist, Client, Error, Keyed, Model, SchemaMap};
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::TestSchemas;
 
 #[derive(Debug, Clone, PartialEq, Model)]
 #[tenant(table = "customers")]
@@ -64,20 +64,6 @@ struct Nullable {
     r#type: Option<String>,
 }
 
-/// An allowlist of `keys`, each in its own schema under the test's prefix.
-fn allowlist(schemas: &TestSchemas, keys: &[&str]) -> Allowlist {
-    Allowlist::from_pairs(keys.iter().map(|k| (k.to_string(), schemas.name(k)))).unwrap()
-}
-
-async fn client_for(schemas: &TestSchemas) -> Client {
-    let url = database_url().await;
-    Client::connect(&url).await.unwrap().with_schema_map(
-        SchemaMap::new()
-            .with("shared", &schemas.name("shared"))
-            .unwrap(),
-    )
-}
-
 async fn create_tenant_tables(client: &mut Client, allowlist: &Allowlist) {
     for tenant in allowlist.tenants() {
         let db = client.for_tenant(&tenant);
@@ -92,8 +78,8 @@ async fn create_tenant_tables(client: &mut Client, allowlist: &Allowlist) {
 #[tokio::test]
 async fn every_crud_operation_sees_only_its_own_tenants_rows() {
     let schemas = TestSchemas::new("crud_isolation").await;
-    let allowlist = allowlist(&schemas, &["acme", "globex", "initech"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme", "globex", "initech"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
 
     // Insert: each tenant gets `n` customers and invoices; identity ids start at 1 everywhere.
@@ -190,13 +176,16 @@ async fn every_crud_operation_sees_only_its_own_tenants_rows() {
 #[tokio::test]
 async fn a_named_slot_lands_in_the_schema_the_map_gives_it() {
     let schemas = TestSchemas::new("crud_named_slot").await;
-    let allowlist = allowlist(&schemas, &["acme", "globex"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme", "globex"]);
+    let mut client = schemas.client_with_shared_slot().await;
     let pg = client.as_tokio_postgres();
     for s in ["shared", "shared_eu"] {
-        pg.batch_execute(&format!("CREATE SCHEMA \"{}\"", schemas.name(s)))
-            .await
-            .unwrap();
+        pg.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+            schemas.name(s)
+        ))
+        .await
+        .unwrap();
     }
     let acme = allowlist.resolve("acme").unwrap();
     let globex = allowlist.resolve("globex").unwrap();
@@ -267,8 +256,8 @@ async fn a_named_slot_lands_in_the_schema_the_map_gives_it() {
 #[tokio::test]
 async fn a_foreign_key_points_at_the_same_tenants_table() {
     let schemas = TestSchemas::new("crud_fk").await;
-    let allowlist = allowlist(&schemas, &["acme", "globex"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme", "globex"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
 
     let rows = client
@@ -324,8 +313,8 @@ async fn a_foreign_key_points_at_the_same_tenants_table() {
 #[tokio::test]
 async fn created_indexes_and_constraints_are_in_pg_catalog() {
     let schemas = TestSchemas::new("crud_catalog").await;
-    let allowlist = allowlist(&schemas, &["acme"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
     // Creating again is a no-op, not an error.
     create_tenant_tables(&mut client, &allowlist).await;
@@ -446,8 +435,8 @@ async fn created_indexes_and_constraints_are_in_pg_catalog() {
 #[tokio::test]
 async fn null_and_every_basic_type_round_trip() {
     let schemas = TestSchemas::new("crud_nulls").await;
-    let allowlist = allowlist(&schemas, &["acme"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
     let acme = allowlist.resolve("acme").unwrap();
     let db = client.for_tenant(&acme);
@@ -510,8 +499,8 @@ async fn null_and_every_basic_type_round_trip() {
 #[tokio::test]
 async fn composite_keys_get_update_and_delete_by_tuple() {
     let schemas = TestSchemas::new("crud_composite").await;
-    let allowlist = allowlist(&schemas, &["acme", "globex"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme", "globex"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
     let acme = allowlist.resolve("acme").unwrap();
     let db = client.for_tenant(&acme);
@@ -574,8 +563,8 @@ async fn composite_keys_get_update_and_delete_by_tuple() {
 #[tokio::test]
 async fn transactions_and_savepoints_commit_or_roll_back_as_a_whole() {
     let schemas = TestSchemas::new("crud_tx").await;
-    let allowlist = allowlist(&schemas, &["acme"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
     let acme = allowlist.resolve("acme").unwrap();
     let mut db = client.for_tenant(&acme);
@@ -626,8 +615,8 @@ async fn transactions_and_savepoints_commit_or_roll_back_as_a_whole() {
 #[tokio::test]
 async fn query_one_errors_say_what_was_found() {
     let schemas = TestSchemas::new("crud_errors").await;
-    let allowlist = allowlist(&schemas, &["acme"]);
-    let mut client = client_for(&schemas).await;
+    let allowlist = schemas.allowlist(&["acme"]);
+    let mut client = schemas.client_with_shared_slot().await;
     create_tenant_tables(&mut client, &allowlist).await;
     let acme = allowlist.resolve("acme").unwrap();
     let db = client.for_tenant(&acme);

@@ -66,21 +66,8 @@ struct Fixture {
 impl Fixture {
     async fn new(test: &str) -> Fixture {
         let schemas = TestSchemas::new(test).await;
-        let allowlist = Allowlist::from_pairs([
-            ("acme", schemas.name("acme")),
-            ("globex", schemas.name("globex")),
-        ])
-        .unwrap();
-        let shared = schemas.name("shared");
-        let mut client = Client::connect(&database_url().await)
-            .await
-            .unwrap()
-            .with_schema_map(SchemaMap::new().with("shared", &shared).unwrap());
-        client
-            .as_tokio_postgres()
-            .batch_execute(&format!("CREATE SCHEMA \"{shared}\""))
-            .await
-            .unwrap();
+        let allowlist = schemas.allowlist(&["acme", "globex"]);
+        let mut client = schemas.client_with_shared_slot().await;
         for (key, seed) in [("acme", ACME), ("globex", GLOBEX)] {
             let tenant = allowlist.resolve(key).unwrap();
             let db = client.for_tenant(&tenant);
