@@ -1,10 +1,11 @@
 //! Paths the macros' generated code uses. Not public API: no stability promise.
 
 pub use crate::error::{Error, Result};
-pub use crate::migrate::{Migration, Migrations};
-pub use crate::model::{Column, ColumnDef, ForeignKey, Keyed, Model, ModelTemplates, Params};
-pub use crate::template::{Piece, Slot, Template};
-pub use crate::types::SqlType;
+pub use crate::lifecycle::{Migration, Migrations};
+pub use crate::model::SqlType;
+pub use crate::model::{Column, ColumnDef, ForeignKey, ModelTemplates, Params};
+pub use crate::model::{Keyed, Model};
+pub use crate::sql::{Piece, Slot, Template};
 pub use postgres_types::{FromSql, ToSql};
 pub use smallvec::smallvec;
 pub use std::borrow::Cow;
@@ -74,8 +75,8 @@ pub const fn foreign_key<T: Model>() -> ForeignKey {
 
 // ---- query macros (`query!`, `query_as!`, `query_scalar!`) ----
 
-pub use crate::expr::Bind;
-pub use crate::sql::{Query, QueryAs, QueryScalar};
+pub use crate::model::Bind;
+pub use crate::query::{Query, QueryAs, QueryScalar};
 
 /// What `query_as!(M, ...)` expands to: the `M: Model` bound of a free function is reported
 /// as "`M` is not a tenant model", at `M`.

@@ -1,7 +1,5 @@
 //! The one error type of the runtime.
 
-use crate::schema::InvalidSchemaName;
-
 /// Everything that can go wrong in `tenant_runtime`, one variant per cause that callers
 /// handle differently.
 ///
@@ -285,3 +283,46 @@ fn describe_db_error(e: &tokio_postgres::Error) -> String {
 
 /// `Result` with [`Error`](enum@Error) as the error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a string is not a valid [`SchemaName`](crate::SchemaName).
+///
+/// ```
+/// use tenant_runtime::{SchemaName, InvalidSchemaName};
+/// assert_eq!(SchemaName::parse(""), Err(InvalidSchemaName::Empty));
+/// assert_eq!(SchemaName::parse("pg_catalog"), Err(InvalidSchemaName::Reserved { name: "pg_catalog".into() }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidSchemaName {
+    /// The string was empty.
+    #[error("schema name is empty; use 1 to 63 characters from [a-z0-9_], starting with a letter or `_`")]
+    Empty,
+    /// The string was longer than 63 bytes, which PostgreSQL would silently truncate.
+    #[error("schema name is {len} bytes long; PostgreSQL keeps at most 63, so use a shorter name")]
+    TooLong {
+        /// Length of the refused input in bytes.
+        len: usize,
+    },
+    /// The first character is not `a`-`z` or `_`.
+    #[error("schema name {name:?} must start with a lowercase ASCII letter or `_`")]
+    InvalidStart {
+        /// The refused input.
+        name: String,
+    },
+    /// A character outside `[a-z0-9_]` (uppercase, whitespace, quotes, punctuation, non-ASCII, NUL...).
+    #[error("schema name {name:?} contains {found:?} at byte {at}; only lowercase ASCII letters, digits and `_` are allowed")]
+    InvalidCharacter {
+        /// The refused input.
+        name: String,
+        /// The first offending character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+    /// A name PostgreSQL reserves for itself (`pg_*`, `information_schema`).
+    #[error("schema name {name:?} is reserved by PostgreSQL (`pg_*` and `information_schema`); choose another name")]
+    Reserved {
+        /// The refused input.
+        name: String,
+    },
+}

@@ -48,32 +48,14 @@
 //! - errors: [`Error`](enum@Error).
 #![warn(missing_docs)]
 
-pub mod bulk;
-mod cache;
-pub mod citus;
-mod client;
-mod databases;
-mod db;
-pub mod ddl;
+mod door;
 mod error;
-mod executor;
-mod expr;
-mod jobs;
+mod exec;
 mod lifecycle;
-mod migrate;
 mod model;
-mod model_set;
-mod partition;
 mod pool;
 mod query;
-mod registry;
-mod replica;
-mod schema;
 mod sql;
-mod stream;
-mod template;
-mod tenant;
-mod types;
 #[cfg(feature = "axum")]
 pub mod web;
 
@@ -81,38 +63,31 @@ pub mod web;
 #[path = "__private.rs"]
 pub mod __private;
 
-pub use cache::{CacheStats, StatementCache, StatementMode};
-pub use client::{Client, Transaction};
-pub use databases::{
-    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, TenantDatabases,
-    TenantDatabasesBuilder,
+pub use door::{
+    Allowlist, InvalidSchemaName, SchemaName, Tenant, MAX_SCHEMA_NAME_LEN, MAX_TENANT_KEY_LEN,
 };
-pub use db::Db;
 pub use error::{Error, Result};
-pub use executor::{Begin, ConnState, Executor, Writable};
-pub use expr::{Bind, Filter, Order};
-pub use jobs::connect_many;
-pub use lifecycle::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
-pub use migrate::{
-    Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
-    TenantReport, VERSION_TABLE,
+pub use exec::{
+    Begin, CacheStats, Client, ConnState, Db, Executor, QueryStream, StatementCache, StatementMode,
+    Transaction, Writable,
 };
-pub use model::{Column, ColumnDef, ForeignKey, Keyed, Model, Params};
-pub use model_set::{ModelInfo, ModelSet};
-pub use partition::Partitions;
-pub use pool::{PoolStatus, PooledClient, PooledDb, TenantPool, TenantPoolBuilder};
-pub use query::{Delete, Select, Update, UpdateSet};
-pub use registry::{Registry, RegistryEntry, TenantState};
-pub use replica::{
-    ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool, ReplicatedPoolBuilder, RoutedDb,
-    ServedBy,
+pub use lifecycle::{
+    citus, connect_many, retired_schema_name, Migration, MigrationReport, Migrations, Migrator,
+    Outcome, OutcomeCounts, Progress, Provisioner, Purged, Registry, RegistryEntry, Retired,
+    TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
 };
-pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
-pub use sql::{Query, QueryAs, QueryScalar};
-pub use stream::QueryStream;
-pub use template::{Piece, SchemaMap, Slot, Template};
-pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};
-pub use types::SqlType;
+pub use model::{
+    bulk, ddl, Bind, Column, ColumnDef, Delete, Filter, ForeignKey, Keyed, Model, ModelInfo,
+    ModelSet, Order, Params, Select, SqlType, Update, UpdateSet,
+};
+pub use pool::{
+    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, Partitions, PoolStatus,
+    PooledClient, PooledDb, ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool,
+    ReplicatedPoolBuilder, RoutedDb, ServedBy, TenantDatabases, TenantDatabasesBuilder, TenantPool,
+    TenantPoolBuilder,
+};
+pub use query::{Query, QueryAs, QueryScalar};
+pub use sql::{Piece, SchemaMap, Slot, Template};
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
 pub use tenant_macros::Model;

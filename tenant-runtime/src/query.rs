@@ -1,441 +1,320 @@
-//! The typed query builder: `Invoice::query().filter(..).order_by(..).limit(..).all(&db)`.
-//!
-//! A builder statement becomes a [`Template`] (built with [`Template::new`], so its cache key
-//! is its text) plus bind parameters. Equal statement shapes share one prepared statement
-//! per (shape, schemas) on a connection: values, limits and offsets are parameters and never
-//! change the shape, so `Invoice::query().filter(Invoice::ID.eq(n))` renders and prepares
-//! once per schema, whatever `n` is.
+//! The statements `query!`, `query_as!` and `query_scalar!` expand to: a `'static`
+//! template checked at compile time, with the arguments captured by reference.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::marker::PhantomData;
 
-use postgres_types::ToSql;
-use smallvec::SmallVec;
+use postgres_types::{FromSql, ToSql};
+use tokio_postgres::Row;
 
-use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::executor::{Executor, Writable};
-use crate::expr::{Bind, Filter, Node, Order, Value};
-use crate::model::{Column, Model, Params};
-use crate::stream::QueryStream;
-use crate::template::{Piece, SchemaMap, Template};
+use crate::exec::Db;
+use crate::exec::Executor;
+use crate::exec::QueryStream;
+use crate::model::{Model, Params};
+use crate::sql::{SchemaMap, Template};
 
-/// The rows of model `M` that match its filters: read them ([`all`](Select::all),
-/// [`one`](Select::one), [`optional`](Select::optional), [`stream`](Select::stream)),
-/// count them, test for them, [`update`](Select::update) or [`delete`](Select::delete) them.
-///
-/// Made by [`Model::query`]. Filters are typed: `Invoice::PAID.eq("no")` does not compile.
+/// What the three macro forms share: the template, the arguments and the statement map.
+struct Statement<'a> {
+    template: &'static Template,
+    params: Params<'a>,
+    map: Option<&'a SchemaMap>,
+}
+
+impl Statement<'_> {
+    async fn rows<E: Executor>(&self, db: &Db<E>) -> Result<Vec<Row>> {
+        db.query_mapped(self.template, &self.params, self.map).await
+    }
+
+    async fn at_most_one<E: Executor>(&self, db: &Db<E>) -> Result<Option<Row>> {
+        let mut rows = self.rows(db).await?;
+        match rows.len() {
+            0 => Ok(None),
+            1 => Ok(rows.pop()),
+            _ => Err(Error::TooManyRows),
+        }
+    }
+
+    async fn execute<E: Executor>(&self, db: &Db<E>) -> Result<u64> {
+        db.execute_mapped(self.template, &self.params, self.map)
+            .await
+    }
+
+    async fn stream<E: Executor, T>(
+        &self,
+        db: &Db<E>,
+        decode: fn(Row) -> Result<T>,
+    ) -> Result<QueryStream<T>> {
+        let rows = db
+            .query_stream_mapped(self.template, &self.params, self.map)
+            .await?;
+        Ok(QueryStream::new(rows, decode))
+    }
+}
+
+macro_rules! common_methods {
+    () => {
+        /// The statement-level [`SchemaMap`] (the narrowest of the three map levels) for the
+        /// statement's named slots.
+        pub fn schema_map(mut self, map: &'a SchemaMap) -> Self {
+            self.statement.map = Some(map);
+            self
+        }
+
+        /// The statement's template: its SQL with slots shown as `{tenant}` / `{name}`.
+        pub fn template(&self) -> &'static Template {
+            self.statement.template
+        }
+
+        /// Runs the statement; returns the number of rows it affected.
+        pub async fn execute<E: Executor>(self, db: &Db<E>) -> Result<u64> {
+            self.statement.execute(db).await
+        }
+    };
+}
+
+/// A statement from [`query!`](crate::query!): its rows are `tokio_postgres::Row`s.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, Client, Model};
+/// use tenant_runtime::{query, Allowlist, Client, Model};
 ///
-/// #[derive(Debug, Model)]
+/// #[derive(Model)]
 /// #[tenant(table = "invoices")]
-/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64, paid: bool }
+/// struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
 ///
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
 /// let db = client.for_tenant(&acme);
-///
-/// let unpaid: Vec<Invoice> = Invoice::query()
-///     .filter(Invoice::PAID.eq(false))
-///     .order_by(Invoice::ID.asc())
-///     .limit(100)
-///     .all(&db)
+/// let row = query!("SELECT count(*) AS n FROM {Invoice} WHERE {Invoice.paid} = $1", false)
+///     .fetch_one(&db)
 ///     .await?;
-/// let big = Invoice::query().filter(Invoice::AMOUNT_CENTS.ge(10_000)).count(&db).await?;
-/// let settled = Invoice::query()
-///     .filter(Invoice::ID.in_list(unpaid.iter().map(|i| i.id)))
-///     .update()
-///     .set(Invoice::PAID, true)
-///     .execute(&db)
-///     .await?;
+/// let n: i64 = row.get("n");
 /// # Ok(()) }
 /// ```
-#[must_use = "a query does nothing until a terminal such as `all(&db)` runs it"]
-pub struct Select<'a, M> {
-    filters: Vec<Node<'a>>,
-    order: SmallVec<[(&'static str, bool); 2]>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-    map: Option<&'a SchemaMap>,
+#[must_use = "a query does nothing until a terminal such as `fetch_all(&db)` runs it"]
+pub struct Query<'a> {
+    statement: Statement<'a>,
+}
+
+impl<'a> Query<'a> {
+    #[doc(hidden)]
+    pub fn __new<const N: usize>(
+        template: &'static Template,
+        params: [&'a (dyn ToSql + Sync); N],
+    ) -> Query<'a> {
+        Query {
+            statement: Statement {
+                template,
+                params: Params::from_iter(params),
+                map: None,
+            },
+        }
+    }
+
+    common_methods!();
+
+    /// Every row.
+    pub async fn fetch_all<E: Executor>(self, db: &Db<E>) -> Result<Vec<Row>> {
+        self.statement.rows(db).await
+    }
+
+    /// The one row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
+    pub async fn fetch_one<E: Executor>(self, db: &Db<E>) -> Result<Row> {
+        self.statement
+            .at_most_one(db)
+            .await?
+            .ok_or(Error::RowNotFound)
+    }
+
+    /// The row if there is one; [`Error::TooManyRows`] if more.
+    pub async fn fetch_optional<E: Executor>(self, db: &Db<E>) -> Result<Option<Row>> {
+        self.statement.at_most_one(db).await
+    }
+
+    /// The rows as a stream.
+    pub async fn stream<E: Executor>(self, db: &Db<E>) -> Result<QueryStream<Row>> {
+        self.statement.stream(db, Ok).await
+    }
+}
+
+/// A statement from [`query_as!`](crate::query_as!): its rows decode into model `M` with
+/// [`Model::from_row`] (by position, so select `{M.*}`).
+///
+/// ```no_run
+/// use tenant_runtime::{query_as, Allowlist, Client, Model};
+///
+/// #[derive(Debug, Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let db = client.for_tenant(&acme);
+/// let unpaid: Vec<Invoice> =
+///     query_as!(Invoice, "SELECT {Invoice.*} FROM {Invoice} WHERE {Invoice.paid} = $1", false)
+///         .fetch_all(&db)
+///         .await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until a terminal such as `fetch_all(&db)` runs it"]
+pub struct QueryAs<'a, M> {
+    statement: Statement<'a>,
     _model: PhantomData<fn() -> M>,
 }
 
-impl<'a, M: Model> Select<'a, M> {
-    /// Every row of `M` (no filter yet). Usually reached as `M::query()`.
-    pub fn new() -> Select<'a, M> {
-        Select {
-            filters: Vec::new(),
-            order: SmallVec::new(),
-            limit: None,
-            offset: None,
-            map: None,
+impl<'a, M: Model> QueryAs<'a, M> {
+    #[doc(hidden)]
+    pub fn __new<const N: usize>(
+        template: &'static Template,
+        params: [&'a (dyn ToSql + Sync); N],
+    ) -> QueryAs<'a, M> {
+        QueryAs {
+            statement: Statement {
+                template,
+                params: Params::from_iter(params),
+                map: None,
+            },
             _model: PhantomData,
         }
     }
 
-    /// Keeps the rows that match `filter` too (filters combine with `AND`).
-    pub fn filter(mut self, filter: Filter<'a, M>) -> Select<'a, M> {
-        self.filters.push(filter.into_node());
-        self
-    }
+    common_methods!();
 
-    /// Sorts by `order` after the orderings already given.
-    pub fn order_by(mut self, order: Order<M>) -> Select<'a, M> {
-        self.order.push((order.column, order.descending));
-        self
-    }
-
-    /// Returns at most `n` rows (a bind parameter: any `n` shares one prepared statement).
-    pub fn limit(mut self, n: u64) -> Select<'a, M> {
-        self.limit = Some(i64::try_from(n).unwrap_or(i64::MAX));
-        self
-    }
-
-    /// Skips the first `n` rows (a bind parameter).
-    pub fn offset(mut self, n: u64) -> Select<'a, M> {
-        self.offset = Some(i64::try_from(n).unwrap_or(i64::MAX));
-        self
-    }
-
-    /// The statement-level [`SchemaMap`] (the narrowest of the three map levels) for this
-    /// statement's named slots.
-    ///
-    /// ```no_run
-    /// # use tenant_runtime::{Allowlist, Client, Model, SchemaMap};
-    /// #[derive(Model)]
-    /// #[tenant(table = "plans", schema = "shared")]
-    /// struct Plan { #[tenant(primary_key)] code: String }
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// # let db = client.for_tenant(&acme);
-    /// let archive = SchemaMap::new().with("shared", "shared_2025")?;
-    /// let old_plans = Plan::query().schema_map(&archive).all(&db).await?; // "shared_2025"."plans"
-    /// # Ok(()) }
-    /// ```
-    pub fn schema_map(mut self, map: &'a SchemaMap) -> Select<'a, M> {
-        self.map = Some(map);
-        self
-    }
-
-    /// The SQL this query runs for its rows (slots shown as `{tenant}` / `{name}`), with its
-    /// parameters numbered from `$1`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
-    /// let q = Invoice::query().filter(Invoice::PAID.eq(false)).order_by(Invoice::ID.desc()).limit(10);
-    /// assert_eq!(
-    ///     q.to_template().to_string(),
-    ///     r#"SELECT "id", "paid" FROM {tenant}."invoices" WHERE "paid" = $1 ORDER BY "id" DESC LIMIT $2"#
-    /// );
-    /// ```
-    pub fn to_template(&self) -> Template {
-        self.statement(Shape::Rows).0
-    }
-
-    fn statement(&self, shape: Shape) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
-        let mut params = Params::new();
-        match shape {
-            Shape::Rows => {
-                sql.text.push_str("SELECT ");
-                push_columns::<M>(&mut sql.text);
-                sql.text.push_str(" FROM ");
-                self.write_selection(&mut sql, &mut params);
-            }
-            Shape::Count if self.limit.is_none() && self.offset.is_none() => {
-                sql.text.push_str("SELECT count(*) FROM ");
-                self.write_selection(&mut sql, &mut params);
-            }
-            Shape::Count => {
-                sql.text.push_str("SELECT count(*) FROM (SELECT 1 FROM ");
-                self.write_selection(&mut sql, &mut params);
-                sql.text.push_str(") AS q");
-            }
-            Shape::Exists => {
-                sql.text.push_str("SELECT EXISTS (SELECT 1 FROM ");
-                self.write_selection(&mut sql, &mut params);
-                sql.text.push(')');
-            }
-        }
-        (sql.finish(), params)
-    }
-
-    /// `<table> [WHERE ..] [ORDER BY ..] [LIMIT $n] [OFFSET $n]`.
-    fn write_selection<'s>(&'s self, sql: &mut SqlBuf, params: &mut Params<'s>) {
-        sql.table::<M>();
-        self.write_where(&mut sql.text, params);
-        for (i, (column, descending)) in self.order.iter().enumerate() {
-            sql.text.push_str(if i == 0 { " ORDER BY " } else { ", " });
-            let dir = if *descending { "DESC" } else { "ASC" };
-            let _ = write!(sql.text, "\"{column}\" {dir}");
-        }
-        if let Some(limit) = &self.limit {
-            params.push(limit);
-            let _ = write!(sql.text, " LIMIT ${}", params.len());
-        }
-        if let Some(offset) = &self.offset {
-            params.push(offset);
-            let _ = write!(sql.text, " OFFSET ${}", params.len());
-        }
-    }
-
-    fn write_where<'s>(&'s self, sql: &mut String, params: &mut Params<'s>) {
-        for (i, node) in self.filters.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
-            node.write(sql, params);
-        }
-    }
-
-    /// Whether the rows are narrowed by more than the filters (so UPDATE and DELETE, which
-    /// have no ORDER BY or LIMIT in PostgreSQL, must find them in a subquery).
-    fn is_windowed(&self) -> bool {
-        !self.order.is_empty() || self.limit.is_some() || self.offset.is_some()
-    }
-
-    /// `WHERE ..` of an UPDATE or DELETE, after the table.
-    fn write_target<'s>(&'s self, sql: &mut SqlBuf, params: &mut Params<'s>) {
-        if self.is_windowed() {
-            // The rows this selection would return, identified by their physical row id.
-            sql.text.push_str(" WHERE ctid IN (SELECT ctid FROM ");
-            self.write_selection(sql, params);
-            sql.text.push(')');
-        } else {
-            self.write_where(&mut sql.text, params);
-        }
-    }
-
-    /// Every matching row.
-    pub async fn all<E: Executor>(self, db: &Db<E>) -> Result<Vec<M>> {
-        let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
+    /// Every row, decoded.
+    pub async fn fetch_all<E: Executor>(self, db: &Db<E>) -> Result<Vec<M>> {
+        let rows = self.statement.rows(db).await?;
         rows.iter().map(M::from_row).collect()
     }
 
-    /// The one matching row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
-    pub async fn one<E: Executor>(self, db: &Db<E>) -> Result<M> {
-        match self.optional(db).await? {
-            Some(row) => Ok(row),
+    /// The one row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
+    pub async fn fetch_one<E: Executor>(self, db: &Db<E>) -> Result<M> {
+        match self.statement.at_most_one(db).await? {
+            Some(row) => M::from_row(&row),
             None => Err(Error::RowNotFound),
         }
     }
 
-    /// The matching row if there is one; [`Error::TooManyRows`] if more.
-    pub async fn optional<E: Executor>(self, db: &Db<E>) -> Result<Option<M>> {
-        let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        match rows.as_slice() {
-            [] => Ok(None),
-            [row] => M::from_row(row).map(Some),
-            _ => Err(Error::TooManyRows),
-        }
+    /// The row if there is one; [`Error::TooManyRows`] if more.
+    pub async fn fetch_optional<E: Executor>(self, db: &Db<E>) -> Result<Option<M>> {
+        let row = self.statement.at_most_one(db).await?;
+        row.as_ref().map(M::from_row).transpose()
     }
 
-    /// The number of matching rows (within `limit`/`offset` when given).
-    pub async fn count<E: Executor>(self, db: &Db<E>) -> Result<i64> {
-        let (template, params) = self.statement(Shape::Count);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        let row = rows.first().ok_or(Error::RowNotFound)?;
-        Ok(row.try_get(0)?)
-    }
-
-    /// Whether any row matches.
-    pub async fn exists<E: Executor>(self, db: &Db<E>) -> Result<bool> {
-        let (template, params) = self.statement(Shape::Exists);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        let row = rows.first().ok_or(Error::RowNotFound)?;
-        Ok(row.try_get(0)?)
-    }
-
-    /// The matching rows as a stream, decoded as they arrive.
+    /// The rows as a stream of models.
     pub async fn stream<E: Executor>(self, db: &Db<E>) -> Result<QueryStream<M>> {
-        let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_stream_mapped(&template, &params, self.map).await?;
-        Ok(QueryStream::new(rows, decode_model::<M>))
-    }
-
-    /// Starts an `UPDATE` of the matching rows; give the new values with
-    /// [`set`](Update::set). With `order_by`/`limit`/`offset`, exactly the rows this query
-    /// would return are updated.
-    pub fn update(self) -> Update<'a, M> {
-        Update { select: self }
-    }
-
-    /// A `DELETE` of the matching rows. With `order_by`/`limit`/`offset`, exactly the rows
-    /// this query would return are deleted.
-    pub fn delete(self) -> Delete<'a, M> {
-        Delete { select: self }
+        self.statement.stream(db, |row| M::from_row(&row)).await
     }
 }
 
-impl<M: Model> Default for Select<'_, M> {
-    fn default() -> Self {
-        Select::new()
+/// A statement from [`query_scalar!`](crate::query_scalar!): each row is one value, of the
+/// type the caller asks for (`T: FromSql`).
+///
+/// ```no_run
+/// use tenant_runtime::{query_scalar, Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key)] id: i64, amount_cents: i64 }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let db = client.for_tenant(&acme);
+/// let total: Option<i64> =
+///     query_scalar!("SELECT sum({Invoice.amount_cents})::bigint FROM {Invoice}").fetch_one(&db).await?;
+/// let ids: Vec<i64> = query_scalar!("SELECT {Invoice.id} FROM {Invoice}").fetch_all(&db).await?;
+/// # Ok(()) }
+/// ```
+#[must_use = "a query does nothing until a terminal such as `fetch_all(&db)` runs it"]
+pub struct QueryScalar<'a> {
+    statement: Statement<'a>,
+}
+
+fn first_column<T: for<'r> FromSql<'r>>(row: Row) -> Result<T> {
+    row.try_get(0).map_err(Error::from)
+}
+
+impl<'a> QueryScalar<'a> {
+    #[doc(hidden)]
+    pub fn __new<const N: usize>(
+        template: &'static Template,
+        params: [&'a (dyn ToSql + Sync); N],
+    ) -> QueryScalar<'a> {
+        QueryScalar {
+            statement: Statement {
+                template,
+                params: Params::from_iter(params),
+                map: None,
+            },
+        }
+    }
+
+    common_methods!();
+
+    /// The value of every row.
+    pub async fn fetch_all<T, E>(self, db: &Db<E>) -> Result<Vec<T>>
+    where
+        T: for<'r> FromSql<'r>,
+        E: Executor,
+    {
+        let rows = self.statement.rows(db).await?;
+        rows.into_iter().map(first_column).collect()
+    }
+
+    /// The value of the one row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if
+    /// more.
+    pub async fn fetch_one<T, E>(self, db: &Db<E>) -> Result<T>
+    where
+        T: for<'r> FromSql<'r>,
+        E: Executor,
+    {
+        match self.statement.at_most_one(db).await? {
+            Some(row) => first_column(row),
+            None => Err(Error::RowNotFound),
+        }
+    }
+
+    /// The value of the row if there is one; [`Error::TooManyRows`] if more.
+    pub async fn fetch_optional<T, E>(self, db: &Db<E>) -> Result<Option<T>>
+    where
+        T: for<'r> FromSql<'r>,
+        E: Executor,
+    {
+        let row = self.statement.at_most_one(db).await?;
+        row.map(first_column).transpose()
+    }
+
+    /// The values as a stream.
+    pub async fn stream<T, E>(self, db: &Db<E>) -> Result<QueryStream<T>>
+    where
+        T: for<'r> FromSql<'r>,
+        E: Executor,
+    {
+        self.statement.stream(db, first_column::<T>).await
     }
 }
 
-impl<M: Model> std::fmt::Debug for Select<'_, M> {
+impl std::fmt::Debug for Query<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Select").field(&self.to_template()).finish()
+        f.debug_tuple("Query")
+            .field(self.statement.template)
+            .finish()
     }
 }
 
-fn decode_model<M: Model>(row: tokio_postgres::Row) -> Result<M> {
-    M::from_row(&row)
-}
-
-#[derive(Clone, Copy)]
-enum Shape {
-    Rows,
-    Count,
-    Exists,
-}
-
-/// An `UPDATE` with no values yet: [`set`](Update::set) gives the first.
-#[must_use = "an update does nothing until `set(..)` and `execute(&db)`"]
-pub struct Update<'a, M> {
-    select: Select<'a, M>,
-}
-
-impl<'a, M: Model> Update<'a, M> {
-    /// Sets `column` to `value` (a bind parameter of the column's type).
-    pub fn set<T, V>(self, column: Column<M, T>, value: V) -> UpdateSet<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        UpdateSet {
-            select: self.select,
-            sets: Vec::new(),
-        }
-        .set(column, value)
+impl<M> std::fmt::Debug for QueryAs<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("QueryAs")
+            .field(self.statement.template)
+            .finish()
     }
 }
 
-/// An `UPDATE` with at least one value: run it with [`execute`](UpdateSet::execute).
-#[must_use = "an update does nothing until `execute(&db)`"]
-pub struct UpdateSet<'a, M> {
-    select: Select<'a, M>,
-    sets: Vec<(&'static str, Value<'a>)>,
-}
-
-impl<'a, M: Model> UpdateSet<'a, M> {
-    /// Also sets `column` to `value`.
-    pub fn set<T, V>(mut self, column: Column<M, T>, value: V) -> UpdateSet<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.sets.push((column.name(), Box::new(value)));
-        self
-    }
-
-    /// The statement's SQL, slots shown as `{tenant}` / `{name}`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
-    /// let u = Invoice::query().filter(Invoice::ID.lt(10)).update().set(Invoice::PAID, true);
-    /// assert_eq!(
-    ///     u.to_template().to_string(),
-    ///     r#"UPDATE {tenant}."invoices" SET "paid" = $1 WHERE "id" < $2"#
-    /// );
-    /// ```
-    pub fn to_template(&self) -> Template {
-        self.statement().0
-    }
-
-    fn statement(&self) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
-        let mut params = Params::new();
-        sql.text.push_str("UPDATE ");
-        sql.table::<M>();
-        for (i, (column, value)) in self.sets.iter().enumerate() {
-            params.push(&**value);
-            let sep = if i == 0 { " SET " } else { ", " };
-            let _ = write!(sql.text, "{sep}\"{column}\" = ${}", params.len());
-        }
-        self.select.write_target(&mut sql, &mut params);
-        (sql.finish(), params)
-    }
-
-    /// Runs the update; returns the number of rows updated.
-    pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
-        let (template, params) = self.statement();
-        db.execute_mapped(&template, &params, self.select.map).await
-    }
-}
-
-/// A `DELETE` of the rows a [`Select`] matches.
-#[must_use = "a delete does nothing until `execute(&db)`"]
-pub struct Delete<'a, M> {
-    select: Select<'a, M>,
-}
-
-impl<M: Model> Delete<'_, M> {
-    /// The statement's SQL, slots shown as `{tenant}` / `{name}`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, paid: bool }
-    /// let d = Invoice::query().filter(Invoice::PAID.eq(true)).delete();
-    /// assert_eq!(d.to_template().to_string(), r#"DELETE FROM {tenant}."invoices" WHERE "paid" = $1"#);
-    /// ```
-    pub fn to_template(&self) -> Template {
-        self.statement().0
-    }
-
-    fn statement(&self) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
-        let mut params = Params::new();
-        sql.text.push_str("DELETE FROM ");
-        sql.table::<M>();
-        self.select.write_target(&mut sql, &mut params);
-        (sql.finish(), params)
-    }
-
-    /// Runs the delete; returns the number of rows deleted.
-    pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
-        let (template, params) = self.statement();
-        db.execute_mapped(&template, &params, self.select.map).await
-    }
-}
-
-/// `"a", "b", ...`: the model's columns in decode order.
-fn push_columns<M: Model>(sql: &mut String) {
-    for (i, column) in M::COLUMNS.iter().enumerate() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        let _ = write!(sql, "\"{}\"", column.name);
-    }
-}
-
-/// Template pieces under construction: SQL text, with the model's slot between runs.
-#[derive(Default)]
-struct SqlBuf {
-    pieces: Vec<Piece>,
-    text: String,
-}
-
-impl SqlBuf {
-    /// `{slot}."table"`.
-    fn table<M: Model>(&mut self) {
-        if !self.text.is_empty() {
-            let text = std::mem::take(&mut self.text);
-            self.pieces.push(Piece::Sql(Cow::Owned(text)));
-        }
-        self.pieces.push(Piece::Schema(M::SLOT));
-        let _ = write!(self.text, ".\"{}\"", M::TABLE);
-    }
-
-    fn finish(mut self) -> Template {
-        if !self.text.is_empty() {
-            self.pieces.push(Piece::Sql(Cow::Owned(self.text)));
-        }
-        Template::new(self.pieces)
+impl std::fmt::Debug for QueryScalar<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("QueryScalar")
+            .field(self.statement.template)
+            .finish()
     }
 }

@@ -50,9 +50,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::door::{Allowlist, Tenant};
 use crate::error::Error;
 use crate::pool::{PooledDb, TenantPool};
-use crate::tenant::{Allowlist, Tenant};
 
 /// Where a request names its tenant.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::schema::{validate_identifier, InvalidSchemaName, SchemaName};
+use crate::door::{validate_identifier, InvalidSchemaName, SchemaName};
 
 /// Where a table lives: the tenant's schema, or a named schema slot mapped by a
 /// [`SchemaMap`] (SQLAlchemy's `schema_translate_map` keys).

@@ -8,8 +8,8 @@ use lru::LruCache;
 use smallvec::SmallVec;
 use tokio_postgres::Statement;
 
-use crate::schema::SchemaName;
-use crate::template::TemplateKey;
+use crate::door::SchemaName;
+use crate::sql::TemplateKey;
 
 /// A prepared statement is identified by its template and the schemas that filled its slots.
 #[derive(Clone, PartialEq, Eq, Hash)]

@@ -37,11 +37,11 @@ use lru::LruCache;
 use postgres_types::{ToSql, Type};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 
-use crate::db::Db;
+use super::{ColumnDef, Model};
 use crate::error::{Error, Result};
-use crate::executor::{Begin, Executor, Writable};
-use crate::model::{ColumnDef, Model};
-use crate::template::{Piece, Template};
+use crate::exec::Db;
+use crate::exec::{Begin, Executor, Writable};
+use crate::sql::{Piece, Template};
 
 /// The most bind parameters one statement can carry: the protocol counts them in 16 bits.
 pub const MAX_BIND_PARAMS: usize = 65_535;

@@ -1,20 +1,19 @@
-//! One trait for everything that executes: [`Client`], [`PooledClient`] and [`Transaction`];
-//! [`Writable`] marks the ones that may write (all but a [`ReplicaClient`]).
+//! One trait for everything that executes: [`Client`], [`PooledClient`](crate::PooledClient) and [`Transaction`];
+//! [`Writable`] marks the ones that may write (all but a [`ReplicaClient`](crate::ReplicaClient)).
 
 use std::future::Future;
 
 use postgres_types::ToSql;
 use tokio_postgres::{Row, Statement};
 
-use crate::cache::{StatementCache, StatementMode};
-use crate::client::{Client, Transaction};
-use crate::databases::DatabaseClient;
+use super::cache::{StatementCache, StatementMode};
+use super::client::{Client, Transaction};
 use crate::error::Result;
-use crate::pool::PooledClient;
-use crate::replica::ReplicaClient;
-use crate::template::SchemaMap;
+use crate::sql::SchemaMap;
 
-mod sealed {
+/// Keeps [`Executor`] implemented only inside this crate (each executor type implements it
+/// beside its own definition).
+pub(crate) mod sealed {
     pub trait Sealed {}
 }
 
@@ -27,7 +26,7 @@ pub struct ConnState {
     pub(crate) mode: StatementMode,
 }
 
-/// Something that executes statements: a [`Client`], a [`PooledClient`], a [`Transaction`],
+/// Something that executes statements: a [`Client`], a [`PooledClient`](crate::PooledClient), a [`Transaction`],
 /// or a reference to one. Write library functions once over `E: Executor` and they run on
 /// all of them.
 ///
@@ -131,16 +130,6 @@ impl Executor for Client {
     }
 }
 
-impl sealed::Sealed for PooledClient {}
-impl Executor for PooledClient {
-    fn conn_state(&self) -> &ConnState {
-        &self.state
-    }
-    fn pg(&self) -> PgRef<'_> {
-        PgRef::Client(&self.pg)
-    }
-}
-
 impl sealed::Sealed for Transaction<'_> {}
 impl Executor for Transaction<'_> {
     fn conn_state(&self) -> &ConnState {
@@ -171,28 +160,8 @@ impl<E: Executor + ?Sized> Executor for &mut E {
     }
 }
 
-impl sealed::Sealed for DatabaseClient {}
-impl Executor for DatabaseClient {
-    fn conn_state(&self) -> &ConnState {
-        self.conn.conn_state()
-    }
-    fn pg(&self) -> PgRef<'_> {
-        self.conn.pg()
-    }
-}
-
-impl sealed::Sealed for ReplicaClient {}
-impl Executor for ReplicaClient {
-    fn conn_state(&self) -> &ConnState {
-        self.conn.conn_state()
-    }
-    fn pg(&self) -> PgRef<'_> {
-        self.conn.pg()
-    }
-}
-
-/// An executor that may write: a [`Client`], a [`PooledClient`], a [`Transaction`], or a
-/// reference to one; every executor but a [`ReplicaClient`].
+/// An executor that may write: a [`Client`], a [`PooledClient`](crate::PooledClient), a [`Transaction`], or a
+/// reference to one; every executor but a [`ReplicaClient`](crate::ReplicaClient).
 ///
 /// The model calls that write ([`insert`](crate::Model::insert),
 /// [`update`](crate::Model::update), [`delete`](crate::Model::delete),
@@ -221,8 +190,6 @@ impl Executor for ReplicaClient {
 pub trait Writable: Executor {}
 
 impl Writable for Client {}
-impl Writable for PooledClient {}
-impl Writable for DatabaseClient {}
 impl Writable for Transaction<'_> {}
 impl<E: Writable + ?Sized> Writable for &E {}
 impl<E: Writable + ?Sized> Writable for &mut E {}
@@ -237,16 +204,6 @@ pub trait Begin: Executor {
 impl Begin for Client {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         self.transaction()
-    }
-}
-impl Begin for PooledClient {
-    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
-        self.transaction()
-    }
-}
-impl Begin for DatabaseClient {
-    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
-        self.conn.transaction()
     }
 }
 impl Begin for Transaction<'_> {

@@ -5,10 +5,10 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::fmt;
 
+use crate::door::Tenant;
 use crate::error::Result;
 use crate::model::Model;
 use crate::pool::{PooledDb, TenantPool};
-use crate::tenant::Tenant;
 
 /// Which pool each model lives on: a default pool, and the models placed elsewhere.
 ///

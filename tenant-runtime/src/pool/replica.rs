@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 use smallvec::SmallVec;
 use tokio::sync::OnceCell;
 
-use crate::cache::StatementCache;
-use crate::client::Transaction;
-use crate::db::Db;
+use crate::door::Tenant;
 use crate::error::{Error, Result};
+use crate::exec::Db;
+use crate::exec::Transaction;
+use crate::exec::{sealed, ConnState, Executor, PgRef, StatementCache};
 use crate::pool::{PooledClient, PooledDb, TenantPool};
-use crate::template::SchemaMap;
-use crate::tenant::Tenant;
+use crate::sql::SchemaMap;
 
 /// A tenant handle for reads on a replica: what [`ReplicatedPool::read`] returns.
 pub type ReplicaDb = Db<ReplicaClient>;
@@ -85,6 +85,17 @@ impl ReplicaClient {
     /// The prepared-statement cache of this connection.
     pub fn statement_cache(&self) -> &StatementCache {
         self.conn.statement_cache()
+    }
+}
+
+impl sealed::Sealed for ReplicaClient {}
+/// Reads only: a replica connection is an [`Executor`] but not [`Writable`](crate::Writable).
+impl Executor for ReplicaClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
     }
 }
 

@@ -5,14 +5,14 @@ use smallvec::SmallVec;
 use tokio_postgres::{Row, RowStream, Statement};
 use tracing::Instrument;
 
-use crate::cache::{CachedStatement, StatementKey, StatementMode};
-use crate::client::Transaction;
+use crate::door::SchemaName;
+use crate::door::Tenant;
 use crate::error::{Error, Result};
-use crate::executor::{Begin, Executor};
-use crate::schema::SchemaName;
-use crate::template::{default_for_slot, SchemaMap, Slot, Template};
-use crate::tenant::Tenant;
-use crate::types::typed_params;
+use crate::exec::typed_params;
+use crate::exec::Transaction;
+use crate::exec::{Begin, Executor};
+use crate::exec::{CachedStatement, StatementKey, StatementMode};
+use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// A handle that runs statements for one [`Tenant`] on one executor (a [`Client`](crate::Client),
 /// a [`Transaction`], or a reference to either).

@@ -31,11 +31,11 @@
 
 use std::borrow::Cow;
 
-use crate::db::Db;
+use crate::door::Tenant;
 use crate::error::Result;
-use crate::executor::Writable;
-use crate::template::{Piece, Template};
-use crate::tenant::Tenant;
+use crate::exec::Db;
+use crate::exec::Writable;
+use crate::sql::{Piece, Template};
 
 /// The statement [`distribute_schema`] runs; `$1` is the tenant's schema, quoted
 /// ([`distribute_statement`]). The cast lets `$1` be bound as text while the function takes

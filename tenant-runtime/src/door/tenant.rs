@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use crate::door::SchemaName;
 use crate::error::{Error, Result};
-use crate::schema::SchemaName;
 
 /// Longest tenant key accepted by [`Allowlist::resolve`], in bytes.
 pub const MAX_TENANT_KEY_LEN: usize = 255;

@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use postgres_types::Type;
 
-use crate::client::Client;
+use crate::door::{Allowlist, Tenant};
+use crate::door::{SchemaName, MAX_SCHEMA_NAME_LEN};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, PgRef};
-use crate::jobs::{run_jobs, Job};
-use crate::model_set::ModelSet;
-use crate::registry::{entry_from_row, Registry, RegistryEntry, TenantState};
-use crate::schema::{SchemaName, MAX_SCHEMA_NAME_LEN};
-use crate::template::{Piece, SchemaMap, Slot, Template};
-use crate::tenant::{Allowlist, Tenant};
+use crate::exec::Client;
+use crate::exec::{Executor, PgRef};
+use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
+use crate::lifecycle::{run_jobs, Job};
+use crate::model::ModelSet;
+use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The suffix retired schemas get, before the date: `<schema>_deleted_<yyyymmdd>`.
 pub const RETIRED_MARKER: &str = "_deleted_";
@@ -332,7 +332,7 @@ impl Provisioner {
 
         tx.batch_execute(&self.provision_ddl()).await?;
         if self.distribute_on_citus {
-            crate::citus::distribute_schema(&tx).await?;
+            crate::lifecycle::citus::distribute_schema(&tx).await?;
         }
         if !registered {
             let sql = format!(

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use postgres_types::Type;
 
-use crate::client::Client;
-use crate::db::Db;
+use crate::door::Tenant;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
-use crate::jobs::{connect_many, run_jobs, Job};
+use crate::exec::Client;
+use crate::exec::Db;
+use crate::exec::Executor;
 use crate::lifecycle::lock_schema;
-use crate::template::{Piece, SchemaMap, Slot, Template};
-use crate::tenant::Tenant;
+use crate::lifecycle::{connect_many, run_jobs, Job};
+use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";

@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 
 use postgres_types::ToSql;
 
-use crate::model::{Column, Params};
+use super::Params;
 
 /// A value that can be bound as a parameter for a column of Rust type `T`.
 ///
@@ -139,7 +139,7 @@ impl<'a> Node<'a> {
 }
 
 impl<'a, M> Filter<'a, M> {
-    fn new(node: Node<'a>) -> Self {
+    pub(super) fn new(node: Node<'a>) -> Self {
         Filter {
             node,
             _model: PhantomData,
@@ -230,7 +230,7 @@ impl<M> std::fmt::Debug for Filter<'_, M> {
 pub struct Order<M> {
     pub(crate) column: &'static str,
     pub(crate) descending: bool,
-    _model: PhantomData<fn() -> M>,
+    pub(super) _model: PhantomData<fn() -> M>,
 }
 
 impl<M> Clone for Order<M> {
@@ -251,221 +251,4 @@ impl<M> std::fmt::Debug for Order<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Order({self})")
     }
-}
-
-/// Filters and orderings. Every value must [`Bind`] as the column's type `T`.
-impl<M, T> Column<M, T> {
-    fn compare<'a, V>(self, op: &'static str, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        Filter::new(Node::Compare {
-            column: self.name(),
-            op,
-            value: Box::new(value),
-        })
-    }
-
-    /// `column = value`. On a NULL-able column, `eq(None)` matches no row (SQL `= NULL`):
-    /// use [`is_null`](Column::is_null).
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, paid: bool }
-    /// assert_eq!(T::PAID.eq(false).to_string(), r#""paid" = $1"#);
-    /// ```
-    pub fn eq<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare("=", value)
-    }
-
-    /// `column <> value`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// assert_eq!(T::ID.ne(3).to_string(), r#""id" <> $1"#);
-    /// ```
-    pub fn ne<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare("<>", value)
-    }
-
-    /// `column < value`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// assert_eq!(T::ID.lt(3).to_string(), r#""id" < $1"#);
-    /// ```
-    pub fn lt<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare("<", value)
-    }
-
-    /// `column <= value`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// assert_eq!(T::ID.le(3).to_string(), r#""id" <= $1"#);
-    /// ```
-    pub fn le<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare("<=", value)
-    }
-
-    /// `column > value`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// assert_eq!(T::ID.gt(3).to_string(), r#""id" > $1"#);
-    /// ```
-    pub fn gt<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare(">", value)
-    }
-
-    /// `column >= value`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// assert_eq!(T::ID.ge(3).to_string(), r#""id" >= $1"#);
-    /// ```
-    pub fn ge<'a, V>(self, value: V) -> Filter<'a, M>
-    where
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        self.compare(">=", value)
-    }
-
-    /// `column IS NULL`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, note: Option<String> }
-    /// assert_eq!(T::NOTE.is_null().to_string(), r#""note" IS NULL"#);
-    /// ```
-    pub fn is_null<'a>(self) -> Filter<'a, M> {
-        Filter::new(Node::Null {
-            column: self.name(),
-            negated: false,
-        })
-    }
-
-    /// `column IS NOT NULL`.
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, note: Option<String> }
-    /// assert_eq!(T::NOTE.is_not_null().to_string(), r#""note" IS NOT NULL"#);
-    /// ```
-    pub fn is_not_null<'a>(self) -> Filter<'a, M> {
-        Filter::new(Node::Null {
-            column: self.name(),
-            negated: true,
-        })
-    }
-
-    /// `column` is one of `values` (SQL `column = ANY($n)`, one array parameter, so lists of
-    /// any length share one prepared statement; an empty list matches no row).
-    ///
-    /// ```
-    /// # use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, code: String }
-    /// assert_eq!(T::ID.in_list([1, 2, 3]).to_string(), r#""id" = ANY($1)"#);
-    /// let _ = T::CODE.in_list(["a", "b"]);
-    /// ```
-    pub fn in_list<'a, V, I>(self, values: I) -> Filter<'a, M>
-    where
-        I: IntoIterator<Item = V>,
-        V: Bind<T> + ToSql + Sync + Send + 'a,
-    {
-        let values: Vec<V> = values.into_iter().collect();
-        Filter::new(Node::AnyOf {
-            column: self.name(),
-            values: Box::new(values),
-        })
-    }
-
-    /// `column ASC` (SQL default: NULLs last).
-    pub fn asc(self) -> Order<M> {
-        Order {
-            column: self.name(),
-            descending: false,
-            _model: PhantomData,
-        }
-    }
-
-    /// `column DESC` (SQL default: NULLs first).
-    pub fn desc(self) -> Order<M> {
-        Order {
-            column: self.name(),
-            descending: true,
-            _model: PhantomData,
-        }
-    }
-}
-
-/// Text matching, for `String` columns.
-impl<M> Column<M, String> {
-    /// `column LIKE pattern` (`%` any run, `_` one character; case-sensitive).
-    ///
-    /// ```
-    /// use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, email: String }
-    /// assert_eq!(T::EMAIL.like("%@acme.example").to_string(), r#""email" LIKE $1"#);
-    /// ```
-    ///
-    /// ```compile_fail
-    /// use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64 }
-    /// let _ = T::ID.like("1%"); // not a text column
-    /// ```
-    pub fn like<'a, V>(self, pattern: V) -> Filter<'a, M>
-    where
-        V: Bind<String> + ToSql + Sync + Send + 'a,
-    {
-        like(self.name(), pattern)
-    }
-}
-
-/// Text matching, for `Option<String>` columns.
-impl<M> Column<M, Option<String>> {
-    /// `column LIKE pattern`; a NULL column matches no pattern.
-    ///
-    /// ```
-    /// use tenant_runtime::Model;
-    /// # #[derive(Model)] #[tenant(table = "t")] struct T { #[tenant(primary_key)] id: i64, note: Option<String> }
-    /// assert_eq!(T::NOTE.like("%urgent%").to_string(), r#""note" LIKE $1"#);
-    /// ```
-    pub fn like<'a, V>(self, pattern: V) -> Filter<'a, M>
-    where
-        V: Bind<String> + ToSql + Sync + Send + 'a,
-    {
-        like(self.name(), pattern)
-    }
-}
-
-fn like<'a, M, V>(column: &'static str, pattern: V) -> Filter<'a, M>
-where
-    V: ToSql + Sync + Send + 'a,
-{
-    Filter::new(Node::Compare {
-        column,
-        op: "LIKE",
-        value: Box::new(pattern),
-    })
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use futures_util::future::join_all;
 
-use crate::client::Client;
+use crate::exec::Client;
 
 /// One unit of work on one connection. (A trait rather than an async closure so that the
 /// futures are provably `Send` for every lifetime, and the whole run can be spawned.)

@@ -5,13 +5,14 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::db::Db;
-use crate::ddl;
+use crate::door::SchemaName;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
-use crate::model::{ColumnDef, Model};
-use crate::schema::SchemaName;
-use crate::template::{default_for_slot, Piece, SchemaMap, Slot, Template};
+use crate::exec::Db;
+use crate::exec::Executor;
+use crate::model::ddl;
+use crate::model::ColumnDef;
+use crate::model::Model;
+use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
 #[derive(Clone, Copy)]

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::client::Client;
-use crate::db::Db;
+use crate::door::SchemaName;
+use crate::door::{validate_key, Tenant};
 use crate::error::{Error, Result};
+use crate::exec::Db;
+use crate::exec::{sealed, Begin, Client, ConnState, Executor, PgRef, Transaction, Writable};
 use crate::pool::{PoolStatus, PooledClient, TenantPool, TenantPoolBuilder};
-use crate::schema::SchemaName;
-use crate::tenant::{validate_key, Tenant};
 
 /// Identifies one distinct set of connection settings in a process.
 static NEXT_TARGET_ID: AtomicU64 = AtomicU64::new(1);
@@ -318,6 +318,22 @@ impl Deref for DatabaseClient {
 impl DerefMut for DatabaseClient {
     fn deref_mut(&mut self) -> &mut Client {
         &mut self.conn
+    }
+}
+
+impl sealed::Sealed for DatabaseClient {}
+impl Executor for DatabaseClient {
+    fn conn_state(&self) -> &ConnState {
+        self.conn.conn_state()
+    }
+    fn pg(&self) -> PgRef<'_> {
+        self.conn.pg()
+    }
+}
+impl Writable for DatabaseClient {}
+impl Begin for DatabaseClient {
+    fn begin(&mut self) -> impl std::future::Future<Output = Result<Transaction<'_>>> + Send {
+        self.conn.transaction()
     }
 }
 

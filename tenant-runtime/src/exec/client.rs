@@ -2,12 +2,12 @@
 
 use tokio_postgres::NoTls;
 
-use crate::cache::{StatementCache, StatementMode};
-use crate::db::Db;
+use crate::door::Tenant;
 use crate::error::Result;
-use crate::executor::ConnState;
-use crate::template::SchemaMap;
-use crate::tenant::Tenant;
+use crate::exec::ConnState;
+use crate::exec::Db;
+use crate::exec::{StatementCache, StatementMode};
+use crate::sql::SchemaMap;
 
 /// One PostgreSQL connection, ready to serve any number of tenants.
 ///

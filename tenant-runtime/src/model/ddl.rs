@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use crate::model::Model;
-use crate::template::{Piece, Slot, Template};
+use super::Model;
+use crate::sql::{Piece, Slot, Template};
 
 struct Builder {
     pieces: Vec<Piece>,

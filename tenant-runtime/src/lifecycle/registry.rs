@@ -6,10 +6,10 @@ use std::time::SystemTime;
 use postgres_types::Type;
 use tokio_postgres::Row;
 
+use crate::door::Allowlist;
+use crate::door::SchemaName;
 use crate::error::{Error, Result};
-use crate::executor::{Executor, PgRef};
-use crate::schema::SchemaName;
-use crate::tenant::Allowlist;
+use crate::exec::{Executor, PgRef};
 
 /// Where the registry table lives: `<schema>."tenants"`.
 ///

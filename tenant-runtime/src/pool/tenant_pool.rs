@@ -16,12 +16,14 @@ use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, T
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 
-use crate::cache::{StatementCache, StatementMode};
-use crate::client::Client;
-use crate::db::Db;
+use crate::door::Tenant;
 use crate::error::{Error, Result};
-use crate::template::SchemaMap;
-use crate::tenant::Tenant;
+use crate::exec::Client;
+use crate::exec::Db;
+use crate::exec::{
+    sealed, Begin, ConnState, Executor, PgRef, StatementCache, StatementMode, Transaction, Writable,
+};
+use crate::sql::SchemaMap;
 
 type ConnectFuture =
     Pin<Box<dyn Future<Output = Result<tokio_postgres::Client, tokio_postgres::Error>> + Send>>;
@@ -131,6 +133,22 @@ impl Deref for PooledClient {
 impl DerefMut for PooledClient {
     fn deref_mut(&mut self) -> &mut Client {
         &mut self.0
+    }
+}
+
+impl sealed::Sealed for PooledClient {}
+impl Executor for PooledClient {
+    fn conn_state(&self) -> &ConnState {
+        Client::conn_state(self)
+    }
+    fn pg(&self) -> PgRef<'_> {
+        Client::pg(self)
+    }
+}
+impl Writable for PooledClient {}
+impl Begin for PooledClient {
+    fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
+        self.transaction()
     }
 }
 

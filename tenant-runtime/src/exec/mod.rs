@@ -1,0 +1,23 @@
+//! Execution: the [`Executor`] trait (everything that runs statements), [`Client`] and
+//! [`Transaction`], the [`Db`] handle (an executor plus a [`Tenant`](crate::Tenant) and a
+//! statement-level [`SchemaMap`](crate::SchemaMap)) with the one path every statement takes,
+//! the bounded [`StatementCache`] and the [`StatementMode`].
+//!
+//! Other executors (pooled, replica and per-database connections) implement the traits
+//! beside their own types (see [`TenantPool`](crate::TenantPool)).
+
+mod cache;
+mod client;
+mod db;
+mod executor;
+mod param_types;
+mod stream;
+
+pub use cache::{CacheStats, StatementCache, StatementMode};
+pub(crate) use cache::{CachedStatement, StatementKey};
+pub use client::{Client, Transaction};
+pub use db::Db;
+pub(crate) use executor::sealed;
+pub use executor::{Begin, ConnState, Executor, PgRef, Writable};
+pub(crate) use param_types::typed_params;
+pub use stream::QueryStream;

@@ -1,0 +1,21 @@
+//! A tenant's life: the [`Registry`] of tenants, the [`Provisioner`] (install the shared
+//! tables, provision a tenant, retire it, restore it, purge it after a grace period),
+//! migrations across every tenant schema ([`Migrations`], [`Migrator`]) and the
+//! scale-out path on Citus ([`citus`]).
+
+pub mod citus;
+mod jobs;
+mod migrate;
+mod provision;
+mod registry;
+
+pub use jobs::connect_many;
+pub(crate) use jobs::{run_jobs, Job};
+pub use migrate::{
+    Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
+    TenantReport, VERSION_TABLE,
+};
+pub(crate) use provision::lock_schema;
+pub use provision::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
+pub(crate) use registry::entry_from_row;
+pub use registry::{Registry, RegistryEntry, TenantState};
