@@ -3,7 +3,9 @@
 //! ```sh
 //! cargo run -p tenant-runtime --example quickstart
 //! ```
-//! Uses `$DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`.
+//! Uses `$DATABASE_URL`, else `postgres://postgres@127.0.0.1:5432/postgres`, else a
+//! throwaway cluster started from the PostgreSQL binaries on `PATH` (and removed when the
+//! example ends): the same default as the tests (`tenant-testing`).
 
 use std::time::Duration;
 
@@ -45,9 +47,19 @@ struct Plan {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+async fn main() -> std::process::ExitCode {
+    // Errors are shown as sentences (Display), not as a Debug dump.
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let url = tenant_testing::find_database().await?;
     let client = Client::connect(&url).await?;
 
     // The models every tenant gets (created in foreign-key order), and where the `shared`
