@@ -23,7 +23,7 @@ static LIVE: Mutex<Option<HashSet<String>>> = Mutex::new(None);
 
 /// A unique, valid schema-name prefix for one test:
 /// `t_<testname-sanitized>_<pid>_<counter><random>`, only `[a-z0-9_]`, at most 40
-/// characters ([`MAX_PREFIX_LEN`]), starting with a letter, so tests can append `_acme` etc.
+/// characters, starting with a letter, so tests can append `_acme` etc.
 /// and stay under 63 characters.
 ///
 /// Every schema named `<prefix>` or `<prefix>_…` belongs to the test. Call
