@@ -2,7 +2,7 @@
 
 use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
 
-use crate::attr::{self, for_each_tenant_meta, parse_lit_str, parse_path, Attr, Flag};
+use crate::attr::{self, for_each_tenant_meta, parse_crate, parse_lit_str, parse_path, Attr, Flag};
 use crate::ctxt::Ctxt;
 use crate::ident::snake;
 
@@ -13,8 +13,13 @@ pub struct Container<'a> {
     pub table_lit: Option<LitStr>,
     /// `None`: the tenant slot.
     pub slot: Option<LitStr>,
-    pub krate: Path,
-    pub fields: Vec<Field<'a>>,
+    /// `crate = path`; `None`: `::tenant_runtime`.
+    pub krate: Option<Path>,
+    /// `None` when the input is no struct with named fields (an enum, a tuple struct).
+    pub fields: Option<Vec<Field<'a>>>,
+    /// A generic struct (an error): its fields are checked, but only a stub impl is
+    /// generated.
+    pub generic: bool,
 }
 
 pub struct Field<'a> {
@@ -32,7 +37,8 @@ pub struct Field<'a> {
     pub sql_type: Option<LitStr>,
 }
 
-/// Integer types `identity` accepts, by name.
+/// Rust integer types `identity` accepts, by name (their `SqlType`s are in
+/// [`tenant_sql::IDENTITY_TYPES`]).
 const INTEGER_TYPES: &[&str] = &["i16", "i32", "i64"];
 /// Types that are certainly not integers (so `identity` on them is refused at once).
 const NON_INTEGER_TYPES: &[&str] = &[
@@ -52,11 +58,7 @@ impl Field<'_> {
     /// `identity` on a type that is certainly not an integer column.
     pub fn identity_type_is_wrong(&self) -> bool {
         if let Some(sql_type) = &self.sql_type {
-            let t = sql_type.value().to_ascii_uppercase();
-            return !matches!(
-                t.trim(),
-                "SMALLINT" | "INTEGER" | "INT" | "BIGINT" | "INT2" | "INT4" | "INT8"
-            );
+            return !tenant_sql::is_identity_type(&sql_type.value());
         }
         self.last_type_name()
             .is_some_and(|n| n == "&" || NON_INTEGER_TYPES.contains(&n.as_str()))
@@ -85,8 +87,8 @@ impl Field<'_> {
     }
 }
 
-/// Reads the input. Returns `None` (with an error in `cx`) for shapes a model cannot have.
-pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
+/// Reads the input; every problem goes to `cx`.
+pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Container<'a> {
     let mut table = Attr::<LitStr>::none(attr::TABLE);
     let mut slot = Attr::<LitStr>::none(attr::SCHEMA);
     let mut krate = Attr::<Path>::none(attr::CRATE);
@@ -101,14 +103,8 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
                 let v = parse_lit_str(meta)?;
                 slot.set(cx, meta, v);
             } else if meta.path.is_ident(attr::CRATE) {
-                let lit = parse_lit_str(meta)?;
-                match lit.parse::<Path>() {
-                    Ok(p) => krate.set(cx, meta, p),
-                    Err(_) => cx.error_spanned_by(
-                        &lit,
-                        "`crate` must be a path to the runtime, e.g. `crate = \"my_lib::tenant\"`",
-                    ),
-                }
+                let v = parse_crate(cx, meta.value()?)?;
+                krate.set(cx, meta, v);
             } else {
                 return Ok(false);
             }
@@ -143,20 +139,17 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
             None
         }
     };
-    if !input.generics.params.is_empty() {
+    let generic = !input.generics.params.is_empty();
+    if generic {
         cx.error_spanned_by(
             &input.generics,
             "Model cannot be derived for a generic struct: a table has one fixed set of column types",
         );
     }
 
-    let fields = named
-        .map(|n| n.named.iter().map(|f| parse_field(cx, f)).collect())
-        .unwrap_or_default();
-    let named = named?;
-    let _ = named;
+    let fields = named.map(|n| n.named.iter().map(|f| parse_field(cx, f)).collect());
     let table_lit = table.get();
-    Some(Container {
+    Container {
         ident: &input.ident,
         table: table_lit
             .as_ref()
@@ -164,11 +157,10 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Option<Container<'a>> {
             .unwrap_or_else(|| snake(&input.ident.to_string())),
         table_lit,
         slot: slot.get(),
-        krate: krate
-            .get()
-            .unwrap_or_else(|| syn::parse_quote!(::tenant_runtime)),
+        krate: krate.get(),
         fields,
-    })
+        generic,
+    }
 }
 
 fn parse_field<'a>(cx: &Ctxt, field: &'a syn::Field) -> Field<'a> {

@@ -1,6 +1,8 @@
-//! `#[tenant(...)]` attributes: names, and parsing with duplicate and unknown-key checks.
+//! `#[tenant(...)]` attributes: names, and parsing with duplicate and unknown-key checks; and
+//! the `crate = path` argument every macro takes.
 
 use syn::meta::ParseNestedMeta;
+use syn::parse::ParseStream;
 use syn::{Attribute, LitStr, Path, Token};
 
 use crate::ctxt::Ctxt;
@@ -133,4 +135,29 @@ pub fn parse_lit_str(meta: &ParseNestedMeta<'_>) -> syn::Result<LitStr> {
 
 pub fn parse_path(meta: &ParseNestedMeta<'_>) -> syn::Result<Path> {
     meta.value()?.parse()
+}
+
+/// The value of `crate = path`, the same in the derive and in every function-like macro: a
+/// bare path (`crate = my_lib::tenant`). A quoted path is an error that says to drop the
+/// quotes; its path is still returned (when it is one) so that nothing else cascades.
+pub fn parse_crate(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Path> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        let value = lit.value();
+        cx.error_spanned_by(
+            &lit,
+            format!(
+                "`crate` takes a path, not a string: write `crate = {value}`, without the quotes"
+            ),
+        );
+        return Ok(lit
+            .parse::<Path>()
+            .unwrap_or_else(|_| syn::parse_quote!(::tenant_runtime)));
+    }
+    input.parse::<Path>().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "`crate` takes the path to the runtime, e.g. `crate = my_lib::tenant` for a library that re-exports `tenant_runtime` as `tenant`",
+        )
+    })
 }

@@ -4,9 +4,13 @@ use std::collections::HashMap;
 
 use crate::ast::Container;
 use crate::ctxt::Ctxt;
-use crate::ident::{identifier_problem, schema_problem};
+use crate::ident::{identifier_problem, slot_name_problem};
 
+/// Checks a model whose shape could be read (`c.fields` is `Some`).
 pub fn check(cx: &Ctxt, c: &Container<'_>) {
+    let Some(fields) = &c.fields else {
+        return;
+    };
     match &c.table_lit {
         Some(lit) => {
             if let Some(problem) = identifier_problem(&c.table) {
@@ -26,19 +30,27 @@ pub fn check(cx: &Ctxt, c: &Container<'_>) {
         }
     }
     if let Some(slot) = &c.slot {
-        if let Some(problem) = schema_problem(&slot.value()) {
+        if let Some(problem) = slot_name_problem(&slot.value()) {
+            let hint = if slot.value() == tenant_sql::TENANT_PLACEHOLDER {
+                "; or remove `schema = ...`: a model lives in the tenant's schema by default"
+            } else {
+                ""
+            };
             cx.error_spanned_by(
                 slot,
-                format!("invalid schema slot name {:?}: {problem}", slot.value()),
+                format!(
+                    "invalid schema slot name {:?}: {problem}{hint}",
+                    slot.value()
+                ),
             );
         }
     }
-    if c.fields.is_empty() {
+    if fields.is_empty() {
         cx.error_spanned_by(c.ident, "a model needs at least one field (column)");
     }
 
     let mut seen: HashMap<&str, &syn::Ident> = HashMap::new();
-    for f in &c.fields {
+    for f in fields {
         let ident = f.ident;
         let span_tokens = match &f.rename {
             Some(lit) => quote::quote!(#lit),

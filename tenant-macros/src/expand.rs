@@ -9,18 +9,21 @@ use crate::ast::{self, Container, Field};
 use crate::check;
 use crate::ctxt::Ctxt;
 use crate::ident::screaming;
+use crate::runtime::runtime_path;
 
+/// The expansion of `#[derive(Model)]`: every error found, next to the impls (a model with
+/// bad attributes still gets its impls, so its uses add no errors of their own; one that is
+/// no model at all gets a stub).
 pub fn derive_model(input: &DeriveInput) -> TokenStream {
-    let cx = Ctxt::default();
+    let cx = Ctxt::new();
     let container = ast::parse(&cx, input);
-    if let Some(c) = &container {
-        check::check(&cx, c);
-    }
-    let errors = cx.finish().map(|e| e.into_compile_error());
-    let body = match &container {
-        Some(c) => expand(c),
+    check::check(&cx, &container);
+    let errors = cx.check().err().map(syn::Error::into_compile_error);
+    let p = runtime_path(container.krate.as_ref());
+    let body = match &container.fields {
+        Some(fields) if !container.generic => expand(&container, fields, &p),
         // No columns to speak of: a stub impl keeps uses of the model from cascading.
-        None => stub(input),
+        _ => stub(input, &p),
     };
     quote! { #errors #body }
 }
@@ -73,9 +76,7 @@ fn quoted_list<'f>(cols: impl Iterator<Item = &'f Field<'f>>) -> String {
         .join(", ")
 }
 
-fn expand(c: &Container<'_>) -> TokenStream {
-    let krate = &c.krate;
-    let p = quote!(#krate::__private);
+fn expand(c: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
     let ident = c.ident;
     let name = ident.to_string();
     let table = &c.table;
@@ -84,27 +85,17 @@ fn expand(c: &Container<'_>) -> TokenStream {
         Some(s) => quote!(#p::Slot::Named(#s)),
     };
 
-    let fields = &c.fields;
     let keys: Vec<&Field> = fields.iter().filter(|f| f.primary_key.get()).collect();
     let non_keys: Vec<&Field> = fields.iter().filter(|f| !f.primary_key.get()).collect();
     let inserted: Vec<&Field> = fields.iter().filter(|f| !f.identity.get()).collect();
     let all_cols = quoted_list(fields.iter());
 
-    // Typed-column consts are named after fields; a renamed column also gets a hidden one
-    // named after the column, so `{Model.column}` in the query macros finds it by either
-    // name (unless that name is another field's).
-    let field_consts: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            let name = f.ident.to_string();
-            screaming(name.strip_prefix("r#").unwrap_or(&name))
-        })
-        .collect();
     // Column types, one const per field, spanned at the field's type.
     let mut type_consts = Vec::new();
     let mut column_defs = Vec::new();
     let mut typed_columns = Vec::new();
     let mut decode = Vec::new();
+    let mut columns_at = Vec::new();
     for (i, f) in fields.iter().enumerate() {
         let ty = f.ty;
         let ty_const = format_ident!("__TENANT_COLUMN_TYPE_{}", i);
@@ -117,8 +108,11 @@ fn expand(c: &Container<'_>) -> TokenStream {
         };
         type_consts.push(quote!(const #ty_const: #p::ColumnType = #type_expr;));
         if f.identity.get() && f.identity_type_unknown() {
-            // A type alias or a custom type: only the const evaluator knows its SQL type.
-            let check = quote_spanned!(ty.span()=> #p::assert_identity_type(#ty_const.sql_type));
+            // A type alias or a custom type: only the const evaluator knows its SQL type. The
+            // list of types is tenant-sql's, the one list.
+            let allowed = tenant_sql::IDENTITY_TYPES;
+            let check = quote_spanned!(ty.span()=>
+                #p::assert_identity_type(#ty_const.sql_type, &[#(#allowed),*]));
             type_consts.push(quote!(const _: () = #check;));
         }
         let column = &f.column;
@@ -158,26 +152,23 @@ fn expand(c: &Container<'_>) -> TokenStream {
             #[doc = #doc]
             pub const #const_name: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
         });
-        let column_const = screaming(column);
-        let is_ident = crate::ident::identifier_problem(column).is_none()
-            && syn::parse_str::<syn::Ident>(&column_const).is_ok();
-        if *column != field_name && is_ident && !field_consts.contains(&column_const) {
-            let alias = format_ident!("{}", column_const, span = f.ident.span());
-            typed_columns.push(quote! {
-                #[doc(hidden)]
-                pub const #alias: #p::Column<#ident, #ty> = #p::Column::new(#i, #column);
-            });
-        }
+        // The query macros find `{Model.column}` by name in `COLUMNS`, and its type here.
+        columns_at.push(quote! {
+            #[automatically_derived]
+            impl #p::ColumnAt<#i> for #ident {
+                type Type = #ty;
+            }
+        });
         let field_ident = f.ident;
         // Spanned at the field type, runtime path included, so a missing `FromSql` points there.
-        let p_at_ty = respan(&p, ty.span());
+        let p_at_ty = respan(p, ty.span());
         decode.push(
             quote_spanned!(ty.span()=> #field_ident: #p_at_ty::decode(row, #i, #name, #column)?),
         );
     }
 
     // Statement templates.
-    let mut sql = Sql::new(&p);
+    let mut sql = Sql::new(p);
     let insert = if inserted.is_empty() {
         sql.push("INSERT INTO ")
             .table(&slot, table)
@@ -257,7 +248,7 @@ fn expand(c: &Container<'_>) -> TokenStream {
 
     let param = |f: &&Field| {
         let id = f.ident;
-        let p_at_ty = respan(&p, f.ty.span());
+        let p_at_ty = respan(p, f.ty.span());
         quote_spanned!(f.ty.span()=> &self.#id as &(dyn #p_at_ty::ToSql + ::core::marker::Sync))
     };
     let insert_params = inserted.iter().map(param);
@@ -332,6 +323,8 @@ fn expand(c: &Container<'_>) -> TokenStream {
 
             #keyed
 
+            #(#columns_at)*
+
             #[automatically_derived]
             impl #ident {
                 #(#typed_columns)*
@@ -354,12 +347,31 @@ fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
 }
 
 /// A `Model` impl with no columns, emitted next to the errors of a model that could not be
-/// read, so that uses of the model do not add errors of their own.
-fn stub(input: &DeriveInput) -> TokenStream {
+/// read, so that uses of the model do not add errors of their own. It honours `crate = ...`
+/// like the full expansion.
+fn stub(input: &DeriveInput, p: &TokenStream) -> TokenStream {
     let ident = &input.ident;
     let name = ident.to_string();
-    let p = quote!(::tenant_runtime::__private);
-    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    // A generic struct (already an error) gets the bounds `Model` needs, so they add none.
+    let mut generics = input.generics.clone();
+    let params: Vec<syn::GenericParam> = generics.params.iter().cloned().collect();
+    let predicates = &mut generics.make_where_clause().predicates;
+    for param in params {
+        match param {
+            syn::GenericParam::Type(t) => {
+                let t = t.ident;
+                predicates.push(syn::parse_quote!(
+                    #t: ::core::marker::Send + ::core::marker::Sync + 'static
+                ));
+            }
+            syn::GenericParam::Lifetime(l) => {
+                let l = l.lifetime;
+                predicates.push(syn::parse_quote!(#l: 'static));
+            }
+            syn::GenericParam::Const(_) => {}
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
     quote! {
         const _: () = {
             #[automatically_derived]

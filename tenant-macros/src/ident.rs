@@ -1,7 +1,7 @@
 //! Names: the identifier rule (shared with the migration checks in `tenant-sql`) and the
 //! case conversions the derive uses.
 
-pub use tenant_sql::{identifier_problem, schema_problem};
+pub use tenant_sql::{identifier_problem, slot_name_problem};
 
 /// `amount_cents` → `AMOUNT_CENTS`.
 pub fn screaming(name: &str) -> String {

@@ -6,9 +6,13 @@ use std::path::PathBuf;
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::parse::{Parse, ParseStream};
+use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{bracketed, LitStr, Token};
+use syn::{bracketed, LitStr, Path, Token};
+
+use crate::attr::parse_crate;
+use crate::ctxt::Ctxt;
+use crate::runtime::runtime_path;
 
 const SLOTS: &str = "slots";
 const CRATE: &str = "crate";
@@ -17,11 +21,11 @@ const CRATE: &str = "crate";
 pub struct Args {
     dir: LitStr,
     slots: Vec<LitStr>,
-    krate: Option<syn::Path>,
+    krate: Option<Path>,
 }
 
-impl Parse for Args {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
+impl Args {
+    fn parse(cx: &Ctxt, input: ParseStream<'_>) -> syn::Result<Self> {
         if input.is_empty() {
             return Err(input.error(
                 "expected the migrations directory, relative to the crate's Cargo.toml: `embed_migrations!(\"migrations\")`",
@@ -41,17 +45,24 @@ impl Parse for Args {
             }
             let key: syn::Ident = input.call(syn::ext::IdentExt::parse_any)?;
             input.parse::<Token![=]>()?;
-            if key == SLOTS && !seen_slots {
-                seen_slots = true;
+            if key == SLOTS {
                 let content;
                 bracketed!(content in input);
                 let list = Punctuated::<LitStr, Token![,]>::parse_terminated(&content)?;
-                args.slots = list.into_iter().collect();
-            } else if key == CRATE && !seen_crate {
+                if seen_slots {
+                    cx.error_spanned_by(&key, format!("duplicate `{SLOTS}`"));
+                } else {
+                    args.slots = list.into_iter().collect();
+                }
+                seen_slots = true;
+            } else if key == CRATE {
+                let krate = parse_crate(cx, input)?;
+                if seen_crate {
+                    cx.error_spanned_by(&key, format!("duplicate `{CRATE}`"));
+                } else {
+                    args.krate = Some(krate);
+                }
                 seen_crate = true;
-                args.krate = Some(input.parse()?);
-            } else if key == SLOTS || key == CRATE {
-                return Err(syn::Error::new(key.span(), format!("duplicate `{key}`")));
             } else {
                 return Err(syn::Error::new(
                     key.span(),
@@ -63,63 +74,84 @@ impl Parse for Args {
     }
 }
 
-pub fn expand(args: Args) -> TokenStream {
-    let p = match &args.krate {
-        Some(path) => quote!(#path::__private),
-        None => quote!(::tenant_runtime::__private),
-    };
-    match embed(&args, &p) {
-        Ok(tokens) => tokens,
+/// Expands one invocation: the migrations, or every error next to an empty set.
+pub fn expand(tokens: TokenStream) -> TokenStream {
+    let cx = Ctxt::new();
+    let args = (|input: ParseStream<'_>| Args::parse(&cx, input)).parse2(tokens);
+    let embedded = args.as_ref().ok().and_then(|args| embed(&cx, args));
+    match (args, cx.check()) {
+        (Ok(_), Ok(())) => embedded.expect("migrations are embedded unless there is an error"),
         // An empty set next to the errors, so uses of the value report nothing more.
-        Err(error) => {
-            let errors = error.into_compile_error();
+        (Ok(args), Err(errors)) => {
+            let p = runtime_path(args.krate.as_ref());
+            let errors = errors.into_compile_error();
             quote! {{
                 #errors
                 #p::Migrations::from_static(&[])
             }}
         }
+        (Err(mut e), errors) => {
+            if let Err(more) = errors {
+                e.combine(more);
+            }
+            e.into_compile_error()
+        }
     }
 }
 
-fn embed(args: &Args, p: &TokenStream) -> syn::Result<TokenStream> {
+fn embed(cx: &Ctxt, args: &Args) -> Option<TokenStream> {
+    let p = runtime_path(args.krate.as_ref());
     let slot_values: Vec<String> = args.slots.iter().map(LitStr::value).collect();
     let slot_refs: Vec<&str> = slot_values.iter().map(String::as_str).collect();
-    if let Err(message) = tenant_sql::check_slots(&slot_refs) {
-        let span = args.slots.first().map_or(args.dir.span(), LitStr::span);
-        return Err(syn::Error::new(span, message));
+    // Each bad slot is an error at its own literal.
+    for (i, lit) in args.slots.iter().enumerate() {
+        if let Some(problem) = tenant_sql::slot_problem(&slot_refs, i) {
+            cx.error_spanned_by(lit, problem);
+        }
     }
-    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").map_err(|_| {
-        syn::Error::new(
+    if cx.has_errors() {
+        return None;
+    }
+    let Ok(manifest_dir) = std::env::var("CARGO_MANIFEST_DIR") else {
+        cx.error_at(
             Span::call_site(),
             "CARGO_MANIFEST_DIR is not set; build with cargo",
-        )
-    })?;
+        );
+        return None;
+    };
     let dir = PathBuf::from(manifest_dir).join(args.dir.value());
     let dir_display = dir.display().to_string();
-    let migrations = tenant_sql::check_dir(&dir, &slot_refs).map_err(|errors| {
-        let mut errors = errors.into_iter().map(|mut e| {
-            // Name the directory as the user wrote it, not as an absolute path.
-            if e.file == dir_display {
-                e.file = format!("directory {:?}", args.dir.value());
-                return syn::Error::new(args.dir.span(), e.to_string());
+    let migrations = match tenant_sql::check_dir(&dir, &slot_refs) {
+        Ok(migrations) => migrations,
+        Err(errors) => {
+            for mut e in errors {
+                // Name the directory as the user wrote it, not as an absolute path.
+                if e.file == dir_display {
+                    e.file = format!("directory {:?}", args.dir.value());
+                    cx.error_at(args.dir.span(), e);
+                } else {
+                    cx.error_at(args.dir.span(), format!("invalid migration {e}"));
+                }
             }
-            syn::Error::new(args.dir.span(), format!("invalid migration {e}"))
-        });
-        let mut first = errors.next().expect("at least one error");
-        for e in errors {
-            first.combine(e);
+            return None;
         }
-        first
-    })?;
+    };
 
     let mut tracked = Vec::new();
     let mut items = Vec::new();
     for m in &migrations {
         // Makes cargo rebuild when a file changes (a new file needs a rebuild or a build
-        // script's `rerun-if-changed`; see the docs).
-        let path = dir.join(&m.file_name).display().to_string();
+        // script's `rerun-if-changed`; see the docs). The path is built by the compiler
+        // from `CARGO_MANIFEST_DIR`, so the expansion names no absolute path.
+        let file = if std::path::Path::new(&args.dir.value()).is_absolute() {
+            let path = dir.join(&m.file_name).display().to_string();
+            quote!(#path)
+        } else {
+            let path = format!("/{}/{}", args.dir.value(), m.file_name);
+            quote!(concat!(env!("CARGO_MANIFEST_DIR"), #path))
+        };
         tracked.push(quote!(
-            const _: &[u8] = include_bytes!(#path);
+            const _: &[u8] = include_bytes!(#file);
         ));
         let pieces = m.parts.iter().map(|part| match part {
             tenant_sql::Part::Sql(s) => quote!(#p::Piece::Sql(#p::Cow::Borrowed(#s))),
@@ -136,7 +168,7 @@ fn embed(args: &Args, p: &TokenStream) -> syn::Result<TokenStream> {
         });
     }
     let n = items.len();
-    Ok(quote! {{
+    Some(quote! {{
         #(#tracked)*
         static __TENANT_MIGRATIONS: [#p::Migration; #n] = [#(#items),*];
         #p::Migrations::from_static(&__TENANT_MIGRATIONS)

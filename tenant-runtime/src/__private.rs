@@ -43,16 +43,40 @@ pub const fn column_type<T: SqlType + ?Sized>() -> ColumnType {
     }
 }
 
-/// Checks at compile time that an `identity` column is an integer column.
-pub const fn assert_identity_type(sql_type: &str) {
-    let b = sql_type.as_bytes();
-    let ok = matches!(
-        b,
-        b"SMALLINT" | b"INTEGER" | b"BIGINT" | b"smallint" | b"integer" | b"bigint"
-    );
-    if !ok {
-        panic!("`#[tenant(identity)]` needs an integer column (i16, i32 or i64)");
+/// Checks at compile time that an `identity` column is an integer column: `sql_type` is one
+/// of `allowed` (ignoring ASCII case and surrounding spaces). The derive passes
+/// `tenant_sql::IDENTITY_TYPES`, the one list of those types.
+pub const fn assert_identity_type(sql_type: &str, allowed: &[&str]) {
+    let mut i = 0;
+    while i < allowed.len() {
+        if eq_trimmed_ignore_case(sql_type.as_bytes(), allowed[i].as_bytes()) {
+            return;
+        }
+        i += 1;
     }
+    panic!("`#[tenant(identity)]` needs an integer column (i16, i32 or i64)");
+}
+
+/// `text` without surrounding ASCII whitespace equals `name`, ignoring ASCII case.
+const fn eq_trimmed_ignore_case(text: &[u8], name: &[u8]) -> bool {
+    let (mut start, mut end) = (0, text.len());
+    while start < end && text[start].is_ascii_whitespace() {
+        start += 1;
+    }
+    while end > start && text[end - 1].is_ascii_whitespace() {
+        end -= 1;
+    }
+    if end - start != name.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < name.len() {
+        if !text[start + i].eq_ignore_ascii_case(&name[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Compile-time check that a type is a model (for `query_as!` and friends).
@@ -87,18 +111,126 @@ pub fn query_as<'a, M: Model, const N: usize>(
     QueryAs::__new(template, params)
 }
 
-/// The SQL name of a typed column, at compile time. Taking a `Column<M, T>` makes
-/// `{Model.column}` fail to compile unless `Model::COLUMN` is one of `Model`'s columns.
-pub const fn column_name<M, T>(column: Column<M, T>) -> &'static str {
-    column.name()
+/// Column `I` of a model (its position in [`Model::COLUMNS`]) has the field type `Type`. The
+/// derive implements it for every column; the query macros check arguments with it.
+pub trait ColumnAt<const I: usize> {
+    /// The field's Rust type.
+    type Type;
 }
 
-/// A query argument compared with a column of type `T`: it must [`Bind`] as a `T`, and the
-/// error points at the argument when it does not.
+/// The position in `M::COLUMNS` of the column `{Model.name}` names: by field name first,
+/// then by SQL name. Only called once [`unknown_column_len`] said it exists.
+pub const fn column_index<M: Model>(name: &str) -> usize {
+    match find_column(M::COLUMNS, name) {
+        Some(i) => i,
+        None => panic!("no such column"),
+    }
+}
+
+const fn find_column(columns: &[ColumnDef], name: &str) -> Option<usize> {
+    let mut i = 0;
+    while i < columns.len() {
+        if str_eq(columns[i].field, name) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < columns.len() {
+        if str_eq(columns[i].name, name) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Writes the unknown-column message into `out` (when given) and returns its length:
+/// "`{written}`: model `M` has no column `name`; its columns are: a, b (field `c`), ...".
+const fn unknown_column_text<M: Model>(
+    name: &str,
+    written: &str,
+    mut out: Option<&mut [u8]>,
+) -> usize {
+    const fn put(out: &mut Option<&mut [u8]>, at: usize, s: &str) -> usize {
+        let s = s.as_bytes();
+        if let Some(out) = out {
+            let mut i = 0;
+            while i < s.len() {
+                out[at + i] = s[i];
+                i += 1;
+            }
+        }
+        at + s.len()
+    }
+    let mut at = put(&mut out, 0, "`");
+    at = put(&mut out, at, written);
+    at = put(&mut out, at, "`: model `");
+    at = put(&mut out, at, M::NAME);
+    at = put(&mut out, at, "` has no column `");
+    at = put(&mut out, at, name);
+    at = put(&mut out, at, "`; its columns are: ");
+    let columns = M::COLUMNS;
+    let mut i = 0;
+    while i < columns.len() {
+        if i > 0 {
+            at = put(&mut out, at, ", ");
+        }
+        at = put(&mut out, at, columns[i].name);
+        if !str_eq(columns[i].name, columns[i].field) {
+            at = put(&mut out, at, " (field `");
+            at = put(&mut out, at, columns[i].field);
+            at = put(&mut out, at, "`)");
+        }
+        i += 1;
+    }
+    at
+}
+
+/// 0 when `M` has the column `{Model.name}` names; else the length of the message
+/// [`unknown_column_message`] builds (`written` is the placeholder as written).
+pub const fn unknown_column_len<M: Model>(name: &str, written: &str) -> usize {
+    match find_column(M::COLUMNS, name) {
+        Some(_) => 0,
+        None => unknown_column_text::<M>(name, written, None),
+    }
+}
+
+/// The unknown-column message, `N` bytes long (`N` from [`unknown_column_len`]): it names
+/// what was written, the model and the model's columns.
+pub const fn unknown_column_message<M: Model, const N: usize>(
+    name: &str,
+    written: &str,
+) -> [u8; N] {
+    let mut out = [0u8; N];
+    if N > 0 {
+        unknown_column_text::<M>(name, written, Some(&mut out));
+    }
+    out
+}
+
+/// A query argument compared with column `I` of `M`: it must [`Bind`] as that column's
+/// type, and the error points at the argument when it does not.
 #[inline]
-pub fn bind_as<M, T, V>(_: Column<M, T>, value: &V) -> &(dyn ToSql + Sync)
+pub fn bind_at<M, const I: usize, V>(value: &V) -> &(dyn ToSql + Sync)
 where
-    V: Bind<T> + ToSql + Sync,
+    M: ColumnAt<I>,
+    V: Bind<<M as ColumnAt<I>>::Type> + ToSql + Sync,
 {
     value
 }

@@ -12,13 +12,20 @@
 //! - the SQL: one or more PostgreSQL statements, with schema placeholders `{tenant}` (the
 //!   tenant's schema) and `{slot}` for each declared named slot (`{shared}`). Placeholders are
 //!   recognised in SQL text and in dollar-quoted bodies, never in string literals, quoted
-//!   identifiers or comments. With the placeholders replaced by identifiers the file must
+//!   identifiers or comments; `{{` and `}}` in SQL text are literal braces (the rule of
+//!   [`lex`], shared with the query macros). With the placeholders replaced by identifiers the file must
 //!   parse (sqlparser, PostgreSQL dialect), and it may not control the transaction it runs
 //!   in (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `VACUUM`, `CREATE INDEX CONCURRENTLY`).
 //!   A file with a line `-- tenant:unchecked` skips the parser (for SQL sqlparser does not
 //!   know yet); its placeholders are still checked.
 //!
-//! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error.
+//! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error. Every
+//! problem of every file is reported, not only the first.
+//!
+//! The crate also holds the rules the macros share with the runtime, one copy each: the
+//! identifier rule ([`identifier_problem`], [`schema_problem`], [`slot_name_problem`]), the
+//! placeholder lexer ([`lex`]) and the types an identity column may have
+//! ([`IDENTITY_TYPES`]).
 //!
 //! ```
 //! use tenant_sql::{check_file, Part, SlotRef};
@@ -34,18 +41,23 @@
 //! # Ok::<(), String>(())
 //! ```
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
+mod lexer;
 mod name;
 mod placeholders;
 mod statements;
+mod types;
 
 use std::fmt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use name::{identifier_problem, parse_file_name, schema_problem};
+pub use lexer::{lex, LexError, Lexed, Lexeme};
+pub use name::{identifier_problem, parse_file_name, schema_problem, slot_name_problem};
 pub use placeholders::split_placeholders;
+pub use types::{is_identity_type, IDENTITY_TYPES};
 
 /// The placeholder that stands for the tenant's schema.
 pub const TENANT_PLACEHOLDER: &str = "tenant";
@@ -120,6 +132,12 @@ impl std::error::Error for FileError {}
 ///     &["shared"],
 /// ).map_err(|e| e[0].to_string())?;
 /// assert_eq!(m.parts.len(), 5);
+///
+/// // Every problem of a file, in one go: here an unknown placeholder and a syntax error.
+/// let errors = tenant_sql::check_file("0003_notes.sql", "CREATE TABLE {tenat}.notes (id int,,)", &[])
+///     .unwrap_err();
+/// assert!(errors[0].message.contains("unknown placeholder {tenat}"));
+/// assert!(errors[1].message.contains("does not parse"));
 /// # Ok::<(), String>(())
 /// ```
 pub fn check_file(
@@ -138,34 +156,32 @@ pub fn check_file(
         // Not meant as a migration at all (notes.txt): its content is not SQL to check.
         return Err(vec![parsed_name.expect_err("no .sql suffix")]);
     }
-    let split = split_placeholders(content, slots);
-    let (parts, dummy_sql) = match split {
-        Ok(ok) => ok,
-        Err(problems) => {
-            errors.extend(
-                problems
-                    .into_iter()
-                    .map(|(offset, m)| error(Some(line_column(content, offset)), m)),
-            );
-            (Vec::new(), String::new())
-        }
-    };
-    if errors.is_empty() {
-        let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
-        if let Err(problem) = statements::check(&dummy_sql, unchecked) {
-            errors.push(error(problem.position, problem.message));
-        }
-    }
     let (version, name, version_width) = match parsed_name {
         Ok(n) => n,
         Err(e) => {
-            errors.insert(0, e);
+            errors.push(e);
             (0, String::new(), 0)
         }
     };
+    // Placeholder problems do not stop the parser: the split stands an identifier in for
+    // each bad placeholder, so one build reports every problem of the file.
+    let split = placeholders::split(content, slots);
+    errors.extend(
+        split
+            .errors
+            .into_iter()
+            .map(|(offset, m)| error(Some(line_column(content, offset)), m)),
+    );
+    let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
+    errors.extend(
+        statements::check(&split.dummy, unchecked)
+            .into_iter()
+            .map(|problem| error(problem.position, problem.message)),
+    );
     if !errors.is_empty() {
         return Err(errors);
     }
+    let parts = split.parts;
     Ok(CheckedMigration {
         version,
         name,
@@ -221,26 +237,39 @@ pub fn check_set(migrations: &mut [CheckedMigration]) -> Result<(), Vec<FileErro
     }
 }
 
-/// Checks that every declared named slot is a valid slot name (and not `tenant`).
+/// Checks that every declared named slot is a valid slot name (see [`slot_name_problem`]:
+/// not `tenant`) and declared once. Returns the first problem.
 ///
 /// ```
 /// assert!(tenant_sql::check_slots(&["shared"]).is_ok());
 /// assert!(tenant_sql::check_slots(&["tenant"]).is_err());
 /// assert!(tenant_sql::check_slots(&["Shared"]).is_err());
+/// assert!(tenant_sql::check_slots(&["a", "a"]).is_err());
 /// ```
 pub fn check_slots(slots: &[&str]) -> Result<(), String> {
-    for (i, slot) in slots.iter().enumerate() {
-        if *slot == TENANT_PLACEHOLDER {
-            return Err("`tenant` is always a placeholder; declare only named slots".into());
-        }
-        if let Some(problem) = name::schema_problem(slot) {
-            return Err(format!("invalid slot name {slot:?}: {problem}"));
-        }
-        if slots[..i].contains(slot) {
-            return Err(format!("slot {slot:?} is declared twice"));
+    for i in 0..slots.len() {
+        if let Some(problem) = slot_problem(slots, i) {
+            return Err(problem);
         }
     }
     Ok(())
+}
+
+/// What is wrong with `slots[index]` as a declared named slot (its name, or a second
+/// declaration), as a message that names it.
+///
+/// ```
+/// assert_eq!(tenant_sql::slot_problem(&["shared"], 0), None);
+/// assert!(tenant_sql::slot_problem(&["a", "a"], 1).unwrap().contains("declared twice"));
+/// ```
+pub fn slot_problem(slots: &[&str], index: usize) -> Option<String> {
+    let slot = slots[index];
+    if let Some(problem) = slot_name_problem(slot) {
+        return Some(format!("invalid slot name {slot:?}: {problem}"));
+    }
+    slots[..index]
+        .contains(&slot)
+        .then(|| format!("slot {slot:?} is declared twice; declare each named slot once"))
 }
 
 /// Reads and checks every migration file of `dir` (see the crate docs for the rules) and

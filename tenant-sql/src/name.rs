@@ -86,3 +86,22 @@ pub fn schema_problem(name: &str) -> Option<String> {
             .then(|| "it is reserved by PostgreSQL (`pg_*`, `information_schema`)".into())
     })
 }
+
+/// Like [`schema_problem`], plus the slot rule: a named slot cannot be called `tenant`, which
+/// names the tenant's own slot (`{tenant}` in migrations, in rendered templates and in logs).
+/// The one rule for `#[tenant(schema = "...")]`, `embed_migrations!(.., slots = [...])` and
+/// the run-time migration loader.
+///
+/// ```
+/// assert!(tenant_sql::slot_name_problem("shared").is_none());
+/// assert!(tenant_sql::slot_name_problem("tenant").unwrap().contains("tenant's own slot"));
+/// assert!(tenant_sql::slot_name_problem("pg_catalog").is_some());
+/// ```
+pub fn slot_name_problem(name: &str) -> Option<String> {
+    if name == crate::TENANT_PLACEHOLDER {
+        return Some(
+            "`tenant` names the tenant's own slot (`{tenant}`), so a named slot cannot be called `tenant`: the two would be indistinguishable in migrations, templates and logs; pick another name, such as \"shared\"".into(),
+        );
+    }
+    schema_problem(name)
+}

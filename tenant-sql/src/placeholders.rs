@@ -1,16 +1,27 @@
-//! Splitting SQL at `{tenant}` / `{slot}` placeholders, with a lexer that knows where a brace
-//! is SQL text and where it is data (string literals, quoted identifiers, comments).
+//! Migration placeholders: `{tenant}` and the declared named slots, found by the one lexer
+//! ([`crate::lex`]).
 
+use crate::lexer::{lex, Lexeme};
 use crate::{Part, SlotRef, TENANT_PLACEHOLDER};
+
+/// A migration split at its placeholders.
+pub(crate) struct Split {
+    pub parts: Vec<Part>,
+    /// The SQL with each placeholder replaced by an identifier of the same length
+    /// (`{tenant}` → `_tenant_`) and each unmatched brace by a space, so that the parser can
+    /// go on and its positions are positions in the file.
+    pub dummy: String,
+    /// Every problem, as (byte offset, message).
+    pub errors: Vec<(usize, String)>,
+}
 
 /// Splits `sql` at its placeholders. Returns the parts and the same SQL with each placeholder
 /// `{name}` replaced by the identifier `_name_` (same length, so parser positions are file
 /// positions), or every problem as (byte offset, message).
 ///
-/// In SQL text, `{` followed by an identifier and `}` is a placeholder and must name
-/// `tenant` or a slot of `slots`. In dollar-quoted bodies (`$$ ... $$`, function bodies)
-/// only known placeholders are replaced and other braces are left alone. String literals,
-/// quoted identifiers and comments are never touched.
+/// Braces follow the rule of [`crate::lex`]: data inside string literals, quoted identifiers
+/// and comments; in SQL text (dollar-quoted bodies included) `{{`/`}}` are literal braces and
+/// `{name}` a placeholder, which must be `tenant` or one of `slots`.
 ///
 /// ```
 /// use tenant_sql::{split_placeholders, Part, SlotRef};
@@ -22,196 +33,114 @@ use crate::{Part, SlotRef, TENANT_PLACEHOLDER};
 ///     Part::Slot(SlotRef::Tenant),
 ///     Part::Sql(".t".into()),
 /// ]);
+///
+/// let errors = split_placeholders("SELECT 1 FROM {tenat}.t, {Invoice}", &[]).unwrap_err();
+/// assert_eq!(errors.len(), 2);
 /// ```
 #[allow(clippy::type_complexity)]
 pub fn split_placeholders(
     sql: &str,
     slots: &[&str],
 ) -> Result<(Vec<Part>, String), Vec<(usize, String)>> {
-    let bytes = sql.as_bytes();
+    let split = split(sql, slots);
+    if split.errors.is_empty() {
+        Ok((split.parts, split.dummy))
+    } else {
+        Err(split.errors)
+    }
+}
+
+pub(crate) fn split(sql: &str, slots: &[&str]) -> Split {
+    let lexed = lex(sql);
     let mut parts = Vec::new();
     let mut dummy = String::with_capacity(sql.len());
-    let mut errors = Vec::new();
-    let mut text_start = 0; // start of the SQL text not yet pushed into `parts`
-    let mut i = 0;
-    // Dollar-quote tag we are inside, if any.
-    let mut dollar: Option<&str> = None;
-
-    let known = |name: &str| -> Option<SlotRef> {
-        if name == TENANT_PLACEHOLDER {
-            Some(SlotRef::Tenant)
-        } else if slots.contains(&name) {
-            Some(SlotRef::Named(name.to_owned()))
-        } else {
-            None
-        }
-    };
-
-    while i < bytes.len() {
-        if let Some(tag) = dollar {
-            if sql[i..].starts_with(tag) {
-                i += tag.len();
-                dollar = None;
-                continue;
+    let mut errors: Vec<(usize, String)> =
+        lexed.errors.iter().map(|e| (e.at, e.to_string())).collect();
+    let mut text = String::new();
+    for lexeme in &lexed.lexemes {
+        match *lexeme {
+            Lexeme::Text { text: t, .. } => {
+                text.push_str(t);
+                dummy.push_str(t);
             }
-            if bytes[i] == b'{' {
-                if let Some(name) = placeholder_at(sql, i) {
-                    if let Some(slot) = known(name) {
-                        push_slot(sql, &mut parts, &mut dummy, &mut text_start, i, name, slot);
-                        i += name.len() + 2;
-                        continue;
-                    }
-                }
+            Lexeme::Brace { brace, .. } => {
+                text.push(brace);
+                dummy.push(brace);
+                dummy.push(' ');
             }
-            i += utf8_len(bytes[i]);
-            continue;
-        }
-        match bytes[i] {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = sql[i..].find('\n').map_or(bytes.len(), |n| i + n + 1);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                // PostgreSQL block comments nest.
-                let mut depth = 0usize;
-                while i < bytes.len() {
-                    if sql[i..].starts_with("/*") {
-                        depth += 1;
-                        i += 2;
-                    } else if sql[i..].starts_with("*/") {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
+            Lexeme::Placeholder { at, content } => {
+                let name = content.trim();
+                let len = content.len() + 2;
+                let slot = if name == TENANT_PLACEHOLDER {
+                    Some(SlotRef::Tenant)
+                } else if slots.contains(&name) {
+                    Some(SlotRef::Named(name.to_owned()))
+                } else {
+                    None
+                };
+                match slot {
+                    Some(slot) => {
+                        if !text.is_empty() {
+                            parts.push(Part::Sql(std::mem::take(&mut text)));
                         }
-                    } else {
-                        i += utf8_len(bytes[i]);
+                        parts.push(Part::Slot(slot));
                     }
+                    None => errors.push((at, unknown_placeholder(content, slots))),
                 }
+                // `_name_`, padded to the placeholder's length; `___` for what is no name.
+                let mut id = String::with_capacity(len);
+                if is_name(name) {
+                    id.push('_');
+                    id.push_str(name);
+                }
+                while id.len() < len {
+                    id.push('_');
+                }
+                dummy.push_str(&id);
             }
-            b'\'' => {
-                let escapes = i > 0
-                    && matches!(bytes[i - 1], b'e' | b'E')
-                    && (i < 2 || !is_ident_byte(bytes[i - 2]));
-                i = skip_quoted(bytes, i, b'\'', escapes);
-            }
-            b'"' => i = skip_quoted(bytes, i, b'"', false),
-            b'$' if i == 0 || !is_ident_byte(bytes[i - 1]) => match dollar_tag_at(sql, i) {
-                Some(tag) => {
-                    dollar = Some(tag);
-                    i += tag.len();
-                }
-                None => i += 1,
-            },
-            b'{' => match placeholder_at(sql, i) {
-                Some(name) => {
-                    match known(name) {
-                        Some(slot) => {
-                            push_slot(sql, &mut parts, &mut dummy, &mut text_start, i, name, slot)
-                        }
-                        None => errors.push((i, unknown_placeholder(name, slots))),
-                    }
-                    i += name.len() + 2;
-                }
-                None => i += 1,
-            },
-            b => i += utf8_len(b),
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
+    if !text.is_empty() {
+        parts.push(Part::Sql(text));
     }
-    if text_start < sql.len() {
-        parts.push(Part::Sql(sql[text_start..].to_owned()));
-        dummy.push_str(&sql[text_start..]);
+    // Unmatched braces become spaces for the parser: the error is reported once, here.
+    let mut dummy = dummy.into_bytes();
+    for e in &lexed.errors {
+        dummy[e.at] = b' ';
     }
-    Ok((parts, dummy))
+    let dummy = String::from_utf8(dummy).expect("only ASCII bytes were replaced");
+    errors.sort_by_key(|(at, _)| *at);
+    Split {
+        parts,
+        dummy,
+        errors,
+    }
 }
 
-fn push_slot(
-    sql: &str,
-    parts: &mut Vec<Part>,
-    dummy: &mut String,
-    text_start: &mut usize,
-    at: usize,
-    name: &str,
-    slot: SlotRef,
-) {
-    if *text_start < at {
-        parts.push(Part::Sql(sql[*text_start..at].to_owned()));
-        dummy.push_str(&sql[*text_start..at]);
-    }
-    parts.push(Part::Slot(slot));
-    dummy.push('_');
-    dummy.push_str(name);
-    dummy.push('_');
-    *text_start = at + name.len() + 2;
+fn is_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn unknown_placeholder(name: &str, slots: &[&str]) -> String {
-    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-        return format!(
-            "model placeholders such as {{{name}}} are not allowed in migrations: a migration must mean the same SQL after the model changes; write the table out, e.g. {{tenant}}.\"invoices\""
-        );
-    }
+fn unknown_placeholder(content: &str, slots: &[&str]) -> String {
+    let name = content.trim();
     let declared = if slots.is_empty() {
         "no named slots are declared; declare them: `slots = [\"...\"]` in `embed_migrations!`, the `slots` argument of `Migrations::from_dir`, `--slot` in the CLI".to_owned()
     } else {
         let list: Vec<String> = slots.iter().map(|s| format!("{{{s}}}")).collect();
         format!("declared named slots: {}", list.join(", "))
     };
+    if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return format!(
+            "model placeholders such as {{{name}}} are not allowed in migrations: a migration must mean the same SQL after the model changes; write the table out, e.g. {{tenant}}.\"invoices\""
+        );
+    }
+    if !is_name(name) {
+        return format!(
+            "{{{content}}} is not a placeholder: use {{tenant}} for the tenant's schema ({declared}); write `{{{{` and `}}}}` for literal braces outside string literals"
+        );
+    }
     format!("unknown placeholder {{{name}}}; use {{tenant}} for the tenant's schema ({declared})")
-}
-
-/// The identifier of a placeholder `{ident}` starting at byte `at`, if there is one.
-fn placeholder_at(sql: &str, at: usize) -> Option<&str> {
-    let rest = &sql[at + 1..];
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    let name = &rest[..end];
-    let first = name.chars().next()?;
-    (rest[end..].starts_with('}') && (first.is_ascii_alphabetic() || first == '_')).then_some(name)
-}
-
-/// The dollar-quote opener (`$$` or `$tag$`) starting at byte `at`, if there is one.
-fn dollar_tag_at(sql: &str, at: usize) -> Option<&str> {
-    let rest = &sql[at + 1..];
-    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))?;
-    let tag = &rest[..end];
-    if !rest[end..].starts_with('$') || tag.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    Some(&sql[at..at + end + 2])
-}
-
-/// Index just past the quoted token (string or identifier) opening at `at`.
-fn skip_quoted(bytes: &[u8], at: usize, quote: u8, backslash_escapes: bool) -> usize {
-    let mut i = at + 1;
-    while i < bytes.len() {
-        if backslash_escapes && bytes[i] == b'\\' {
-            i += 2;
-        } else if bytes[i] == quote {
-            if bytes.get(i + 1) == Some(&quote) {
-                i += 2;
-            } else {
-                return i + 1;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    bytes.len()
-}
-
-fn is_ident_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xF0..=0xFF => 4,
-        0xE0..=0xEF => 3,
-        0xC0..=0xDF => 2,
-        _ => 1,
-    }
 }
 
 #[cfg(test)]
@@ -233,12 +162,27 @@ mod tests {
     }
 
     #[test]
-    fn dollar_bodies_replace_only_known_placeholders() {
+    fn dollar_bodies_are_sql_with_placeholders_and_their_literals_are_data() {
         let sql = "CREATE FUNCTION {tenant}.f() RETURNS int AS $body$ SELECT count(*) FROM {tenant}.t WHERE a = '{x}' AND b = '{shared}' $body$ LANGUAGE sql";
         assert_eq!(
             dummy(sql),
-            "CREATE FUNCTION _tenant_.f() RETURNS int AS $body$ SELECT count(*) FROM _tenant_.t WHERE a = '{x}' AND b = '_shared_' $body$ LANGUAGE sql"
+            "CREATE FUNCTION _tenant_.f() RETURNS int AS $body$ SELECT count(*) FROM _tenant_.t WHERE a = '{x}' AND b = '{shared}' $body$ LANGUAGE sql"
         );
+        let errors = split_placeholders("SELECT $$ {x} $$", &[]).unwrap_err();
+        assert!(
+            errors[0].1.contains("unknown placeholder {x}"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn doubled_braces_are_literal_braces_and_spaces_around_a_name_are_ignored() {
+        let (parts, dummy) = split_placeholders("SELECT {{ {{ tenant }} }}", &[]).unwrap();
+        assert_eq!(parts, [Part::Sql("SELECT { { tenant } }".into())]);
+        assert_eq!(dummy, "SELECT {  {  tenant }  } ");
+        let (parts, dummy) = split_placeholders("SELECT 1 FROM { tenant }.t", &[]).unwrap();
+        assert_eq!(parts[1], Part::Slot(SlotRef::Tenant));
+        assert_eq!(dummy, "SELECT 1 FROM _tenant___.t");
     }
 
     #[test]
@@ -250,12 +194,25 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_model_placeholders_are_reported_with_offsets() {
-        let errors = split_placeholders("SELECT {Invoice}, {tenat}", &[]).unwrap_err();
-        assert_eq!(errors.len(), 2);
-        assert_eq!(errors[0].0, 7);
-        assert!(errors[0].1.contains("model placeholders"));
-        assert_eq!(errors[1].0, 18);
-        assert!(errors[1].1.contains("unknown placeholder {tenat}"));
+    fn every_problem_is_reported_with_its_offset() {
+        let errors =
+            split_placeholders("SELECT {Invoice}, {tenat}, {1,2}, } FROM t", &[]).unwrap_err();
+        let found: Vec<(usize, &str)> = errors.iter().map(|(at, m)| (*at, m.as_str())).collect();
+        assert_eq!(found.len(), 4, "{found:?}");
+        assert_eq!(found[0].0, 7);
+        assert!(found[0].1.contains("model placeholders"));
+        assert_eq!(found[1].0, 18);
+        assert!(found[1].1.contains("unknown placeholder {tenat}"));
+        assert_eq!(found[2].0, 27);
+        assert!(found[2].1.contains("{1,2} is not a placeholder"));
+        assert_eq!(found[3].0, 34);
+        assert!(found[3].1.contains("unmatched `}`"));
+    }
+
+    #[test]
+    fn the_dummy_stands_in_for_unknown_placeholders_and_unmatched_braces() {
+        let split = split("SELECT {tenat}.a, { FROM {1}", &[]);
+        assert_eq!(split.errors.len(), 3);
+        assert_eq!(split.dummy, "SELECT _tenat_.a,   FROM ___");
     }
 }

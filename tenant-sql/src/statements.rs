@@ -17,17 +17,19 @@ fn problem(message: impl Into<String>) -> Problem {
     }
 }
 
-pub(crate) fn check(sql: &str, unchecked: bool) -> Result<(), Problem> {
+/// Every problem of `sql`: a syntax error (the parser stops at the first), or each statement
+/// that may not be in a migration.
+pub(crate) fn check(sql: &str, unchecked: bool) -> Vec<Problem> {
     if unchecked {
         return if sql.trim().is_empty() {
-            Err(problem(
+            vec![problem(
                 "the file is empty; a migration needs at least one statement",
-            ))
+            )]
         } else {
-            Ok(())
+            Vec::new()
         };
     }
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
+    let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
         let text = e.to_string();
         let text = text.strip_prefix("sql parser error: ").unwrap_or(&text);
         let (message, position) = split_position(text);
@@ -38,12 +40,16 @@ pub(crate) fn check(sql: &str, unchecked: bool) -> Result<(), Problem> {
                 crate::UNCHECKED_MARKER
             ),
         }
-    })?;
+    }) {
+        Ok(statements) => statements,
+        Err(problem) => return vec![problem],
+    };
     if statements.is_empty() {
-        return Err(problem(
+        return vec![problem(
             "the file has no SQL statement; a migration needs at least one",
-        ));
+        )];
     }
+    let mut problems = Vec::new();
     for statement in &statements {
         let refused = match statement {
             Statement::StartTransaction { .. } => Some("BEGIN/START TRANSACTION"),
@@ -57,12 +63,12 @@ pub(crate) fn check(sql: &str, unchecked: bool) -> Result<(), Problem> {
             _ => None,
         };
         if let Some(what) = refused {
-            return Err(problem(format!(
+            problems.push(problem(format!(
                 "{what} cannot be in a migration: each tenant's migrations run in one transaction that the runner opens and commits; remove it (run non-transactional maintenance separately)"
             )));
         }
     }
-    Ok(())
+    problems
 }
 
 /// Splits sqlparser's trailing ` at Line: L, Column: C` off a message.
@@ -87,16 +93,18 @@ mod tests {
     #[test]
     fn multi_statement_ddl_parses() {
         let sql = "CREATE TABLE _tenant_.t (id bigint PRIMARY KEY, note text);\nALTER TABLE _tenant_.t ADD COLUMN paid boolean NOT NULL DEFAULT false;\nCREATE INDEX t_paid_idx ON _tenant_.t (paid);";
-        assert!(check(sql, false).is_ok());
+        assert!(check(sql, false).is_empty());
     }
 
     #[test]
     fn syntax_error_has_a_position() {
-        let p = check(
+        let problems = check(
             "SELECT 1;\nCREATE TABLE _tenant_.t (id bigint PRIMARY KEY,,);",
             false,
-        )
-        .expect_err("a syntax error");
+        );
+        let [p] = &problems[..] else {
+            panic!("one syntax error expected");
+        };
         assert_eq!(p.position.map(|(l, _)| l), Some(2));
         assert!(p.message.contains("does not parse"), "{}", p.message);
     }
@@ -108,13 +116,15 @@ mod tests {
             "SELECT 1; COMMIT",
             "CREATE INDEX CONCURRENTLY i ON _tenant_.t (a)",
         ] {
-            assert!(check(sql, false).is_err(), "{sql}");
+            assert_eq!(check(sql, false).len(), 1, "{sql}");
         }
+        // Each refused statement is its own problem.
+        assert_eq!(check("BEGIN; SELECT 1; COMMIT", false).len(), 2);
     }
 
     #[test]
     fn unchecked_files_skip_the_parser_but_not_emptiness() {
-        assert!(check("CREATE STATISTICS whatever strange syntax", true).is_ok());
-        assert!(check("  \n", true).is_err());
+        assert!(check("CREATE STATISTICS whatever strange syntax", true).is_empty());
+        assert_eq!(check("  \n", true).len(), 1);
     }
 }

@@ -1,7 +1,7 @@
 //! `query!`, `query_as!` and `query_scalar!` on a real PostgreSQL with several tenants:
 //! every form and every terminal, a join of a tenant-slot table with a `shared`-slot table
-//! (two schemas in one statement), statement-level schema maps, aliases, escaped braces, and
-//! the render-once-per-schema guarantee of the statement cache.
+//! (two schemas in one statement), statement-level schema maps, aliases, braces in string
+//! literals, and the render-once-per-schema guarantee of the statement cache.
 
 use futures_util::TryStreamExt;
 use tenant_runtime::{
@@ -557,22 +557,29 @@ async fn a_statement_schema_map_overrides_the_connection_map() {
 }
 
 #[tokio::test]
-async fn doubled_braces_are_literal_braces() {
+async fn braces_in_string_literals_are_data() {
     let mut fx = Fixture::new("qm_braces").await;
     let db = fx.db("acme");
-    let array: Vec<i32> = query_scalar!("SELECT '{{1,2,3}}'::int[]")
+    let array: Vec<i32> = query_scalar!("SELECT '{1,2,3}'::int[]")
         .fetch_one(&db)
         .await
         .unwrap();
     assert_eq!(array, [1, 2, 3]);
     let text: String = query_scalar!(
-        "SELECT '}}' || {Customer.name} || '{{' FROM {Customer} WHERE {Customer.id} = $1",
+        "SELECT '}' || {Customer.name} || E'{\\'' || $$ {{x}} $$ FROM {Customer} WHERE {Customer.id} = $1",
         1i64
     )
     .fetch_one(&db)
     .await
     .unwrap();
-    assert_eq!(text, "}Wile E. Coyote{");
+    // A dollar-quoted body is SQL text (usually a function body): braces are doubled there.
+    assert_eq!(text, "}Wile E. Coyote{' {x} ");
+    // Inside a literal, doubled braces are two braces: nothing is unescaped there.
+    let doubled: String = query_scalar!("SELECT '{{x}}'")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(doubled, "{{x}}");
     drop(db);
     fx.schemas.cleanup().await;
 }

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
+use proc_macro2::Span;
 use sqlparser::ast::{
     AssignmentTarget, BinaryOperator, Expr, ObjectName, ObjectNamePart, SelectItem, SetExpr,
     Statement, Value, ValueWithSpan,
@@ -16,6 +17,7 @@ use sqlparser::parser::{Parser, ParserError};
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::placeholder::{dummy_index, Placeholder, Sql, Target};
+use crate::ctxt::Ctxt;
 
 pub struct Analysis {
     /// The highest `$n` (0 without parameters).
@@ -24,21 +26,24 @@ pub struct Analysis {
     pub ties: BTreeMap<usize, usize>,
 }
 
-/// Checks `sql`; every problem is pushed to `errors` as a message for the literal.
+/// Checks `sql`; every problem goes to `cx`, at `span` (the literal). `None` when the
+/// statement could not be read at all.
 pub fn analyze(
     sql: &Sql,
     args: usize,
     scalar: bool,
     macro_name: &str,
-    errors: &mut Vec<String>,
+    cx: &Ctxt,
+    span: Span,
 ) -> Option<Analysis> {
     let dialect = PostgreSqlDialect {};
+    let error = |message: String| cx.error_at(span, message);
 
     // Parameters: from the tokens, so `'$1'` in a string literal is not one.
     let tokens = match Tokenizer::new(&dialect, &sql.dummy).tokenize() {
         Ok(tokens) => tokens,
         Err(e) => {
-            errors.push(syntax_error(&e.to_string()));
+            error(syntax_error(&e.to_string()));
             return None;
         }
     };
@@ -46,11 +51,11 @@ pub fn analyze(
     for token in &tokens {
         if let Token::Placeholder(p) = token {
             match p.strip_prefix('$').map(str::parse::<usize>) {
-                Some(Ok(0)) => errors.push("`$0` is not a parameter: parameters are numbered from `$1`".into()),
+                Some(Ok(0)) => error("`$0` is not a parameter: parameters are numbered from `$1`".into()),
                 Some(Ok(n)) => {
                     params.insert(n);
                 }
-                _ => errors.push(format!(
+                _ => error(format!(
                     "`{p}` is not a PostgreSQL parameter: write `$1`, `$2`, ... for the arguments after the SQL"
                 )),
             }
@@ -64,18 +69,18 @@ pub fn analyze(
                 ParserError::TokenizerError(m) | ParserError::ParserError(m) => m,
                 ParserError::RecursionLimitExceeded => "the SQL nests too deeply".into(),
             };
-            errors.push(syntax_error(&msg));
+            error(syntax_error(&msg));
             return None;
         }
     };
     match statements.len() {
         1 => {}
         0 => {
-            errors.push("the SQL is empty: write one statement".into());
+            error("the SQL is empty: write one statement".into());
             return None;
         }
         n => {
-            errors.push(format!(
+            error(format!(
                 "the SQL has {n} statements; a query runs exactly one (prepared statements cannot hold more): call the macro once per statement, in a transaction if they belong together"
             ));
             return None;
@@ -85,14 +90,14 @@ pub fn analyze(
 
     let max = params.last().copied().unwrap_or(0);
     if let Some(gap) = (1..max).find(|n| !params.contains(n)) {
-        errors.push(format!(
+        error(format!(
             "`${gap}` is never used but `${max}` is: PostgreSQL cannot infer the type of an unused parameter; number the parameters `$1` to `${}` without gaps",
             params.len()
         ));
     }
     if args < max {
         let missing: Vec<String> = (args + 1..=max).map(|n| format!("`${n}`")).collect();
-        errors.push(format!(
+        error(format!(
             "the SQL uses {max} parameter{} but {args} argument{} given: add argument{} for {}",
             plural(max),
             if args == 1 { " was" } else { "s were" },
@@ -104,7 +109,7 @@ pub fn analyze(
     if scalar {
         if let Some(n) = output_columns(statement, &sql.placeholders) {
             if n != 1 {
-                errors.push(format!(
+                error(format!(
                     "`{macro_name}` reads one column, but this statement returns {}: select exactly one value, or use `query!`/`query_as!`",
                     if n == usize::MAX { "every column of a table".to_owned() } else { n.to_string() }
                 ));
@@ -277,26 +282,39 @@ fn output_columns(statement: &Statement, placeholders: &[Placeholder]) -> Option
 
 #[cfg(test)]
 mod tests {
-    use proc_macro2::Span;
     use syn::LitStr;
 
     use super::*;
     use crate::query::placeholder::scan;
 
+    fn scan_ok(sql: &str) -> Sql {
+        let cx = Ctxt::new();
+        let scanned = scan(&LitStr::new(sql, Span::call_site()), &cx);
+        cx.check().expect("scans");
+        scanned.expect("scans")
+    }
+
     fn run(sql: &str, args: usize, scalar: bool) -> Result<Analysis, Vec<String>> {
-        let mut errors = Vec::new();
-        let scanned = scan(&LitStr::new(sql, Span::call_site()), &mut errors).expect("scans");
-        let mut messages = Vec::new();
-        match analyze(&scanned, args, scalar, "query_scalar!", &mut messages) {
-            Some(a) if messages.is_empty() => Ok(a),
-            _ => Err(messages),
+        let scanned = scan_ok(sql);
+        let cx = Ctxt::new();
+        let analysis = analyze(
+            &scanned,
+            args,
+            scalar,
+            "query_scalar!",
+            &cx,
+            Span::call_site(),
+        );
+        match (analysis, cx.check()) {
+            (Some(a), Ok(())) => Ok(a),
+            (_, Err(e)) => Err(e.into_iter().map(|e| e.to_string()).collect()),
+            (None, Ok(())) => panic!("analysis failed without an error"),
         }
     }
 
     /// `$n` → the column name it is tied to.
     fn ties(sql: &str, args: usize) -> Vec<(usize, String)> {
-        let mut errors = Vec::new();
-        let scanned = scan(&LitStr::new(sql, Span::call_site()), &mut errors).unwrap();
+        let scanned = scan_ok(sql);
         let analysis = run(sql, args, false).unwrap();
         analysis
             .ties

@@ -1,65 +1,114 @@
 //! Code generation: a `static` template whose pieces are built at compile time from the
 //! models' consts, and the arguments bound by reference with their types checked against
 //! the columns they are compared with.
+//!
+//! A column placeholder `{Model.column}` becomes a `const` index into `Model::COLUMNS`,
+//! found by name at compile time; when there is no such column, evaluating it fails with a
+//! message that names what was written, the model and its columns. The index gives the
+//! column's SQL name (for the template) and its type (`ColumnAt<I>`, for the arguments).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
+use syn::{Ident, Path};
 
 use super::analyze::{analyze, Analysis};
 use super::input::{Input, Kind};
 use super::placeholder::{self, Segment, Sql, Target};
-use crate::ident::screaming;
+use crate::ctxt::Ctxt;
+use crate::runtime::runtime_path;
 
-pub fn expand(input: &Input) -> TokenStream {
+/// Checks the input; the generated statement, or `None` with the errors in `cx`.
+pub fn expand(cx: &Ctxt, input: &Input) -> Option<TokenStream> {
     let span = input.sql.span();
-    let mut errors = Vec::new();
-    let sql = placeholder::scan(&input.sql, &mut errors);
-    let analysis = sql.as_ref().and_then(|sql| {
-        let mut messages = Vec::new();
-        let scalar = matches!(input.kind, Kind::Scalar);
-        let analysis = analyze(
-            sql,
-            input.args.len(),
-            scalar,
-            input.kind.name(),
-            &mut messages,
+    let sql = placeholder::scan(&input.sql, cx)?;
+    let scalar = matches!(input.kind, Kind::Scalar);
+    let analysis = analyze(&sql, input.args.len(), scalar, input.kind.name(), cx, span)?;
+    if let Some(extra) = input.args.get(analysis.max_param) {
+        let max = analysis.max_param;
+        let given = input.args.len();
+        let uses = match max {
+            0 => "no parameters".to_owned(),
+            1 => "one parameter, `$1`".to_owned(),
+            n => format!("{n} parameters, `$1` to `${n}`"),
+        };
+        cx.error_spanned_by(
+            extra,
+            format!(
+                "{given} argument{} given but the SQL uses {uses}: remove this argument, or use it in the SQL as `${}`",
+                if given == 1 { "" } else { "s" },
+                max + 1
+            ),
         );
-        errors.extend(messages.into_iter().map(|m| syn::Error::new(span, m)));
-        analysis
-    });
-    if let Some(analysis) = &analysis {
-        if let Some(extra) = input.args.get(analysis.max_param) {
-            let max = analysis.max_param;
-            let given = input.args.len();
-            let uses = match max {
-                0 => "no parameters".to_owned(),
-                1 => "one parameter, `$1`".to_owned(),
-                n => format!("{n} parameters, `$1` to `${n}`"),
-            };
-            errors.push(syn::Error::new(
-                extra.span(),
-                format!(
-                    "{given} arguments given but the SQL uses {uses}: remove this argument, or use it in the SQL as `${}`",
-                    max + 1
-                ),
-            ));
-        }
     }
-    match (sql, analysis) {
-        (Some(sql), Some(analysis)) if errors.is_empty() => generate(input, &sql, &analysis),
-        _ => stub(input, errors),
+    if cx.has_errors() {
+        return None;
     }
+    Some(generate(input, &sql, &analysis))
 }
 
-/// Tokens of `::tenant_runtime::__private`.
-fn private() -> TokenStream {
-    quote!(::tenant_runtime::__private)
+fn path_text(path: &Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
 }
 
 fn generate(input: &Input, sql: &Sql, analysis: &Analysis) -> TokenStream {
-    let p = private();
+    let p = runtime_path(input.krate.as_ref());
     let span = placeholder::code_span(&input.sql);
+
+    // One checked column index per distinct `{Model.column}` (by model and column), so an
+    // unknown column is one error however often it is used.
+    let mut column_items = Vec::new();
+    let mut column_keys: Vec<(String, String)> = Vec::new();
+    // Per placeholder: the consts of its column's index and SQL name.
+    let mut column_index: Vec<Option<(Ident, Ident)>> = Vec::new();
+    for ph in &sql.placeholders {
+        let Target::Column {
+            model,
+            qualifier,
+            column,
+        } = &ph.target
+        else {
+            column_index.push(None);
+            continue;
+        };
+        let key = (path_text(model), column.clone());
+        let n = match column_keys.iter().position(|k| *k == key) {
+            Some(n) => n,
+            None => {
+                let n = column_keys.len();
+                let written = format!(
+                    "{{{}.{column}}}",
+                    qualifier.clone().unwrap_or_else(|| key.0.clone())
+                );
+                let name = format_ident!("__TENANT_COLUMN_{}", n, span = Span::mixed_site());
+                let sql_name =
+                    format_ident!("__TENANT_COLUMN_NAME_{}", n, span = Span::mixed_site());
+                // A `const` panic is a compile error at the literal; the message is built
+                // at compile time from `Model::COLUMNS`. The name is a `const` of its own so
+                // that the template's pieces can borrow it for `'static`.
+                let check = quote_spanned! {span=>
+                    const #name: usize = {
+                        const LEN: usize = #p::unknown_column_len::<#model>(#column, #written);
+                        const MESSAGE: [u8; LEN] =
+                            #p::unknown_column_message::<#model, LEN>(#column, #written);
+                        if LEN != 0 {
+                            ::core::panic!("{}", #p::utf8(&MESSAGE));
+                        }
+                        #p::column_index::<#model>(#column)
+                    };
+                    const #sql_name: &str = <#model as #p::Model>::COLUMNS[#name].name;
+                };
+                column_items.push(check);
+                column_keys.push(key);
+                n
+            }
+        };
+        column_index.push(Some((
+            format_ident!("__TENANT_COLUMN_{}", n, span = Span::mixed_site()),
+            format_ident!("__TENANT_COLUMN_NAME_{}", n, span = Span::mixed_site()),
+        )));
+    }
+
     let mut items = Vec::new();
     let mut pieces = Vec::new();
     let mut text = String::new();
@@ -91,20 +140,14 @@ fn generate(input: &Input, sql: &Sql, analysis: &Analysis) -> TokenStream {
                     text.push_str(&format!(" AS \"{alias}\""));
                 }
             }
-            Target::Column {
-                model,
-                qualifier,
-                column,
-            } => {
+            Target::Column { qualifier, .. } => {
                 if let Some(q) = qualifier {
                     text.push_str(&format!("\"{q}\"."));
                 }
                 text.push('"');
                 flush(&mut text, &mut pieces);
-                let column = column_const(column, span);
-                pieces.push(quote_spanned!(span=>
-                    #p::Piece::Sql(#p::Cow::Borrowed(#p::column_name::<#model, _>(#model::#column)))
-                ));
+                let (_, name) = column_index[index].as_ref().expect("a column placeholder");
+                pieces.push(quote!(#p::Piece::Sql(#p::Cow::Borrowed(#name))));
                 text.push('"');
             }
             Target::Star { model, qualifier } => {
@@ -135,31 +178,59 @@ fn generate(input: &Input, sql: &Sql, analysis: &Analysis) -> TokenStream {
         }
     };
 
-    let args = input.args.iter().enumerate().map(|(i, arg)| {
-        let arg_span = arg.span();
-        let column = analysis
-            .ties
-            .get(&(i + 1))
-            .map(|&index| &sql.placeholders[index].target);
-        match column {
-            Some(Target::Column { model, column, .. }) => {
-                let column = column_const(column, span);
-                quote_spanned!(arg_span=> #p::bind_as(#model::#column, &(#arg)))
+    // The arguments are borrowed in the scrutinee of a `match`, where temporaries live to
+    // the end of the caller's statement (as before), and bound by name in its one arm,
+    // next to the column indexes they are checked against.
+    let refs = input.args.iter().map(|arg| quote!(&(#arg)));
+    let names: Vec<Ident> = input
+        .args
+        .iter()
+        .enumerate()
+        .map(|(i, arg)| {
+            Ident::new(
+                &format!("__tenant_arg_{i}"),
+                Span::mixed_site().located_at(arg.span()),
+            )
+        })
+        .collect();
+    let binds: Vec<TokenStream> = input
+        .args
+        .iter()
+        .zip(&names)
+        .enumerate()
+        .map(|(i, (arg, name))| {
+            let arg_span = arg.span();
+            let tied = analysis.ties.get(&(i + 1)).map(|&index| {
+                (
+                    &sql.placeholders[index].target,
+                    column_index[index].as_ref().map(|(index, _)| index),
+                )
+            });
+            match tied {
+                Some((Target::Column { model, .. }, Some(column))) => {
+                    quote_spanned!(arg_span=> #p::bind_at::<#model, #column, _>(#name))
+                }
+                _ => quote_spanned!(arg_span=> #p::bind(#name)),
             }
-            _ => quote_spanned!(arg_span=> #p::bind(&(#arg))),
+        })
+        .collect();
+    let statement = constructor(input, &p, template, &binds);
+    quote! {
+        match (#(#refs,)*) {
+            (#(#names,)*) => {
+                #(#column_items)*
+                #statement
+            }
         }
-    });
-    let args: Vec<TokenStream> = args.collect();
-    constructor(input, template, &args)
+    }
 }
 
-/// The typed-column const `{Model.column}` refers to: `Model::COLUMN`.
-fn column_const(column: &str, span: Span) -> syn::Ident {
-    format_ident!("{}", screaming(column), span = span)
-}
-
-fn constructor(input: &Input, template: TokenStream, args: &[TokenStream]) -> TokenStream {
-    let p = private();
+fn constructor(
+    input: &Input,
+    p: &TokenStream,
+    template: TokenStream,
+    args: &[TokenStream],
+) -> TokenStream {
     let n = args.len();
     let args = quote!([#(#args),*]);
     match (&input.kind, &input.model) {
@@ -175,19 +246,19 @@ fn constructor(input: &Input, template: TokenStream, args: &[TokenStream]) -> To
 
 /// The errors, and a statement of the right type so that the caller's code type-checks
 /// without errors of its own.
-fn stub(input: &Input, errors: Vec<syn::Error>) -> TokenStream {
-    let p = private();
-    let errors = errors.iter().map(syn::Error::to_compile_error);
+pub fn stub(input: &Input, errors: syn::Error) -> TokenStream {
+    let p = runtime_path(input.krate.as_ref());
+    let errors = errors.into_compile_error();
     let template = quote! {
         {
             static __TENANT_TEMPLATE: #p::Template = #p::Template::from_static(&[]);
             &__TENANT_TEMPLATE
         }
     };
-    let statement = constructor(input, template, &[]);
+    let statement = constructor(input, &p, template, &[]);
     quote! {
         {
-            #(#errors)*
+            #errors
             #statement
         }
     }

@@ -1,9 +1,12 @@
-//! The macro input: `[Model,] "SQL", args...`.
+//! The macro input: `[crate = path,] [Model,] "SQL", args...`.
 
 use proc_macro2::TokenStream;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Expr, ExprLit, Lit, LitStr, Token, Type};
+use syn::{Expr, ExprLit, Lit, LitStr, Path, Token, Type};
+
+use crate::attr::parse_crate;
+use crate::ctxt::Ctxt;
 
 /// Which macro: what the rows decode into.
 pub enum Kind {
@@ -17,6 +20,8 @@ pub enum Kind {
 
 pub struct Input {
     pub kind: Kind,
+    /// `crate = path`, first of all arguments.
+    pub krate: Option<Path>,
     /// The model of `query_as!`.
     pub model: Option<Type>,
     pub sql: LitStr,
@@ -33,9 +38,20 @@ impl Kind {
     }
 }
 
-pub fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Input> {
+/// Reads the input. `Err` when it cannot be read at all; a quoted `crate = "..."` is an
+/// error in `cx` (the input is read on).
+pub fn parse(cx: &Ctxt, kind: Kind, tokens: TokenStream) -> syn::Result<Input> {
     let name = kind.name();
     let parser = |input: ParseStream| {
+        let krate = if input.peek(Token![crate]) && input.peek2(Token![=]) {
+            input.parse::<Token![crate]>()?;
+            input.parse::<Token![=]>()?;
+            let krate = parse_crate(cx, input)?;
+            input.parse::<Token![,]>()?;
+            Some(krate)
+        } else {
+            None
+        };
         let model = match kind {
             Kind::As => {
                 if input.is_empty() {
@@ -67,13 +83,45 @@ pub fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Input> {
             }
             None => return Err(missing),
         };
-        Ok((model, sql, exprs.collect()))
+        // `crate = path` among the arguments is reported and taken as meant, so the argument
+        // count and the paths come out as the user wants.
+        let mut krate = krate;
+        let mut args = Vec::new();
+        for expr in exprs {
+            match crate_argument(&expr) {
+                Some(path) => {
+                    cx.error_spanned_by(
+                        &expr,
+                        format!(
+                            "`crate = ...` comes first, before the SQL: `{name}(crate = my_lib::tenant, \"SELECT ...\", args...)`"
+                        ),
+                    );
+                    krate.get_or_insert(path);
+                }
+                None => args.push(expr),
+            }
+        }
+        Ok((krate, model, sql, args))
     };
-    let (model, sql, args) = parser.parse2(tokens)?;
+    let (krate, model, sql, args) = parser.parse2(tokens)?;
     Ok(Input {
         kind,
+        krate,
         model,
         sql,
         args,
     })
+}
+
+/// The path of `crate = path` written as an argument (it goes first).
+fn crate_argument(expr: &Expr) -> Option<Path> {
+    let Expr::Assign(assign) = expr else {
+        return None;
+    };
+    match (&*assign.left, &*assign.right) {
+        (Expr::Path(left), Expr::Path(right)) if left.path.is_ident("crate") => {
+            Some(right.path.clone())
+        }
+        _ => None,
+    }
 }

@@ -10,15 +10,21 @@
 //! - `Model.*` / `alias.*`: every column in decode order, qualified by the table name
 //!   (`"table"."id", ...`) / by the alias (`"alias"."id", ...`).
 //!
-//! `{{` and `}}` are a literal `{` and `}`. A model starts with an uppercase letter or is a
-//! path (`models::Invoice`); a lowercase single name is an alias declared in the same
-//! literal, else an error: there is no placeholder for a schema.
+//! Where a brace is a placeholder is tenant-sql's rule ([`tenant_sql::lex`], the same for
+//! migrations): braces inside string literals, dollar-quoted strings' literals, quoted
+//! identifiers and comments are data; in SQL text `{{` and `}}` are a literal `{` and `}`.
+//! A model starts with an uppercase letter or is a path (`models::Invoice`); a lowercase
+//! single name is an alias declared in the same literal, else an error: there is no
+//! placeholder for a schema.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::{LitStr, Path};
+use tenant_sql::Lexeme;
 
+use crate::ctxt::Ctxt;
 use crate::ident::identifier_problem;
 
 pub struct Sql {
@@ -93,74 +99,62 @@ enum Raw {
     },
 }
 
-const GRAMMAR: &str = "placeholders are `{Model}`, `{Model AS alias}`, `{Model.column}`, `{alias.column}`, `{Model.*}` and `{alias.*}`; write `{{` and `}}` for literal braces";
+const GRAMMAR: &str = "placeholders are `{Model}`, `{Model AS alias}`, `{Model.column}`, `{alias.column}`, `{Model.*}` and `{alias.*}`; in SQL text write `{{` and `}}` for literal braces (inside string literals, quoted identifiers and comments, braces are data)";
 
-pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
+/// Splits the literal, and reads and resolves its placeholders; every problem goes to `cx`
+/// (spanned at the literal). `None` when there was any.
+pub fn scan(lit: &LitStr, cx: &Ctxt) -> Option<Sql> {
     let span = lit.span();
     let code_span = code_span(lit);
-    let err = |errors: &mut Vec<syn::Error>, msg: String| errors.push(syn::Error::new(span, msg));
+    let failed = Cell::new(false);
+    let err = |msg: String| {
+        failed.set(true);
+        cx.error_at(span, msg);
+    };
     let value = lit.value();
-    let before = errors.len();
 
-    // Pass 1: braces.
+    // Pass 1: braces, by tenant-sql's lexer (the one rule, shared with migrations).
+    let lexed = tenant_sql::lex(&value);
+    for e in &lexed.errors {
+        let what = match e.brace {
+            '{' => "a placeholder is closed by `}` before any other brace",
+            _ => "no placeholder is open",
+        };
+        err(format!(
+            "unmatched `{}` at byte {} of the SQL: {what}; {GRAMMAR}",
+            e.brace, e.at
+        ));
+    }
     let mut text = String::new();
-    let mut dummy = String::new();
+    let mut dummy = String::with_capacity(value.len());
     // `Ok(text)` or `Err(placeholder content)`.
     let mut raw_segments: Vec<Result<String, String>> = Vec::new();
-    let mut chars = value.char_indices().peekable();
-    while let Some((at, c)) = chars.next() {
-        match c {
-            '{' if chars.peek().map(|&(_, c)| c) == Some('{') => {
-                chars.next();
-                text.push('{');
-                dummy.push_str("{ ");
+    for lexeme in &lexed.lexemes {
+        match *lexeme {
+            Lexeme::Text { text: t, .. } => {
+                text.push_str(t);
+                dummy.push_str(t);
             }
-            '}' if chars.peek().map(|&(_, c)| c) == Some('}') => {
-                chars.next();
-                text.push('}');
-                dummy.push_str("} ");
+            Lexeme::Brace { brace, .. } => {
+                text.push(brace);
+                dummy.push(brace);
+                dummy.push(' ');
             }
-            '{' => {
-                let rest = &value[at + 1..];
-                match rest.find(['{', '}']) {
-                    Some(end) if rest.as_bytes()[end] == b'}' => {
-                        let content = &rest[..end];
-                        if !text.is_empty() {
-                            raw_segments.push(Ok(std::mem::take(&mut text)));
-                        }
-                        let index = raw_segments.iter().filter(|s| s.is_err()).count();
-                        dummy.push_str(&dummy_ident(index, end + 2));
-                        raw_segments.push(Err(content.to_owned()));
-                        for _ in 0..content.chars().count() + 1 {
-                            chars.next();
-                        }
-                    }
-                    _ => {
-                        err(
-                            errors,
-                            format!(
-                                "unmatched `{{` at byte {at} of the SQL: a placeholder is closed by `}}` on the same side of any other brace; {GRAMMAR}"
-                            ),
-                        );
-                        return None;
-                    }
+            Lexeme::Placeholder { content, .. } => {
+                if !text.is_empty() {
+                    raw_segments.push(Ok(std::mem::take(&mut text)));
                 }
-            }
-            '}' => {
-                err(
-                    errors,
-                    format!("unmatched `}}` at byte {at} of the SQL: write `}}}}` for a literal `}}`; {GRAMMAR}"),
-                );
-                return None;
-            }
-            c => {
-                text.push(c);
-                dummy.push(c);
+                let index = raw_segments.iter().filter(|s| s.is_err()).count();
+                dummy.push_str(&dummy_ident(index, content.len() + 2));
+                raw_segments.push(Err(content.to_owned()));
             }
         }
     }
     if !text.is_empty() {
         raw_segments.push(Ok(text));
+    }
+    if failed.get() {
+        return None;
     }
 
     // Pass 2: read each placeholder.
@@ -170,7 +164,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
             match read(content) {
                 Ok(raw) => raws.push(Some(raw)),
                 Err(msg) => {
-                    err(errors, msg);
+                    err(msg);
                     raws.push(None);
                 }
             }
@@ -186,20 +180,18 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
         } = raw
         {
             if let Some(problem) = identifier_problem(alias) {
-                err(
-                    errors,
-                    format!("invalid alias `{alias}` in `{{{head} AS {alias}}}`: {problem}"),
-                );
+                err(format!(
+                    "invalid alias `{alias}` in `{{{head} AS {alias}}}`: {problem}"
+                ));
                 continue;
             }
-            let Some(model) = model_path(head, span, code_span, errors) else {
+            let Some(model) = model_path(head, code_span, &err) else {
                 continue;
             };
             if aliases.insert(alias.clone(), model).is_some() {
-                err(
-                    errors,
-                    format!("alias `{alias}` is declared twice; give each table its own alias"),
-                );
+                err(format!(
+                    "alias `{alias}` is declared twice; give each table its own alias"
+                ));
             }
         }
     }
@@ -210,7 +202,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
         let target = match raw {
             Raw::Table { head, alias } => {
                 if aliases.contains_key(&head) {
-                    err(errors, format!(
+                    err(format!(
                         "`{{{head}}}` is an alias, not a table: declare it once as `{{Model AS {head}}}` and use it for columns, `{{{head}.column}}` or `{{{head}.*}}`"
                     ));
                     continue;
@@ -221,7 +213,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
                         Some(model) => model.clone(),
                         None => continue,
                     },
-                    None => match model_path(&head, span, code_span, errors) {
+                    None => match model_path(&head, code_span, &err) {
                         Some(model) => model,
                         None => continue,
                     },
@@ -231,7 +223,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
             Raw::Member { head, member } => {
                 let (model, qualifier) = match aliases.get(&head) {
                     Some(model) => (model.clone(), Some(head)),
-                    None => match model_path(&head, span, code_span, errors) {
+                    None => match model_path(&head, code_span, &err) {
                         Some(model) => (model, None),
                         None => continue,
                     },
@@ -248,7 +240,7 @@ pub fn scan(lit: &LitStr, errors: &mut Vec<syn::Error>) -> Option<Sql> {
         };
         placeholders.push(Placeholder { target });
     }
-    if errors.len() > before {
+    if failed.get() {
         return None;
     }
 
@@ -328,34 +320,26 @@ fn is_column_name(s: &str) -> bool {
         && s.chars().any(|c| c.is_ascii_alphanumeric())
 }
 
-/// `head` as the path of a model type, spanned at the literal.
-fn model_path(
-    head: &str,
-    span: Span,
-    code_span: Span,
-    errors: &mut Vec<syn::Error>,
-) -> Option<Path> {
+/// `head` as the path of a model type, spanned at the literal; a problem goes to `err`.
+fn model_path(head: &str, code_span: Span, err: &impl Fn(String)) -> Option<Path> {
     let shown = format!("{{{head}}}");
     let path: Path = match syn::parse_str(head) {
         Ok(path) => path,
         Err(_) => {
-            errors.push(syn::Error::new(span, free_text(&shown)));
+            err(free_text(&shown));
             return None;
         }
     };
     if let Some(ident) = path.get_ident() {
         if ident == "Self" {
-            errors.push(syn::Error::new(
-                span,
-                "name the model instead of `Self` (the SQL becomes a `static`, which cannot refer to `Self`)",
-            ));
+            err("name the model instead of `Self` (the SQL becomes a `static`, which cannot refer to `Self`)".into());
             return None;
         }
         let lowercase = ident
             .to_string()
             .starts_with(|c: char| !c.is_ascii_uppercase());
         if lowercase {
-            errors.push(syn::Error::new(span, free_text(&shown)));
+            err(free_text(&shown));
             return None;
         }
     }
@@ -388,10 +372,12 @@ mod tests {
 
     fn scan_str(sql: &str) -> Result<Sql, Vec<String>> {
         let lit = LitStr::new(sql, Span::call_site());
-        let mut errors = Vec::new();
-        match scan(&lit, &mut errors) {
-            Some(sql) if errors.is_empty() => Ok(sql),
-            _ => Err(errors.iter().map(ToString::to_string).collect()),
+        let cx = Ctxt::new();
+        let scanned = scan(&lit, &cx);
+        match (scanned, cx.check()) {
+            (Some(sql), Ok(())) => Ok(sql),
+            (_, Err(errors)) => Err(errors.into_iter().map(|e| e.to_string()).collect()),
+            (None, Ok(())) => panic!("scan failed without an error"),
         }
     }
 
@@ -401,12 +387,12 @@ mod tests {
 
     #[test]
     fn placeholders_are_replaced_by_identifiers_of_the_same_length() {
-        let sql = "SELECT {Invoice.*} FROM {Invoice} WHERE {Invoice.paid} = $1 AND '{{' <> '}}'";
+        let sql = "SELECT {Invoice.*} FROM {Invoice} WHERE {Invoice.paid} = $1 AND '{' <> '}'";
         let scanned = scan_str(sql).unwrap();
         assert_eq!(scanned.dummy.len(), sql.len());
         assert_eq!(
             scanned.dummy,
-            "SELECT _0_________ FROM _1_______ WHERE _2____________ = $1 AND '{ ' <> '} '"
+            "SELECT _0_________ FROM _1_______ WHERE _2____________ = $1 AND '{' <> '}'"
         );
         let texts: Vec<&str> = scanned
             .segments
@@ -443,6 +429,10 @@ mod tests {
             _ => panic!("expected a column"),
         }
         assert_eq!(dummy_index("_2____________"), Some(2));
+
+        // Doubled braces in SQL text are one brace each (the dummy keeps the length).
+        let scanned = scan_str("SELECT {{ {Invoice.id} }}").unwrap();
+        assert_eq!(scanned.dummy, "SELECT {  _0__________ } ");
         assert_eq!(dummy_index("_"), None);
         assert_eq!(dummy_index("_x1"), None);
     }
@@ -477,11 +467,38 @@ mod tests {
     }
 
     #[test]
+    fn braces_in_literals_identifiers_comments_and_their_dollar_bodies_are_data() {
+        let sql = "SELECT '{1,2}'::int[], E'\\'{x}', \"{y}\", $$ '{z}' $$ /* {w} */ FROM {Invoice} -- {v}";
+        let scanned = scan_str(sql).unwrap();
+        assert_eq!(scanned.placeholders.len(), 1);
+        let texts: Vec<&str> = scanned
+            .segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Text(t) => Some(t.as_str()),
+                Segment::Placeholder(_) => None,
+            })
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "SELECT '{1,2}'::int[], E'\\'{x}', \"{y}\", $$ '{z}' $$ /* {w} */ FROM ",
+                " -- {v}"
+            ]
+        );
+    }
+
+    #[test]
     fn bad_placeholders_are_reported() {
         for (sql, needle) in [
             ("SELECT {Invoice.id FROM {Invoice}", "unmatched `{`"),
             ("SELECT {Invoice.id", "unmatched `{`"),
             ("SELECT 1 }", "unmatched `}`"),
+            (
+                "SELECT 1 } FROM {Invoice}",
+                "unmatched `}` at byte 9 of the SQL",
+            ),
+            ("SELECT $$ {x} $$", "is not a placeholder"),
             ("SELECT {} FROM t", "empty placeholder"),
             ("SELECT 1 FROM {schema}.t", "no placeholder for a schema"),
             ("SELECT 1 FROM {tenant schema}.t", "is not a placeholder"),

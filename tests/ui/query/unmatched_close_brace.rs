@@ -9,6 +9,7 @@ struct Invoice {
     note: Option<String>,
 }
 
+// A brace in a string literal is data; outside one, `}` must be doubled.
 fn main() {
-    let _ = query!("SELECT '}' FROM {Invoice}");
+    let _ = query!("SELECT '}', {Invoice.id}} FROM {Invoice}");
 }

@@ -1,0 +1,3 @@
+CREATE FUNCTION {tenant}.note_count() RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM {tenant}.notes
+$$;

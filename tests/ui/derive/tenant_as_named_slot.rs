@@ -1,0 +1,10 @@
+use tenant_runtime::Model;
+
+#[derive(Model)]
+#[tenant(table = "plans", schema = "tenant")]
+struct Plan {
+    #[tenant(primary_key)]
+    id: i32,
+}
+
+fn main() {}

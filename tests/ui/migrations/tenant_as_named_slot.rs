@@ -1,0 +1,6 @@
+static MIGRATIONS: tenant_runtime::Migrations =
+    tenant_runtime::embed_migrations!("migration-fixtures/ok", slots = ["shared", "tenant"]);
+
+fn main() {
+    let _ = MIGRATIONS.len();
+}

@@ -1,0 +1,15 @@
+use tenant_runtime::{query, Model};
+
+#[derive(Model)]
+#[tenant(table = "invoices")]
+struct Invoice {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    paid: bool,
+    #[tenant(rename = "remark")]
+    note: Option<String>,
+}
+
+fn main() {
+    let _ = query!("SELECT count(*) FROM {Invoice}", crate = tenant_runtime);
+}
