@@ -287,20 +287,23 @@ async fn purge(
             );
             return Ok(());
         }
-        if !due.is_empty() {
-            if !confirm(due.len())? {
-                return Err(Failure::Refused(
-                    "not confirmed: nothing was purged".to_owned(),
-                ));
-            }
-            // A tenant that became due while the question waited was not shown: widen the
-            // grace period by the wait, so only the tenants shown can be dropped.
-            let waited = database_now(client)
-                .await?
-                .duration_since(listed_at)
-                .unwrap_or_default();
-            duration += waited + Duration::from_millis(100);
+        if due.is_empty() {
+            // Nothing was shown, so nothing may be dropped.
+            println!("purged 0 tenant(s) retired more than {} ago", grace.text);
+            return Ok(());
         }
+        if !confirm(due.len())? {
+            return Err(Failure::Refused(
+                "not confirmed: nothing was purged".to_owned(),
+            ));
+        }
+        // A tenant that became due while the question waited was not shown: widen the
+        // grace period by the wait, so only the tenants shown can be dropped.
+        let waited = database_now(client)
+            .await?
+            .duration_since(listed_at)
+            .unwrap_or_default();
+        duration += waited + Duration::from_millis(100);
         listed = Some(due);
     }
     let purged = provisioner.purge(client, duration).await?;

@@ -755,6 +755,16 @@ async fn purge_on_a_terminal_lists_and_asks_and_yes_skips_the_question() {
     let run = tenant(&url, &registry, &["tenants", "list"]).await;
     assert!(run.stdout.contains("0 active, 3 retired"), "{run:?}");
 
+    // Nothing due: nothing to ask about.
+    let run = tenant_on_a_terminal(&url, &registry, "tenants purge --older-than 30d", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("[y/N]"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("purged 0 tenant(s) retired more than 30d ago"),
+        "{run:?}"
+    );
+
     // --dry-run on a terminal does not ask either.
     let run = tenant_on_a_terminal(
         &url,
