@@ -1,11 +1,11 @@
 //! The command line: `tenant [OPTIONS] <COMMAND>`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-/// Exit codes, shown in `--help` and documented in docs/lifecycle.md.
+/// Exit codes, shown in `--help` and in the README's CLI section.
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  success
@@ -14,27 +14,68 @@ Exit codes:
      no database URL, registry not installed
   3  the database could not be reached";
 
+/// The directory of migration files when neither `--migrations` nor `TENANT_MIGRATIONS` names one.
+pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations";
+
 /// Provision, retire, restore, purge and migrate the tenant schemas of a PostgreSQL database.
+//
+// The environment variables are read by [`Cli::apply_env`], not by clap's `env`: clap counts a
+// value from the environment as typed, so every usage line of an error would show
+// `--database-url <URL>` (and `--registry`, `--migrations`) as if they were required.
 #[derive(Debug, Parser)]
 #[command(name = "tenant", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// PostgreSQL connection URL.
-    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    /// PostgreSQL connection URL [env: DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Schema of the tenant registry table (`<schema>.tenants`).
-    #[arg(
-        long,
-        env = "TENANT_REGISTRY",
-        default_value = "tenant_registry",
-        global = true
-    )]
-    pub registry: String,
+    /// Schema of the tenant registry table (`<schema>.tenants`) [env: TENANT_REGISTRY]
+    /// [default: tenant_registry]
+    #[arg(long, value_name = "SCHEMA", global = true)]
+    pub registry: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
 }
 
+impl Cli {
+    /// Parses the command line, then fills what it left out from the environment.
+    pub fn parse_with_env() -> Cli {
+        let mut cli = Cli::parse();
+        cli.apply_env(|name| std::env::var(name).ok());
+        cli
+    }
+
+    /// Fills each option the command line left out from its environment variable (`env`
+    /// looks one up; an empty value counts as unset), then the registry's default.
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let env = |name: &str| env(name).filter(|v| !v.is_empty());
+        if self.database_url.is_none() {
+            self.database_url = env("DATABASE_URL");
+        }
+        let registry = self.registry.take().or_else(|| env("TENANT_REGISTRY"));
+        self.registry = Some(registry.unwrap_or_else(|| DEFAULT_REGISTRY.to_owned()));
+        let migrations = match &mut self.command {
+            Command::Tenants(TenantsCommand::Create { migrations, .. }) => migrations,
+            Command::Migrate(args) => &mut args.migrations,
+            Command::Status(args) => &mut args.migrations,
+            Command::Tenants(_) => return,
+        };
+        if migrations.migrations.is_none() {
+            migrations.migrations = env("TENANT_MIGRATIONS").map(PathBuf::from);
+        }
+    }
+
+    /// The registry schema: `--registry`, else `TENANT_REGISTRY`, else `tenant_registry`.
+    pub fn registry(&self) -> &str {
+        self.registry.as_deref().unwrap_or(DEFAULT_REGISTRY)
+    }
+}
+
+/// The registry schema when neither `--registry` nor `TENANT_REGISTRY` names one.
+pub const DEFAULT_REGISTRY: &str = "tenant_registry";
+
+/// The top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List, create, drop (retire), restore and purge tenants.
@@ -46,20 +87,35 @@ pub enum Command {
     Status(StatusArgs),
 }
 
+/// How `tenants list` and `status` print their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// A table for people.
+    #[default]
+    Text,
+    /// One JSON document on stdout (its shape is in `--help`).
+    Json,
+}
+
+/// The `tenants` commands.
 #[derive(Debug, Subcommand)]
 pub enum TenantsCommand {
     /// Create the registry schema and table if missing (`create` does it too).
     Init,
     /// List registered tenants (active and retired).
-    List,
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t, long_help = LIST_JSON)]
+        format: Format,
+    },
     /// Provision a tenant: schema, grants, registry row (and migrations with --migrate).
     Create {
         /// Tenant key (what requests carry).
         key: String,
-        /// Schema name: [a-z_][a-z0-9_]*, at most 63 bytes, not public or pg_*.
+        /// Schema name: `[a-z_][a-z0-9_]*`, at most 63 bytes, not `public` or `pg_*`.
         schema: String,
         /// Role to grant USAGE and CREATE on the schema (and DML on its tables) to.
-        #[arg(long)]
+        #[arg(long, value_name = "ROLE")]
         grant_to: Option<String>,
         /// Apply the migrations to the new tenant right away.
         #[arg(long)]
@@ -68,7 +124,7 @@ pub enum TenantsCommand {
         migrations: MigrationsArgs,
     },
     /// Retire a tenant (phase one of teardown): rename its schema to
-    /// <schema>_deleted_<yyyymmdd>; it stops resolving. Undo with `restore`.
+    /// `<schema>_deleted_<yyyymmdd>`; it stops resolving. Undo with `restore`.
     Drop {
         /// Tenant key.
         key: String,
@@ -80,25 +136,57 @@ pub enum TenantsCommand {
     },
     /// Phase two of teardown: drop the schemas of tenants retired longer ago than the grace
     /// period.
+    ///
+    /// When stdin is a terminal, purge lists the tenants it would drop and asks before
+    /// dropping them (`--yes` skips the question). When stdin is not a terminal (scripts,
+    /// cron, CI) it does not ask.
     Purge {
-        /// Grace period: a number with unit s, m, h or d (e.g. 30d, 12h); 0 purges every
-        /// retired tenant.
-        #[arg(long, value_parser = parse_duration)]
-        older_than: Duration,
+        /// Grace period: a duration such as 30d, 12h, 90m or 1h30m (units s, m, h, d, w,
+        /// and the longer names humantime knows); 0 purges every retired tenant.
+        #[arg(
+            long,
+            value_name = "GRACE",
+            value_parser = parse_grace,
+            allow_hyphen_values = true
+        )]
+        older_than: Grace,
+        /// List the tenants that would be purged, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long, short = 'y')]
+        yes: bool,
     },
 }
 
 /// Where the migrations are and how to fill their named slots.
 #[derive(Debug, Args)]
 pub struct MigrationsArgs {
-    /// Directory of migration files (<version>_<name>.sql), checked like `embed_migrations!`.
-    #[arg(long, env = "TENANT_MIGRATIONS", default_value = "migrations")]
-    pub migrations: PathBuf,
+    /// Directory of migration files (`<version>_<name>.sql`), checked like `embed_migrations!`
+    /// [env: TENANT_MIGRATIONS] [default: migrations]
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
     /// A named slot the migrations use, and the schema that fills it: --slot shared=public.
     #[arg(long = "slot", value_name = "NAME=SCHEMA", value_parser = parse_slot)]
     pub slots: Vec<(String, String)>,
 }
 
+impl MigrationsArgs {
+    /// The directory named by `--migrations` or `TENANT_MIGRATIONS`, else `migrations`.
+    pub fn dir(&self) -> &Path {
+        self.migrations
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_MIGRATIONS_DIR))
+    }
+
+    /// Whether the operator named the directory (`--migrations` or `TENANT_MIGRATIONS`)
+    /// rather than relying on the default.
+    pub fn is_explicit(&self) -> bool {
+        self.migrations.is_some()
+    }
+}
+
+/// Arguments of `migrate`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("which").required(true).args(["all", "tenant"]))]
 pub struct MigrateArgs {
@@ -121,14 +209,48 @@ pub struct MigrateArgs {
     pub migrations: MigrationsArgs,
 }
 
+/// Arguments of `status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Connections used to read the tenants' versions.
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, long_help = STATUS_JSON)]
+    pub format: Format,
     #[command(flatten)]
     pub migrations: MigrationsArgs,
 }
+
+/// `--help` of `tenants list --format`: the JSON shape, which stays stable (fields may be
+/// added, none removed or changed).
+const LIST_JSON: &str = "\
+Output format: text (a table) or json (one JSON document on stdout).
+
+The JSON shape (fields may be added, none is removed or changes meaning):
+  {\"registry\": \"tenant_registry\",
+   \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\", \"state\": \"active\" | \"retired\",
+                \"created_at\": \"2026-04-21T12:00:00Z\",
+                \"retired_schema\": null | \"tenant_acme_deleted_20260421\",
+                \"retired_at\": null | \"2026-04-21T12:00:00Z\",
+                \"error\": null | \"why the registry row cannot be loaded\"}]}
+Tenants are sorted by key; times are UTC (RFC 3339, whole seconds).";
+
+/// `--help` of `status --format`.
+const STATUS_JSON: &str = "\
+Output format: text (a table) or json (one JSON document on stdout).
+
+The JSON shape (fields may be added, none is removed or changes meaning):
+  {\"registry\": \"tenant_registry\",
+   \"migrations\": null | {\"dir\": \"migrations\", \"latest_version\": null | 3},
+   \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\", \"state\": \"active\" | \"retired\",
+                \"retired_schema\": null | \"tenant_acme_deleted_20260421\",
+                \"version\": null | 2, \"pending\": null | [3],
+                \"error\": null | \"why the tenant's version could not be read\"}],
+   \"summary\": {\"active\": 1, \"retired\": 0, \"up_to_date\": 0, \"behind\": 1, \"failed\": 0}}
+\"migrations\" is null when no directory was given and ./migrations does not exist; then
+\"version\" and \"pending\" are null too. \"version\" is the highest applied migration (null:
+none applied); \"pending\" lists the versions not yet applied. Tenants are sorted by key.";
 
 fn parse_slot(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -139,44 +261,105 @@ fn parse_slot(s: &str) -> Result<(String, String), String> {
     }
 }
 
-/// `0`, or a number followed by `s`, `m`, `h` or `d`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s == "0" {
-        return Ok(Duration::ZERO);
+/// A grace period, with the text the operator wrote (echoed back in messages).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grace {
+    /// How long a tenant must have been retired.
+    pub duration: Duration,
+    /// What was written on the command line, e.g. `30d` (`0` reads `0s`).
+    pub text: String,
+}
+
+/// `0`, or a duration `humantime` reads (`30d`, `12h`, `1h 30m`); never negative.
+pub fn parse_grace(s: &str) -> Result<Grace, String> {
+    let text = s.trim();
+    let hint = "use a duration such as 30d, 12h or 90m, or 0 to purge every retired tenant";
+    if text.starts_with('-') {
+        return Err(format!("a grace period cannot be negative; {hint}"));
     }
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("expected a number with a unit (30d, 12h, 15m, 90s), got {s:?}"))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit in {s:?}; use s, m, h or d (e.g. 30d)"
-            ))
-        }
-    };
-    n.checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
+    if text == "0" {
+        return Ok(Grace {
+            duration: Duration::ZERO,
+            text: "0s".to_owned(),
+        });
+    }
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{e}; {hint}"))?;
+    Ok(Grace {
+        duration,
+        text: text.to_owned(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn grace(s: &str) -> Result<Duration, String> {
+        parse_grace(s).map(|g| g.duration)
+    }
+
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert!(parse_duration("30").is_err());
-        assert!(parse_duration("d").is_err());
-        assert!(parse_duration("3w").is_err());
+    fn grace_periods() {
+        assert_eq!(grace("0"), Ok(Duration::ZERO));
+        assert_eq!(grace("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(grace("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(grace("1h 30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_grace("12h").unwrap().text, "12h");
+        assert_eq!(parse_grace("0").unwrap().text, "0s");
+        for bad in ["30", "d", "3x", "", "-1d", "-0"] {
+            assert!(grace(bad).is_err(), "{bad}");
+        }
+        assert!(grace("-1d").unwrap_err().contains("cannot be negative"));
+    }
+
+    #[test]
+    fn the_environment_fills_what_the_command_line_left_out() {
+        let env = |name: &str| match name {
+            "DATABASE_URL" => Some("postgres://from-env".to_owned()),
+            "TENANT_REGISTRY" => Some("registry_from_env".to_owned()),
+            "TENANT_MIGRATIONS" => Some("dir_from_env".to_owned()),
+            _ => None,
+        };
+        let mut cli = Cli::parse_from(["tenant", "status"]);
+        cli.apply_env(env);
+        assert_eq!(cli.database_url.as_deref(), Some("postgres://from-env"));
+        assert_eq!(cli.registry(), "registry_from_env");
+        let Command::Status(status) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(status.migrations.dir(), Path::new("dir_from_env"));
+        assert!(status.migrations.is_explicit());
+
+        // The command line wins; empty variables count as unset.
+        let mut cli = Cli::parse_from([
+            "tenant",
+            "--registry",
+            "flag",
+            "migrate",
+            "--all",
+            "--migrations",
+            "m",
+            "--database-url",
+            "u",
+        ]);
+        cli.apply_env(env);
+        assert_eq!(cli.database_url.as_deref(), Some("u"));
+        assert_eq!(cli.registry(), "flag");
+        let Command::Migrate(migrate) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(migrate.migrations.dir(), Path::new("m"));
+        let mut cli = Cli::parse_from(["tenant", "status"]);
+        cli.apply_env(|_| Some(String::new()));
+        assert_eq!(
+            (cli.database_url.as_deref(), cli.registry()),
+            (None, "tenant_registry")
+        );
+        let Command::Status(status) = &cli.command else {
+            panic!("{cli:?}")
+        };
+        assert!(!status.migrations.is_explicit());
+        assert_eq!(status.migrations.dir(), Path::new("migrations"));
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! What each command does.
 
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
 use tenant_runtime::{
     Allowlist, Client, MigrationReport, Migrations, Migrator, ModelSet, Outcome, Provisioner,
-    Registry, SchemaMap, Tenant, TenantState,
+    Registry, RegistryEntry, SchemaMap, Tenant, TenantState,
 };
 
-use crate::cli::{Cli, Command, MigrateArgs, MigrationsArgs, StatusArgs, TenantsCommand};
+use crate::cli::{
+    Cli, Command, Format, Grace, MigrateArgs, MigrationsArgs, StatusArgs, TenantsCommand,
+};
+use crate::show::{escaped, print_json, print_table, rfc3339, utc};
+use crate::wording::{operator_message, outcome};
 use crate::Failure;
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
@@ -18,8 +23,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             "no database URL: pass --database-url or set DATABASE_URL".into(),
         ));
     };
-    let registry = Registry::new(&cli.registry)
-        .map_err(|e| Failure::Usage(format!("invalid --registry {:?}: {e}", cli.registry)))?;
+    let registry = Registry::new(cli.registry()).map_err(|e| {
+        Failure::Usage(format!(
+            "invalid --registry {:?}: {}",
+            cli.registry(),
+            operator_message(&e)
+        ))
+    })?;
     match cli.command {
         Command::Tenants(command) => tenants(url, registry, command).await,
         Command::Migrate(args) => migrate(url, &registry, args).await,
@@ -42,7 +52,7 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             println!("registry {} is installed", provisioner.registry().table());
             Ok(())
         }
-        TenantsCommand::List => list(&client, provisioner.registry()).await,
+        TenantsCommand::List { format } => list(&client, provisioner.registry(), format).await,
         TenantsCommand::Create {
             key,
             schema,
@@ -65,13 +75,17 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             let tenant = provisioner
                 .provision(&mut client, &allowlist, &key, &schema)
                 .await?;
-            println!("provisioned tenant {key} in schema {schema}");
+            println!(
+                "provisioned tenant {} in schema {}",
+                escaped(&key),
+                escaped(&schema)
+            );
             if let Some((migrations, map)) = loaded {
                 let report = Migrator::new(&migrations)
                     .with_schema_map(map)
                     .migrate_tenant(&mut client, &tenant)
                     .await;
-                println!("{key} ({schema}): {}", report.outcome);
+                println!("{}: {}", tenant_label(&tenant), outcome(&report.outcome));
                 if report.outcome.is_failed() {
                     return Err(Failure::TenantsFailed);
                 }
@@ -82,9 +96,11 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             let retired = provisioner
                 .retire(&mut client, &Allowlist::new(), &key)
                 .await?;
+            let key = escaped(&key);
             println!(
                 "retired tenant {key}: schema {} renamed to {}; undo with `tenant tenants restore {key}`, delete for good with `tenant tenants purge --older-than <grace>`",
-                retired.schema, retired.renamed_to
+                escaped(&retired.schema),
+                escaped(&retired.renamed_to)
             );
             Ok(())
         }
@@ -93,31 +109,80 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
                 .restore(&mut client, &Allowlist::new(), &key)
                 .await?;
             println!(
-                "restored tenant {key} in schema {}",
-                tenant.schema().as_str()
+                "restored tenant {} in schema {}",
+                escaped(&key),
+                escaped(tenant.schema().as_str())
             );
             Ok(())
         }
-        TenantsCommand::Purge { older_than } => {
-            let purged = provisioner.purge(&mut client, older_than).await?;
-            for p in &purged {
-                println!(
-                    "purged tenant {}: dropped schema {}",
-                    p.key, p.dropped_schema
-                );
-            }
-            println!(
-                "purged {} tenant(s) retired more than {} ago",
-                purged.len(),
-                human(older_than)
-            );
-            Ok(())
+        TenantsCommand::Purge {
+            older_than,
+            dry_run,
+            yes,
+        } => {
+            let ask = !dry_run && !yes && std::io::stdin().is_terminal();
+            purge(&mut client, &provisioner, &older_than, dry_run, ask).await
         }
     }
 }
 
-async fn list(client: &Client, registry: &Registry) -> Result<(), Failure> {
+/// Why a registry row cannot be loaded (by the library's key and schema rules), if it can't.
+fn row_problem(entry: &RegistryEntry) -> Option<String> {
+    Allowlist::new()
+        .insert(&entry.key, &entry.schema)
+        .err()
+        .map(|e| operator_message(&e))
+}
+
+/// `key (schema)`, escaped.
+fn tenant_label(tenant: &Tenant) -> String {
+    format!(
+        "{} ({})",
+        escaped(tenant.key()),
+        escaped(tenant.schema().as_str())
+    )
+}
+
+/// One tenant of `tenants list --format json` (shape documented in `--help`).
+#[derive(Serialize)]
+struct ListedTenant<'a> {
+    key: &'a str,
+    schema: &'a str,
+    state: &'static str,
+    created_at: String,
+    retired_schema: Option<&'a str>,
+    retired_at: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ListJson<'a> {
+    registry: &'a str,
+    tenants: Vec<ListedTenant<'a>>,
+}
+
+async fn list(client: &Client, registry: &Registry, format: Format) -> Result<(), Failure> {
     let entries = registry.entries(client).await?;
+    let problems: Vec<Option<String>> = entries.iter().map(row_problem).collect();
+    if format == Format::Json {
+        let tenants = entries
+            .iter()
+            .zip(&problems)
+            .map(|(e, problem)| ListedTenant {
+                key: &e.key,
+                schema: &e.schema,
+                state: e.state.as_str(),
+                created_at: rfc3339(e.created_at),
+                retired_schema: e.retired_schema.as_deref(),
+                retired_at: e.retired_at.map(rfc3339),
+                error: problem.clone(),
+            })
+            .collect();
+        return write_json(&ListJson {
+            registry: registry.schema().as_str(),
+            tenants,
+        });
+    }
     if entries.is_empty() {
         println!("no tenants in {}", registry.table());
         return Ok(());
@@ -131,11 +196,11 @@ async fn list(client: &Client, registry: &Registry) -> Result<(), Failure> {
     ]];
     for e in &entries {
         rows.push([
-            e.key.clone(),
-            e.schema.clone(),
+            escaped(&e.key).into_owned(),
+            escaped(&e.schema).into_owned(),
             e.state.as_str().to_owned(),
             utc(e.created_at),
-            e.retired_schema.clone().unwrap_or_default(),
+            escaped(e.retired_schema.as_deref().unwrap_or_default()).into_owned(),
         ]);
     }
     print_table(&rows);
@@ -148,11 +213,161 @@ async fn list(client: &Client, registry: &Registry) -> Result<(), Failure> {
         entries.len(),
         entries.len() - retired
     );
+    for (e, problem) in entries.iter().zip(&problems) {
+        if let Some(problem) = problem {
+            eprintln!(
+                "warning: the registry row of tenant {} cannot be loaded: {problem}",
+                escaped(&e.key)
+            );
+        }
+    }
     Ok(())
+}
+
+fn write_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    print_json(value).map_err(|e| Failure::Refused(format!("cannot write the output: {e}")))
+}
+
+/// The retired tenants due for purge with `grace` at the database's clock, and that clock.
+async fn due_for_purge(
+    client: &Client,
+    registry: &Registry,
+    grace: Duration,
+) -> Result<(Vec<RegistryEntry>, SystemTime), Failure> {
+    let now = database_now(client).await?;
+    let due = registry
+        .entries(client)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            e.state == TenantState::Retired
+                && e.retired_at
+                    .is_some_and(|at| now.duration_since(at).is_ok_and(|age| age >= grace))
+        })
+        .collect();
+    Ok((due, now))
+}
+
+/// The database server's clock (purge measures the grace period by it).
+async fn database_now(client: &Client) -> Result<SystemTime, Failure> {
+    let row = client
+        .as_tokio_postgres()
+        .query_one("SELECT now()", &[])
+        .await
+        .map_err(tenant_runtime::Error::from)?;
+    Ok(row
+        .try_get::<_, SystemTime>(0)
+        .map_err(tenant_runtime::Error::from)?)
+}
+
+async fn purge(
+    client: &mut Client,
+    provisioner: &Provisioner,
+    grace: &Grace,
+    dry_run: bool,
+    ask: bool,
+) -> Result<(), Failure> {
+    let mut duration = grace.duration;
+    let mut listed = None;
+    if dry_run || ask {
+        let (due, listed_at) = due_for_purge(client, provisioner.registry(), duration).await?;
+        for e in &due {
+            println!(
+                "would purge tenant {}: drop schema {} (retired {} UTC)",
+                escaped(&e.key),
+                escaped(e.retired_schema.as_deref().unwrap_or_default()),
+                e.retired_at.map(utc).unwrap_or_default()
+            );
+        }
+        if dry_run {
+            println!(
+                "{} tenant(s) retired more than {} ago would be purged; dry run, nothing was changed",
+                due.len(),
+                grace.text
+            );
+            return Ok(());
+        }
+        if due.is_empty() {
+            // Nothing was shown, so nothing may be dropped.
+            println!("purged 0 tenant(s) retired more than {} ago", grace.text);
+            return Ok(());
+        }
+        if !confirm(due.len())? {
+            return Err(Failure::Refused(
+                "not confirmed: nothing was purged".to_owned(),
+            ));
+        }
+        // A tenant that became due while the question waited was not shown: widen the
+        // grace period by the wait, so only the tenants shown can be dropped.
+        let waited = database_now(client)
+            .await?
+            .duration_since(listed_at)
+            .unwrap_or_default();
+        duration += waited + Duration::from_millis(100);
+        listed = Some(due);
+    }
+    let purged = provisioner.purge(client, duration).await?;
+    for p in &purged {
+        println!(
+            "purged tenant {}: dropped schema {}",
+            escaped(&p.key),
+            escaped(&p.dropped_schema)
+        );
+    }
+    println!(
+        "purged {} tenant(s) retired more than {} ago",
+        purged.len(),
+        grace.text
+    );
+    if let Some(listed) = listed {
+        let left: Vec<String> = listed
+            .iter()
+            .filter(|e| !purged.iter().any(|p| p.key == e.key))
+            .map(|e| escaped(&e.key).into_owned())
+            .collect();
+        if !left.is_empty() {
+            println!(
+                "not purged, though listed: {} (restored or purged meanwhile, or retired within a moment of the grace period; run purge again to see)",
+                left.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Asks on the terminal whether to drop `count` tenants' schemas; only "y" or "yes" agrees.
+fn confirm(count: usize) -> Result<bool, Failure> {
+    let mut stderr = std::io::stderr();
+    let asked = write!(
+        stderr,
+        "Drop the schemas of these {count} tenant(s) and all their data, for good? [y/N] "
+    )
+    .and_then(|()| stderr.flush());
+    if let Err(e) = asked {
+        return Err(Failure::Refused(format!(
+            "cannot ask for confirmation: {e}"
+        )));
+    }
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::Refused(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// Loads and checks the migration files, and the schema map of the declared slots.
 fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Failure> {
+    let dir = args.dir();
+    if !dir.is_dir() {
+        return Err(Failure::Usage(format!(
+            "no migrations directory at {}: name the directory of migration files with --migrations DIR (or TENANT_MIGRATIONS)",
+            dir.display()
+        )));
+    }
     let mut map = SchemaMap::new();
     let mut slots: Vec<&'static str> = Vec::new();
     for (name, schema) in &args.slots {
@@ -162,8 +377,8 @@ fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Fai
         // Slot names are `&'static` in templates; a handful of strings, once per process.
         slots.push(Box::leak(name.clone().into_boxed_str()));
     }
-    let migrations = Migrations::from_dir(&args.migrations, &slots)
-        .map_err(|e| Failure::Usage(format!("in {}: {e}", args.migrations.display())))?;
+    let migrations = Migrations::from_dir(dir, &slots)
+        .map_err(|e| Failure::Usage(format!("in {}: {}", dir.display(), operator_message(&e))))?;
     Ok((migrations, map))
 }
 
@@ -237,12 +452,7 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
     // Up-to-date tenants are the quiet majority: only the others get a line.
     for t in &report.tenants {
         if !matches!(t.outcome, Outcome::UpToDate) {
-            println!(
-                "{} ({}): {}",
-                t.tenant.key(),
-                t.tenant.schema().as_str(),
-                t.outcome
-            );
+            println!("{}: {}", tenant_label(&t.tenant), outcome(&t.outcome));
         }
     }
     let c = report.counts();
@@ -263,18 +473,63 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
     }
 }
 
+/// `status --format json` (shape documented in `--help`).
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    registry: &'a str,
+    migrations: Option<MigrationsJson>,
+    tenants: Vec<StatusTenant<'a>>,
+    summary: StatusSummary,
+}
+
+#[derive(Serialize)]
+struct MigrationsJson {
+    dir: String,
+    latest_version: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct StatusTenant<'a> {
+    key: &'a str,
+    schema: &'a str,
+    state: &'static str,
+    retired_schema: Option<&'a str>,
+    version: Option<u64>,
+    pending: Option<Vec<u64>>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct StatusSummary {
+    active: usize,
+    retired: usize,
+    up_to_date: usize,
+    behind: usize,
+    failed: usize,
+}
+
 async fn status(url: &str, registry: &Registry, args: StatusArgs) -> Result<(), Failure> {
-    let migrations = if Path::new(&args.migrations.migrations).is_dir() {
+    // A directory the operator named must be there; the default one may be absent.
+    let migrations = if args.migrations.is_explicit() || args.migrations.dir().is_dir() {
         Some(load_migrations(&args.migrations)?)
     } else {
         None
     };
     let client = connect(url).await?;
     let entries = registry.entries(&client).await?;
-    let active = Allowlist::load_from_registry(&client, registry)
-        .await?
-        .tenants();
     drop(client);
+    // Load the active tenants row by row, so one row the key rule refuses is reported
+    // against that row instead of hiding every other tenant's status.
+    let allowlist = Allowlist::new();
+    let mut problems: Vec<Option<String>> = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let problem = match e.state {
+            TenantState::Active => allowlist.insert(&e.key, &e.schema).err(),
+            _ => Allowlist::new().insert(&e.key, &e.schema).err(),
+        };
+        problems.push(problem.map(|e| operator_message(&e)));
+    }
+    let active = allowlist.tenants();
 
     let report = match &migrations {
         Some((migrations, map)) => {
@@ -285,63 +540,77 @@ async fn status(url: &str, registry: &Registry, args: StatusArgs) -> Result<(), 
         }
         None => None,
     };
-    let mut rows = vec![[
-        "KEY".to_owned(),
-        "SCHEMA".to_owned(),
-        "STATE".to_owned(),
-        "VERSION".to_owned(),
-        "PENDING".to_owned(),
-    ]];
-    let mut failures = Vec::new();
-    for e in &entries {
+    let mut summary = StatusSummary {
+        active: 0,
+        retired: 0,
+        up_to_date: 0,
+        behind: 0,
+        failed: 0,
+    };
+    let mut tenants = Vec::with_capacity(entries.len());
+    for (e, problem) in entries.iter().zip(problems) {
+        match e.state {
+            TenantState::Retired => summary.retired += 1,
+            _ => summary.active += 1,
+        }
         let line = report
             .as_ref()
             .and_then(|r| r.tenants.iter().find(|t| t.tenant.key() == e.key));
-        let (version, pending) = match line {
-            Some(t) => {
-                let version = t.version_before.map_or("-".to_owned(), |v| v.to_string());
-                let pending = match &t.outcome {
-                    Outcome::UpToDate => "0".to_owned(),
-                    Outcome::Pending(v) => v.len().to_string(),
-                    other => {
-                        failures.push(format!("{}: {other}", e.key));
-                        "error".to_owned()
-                    }
-                };
-                (version, pending)
+        let mut tenant = StatusTenant {
+            key: &e.key,
+            schema: &e.schema,
+            state: e.state.as_str(),
+            retired_schema: e.retired_schema.as_deref(),
+            version: None,
+            pending: None,
+            error: problem,
+        };
+        if let Some(t) = line {
+            tenant.version = t.version_before;
+            match &t.outcome {
+                Outcome::UpToDate => {
+                    summary.up_to_date += 1;
+                    tenant.pending = Some(Vec::new());
+                }
+                Outcome::Pending(v) => {
+                    summary.behind += 1;
+                    tenant.pending = Some(v.clone());
+                }
+                Outcome::Failed(error) => {
+                    summary.failed += 1;
+                    tenant.error = Some(operator_message(error));
+                }
+                other => {
+                    summary.failed += 1;
+                    tenant.error = Some(other.to_string());
+                }
             }
-            None => ("".to_owned(), "".to_owned()),
-        };
-        let state = match &e.retired_schema {
-            Some(renamed) => format!("retired as {renamed}"),
-            None => e.state.as_str().to_owned(),
-        };
-        rows.push([e.key.clone(), e.schema.clone(), state, version, pending]);
-    }
-    if entries.is_empty() {
-        println!("no tenants in {}", registry.table());
-    } else {
-        print_table(&rows);
-    }
-    match (&migrations, &report) {
-        (Some((migrations, _)), Some(report)) => {
-            let c = report.counts();
-            println!(
-                "{} active tenant(s); latest migration {}: {} up to date, {} behind, {} failed",
-                active.len(),
-                migrations
-                    .latest_version()
-                    .map_or("none".to_owned(), |v| v.to_string()),
-                c.up_to_date,
-                c.pending,
-                c.failed
-            );
+        } else if tenant.error.is_some() {
+            summary.failed += 1;
         }
-        _ => println!(
-            "{} active tenant(s); no migrations directory at {}: versions not shown",
-            active.len(),
-            args.migrations.migrations.display()
-        ),
+        tenants.push(tenant);
+    }
+    let failures: Vec<String> = tenants
+        .iter()
+        .filter_map(|t| {
+            t.error
+                .as_ref()
+                .map(|error| format!("{}: {error}", escaped(t.key)))
+        })
+        .collect();
+
+    if args.format == Format::Json {
+        write_json(&StatusJson {
+            registry: registry.schema().as_str(),
+            migrations: migrations.as_ref().map(|(m, _)| MigrationsJson {
+                dir: args.migrations.dir().display().to_string(),
+                latest_version: m.latest_version(),
+            }),
+            tenants,
+            summary,
+        })?;
+    } else {
+        print_status_text(registry, &args, &migrations, &tenants, &summary);
     }
     for f in &failures {
         eprintln!("error: {f}");
@@ -353,67 +622,64 @@ async fn status(url: &str, registry: &Registry, args: StatusArgs) -> Result<(), 
     }
 }
 
-fn print_table<const N: usize>(rows: &[[String; N]]) {
-    let mut widths = [0usize; N];
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+fn print_status_text(
+    registry: &Registry,
+    args: &StatusArgs,
+    migrations: &Option<(Migrations, SchemaMap)>,
+    tenants: &[StatusTenant<'_>],
+    summary: &StatusSummary,
+) {
+    if tenants.is_empty() {
+        println!("no tenants in {}", registry.table());
+    } else {
+        let mut rows = vec![[
+            "KEY".to_owned(),
+            "SCHEMA".to_owned(),
+            "STATE".to_owned(),
+            "VERSION".to_owned(),
+            "PENDING".to_owned(),
+        ]];
+        for t in tenants {
+            let state = match t.retired_schema {
+                Some(renamed) => format!("retired as {}", escaped(renamed)),
+                None => t.state.to_owned(),
+            };
+            let (version, pending) = match (&t.pending, &t.error) {
+                (_, Some(_)) => (
+                    t.version.map_or(String::new(), |v| v.to_string()),
+                    "error".to_owned(),
+                ),
+                (Some(pending), None) => (
+                    t.version.map_or("-".to_owned(), |v| v.to_string()),
+                    pending.len().to_string(),
+                ),
+                (None, None) => ("".to_owned(), "".to_owned()),
+            };
+            rows.push([
+                escaped(t.key).into_owned(),
+                escaped(t.schema).into_owned(),
+                state,
+                version,
+                pending,
+            ]);
         }
+        print_table(&rows);
     }
-    for row in rows {
-        let mut line = String::new();
-        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
-            if i + 1 == N {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        println!("{}", line.trim_end());
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
-fn utc(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(UNIX_EPOCH), "1970-01-01 00:00:00");
-        let t = UNIX_EPOCH + Duration::from_secs(1_709_210_096); // 2024-02-29 12:34:56
-        assert_eq!(utc(t), "2024-02-29 12:34:56");
+    match migrations {
+        Some((migrations, _)) => println!(
+            "{} active tenant(s); latest migration {}: {} up to date, {} behind, {} failed",
+            summary.active,
+            migrations
+                .latest_version()
+                .map_or("none".to_owned(), |v| v.to_string()),
+            summary.up_to_date,
+            summary.behind,
+            summary.failed
+        ),
+        None => println!(
+            "{} active tenant(s); no migrations directory at {}: versions not shown",
+            summary.active,
+            args.migrations.dir().display()
+        ),
     }
 }

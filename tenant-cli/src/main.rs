@@ -3,14 +3,14 @@
 //!
 //! Migrations are read from a directory at run time (`--migrations DIR`) and checked by the
 //! same rules (the `tenant-sql` crate) as `embed_migrations!` checks them while compiling,
-//! so one directory serves both the application and this command. See docs/lifecycle.md.
+//! so one directory serves both the application and this command. See the README's CLI section.
 
 mod cli;
 mod commands;
+mod show;
+mod wording;
 
 use std::process::ExitCode;
-
-use clap::Parser;
 
 use cli::Cli;
 
@@ -40,7 +40,7 @@ impl Failure {
 impl From<tenant_runtime::Error> for Failure {
     fn from(e: tenant_runtime::Error) -> Failure {
         use tenant_runtime::Error as E;
-        let message = e.to_string();
+        let message = wording::operator_message(&e);
         match e {
             E::InvalidSchemaName(_)
             | E::ReservedSchema { .. }
@@ -55,7 +55,7 @@ impl From<tenant_runtime::Error> for Failure {
 
 fn main() -> ExitCode {
     // Usage errors exit with 2 here (clap's convention, and ours).
-    let cli = Cli::parse();
+    let cli = Cli::parse_with_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

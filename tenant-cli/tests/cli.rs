@@ -26,10 +26,23 @@ impl std::fmt::Debug for Run {
 }
 
 fn finish(output: Output) -> Run {
-    Run {
+    let run = Run {
         code: output.status.code().expect("exited, not killed"),
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
+    };
+    assert_operator_words(&run);
+    run
+}
+
+/// The CLI talks to an operator about tenants and the registry: never about the library's
+/// `Allowlist` (checked on every run of every test).
+fn assert_operator_words(run: &Run) {
+    for text in [&run.stdout, &run.stderr] {
+        assert!(
+            !text.to_lowercase().contains("allowlist"),
+            "library words in the CLI's output: {run:?}"
+        );
     }
 }
 
@@ -107,7 +120,8 @@ async fn configuration_errors_exit_with_2_and_an_unreachable_database_with_3() {
     let run = tenant(&url, &registry, &["tenants", "list"]).await;
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        run.stderr.contains("does not exist; install it first"),
+        run.stderr
+            .contains("does not exist; create it with `tenant tenants init`"),
         "{run:?}"
     );
 
@@ -378,5 +392,649 @@ async fn migrate_reports_each_failing_tenant_and_a_rerun_finishes() {
         run.stdout.contains(&format!("t5 ({t5}): applied 1, 2, 3")),
         "{run:?}"
     );
+    schemas.cleanup().await;
+}
+
+/// Runs `tenant <args>` in `dir` (a directory without `migrations/` unless the test makes one).
+async fn tenant_in(dir: &std::path::Path, url: &str, registry: &str, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args(args)
+        .current_dir(dir)
+        .env("DATABASE_URL", url)
+        .env("TENANT_REGISTRY", registry)
+        .env_remove("TENANT_MIGRATIONS")
+        .output()
+        .expect("the tenant binary runs");
+    finish(output)
+}
+
+/// A fresh, empty directory of this test.
+fn empty_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn schema_exists(url: &str, schema: &str) -> bool {
+    tenant_tests::connect_to(url)
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0)
+        == 1
+}
+
+/// Runs `tenant <args>` with DATABASE_URL, TENANT_REGISTRY and TENANT_MIGRATIONS set.
+fn with_env(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args(args)
+        .env("DATABASE_URL", "postgres://secret@127.0.0.1:1/db")
+        .env("TENANT_REGISTRY", "registry_from_env")
+        .env("TENANT_MIGRATIONS", "dir_from_env")
+        .output()
+        .expect("the tenant binary runs");
+    finish(output)
+}
+
+#[test]
+fn the_usage_lines_and_env_hints_are_honest() {
+    // Options set from the environment are not shown as if they were required arguments.
+    for (args, expected) in [
+        (
+            &["migrate"][..],
+            "Usage: tenant migrate <--all|--tenant <KEY>>",
+        ),
+        (&["status", "--bogus"][..], "Usage: tenant status [OPTIONS]"),
+        (
+            &["tenants", "purge"][..],
+            "Usage: tenant tenants purge --older-than <GRACE>",
+        ),
+        (
+            &["tenants", "create", "acme"][..],
+            "Usage: tenant tenants create <KEY> <SCHEMA>",
+        ),
+    ] {
+        for run in [with_env(args), without_database(args)] {
+            assert_eq!(run.code, 2, "{args:?}: {run:?}");
+            let usage = run
+                .stderr
+                .lines()
+                .find(|l| l.starts_with("Usage:"))
+                .unwrap();
+            assert!(usage.starts_with(expected), "{args:?}: {usage}");
+            for option in ["--database-url", "--registry", "--migrations"] {
+                assert!(!usage.contains(option), "{args:?}: {usage}");
+            }
+        }
+    }
+    for command in [
+        &["migrate", "--help"][..],
+        &["status", "--help"],
+        &["tenants", "list", "--help"],
+    ] {
+        let run = with_env(command);
+        assert_eq!(run.code, 0, "{run:?}");
+        let usage = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("Usage:"))
+            .unwrap();
+        assert!(!usage.contains("--database-url"), "{command:?}: {usage}");
+        assert!(run.stdout.contains("--database-url <URL>"), "{run:?}");
+    }
+
+    // `[env: NAME]` without a dangling `=`, and never the value (it may be a secret).
+    for run in [
+        with_env(&["status", "--help"]),
+        without_database(&["status", "--help"]),
+    ] {
+        assert_eq!(run.code, 0, "{run:?}");
+        for env in ["DATABASE_URL", "TENANT_REGISTRY", "TENANT_MIGRATIONS"] {
+            assert!(
+                run.stdout.contains(&format!("[env: {env}]")),
+                "{env}: {run:?}"
+            );
+            assert!(!run.stdout.contains(&format!("{env}=")), "{env}: {run:?}");
+        }
+        for secret in ["secret@", "registry_from_env", "dir_from_env"] {
+            assert!(!run.stdout.contains(secret), "{secret}: {run:?}");
+        }
+    }
+    // The variables are still read: the registry and the migrations come from them.
+    let run = with_env(&["status"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no migrations directory at dir_from_env"),
+        "{run:?}"
+    );
+    let run = with_env(&["tenants", "list"]);
+    assert_eq!(run.code, 3, "the URL from DATABASE_URL is used: {run:?}");
+}
+
+#[test]
+fn negative_and_ill_formed_grace_periods_are_usage_errors() {
+    for args in [
+        &["tenants", "purge", "--older-than", "-1d"][..],
+        &["tenants", "purge", "--older-than=-1d"][..],
+        &["tenants", "purge", "--older-than", "-0"][..],
+    ] {
+        let run = without_database(args);
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("a grace period cannot be negative"),
+            "{args:?}: {run:?}"
+        );
+        assert!(
+            !run.stderr.contains("unexpected argument"),
+            "{args:?}: {run:?}"
+        );
+    }
+    for bad in ["3x", "30", "d", "1d 3x"] {
+        let run = without_database(&["tenants", "purge", "--older-than", bad]);
+        assert_eq!(run.code, 2, "{bad}: {run:?}");
+        assert!(
+            run.stderr.contains("use a duration such as 30d"),
+            "{bad}: {run:?}"
+        );
+    }
+    // humantime's forms are accepted (the command then stops at the missing database URL).
+    for good in ["30d", "12h", "1h 30m", "1h30m", "1.5d", "2weeks", "0"] {
+        let run = without_database(&["tenants", "purge", "--older-than", good]);
+        assert!(run.stderr.contains("no database URL"), "{good}: {run:?}");
+    }
+}
+
+#[tokio::test]
+async fn status_with_a_missing_migrations_directory_exits_2() {
+    let schemas = TestSchemas::new("cli_status_dir").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let dir = empty_dir("status");
+    let run = tenant_in(
+        &dir,
+        &url,
+        &registry,
+        &["tenants", "create", "acme", &schemas.name("acme")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    // Named, and not there: a usage error, as for `migrate`.
+    for args in [
+        &["status", "--migrations", "./nope"][..],
+        &["migrate", "--all", "--migrations", "./nope"][..],
+        &["status", "--format", "json", "--migrations", "./nope"][..],
+    ] {
+        let run = tenant_in(&dir, &url, &registry, args).await;
+        assert_eq!(run.code, 2, "{args:?}: {run:?}");
+        assert!(
+            run.stderr.contains("no migrations directory at ./nope"),
+            "{args:?}: {run:?}"
+        );
+        assert_eq!(run.stdout, "", "{args:?}: {run:?}");
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .arg("status")
+        .current_dir(&dir)
+        .env("DATABASE_URL", &url)
+        .env("TENANT_REGISTRY", &registry)
+        .env("TENANT_MIGRATIONS", "./nope")
+        .output()
+        .unwrap();
+    let run = finish(output);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(
+        run.stderr.contains("no migrations directory at ./nope"),
+        "{run:?}"
+    );
+
+    // Not named, and no ./migrations: the tenants without their versions.
+    let run = tenant_in(&dir, &url, &registry, &["status"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "1 active tenant(s); no migrations directory at migrations: versions not shown"
+        ),
+        "{run:?}"
+    );
+    // ... and ./migrations when it is there.
+    std::fs::create_dir(dir.join("migrations")).unwrap();
+    std::fs::copy(
+        format!("{MIGRATIONS}/0001_create_customers.sql"),
+        dir.join("migrations/0001_create_customers.sql"),
+    )
+    .unwrap();
+    let run = tenant_in(&dir, &url, &registry, &["status"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("latest migration 1: 0 up to date, 1 behind, 0 failed"),
+        "{run:?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn purge_dry_run_lists_and_changes_nothing_and_without_a_terminal_purge_does_not_ask() {
+    let schemas = TestSchemas::new("cli_purge").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let (acme, globex) = (schemas.name("acme"), schemas.name("globex"));
+    for (key, schema) in [("acme", &acme), ("globex", &globex)] {
+        let run = tenant(&url, &registry, &["tenants", "create", key, schema]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let run = tenant(&url, &registry, &["tenants", "drop", "globex"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let retired = format!("{globex}_deleted_");
+
+    let run = tenant(
+        &url,
+        &registry,
+        &["tenants", "purge", "--older-than", "30d", "--dry-run"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "0 tenant(s) retired more than 30d ago would be purged; dry run, nothing was changed\n"
+    );
+
+    let run = tenant(
+        &url,
+        &registry,
+        &["tenants", "purge", "--older-than", "0", "--dry-run"],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert!(
+        lines[0].starts_with(&format!("would purge tenant globex: drop schema {retired}")),
+        "{run:?}"
+    );
+    assert!(lines[0].ends_with(" UTC)"), "{run:?}");
+    assert_eq!(
+        lines[1],
+        "1 tenant(s) retired more than 0s ago would be purged; dry run, nothing was changed"
+    );
+    // Nothing changed: the tenant is still retired and its schema is still there.
+    let run = tenant(&url, &registry, &["tenants", "list"]).await;
+    assert!(run.stdout.contains("1 active, 1 retired"), "{run:?}");
+    let renamed = run
+        .stdout
+        .split_whitespace()
+        .find(|w| w.starts_with(&retired))
+        .unwrap()
+        .to_owned();
+    assert!(schema_exists(&url, &renamed).await);
+
+    // Standard input is not a terminal here (as in scripts and CI): no question, it purges.
+    let run = tenant(&url, &registry, &["tenants", "purge", "--older-than", "0"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout,
+        format!("purged tenant globex: dropped schema {renamed}\npurged 1 tenant(s) retired more than 0s ago\n")
+    );
+    assert_eq!(run.stderr, "", "no question asked: {run:?}");
+    assert!(!schema_exists(&url, &renamed).await);
+    assert!(
+        schema_exists(&url, &acme).await,
+        "the active tenant is untouched"
+    );
+    schemas.cleanup().await;
+}
+
+/// Runs `tenant <args>` on a pseudo-terminal (util-linux `script`), typing `input`.
+fn tenant_on_a_terminal(url: &str, registry: &str, args: &str, input: &str) -> Run {
+    use std::io::Write;
+    let command = format!("'{}' {args}", env!("CARGO_BIN_EXE_tenant"));
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command", &command, "/dev/null"])
+        .env("DATABASE_URL", url)
+        .env("TENANT_REGISTRY", registry)
+        .env_remove("TENANT_MIGRATIONS")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs (package bsdutils)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    finish(child.wait_with_output().unwrap())
+}
+
+#[tokio::test]
+async fn purge_on_a_terminal_lists_and_asks_and_yes_skips_the_question() {
+    let schemas = TestSchemas::new("cli_purge_tty").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let keys = ["t0", "t1", "t2"];
+    for key in keys {
+        let schema = schemas.name(key);
+        let run = tenant(&url, &registry, &["tenants", "create", key, &schema]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+        let run = tenant(&url, &registry, &["tenants", "drop", key]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let t0 = schemas.name("t0");
+
+    // Answered "no" (or anything but y/yes): nothing is dropped, exit 1.
+    for answer in ["n\n", "\n", "maybe\n"] {
+        let run = tenant_on_a_terminal(&url, &registry, "tenants purge --older-than 0", answer);
+        assert_eq!(run.code, 1, "{answer:?}: {run:?}");
+        assert!(
+            run.stdout
+                .contains(&format!("would purge tenant t0: drop schema {t0}_deleted_")),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout.contains(
+                "Drop the schemas of these 3 tenant(s) and all their data, for good? [y/N]"
+            ),
+            "{run:?}"
+        );
+        assert!(
+            run.stdout.contains("not confirmed: nothing was purged"),
+            "{run:?}"
+        );
+        assert!(!run.stdout.contains("purged tenant"), "{run:?}");
+    }
+    let run = tenant(&url, &registry, &["tenants", "list"]).await;
+    assert!(run.stdout.contains("0 active, 3 retired"), "{run:?}");
+
+    // Nothing due: nothing to ask about.
+    let run = tenant_on_a_terminal(&url, &registry, "tenants purge --older-than 30d", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("[y/N]"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("purged 0 tenant(s) retired more than 30d ago"),
+        "{run:?}"
+    );
+
+    // --dry-run on a terminal does not ask either.
+    let run = tenant_on_a_terminal(
+        &url,
+        &registry,
+        "tenants purge --older-than 0 --dry-run",
+        "",
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("[y/N]"), "{run:?}");
+
+    // "y": the three listed tenants are purged.
+    let run = tenant_on_a_terminal(&url, &registry, "tenants purge --older-than 0", "y\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("[y/N]"), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("purged 3 tenant(s) retired more than 0s ago"),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains("not purged"), "{run:?}");
+
+    // --yes: no question.
+    let run = tenant(
+        &url,
+        &registry,
+        &["tenants", "create", "t3", &schemas.name("t3")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = tenant(&url, &registry, &["tenants", "drop", "t3"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = tenant_on_a_terminal(&url, &registry, "tenants purge --older-than 0 --yes", "");
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!run.stdout.contains("[y/N]"), "{run:?}");
+    assert!(run.stdout.contains("purged tenant t3"), "{run:?}");
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn list_and_status_print_json() {
+    let schemas = TestSchemas::new("cli_json").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let (acme, globex) = (schemas.name("acme"), schemas.name("globex"));
+
+    let run = tenant(&url, &registry, &["tenants", "init"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = tenant(&url, &registry, &["tenants", "list", "--format", "json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let empty: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        empty,
+        serde_json::json!({"registry": registry, "tenants": []})
+    );
+
+    for (key, schema) in [("acme", &acme), ("globex", &globex)] {
+        let run = tenant(&url, &registry, &["tenants", "create", key, schema]).await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    let run = tenant(&url, &registry, &["tenants", "drop", "globex"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = tenant(
+        &url,
+        &registry,
+        &["migrate", "--tenant", "acme", "--migrations", MIGRATIONS],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+
+    let run = tenant(&url, &registry, &["tenants", "list", "--format", "json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "one document on one line: {run:?}"
+    );
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(list["registry"], registry.as_str());
+    let tenants = list["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 2, "{list}");
+    assert_eq!(tenants[0]["key"], "acme");
+    assert_eq!(tenants[0]["schema"], acme.as_str());
+    assert_eq!(tenants[0]["state"], "active");
+    assert_eq!(tenants[0]["retired_schema"], serde_json::Value::Null);
+    assert_eq!(tenants[0]["retired_at"], serde_json::Value::Null);
+    assert_eq!(tenants[0]["error"], serde_json::Value::Null);
+    let created = tenants[0]["created_at"].as_str().unwrap();
+    assert!(
+        created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T',
+        "RFC 3339 in UTC, whole seconds: {created}"
+    );
+    assert_eq!(tenants[1]["key"], "globex");
+    assert_eq!(tenants[1]["state"], "retired");
+    assert!(tenants[1]["retired_schema"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{globex}_deleted_")));
+    assert!(tenants[1]["retired_at"].as_str().unwrap().ends_with('Z'));
+
+    let run = tenant(
+        &url,
+        &registry,
+        &["status", "--format", "json", "--migrations", MIGRATIONS],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status["registry"], registry.as_str());
+    assert_eq!(status["migrations"]["dir"], MIGRATIONS);
+    assert_eq!(status["migrations"]["latest_version"], 3);
+    assert_eq!(
+        status["summary"],
+        serde_json::json!({"active": 1, "retired": 1, "up_to_date": 1, "behind": 0, "failed": 0})
+    );
+    let tenants = status["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 2, "{status}");
+    assert_eq!(
+        tenants[0],
+        serde_json::json!({
+            "key": "acme", "schema": acme, "state": "active", "retired_schema": null,
+            "version": 3, "pending": [], "error": null
+        })
+    );
+    assert_eq!(tenants[1]["key"], "globex");
+    assert_eq!(tenants[1]["state"], "retired");
+    assert_eq!(tenants[1]["version"], serde_json::Value::Null);
+    assert_eq!(tenants[1]["pending"], serde_json::Value::Null);
+
+    // A tenant behind: its pending versions are listed.
+    let run = tenant(
+        &url,
+        &registry,
+        &["tenants", "create", "initech", &schemas.name("initech")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let run = tenant(
+        &url,
+        &registry,
+        &["status", "--format", "json", "--migrations", MIGRATIONS],
+    )
+    .await;
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let initech = &status["tenants"][2];
+    assert_eq!(initech["key"], "initech", "{status}");
+    assert_eq!(initech["version"], serde_json::Value::Null);
+    assert_eq!(initech["pending"], serde_json::json!([1, 2, 3]));
+    assert_eq!(status["summary"]["behind"], 1);
+
+    // Without migrations: "migrations" and the versions are null.
+    let dir = empty_dir("json");
+    let run = tenant_in(&dir, &url, &registry, &["status", "--format", "json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status["migrations"], serde_json::Value::Null);
+    assert_eq!(status["tenants"][0]["version"], serde_json::Value::Null);
+    assert_eq!(status["tenants"][0]["pending"], serde_json::Value::Null);
+    std::fs::remove_dir_all(&dir).unwrap();
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn registry_keys_are_printed_escaped() {
+    let schemas = TestSchemas::new("cli_escape").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let run = tenant(
+        &url,
+        &registry,
+        &["tenants", "create", "acme", &schemas.name("acme")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // Rows written behind the library's back: an escape sequence and a forged line in keys.
+    let hostile = "\x1b[31mred\nforged 0 tenant(s)";
+    let bell = "bell\x07";
+    sql(
+        &url,
+        &format!(
+            "INSERT INTO \"{registry}\".tenants (key, schema) VALUES \
+             (E'\\x1b[31mred\\nforged 0 tenant(s)', '{}'), (E'bell\\x07', '{}')",
+            schemas.name("hostile"),
+            schemas.name("bell")
+        ),
+    )
+    .await;
+    let raw_control = |s: &str| s.chars().any(|c| c.is_control() && c != '\n');
+
+    let run = tenant(&url, &registry, &["tenants", "list"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        !raw_control(&run.stdout) && !raw_control(&run.stderr),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(r"\u{1b}[31mred\nforged 0 tenant(s)"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains(r"bell\u{7}"), "{run:?}");
+    assert!(
+        !run.stdout.lines().any(|l| l.starts_with("forged")),
+        "no forged line: {run:?}"
+    );
+    assert!(
+        run.stdout.contains("3 tenant(s): 3 active, 0 retired"),
+        "{run:?}"
+    );
+    // The library's key rule refuses these rows when it loads the registry: say so, escaped.
+    assert!(
+        run.stderr.contains(
+            r#"warning: the registry row of tenant \u{1b}[31mred\nforged 0 tenant(s) cannot be loaded: malformed tenant key"#
+        ),
+        "{run:?}"
+    );
+
+    // JSON: the exact key for a parser, and no raw control character for a terminal.
+    let run = tenant(&url, &registry, &["tenants", "list", "--format", "json"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(!raw_control(&run.stdout), "{run:?}");
+    let list: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // Sorted by key in the database's collation, which may place control characters anywhere.
+    let by_key = |key: &str| {
+        list["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key:?} in {list}"))
+    };
+    assert!(by_key(hostile)["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("malformed tenant key"));
+    assert!(by_key(bell)["error"].is_string());
+    assert_eq!(by_key("acme")["error"], serde_json::Value::Null);
+
+    // status reports every row: the good tenant's version, the refused rows as errors.
+    let run = tenant(&url, &registry, &["status", "--migrations", MIGRATIONS]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        !raw_control(&run.stdout) && !raw_control(&run.stderr),
+        "{run:?}"
+    );
+    let acme_line = run.stdout.lines().find(|l| l.starts_with("acme ")).unwrap();
+    assert!(acme_line.ends_with("-        3"), "{run:?}");
+    assert!(run.stdout.contains(r"\u{1b}[31mred\nforged"), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(r"error: \u{1b}[31mred\nforged 0 tenant(s): malformed tenant key"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains("3 active tenant(s); latest migration 3: 0 up to date, 1 behind, 2 failed"),
+        "{run:?}"
+    );
+
+    // migrate names the refused row escaped, too.
+    let run = tenant(
+        &url,
+        &registry,
+        &["migrate", "--all", "--migrations", MIGRATIONS],
+    )
+    .await;
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        !raw_control(&run.stdout) && !raw_control(&run.stderr),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("malformed tenant key"), "{run:?}");
     schemas.cleanup().await;
 }

@@ -1,0 +1,156 @@
+//! The library's errors in an operator's words.
+//!
+//! `tenant_runtime`'s messages speak to a programmer (`Allowlist`, `Provisioner::install`,
+//! "this build"); an operator at the `tenant` prompt knows tenants, the registry and the
+//! commands. Errors whose library message uses library words are reworded here; the others
+//! keep the library's message, which already names the values it refuses escaped (`{:?}`).
+
+use tenant_runtime::{Error, Outcome};
+
+/// The message the CLI prints for `error`.
+pub fn operator_message(error: &Error) -> String {
+    match error {
+        Error::UnknownTenant { key } => format!(
+            "unknown tenant {key:?}: the registry has no active tenant with this key; \
+             see `tenant tenants list`, or create it with `tenant tenants create`"
+        ),
+        Error::DuplicateTenant { what, value } => format!(
+            "two tenants in the registry have the {what} {value:?}; each tenant needs its own \
+             key and its own schema: fix the registry rows"
+        ),
+        Error::AllowlistFull { max } => format!(
+            "the registry has more than {max} active tenants, more than one run of this \
+             command can hold; split the registry"
+        ),
+        Error::RegistryNotInstalled { schema } => format!(
+            "the tenant registry {schema:?}.\"tenants\" does not exist; create it with \
+             `tenant tenants init`, or name the registry's schema with --registry \
+             (or TENANT_REGISTRY)"
+        ),
+        Error::TenantConflict {
+            key,
+            registered,
+            requested,
+        } => format!(
+            "tenant {key:?} is registered with schema {registered:?}, not {requested:?}; \
+             create it with its registered schema, or drop and purge it first \
+             (`tenant tenants drop`, `tenant tenants purge`)"
+        ),
+        Error::TenantRetired { key, renamed_to } => format!(
+            "tenant {key:?} is retired (its schema is renamed to {renamed_to:?}); bring it \
+             back with `tenant tenants restore`, or purge it before creating the key again"
+        ),
+        Error::UnknownAppliedMigration {
+            schema,
+            version,
+            name,
+        } => format!(
+            "schema {schema:?} has migration {version} ({name}) applied, which the migrations \
+             directory does not contain; point --migrations at a directory that includes it"
+        ),
+        Error::MigrationChecksumMismatch {
+            schema,
+            version,
+            name,
+            applied,
+            embedded,
+        } => format!(
+            "migration {version} ({name}) was applied to schema {schema:?} with checksum \
+             {applied}, but its file now has checksum {embedded}; applied migrations must not \
+             change: restore the file and put the change in a new migration"
+        ),
+        Error::MigrationFailed {
+            tenant,
+            schema,
+            version,
+            name,
+            source,
+        } => format!(
+            "migration {version} ({name}) failed in schema {schema:?} (tenant {tenant:?}); \
+             nothing of this run was applied to that tenant: {}",
+            operator_message(source)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// A migration outcome as `tenant migrate` prints it.
+pub fn outcome(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Failed(e) => format!("FAILED: {}", operator_message(e)),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Words an operator of the CLI never met: they belong to the library's API.
+    const LIBRARY_WORDS: [&str; 4] = ["allowlist", "Provisioner", "this build", "::"];
+
+    #[test]
+    fn reworded_errors_use_no_library_words() {
+        let errors = [
+            Error::UnknownTenant { key: "acme".into() },
+            Error::DuplicateTenant {
+                what: "schema",
+                value: "tenant_acme".into(),
+            },
+            Error::AllowlistFull { max: 3 },
+            Error::RegistryNotInstalled {
+                schema: "tenant_registry".into(),
+            },
+            Error::TenantConflict {
+                key: "acme".into(),
+                registered: "a".into(),
+                requested: "b".into(),
+            },
+            Error::TenantRetired {
+                key: "acme".into(),
+                renamed_to: "a_deleted_20260421".into(),
+            },
+            Error::UnknownAppliedMigration {
+                schema: "a".into(),
+                version: 4,
+                name: "x".into(),
+            },
+            Error::MigrationChecksumMismatch {
+                schema: "a".into(),
+                version: 1,
+                name: "x".into(),
+                applied: "1".into(),
+                embedded: "2".into(),
+            },
+            Error::MigrationFailed {
+                tenant: "acme".into(),
+                schema: "a".into(),
+                version: 1,
+                name: "x".into(),
+                source: Box::new(Error::UnknownAppliedMigration {
+                    schema: "a".into(),
+                    version: 4,
+                    name: "x".into(),
+                }),
+            },
+        ];
+        for e in &errors {
+            let message = operator_message(e);
+            for word in LIBRARY_WORDS {
+                assert!(
+                    !message.to_lowercase().contains(&word.to_lowercase()),
+                    "{word:?} in {message:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keys_in_messages_are_escaped() {
+        let message = operator_message(&Error::UnknownTenant {
+            key: "\x1b[31m\n".into(),
+        });
+        assert!(message.contains(r#""\u{1b}[31m\n""#), "{message}");
+        assert!(!message.contains('\x1b'), "{message}");
+    }
+}
