@@ -129,7 +129,7 @@ pub use tenant_macros::embed_migrations;
 /// | `{i.paid}` | the column qualified by an alias declared in the same literal: `"i"."paid"` |
 /// | `{Invoice.*}` | every column in decode order, qualified by the table: `"invoices"."id", ...` |
 /// | `{i.*}` | every column, qualified by the alias: `"i"."id", ...` |
-/// | `{{`, `}}` | a literal `{`, `}` (e.g. `'{{1,2}}'::int[]`) |
+/// | `{{`, `}}` | a literal `{`, `}` in SQL text; inside string literals, quoted identifiers and comments braces are data (`'{1,2}'::int[]` as written) |
 ///
 /// A column is named by its SQL name or its field name (they differ only with
 /// `#[tenant(rename = "...")]`). A model is a type path (`Invoice`, `models::Invoice`); a
