@@ -46,16 +46,22 @@
 mod lexer;
 mod name;
 mod placeholders;
+#[cfg(feature = "migrations")]
 mod statements;
 mod types;
 
 use std::fmt;
+#[cfg(feature = "migrations")]
 use std::path::Path;
 
+#[cfg(feature = "migrations")]
 use sha2::{Digest, Sha256};
 
 pub use lexer::{lex, LexError, Lexed, Lexeme};
-pub use name::{identifier_problem, parse_file_name, schema_problem, slot_name_problem};
+pub use name::{
+    check_identifier, check_schema_name, identifier_problem, parse_file_name, schema_problem,
+    slot_name_problem, NameProblem, MAX_IDENTIFIER_LEN,
+};
 pub use placeholders::split_placeholders;
 pub use types::{is_identity_type, IDENTITY_TYPES};
 
@@ -122,6 +128,7 @@ impl fmt::Display for FileError {
 
 impl std::error::Error for FileError {}
 
+#[cfg(feature = "migrations")]
 /// Checks one migration file: its name, its placeholders (against `slots`, the declared
 /// named slots), its SQL, and computes its checksum. Every problem found is returned.
 ///
@@ -272,6 +279,7 @@ pub fn slot_problem(slots: &[&str], index: usize) -> Option<String> {
         .then(|| format!("slot {slot:?} is declared twice; declare each named slot once"))
 }
 
+#[cfg(feature = "migrations")]
 /// Reads and checks every migration file of `dir` (see the crate docs for the rules) and
 /// the set they form, sorted by version. Every problem in every file is returned.
 ///
@@ -329,6 +337,7 @@ pub fn check_dir(dir: &Path, slots: &[&str]) -> Result<Vec<CheckedMigration>, Ve
     }
 }
 
+#[cfg(feature = "migrations")]
 /// Lowercase hex SHA-256 of `content` with `\r\n` read as `\n` (so a checkout with other line
 /// endings is not a changed migration).
 ///

@@ -41,50 +41,133 @@ pub fn parse_file_name(file_name: &str) -> Result<(u64, String, usize), String> 
     Ok((version, name.to_owned(), digits))
 }
 
-/// Why `name` is not a valid SQL identifier for tenant (`^[a-z_][a-z0-9_]{0,62}$`: table,
-/// column, alias and slot names), or `None` if it is. The one copy of the rule for compile-time
-/// checks; `tenant_runtime::SchemaName` applies the same rule with a typed error.
+/// The longest identifier PostgreSQL keeps (longer ones are silently truncated).
+pub const MAX_IDENTIFIER_LEN: usize = 63;
+
+/// What is wrong with a name under tenant's identifier rule (`^[a-z_][a-z0-9_]{0,62}$`, and
+/// for schemas also not `pg_*` nor `information_schema`), as a value: the macros print it
+/// (through [`identifier_problem`] and [`schema_problem`]), the runtime turns it into its own
+/// typed error (`tenant_runtime::InvalidSchemaName`). The one copy of the rule.
+///
+/// ```
+/// use tenant_sql::{check_identifier, check_schema_name, NameProblem};
+///
+/// assert_eq!(check_identifier("invoices"), Ok(()));
+/// assert_eq!(check_identifier("Invoices"), Err(NameProblem::InvalidStart { found: 'I' }));
+/// assert_eq!(check_identifier("a-b"), Err(NameProblem::InvalidCharacter { found: '-', at: 1 }));
+/// assert_eq!(check_identifier("pg_x"), Ok(()));
+/// assert_eq!(check_schema_name("pg_x"), Err(NameProblem::Reserved));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameProblem {
+    /// The name is empty.
+    Empty,
+    /// Longer than [`MAX_IDENTIFIER_LEN`] bytes.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Starts with an ASCII digit or an uppercase ASCII letter.
+    InvalidStart {
+        /// The first character.
+        found: char,
+    },
+    /// A character outside `[a-z0-9_]` (anywhere, including a first character that is not
+    /// a digit or an uppercase letter).
+    InvalidCharacter {
+        /// The first offending character.
+        found: char,
+        /// Its byte offset.
+        at: usize,
+    },
+    /// A schema name PostgreSQL reserves (`pg_*`, `information_schema`).
+    Reserved,
+}
+
+impl std::fmt::Display for NameProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameProblem::Empty => f.write_str("it is empty"),
+            NameProblem::TooLong { len } => write!(
+                f,
+                "it is {len} bytes long and PostgreSQL keeps at most {MAX_IDENTIFIER_LEN}"
+            ),
+            NameProblem::InvalidStart { .. } => {
+                f.write_str("it must start with a lowercase ASCII letter or `_`")
+            }
+            NameProblem::InvalidCharacter { found, .. } => write!(
+                f,
+                "it contains {found:?}; use only lowercase ASCII letters, digits and `_`"
+            ),
+            NameProblem::Reserved => {
+                f.write_str("it is reserved by PostgreSQL (`pg_*`, `information_schema`)")
+            }
+        }
+    }
+}
+
+/// Checks the identifier rule for table, column, alias and slot names:
+/// `^[a-z_][a-z0-9_]{0,62}$`.
+///
+/// ```
+/// assert!(tenant_sql::check_identifier("invoice_items").is_ok());
+/// assert!(tenant_sql::check_identifier("").is_err());
+/// ```
+pub fn check_identifier(name: &str) -> Result<(), NameProblem> {
+    if name.is_empty() {
+        return Err(NameProblem::Empty);
+    }
+    if name.len() > MAX_IDENTIFIER_LEN {
+        return Err(NameProblem::TooLong { len: name.len() });
+    }
+    for (at, c) in name.char_indices() {
+        let allowed = c.is_ascii_lowercase() || c == '_' || (at > 0 && c.is_ascii_digit());
+        if !allowed {
+            return Err(
+                if at == 0 && (c.is_ascii_digit() || c.is_ascii_uppercase()) {
+                    NameProblem::InvalidStart { found: c }
+                } else {
+                    NameProblem::InvalidCharacter { found: c, at }
+                },
+            );
+        }
+    }
+    Ok(())
+}
+
+/// [`check_identifier`], plus the schema rule: not `pg_*`, not `information_schema`.
+///
+/// ```
+/// assert!(tenant_sql::check_schema_name("tenant_acme").is_ok());
+/// assert!(tenant_sql::check_schema_name("information_schema").is_err());
+/// ```
+pub fn check_schema_name(name: &str) -> Result<(), NameProblem> {
+    check_identifier(name)?;
+    if name.starts_with("pg_") || name == "information_schema" {
+        return Err(NameProblem::Reserved);
+    }
+    Ok(())
+}
+
+/// Why `name` is not a valid SQL identifier for tenant ([`check_identifier`]), as a sentence,
+/// or `None` if it is.
 ///
 /// ```
 /// assert!(tenant_sql::identifier_problem("invoices").is_none());
 /// assert!(tenant_sql::identifier_problem("Invoices").is_some());
 /// ```
 pub fn identifier_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("it is empty".into());
-    }
-    if name.len() > 63 {
-        return Some(format!(
-            "it is {} bytes long and PostgreSQL keeps at most 63",
-            name.len()
-        ));
-    }
-    let first = name.chars().next().expect("non-empty");
-    if !(first.is_ascii_lowercase() || first == '_') {
-        return Some("it must start with a lowercase ASCII letter or `_`".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
-    {
-        return Some(format!(
-            "it contains {c:?}; use only lowercase ASCII letters, digits and `_`"
-        ));
-    }
-    None
+    check_identifier(name).err().map(|p| p.to_string())
 }
 
-/// Like [`identifier_problem`], plus the schema rule: no `pg_*`, no `information_schema`.
+/// Why `name` is not a valid schema name ([`check_schema_name`]), as a sentence, or `None`.
 ///
 /// ```
 /// assert!(tenant_sql::schema_problem("shared").is_none());
 /// assert!(tenant_sql::schema_problem("pg_catalog").is_some());
 /// ```
 pub fn schema_problem(name: &str) -> Option<String> {
-    identifier_problem(name).or_else(|| {
-        (name.starts_with("pg_") || name == "information_schema")
-            .then(|| "it is reserved by PostgreSQL (`pg_*`, `information_schema`)".into())
-    })
+    check_schema_name(name).err().map(|p| p.to_string())
 }
 
 /// Like [`schema_problem`], plus the slot rule: a named slot cannot be called `tenant`, which

@@ -6,7 +6,7 @@ use std::hash::{Hash, Hasher};
 pub use crate::error::InvalidSchemaName;
 
 /// The longest identifier PostgreSQL keeps without truncation (`NAMEDATALEN - 1`).
-pub const MAX_SCHEMA_NAME_LEN: usize = 63;
+pub const MAX_SCHEMA_NAME_LEN: usize = tenant_sql::MAX_IDENTIFIER_LEN;
 
 /// A syntactically valid schema identifier: `^[a-z_][a-z0-9_]{0,62}$`, not starting with
 /// `pg_` and not `information_schema`.
@@ -77,43 +77,22 @@ impl SchemaName {
     }
 }
 
-/// Checks the identifier rule shared by schema names, table names, column names and slot names.
-///
-/// Exposed (hidden) so the macros and the runtime apply one rule.
+/// Checks the schema-name rule (`^[a-z_][a-z0-9_]{0,62}$`, not `pg_*`, not
+/// `information_schema`): tenant-sql's one copy of the rule, with the runtime's typed error.
 #[doc(hidden)]
 pub fn validate_identifier(name: &str) -> Result<(), InvalidSchemaName> {
-    if name.is_empty() {
-        return Err(InvalidSchemaName::Empty);
-    }
-    if name.len() > MAX_SCHEMA_NAME_LEN {
-        return Err(InvalidSchemaName::TooLong { len: name.len() });
-    }
-    let mut chars = name.char_indices();
-    let (_, first) = chars.next().expect("non-empty");
-    if !(first.is_ascii_lowercase() || first == '_') {
-        return Err(if first.is_ascii_digit() || first.is_ascii_uppercase() {
-            InvalidSchemaName::InvalidStart { name: name.into() }
-        } else {
-            InvalidSchemaName::InvalidCharacter {
-                name: name.into(),
-                found: first,
-                at: 0,
-            }
-        });
-    }
-    for (at, c) in chars {
-        if !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-            return Err(InvalidSchemaName::InvalidCharacter {
-                name: name.into(),
-                found: c,
-                at,
-            });
-        }
-    }
-    if name.starts_with("pg_") || name == "information_schema" {
-        return Err(InvalidSchemaName::Reserved { name: name.into() });
-    }
-    Ok(())
+    use tenant_sql::NameProblem;
+    tenant_sql::check_schema_name(name).map_err(|problem| match problem {
+        NameProblem::Empty => InvalidSchemaName::Empty,
+        NameProblem::TooLong { len } => InvalidSchemaName::TooLong { len },
+        NameProblem::InvalidStart { .. } => InvalidSchemaName::InvalidStart { name: name.into() },
+        NameProblem::InvalidCharacter { found, at } => InvalidSchemaName::InvalidCharacter {
+            name: name.into(),
+            found,
+            at,
+        },
+        NameProblem::Reserved => InvalidSchemaName::Reserved { name: name.into() },
+    })
 }
 
 impl PartialEq for SchemaName {
