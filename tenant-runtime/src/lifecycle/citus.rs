@@ -29,13 +29,13 @@
 //!
 //! The schema is sent as a bound parameter, never spliced into the SQL text.
 
-use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use crate::door::Tenant;
 use crate::error::Result;
 use crate::exec::Db;
 use crate::exec::Writable;
-use crate::sql::{Piece, Template};
+use crate::sql::Template;
 
 /// The statement [`distribute_schema`] runs; `$1` is the tenant's schema, quoted
 /// ([`distribute_statement`]). The cast lets `$1` be bound as text while the function takes
@@ -46,16 +46,17 @@ pub const DISTRIBUTE_SCHEMA_SQL: &str = "SELECT citus_schema_distribute($1::text
 pub const UNDISTRIBUTE_SCHEMA_SQL: &str =
     "SELECT citus_schema_undistribute($1::text::regnamespace)";
 
-static DISTRIBUTE: Template =
-    Template::from_static(&[Piece::Sql(Cow::Borrowed(DISTRIBUTE_SCHEMA_SQL))]);
-static UNDISTRIBUTE: Template =
-    Template::from_static(&[Piece::Sql(Cow::Borrowed(UNDISTRIBUTE_SCHEMA_SQL))]);
+static DISTRIBUTE: LazyLock<Template> =
+    LazyLock::new(|| Template::builder().sql(DISTRIBUTE_SCHEMA_SQL).build());
+static UNDISTRIBUTE: LazyLock<Template> =
+    LazyLock::new(|| Template::builder().sql(UNDISTRIBUTE_SCHEMA_SQL).build());
 
 /// The statement and its one parameter that distribute `tenant`'s schema, for running it
 /// elsewhere (a migration tool, a provisioning script).
 ///
 /// ```
-/// use tenant_runtime::{citus, Allowlist};
+/// use tenant_runtime::lifecycle::citus;
+/// use tenant_runtime::Allowlist;
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 /// assert_eq!(
 ///     citus::distribute_statement(&acme),

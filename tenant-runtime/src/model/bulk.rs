@@ -27,7 +27,7 @@
 //! ```
 
 use std::any::TypeId;
-use std::borrow::{Borrow, Cow};
+use std::borrow::Borrow;
 use std::error::Error as StdError;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -41,7 +41,7 @@ use super::{ColumnDef, Model};
 use crate::error::{Error, Result};
 use crate::exec::Db;
 use crate::exec::{Begin, Executor, Writable};
-use crate::sql::{Piece, Template};
+use crate::sql::{Template, TemplateBuilder};
 
 /// The most bind parameters one statement can carry: the protocol counts them in 16 bits.
 pub const MAX_BIND_PARAMS: usize = 65_535;
@@ -111,81 +111,66 @@ fn template<M: Model>(shape: Shape) -> Arc<Template> {
     built
 }
 
-fn push_ident(sql: &mut String, name: &str) {
-    sql.push('"');
-    sql.push_str(name);
-    sql.push('"');
-}
-
-fn push_list<'c>(sql: &mut String, cols: impl Iterator<Item = &'c ColumnDef>) {
+fn push_list<'c>(sql: &mut TemplateBuilder, cols: impl Iterator<Item = &'c ColumnDef>) {
     for (i, c) in cols.enumerate() {
         if i > 0 {
-            sql.push_str(", ");
+            sql.sql(", ");
         }
-        push_ident(sql, c.name);
+        sql.ident(c.name);
     }
 }
 
 fn build<M: Model>(shape: Shape) -> Template {
     use std::fmt::Write;
 
-    // Every shape is `head {slot}."table" tail`.
-    let mut head = String::new();
-    let mut tail = String::from(".");
-    push_ident(&mut tail, M::TABLE);
+    let mut sql = Template::builder();
     let returning = match shape {
         Shape::Insert { rows, returning } => {
-            head.push_str("INSERT INTO ");
             let n = inserted_columns::<M>().count();
             // "$12345, " is at most 8 bytes per parameter, plus "(", ")" and ", " per row.
-            tail.reserve(rows * (n * 8 + 4) + 64);
-            tail.push_str(" (");
-            push_list(&mut tail, inserted_columns::<M>());
-            tail.push_str(") VALUES ");
+            sql.reserve(rows * (n * 8 + 4) + 64);
+            sql.sql("INSERT INTO ").table(M::SLOT, M::TABLE).sql(" (");
+            push_list(&mut sql, inserted_columns::<M>());
+            sql.sql(") VALUES ");
             let mut param = 1;
             for row in 0..rows {
-                tail.push_str(if row == 0 { "(" } else { ", (" });
+                sql.sql(if row == 0 { "(" } else { ", (" });
                 for col in 0..n {
                     if col > 0 {
-                        tail.push_str(", ");
+                        sql.sql(", ");
                     }
-                    write!(tail, "${param}").expect("writing to a String");
+                    write!(sql, "${param}").expect("writing to a String");
                     param += 1;
                 }
-                tail.push(')');
+                sql.sql(")");
             }
             returning
         }
         Shape::InsertDefaults { returning } => {
-            head.push_str("INSERT INTO ");
             // A zero-column SELECT fills every column with its default.
-            tail.push_str(" SELECT FROM generate_series(1, $1::bigint)");
+            sql.sql("INSERT INTO ")
+                .table(M::SLOT, M::TABLE)
+                .sql(" SELECT FROM generate_series(1, $1::bigint)");
             returning
         }
         Shape::Copy => {
-            head.push_str("COPY ");
-            tail.push_str(" (");
-            push_list(&mut tail, inserted_columns::<M>());
-            tail.push_str(") FROM STDIN (FORMAT binary)");
+            sql.sql("COPY ").table(M::SLOT, M::TABLE).sql(" (");
+            push_list(&mut sql, inserted_columns::<M>());
+            sql.sql(") FROM STDIN (FORMAT binary)");
             false
         }
         Shape::CopyTypes => {
-            head.push_str("SELECT ");
-            push_list(&mut head, inserted_columns::<M>());
-            head.push_str(" FROM ");
-            tail.push_str(" LIMIT 0");
+            sql.sql("SELECT ");
+            push_list(&mut sql, inserted_columns::<M>());
+            sql.sql(" FROM ").table(M::SLOT, M::TABLE).sql(" LIMIT 0");
             false
         }
     };
     if returning {
-        tail.push_str(" RETURNING ");
-        push_list(&mut tail, M::COLUMNS.iter());
+        sql.sql(" RETURNING ");
+        push_list(&mut sql, M::COLUMNS.iter());
     }
-    Template::new(vec![
-        Piece::Sql(Cow::Owned(head)),
-        Piece::Schema(M::SLOT),
-        Piece::Sql(Cow::Owned(tail)),
-    ])
+    sql.build()
 }
 
 /// Inserts `rows` in as few statements as the parameter limit allows; all of them or none.

@@ -459,8 +459,8 @@ mod tests {
             table: name,
             slot: Slot::Tenant,
             columns,
-            create: || Template::new(Vec::new()),
-            drop: || Template::new(Vec::new()),
+            create: || Template::builder().build(),
+            drop: || Template::builder().build(),
         }
     }
 

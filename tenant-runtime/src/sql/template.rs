@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::door::{validate_identifier, InvalidSchemaName, SchemaName};
+use super::TemplateBuilder;
+use crate::door::{validate_identifier, SchemaName};
+use crate::error::InvalidSchemaName;
 
 /// Where a table lives: the tenant's schema, or a named schema slot mapped by a
 /// [`SchemaMap`] (SQLAlchemy's `schema_translate_map` keys).
@@ -95,8 +97,13 @@ impl Template {
         }
     }
 
+    /// A builder for a template assembled at run time (see [`TemplateBuilder`]).
+    pub fn builder() -> TemplateBuilder {
+        TemplateBuilder::new()
+    }
+
     /// A template built at run time. Its cache key is its content.
-    pub fn new(pieces: Vec<Piece>) -> Template {
+    pub(crate) fn new(pieces: Vec<Piece>) -> Template {
         let mut canon = String::new();
         for p in &pieces {
             match p {
