@@ -41,7 +41,7 @@ pub struct ConnState {
 ///
 /// // Runs on a client, a transaction or a savepoint alike.
 /// async fn note_count<E: Executor>(db: &Db<E>) -> Result<i64, tenant_runtime::Error> {
-///     Note::count(db).await
+///     Note::query().count(db).await
 /// }
 /// ```
 pub trait Executor: Send + Sync + sealed::Sealed {

@@ -672,7 +672,7 @@ impl fmt::Debug for Migrator<'_> {
 
 /// `(version, name, checksum)` of every applied migration, by version.
 async fn read_applied<E: Executor>(db: &Db<E>) -> Result<Vec<(u64, String, String)>> {
-    let rows = db.query(&SELECT_APPLIED, &[]).await?;
+    let rows = db.fetch_all(&SELECT_APPLIED, &[]).await?;
     rows.iter()
         .map(|r| {
             let version: i64 = r.try_get(0)?;

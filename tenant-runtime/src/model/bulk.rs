@@ -204,7 +204,7 @@ async fn insert_chunks<M: Model, E: Executor>(
         let template = template::<M>(Shape::InsertDefaults { returning });
         let count = rows.len() as i64;
         let n = if returning {
-            for row in db.query(&template, &[&count]).await? {
+            for row in db.fetch_all(&template, &[&count]).await? {
                 stored.push(M::from_row(&row)?);
             }
             stored.len() as u64
@@ -230,7 +230,7 @@ async fn insert_chunks<M: Model, E: Executor>(
         }
         if returning {
             // PostgreSQL returns the rows of a multi-row VALUES insert in VALUES order.
-            for row in db.query(&template, &params).await? {
+            for row in db.fetch_all(&template, &params).await? {
                 stored.push(M::from_row(&row)?);
             }
         } else {

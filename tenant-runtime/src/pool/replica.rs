@@ -145,7 +145,7 @@ impl std::fmt::Debug for ReplicaClient {
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 ///
 /// Invoice { id: 0, amount_cents: 1200 }.insert(&pool.get(&acme).await?).await?; // primary
-/// let invoices = Invoice::all(&pool.read(&acme).await?).await?;                // a replica
+/// let invoices = Invoice::query().fetch_all(&pool.read(&acme).await?).await?; // a replica
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -201,10 +201,11 @@ impl ReplicatedPool {
     /// which server it is.
     ///
     /// ```no_run
-    /// # use tenant_runtime::{Allowlist, Model, ReplicatedPool};
+    /// # use tenant_runtime::pool::ReplicatedPool;
+    /// # use tenant_runtime::{Allowlist, Model};
     /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
     /// # async fn run(pool: ReplicatedPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
-    /// let n = Invoice::count(&pool.read(&allowlist.resolve("acme")?).await?).await?;
+    /// let n = Invoice::query().count(&pool.read(&allowlist.resolve("acme")?).await?).await?;
     /// # Ok(()) }
     /// ```
     pub async fn read(&self, tenant: &Tenant) -> Result<ReplicaDb> {
@@ -466,7 +467,8 @@ impl std::fmt::Debug for ReplicatedPoolBuilder {
 /// Both connections go back to their pools when the `RoutedDb` is dropped.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, Model, ReplicatedPool};
+/// use tenant_runtime::pool::ReplicatedPool;
+/// use tenant_runtime::{Allowlist, Model};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -474,12 +476,12 @@ impl std::fmt::Debug for ReplicatedPoolBuilder {
 ///
 /// # async fn run(pool: ReplicatedPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let mut db = pool.route(&allowlist.resolve("acme")?);
-/// let listed = Invoice::all(db.read().await?).await?;                       // replica
+/// let listed = Invoice::query().fetch_all(db.read().await?).await?;          // replica
 /// let saved = Invoice { id: 0, amount_cents: 900 }.insert(db.primary().await?).await?; // primary
 ///
 /// let tx = db.transaction().await?;                                          // primary
 /// Invoice { id: 0, amount_cents: 100 }.insert(&tx).await?;
-/// let total = Invoice::count(&tx).await?; // same transaction: sees its own insert
+/// let total = Invoice::query().count(&tx).await?; // same transaction: sees its own insert
 /// tx.commit().await?;
 /// # Ok(()) }
 /// ```
