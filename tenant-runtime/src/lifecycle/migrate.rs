@@ -16,7 +16,7 @@ use crate::exec::Client;
 use crate::exec::Db;
 use crate::exec::Executor;
 use crate::lifecycle::lock_schema;
-use crate::lifecycle::{connect_many, run_jobs, Job};
+use crate::lifecycle::{run_jobs, Connections, Job};
 use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
@@ -387,6 +387,7 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 ///
 /// ```no_run
 /// use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Registry};
+/// use tenant_runtime::lifecycle::Connections;
 ///
 /// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
 ///
@@ -397,7 +398,7 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 ///
 /// let report = Migrator::new(&MIGRATIONS)
 ///     .on_progress(|p| eprintln!("{}/{} ({} failed)", p.done, p.total, p.failed))
-///     .run_url(url, 8, &tenants)
+///     .run(Connections::url(url, 8), &tenants)
 ///     .await?;
 /// println!("{report}");
 /// for failed in report.failed() {
@@ -455,21 +456,38 @@ impl<'m> Migrator<'m> {
         self
     }
 
-    /// Opens `jobs` connections to `url` and migrates `tenants` over them.
-    pub async fn run_url(
+    /// Migrates `tenants` over `on`: clients you hold (`&mut client`, `&mut clients`), one
+    /// tenant per client at a time, or [`Connections::url`] to open connections for the run.
+    /// Returns one [`TenantReport`] per tenant, in the given order; a tenant's failure is in
+    /// its report, not an `Err` (only failing to open connections is). With no client,
+    /// nothing runs and every tenant is [`Outcome::NotRun`].
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// use tenant_runtime::lifecycle::Connections;
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let migrator = Migrator::new(&MIGRATIONS);
+    ///
+    /// let report = migrator.run(&mut client, &[acme.clone()]).await?;    // one tenant
+    /// assert!(report.is_success());
+    /// let url = "postgres://postgres@127.0.0.1/postgres";
+    /// let report = migrator.run(Connections::url(url, 8), &[acme]).await?; // 8 at a time
+    /// # Ok(()) }
+    /// ```
+    pub async fn run(
         &self,
-        url: &str,
-        jobs: usize,
+        on: impl Into<Connections<'_>>,
         tenants: &[Tenant],
     ) -> Result<MigrationReport> {
-        let mut clients = connect_many(url, jobs.min(tenants.len()).max(1)).await?;
-        Ok(self.run(&mut clients, tenants).await)
+        let mut opened = Vec::new();
+        let clients = on.into().open(tenants.len(), &mut opened).await?;
+        Ok(self.run_on(clients, tenants).await)
     }
 
-    /// Migrates `tenants`, `clients.len()` at a time (one tenant per connection at once).
-    /// Returns one [`TenantReport`] per tenant, in the given order. With no client, nothing
-    /// runs and every tenant is [`Outcome::NotRun`].
-    pub async fn run(&self, clients: &mut [Client], tenants: &[Tenant]) -> MigrationReport {
+    async fn run_on(&self, clients: &mut [Client], tenants: &[Tenant]) -> MigrationReport {
         let started = Instant::now();
         let stop = AtomicBool::new(false);
         let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -513,18 +531,7 @@ impl<'m> Migrator<'m> {
     }
 
     /// Migrates one tenant on `client` (in its own transaction).
-    ///
-    /// ```no_run
-    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Outcome};
-    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// let report = Migrator::new(&MIGRATIONS).migrate_tenant(&mut client, &acme).await;
-    /// assert!(!report.outcome.is_failed());
-    /// # Ok(()) }
-    /// ```
-    pub async fn migrate_tenant(&self, client: &mut Client, tenant: &Tenant) -> TenantReport {
+    async fn migrate_one(&self, client: &mut Client, tenant: &Tenant) -> TenantReport {
         let started = Instant::now();
         let mut version_before = None;
         let outcome = match self
@@ -655,7 +662,7 @@ impl Job<Tenant> for Migrator<'_> {
         client: &'a mut Client,
         tenant: &'a Tenant,
     ) -> impl std::future::Future<Output = TenantReport> + Send + 'a {
-        self.migrate_tenant(client, tenant)
+        self.migrate_one(client, tenant)
     }
 }
 
@@ -692,7 +699,7 @@ fn futures_are_send(
 ) {
     fn is_send<T: Send>(_: &T) {}
     is_send(&migrator.run(clients, tenants));
-    is_send(&migrator.run_url("", 1, tenants));
+    is_send(&migrator.run(Connections::url("", 1), tenants));
     let pairs: &[(String, String)] = &[];
     is_send(&provisioner.provision_many(&mut [], allowlist, pairs));
 }

@@ -90,7 +90,7 @@ impl Registry {
     pub const DEFAULT_SCHEMA: &'static str = "tenant_registry";
 
     /// A registry in `schema` (any valid schema name; it is created by
-    /// [`install`](Registry::install)).
+    /// [`Provisioner::install`](crate::Provisioner::install)).
     pub fn new(schema: &str) -> Result<Registry> {
         let schema = SchemaName::parse(schema)?;
         Ok(Registry {
@@ -115,15 +115,8 @@ impl Registry {
     }
 
     /// Creates the registry schema and table if missing (idempotent, safe to run from many
-    /// processes at once).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// tenant_runtime::Registry::default().install(&client).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+    /// processes at once); what [`Provisioner::install`](crate::Provisioner::install) runs first.
+    pub(crate) async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
         // One simple-query batch: one implicit transaction, so the lock covers the DDL.
         let sql = format!(
             "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{name}', 0));

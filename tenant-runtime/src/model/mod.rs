@@ -292,12 +292,12 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
-    /// in one implicit transaction.
+    /// in one implicit transaction: runs the DDL [`ddl::create_table`] renders.
     fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::create_table::<Self>()).await }
     }
 
-    /// Drops the table if it exists.
+    /// Drops the table if it exists: runs the DDL [`ddl::drop_table`] renders.
     fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
     }

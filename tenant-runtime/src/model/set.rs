@@ -1,7 +1,6 @@
 //! A set of models created and dropped together, in foreign-key order: SQLAlchemy's
 //! `MetaData`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -12,7 +11,7 @@ use crate::exec::Executor;
 use crate::model::ddl;
 use crate::model::ColumnDef;
 use crate::model::Model;
-use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
+use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
 #[derive(Clone, Copy)]
@@ -49,13 +48,13 @@ impl ModelInfo {
         }
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` (with constraints and indexes) for this model.
-    pub fn create_table(&self) -> Template {
+    /// [`ddl::create_table`] of this model.
+    fn create_ddl(&self) -> Template {
         (self.create)()
     }
 
-    /// `DROP TABLE IF EXISTS` for this model.
-    pub fn drop_table(&self) -> Template {
+    /// [`ddl::drop_table`] of this model.
+    fn drop_ddl(&self) -> Template {
         (self.drop)()
     }
 }
@@ -249,14 +248,14 @@ impl ModelSet {
         models: impl Iterator<Item = &'a ModelInfo>,
         ddl: impl Fn(&ModelInfo) -> Template,
     ) -> Template {
-        let mut pieces: Vec<Piece> = Vec::new();
+        let mut joined = Template::builder();
         for m in models {
-            if !pieces.is_empty() {
-                pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
+            if !joined.is_empty() {
+                joined.sql(";\n");
             }
-            pieces.extend(ddl(m).pieces().iter().cloned());
+            joined.append(&ddl(m));
         }
-        Template::new(pieces)
+        joined.build()
     }
 
     /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order.
@@ -264,7 +263,7 @@ impl ModelSet {
         let order = self.create_order()?;
         Ok(Self::joined(
             order.into_iter().filter(|m| keep(m.slot)),
-            ModelInfo::create_table,
+            ModelInfo::create_ddl,
         ))
     }
 
@@ -273,7 +272,7 @@ impl ModelSet {
         let order = self.create_order()?;
         Ok(Self::joined(
             order.into_iter().rev().filter(|m| keep(m.slot)),
-            ModelInfo::drop_table,
+            ModelInfo::drop_ddl,
         ))
     }
 

@@ -43,13 +43,14 @@ impl Target {
 /// Which database each tenant lives in: tenant key → connection settings (a URL or a
 /// `tokio_postgres::Config`).
 ///
-/// Given in code or loaded from a table ([`reload_from_table`](Self::reload_from_table)),
+/// Given in code or loaded from a table ([`load_from_table`](Self::load_from_table),
+/// [`refresh_from_table`](Self::refresh_from_table)),
 /// replaceable at run time; a [`TenantDatabases`] reads it on every lookup, so a change takes
 /// effect on the next one. Tenants whose settings are equal share one database entry, and so
 /// one pool. Cloning shares the same registry.
 ///
 /// ```
-/// use tenant_runtime::DatabaseRegistry;
+/// use tenant_runtime::pool::DatabaseRegistry;
 ///
 /// let registry = DatabaseRegistry::from_pairs([
 ///     ("acme", "postgres://app@db-acme/app"),       // a database of its own
@@ -185,27 +186,49 @@ impl DatabaseRegistry {
         Ok(())
     }
 
-    /// Replaces every entry with the rows of the table `schema.table`, whose columns
-    /// `tenant_key` and `database_url` are text; all or nothing, like [`replace`](Self::replace).
-    /// Returns the number of tenants loaded. Call it again to refresh.
+    /// A registry loaded from the table `schema.table` (see
+    /// [`refresh_from_table`](Self::refresh_from_table)), as
+    /// [`Allowlist::load_from_registry`](crate::Allowlist::load_from_registry) loads an allowlist.
     ///
     /// ```no_run
-    /// use tenant_runtime::DatabaseRegistry;
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (client, conn) = tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
-    /// tokio::spawn(conn);
-    /// client.batch_execute(
+    /// use tenant_runtime::{pool::DatabaseRegistry, Client};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let control = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let registry = DatabaseRegistry::load_from_table(&control, "public", "tenant_databases").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn load_from_table<E: Executor>(
+        exec: &E,
+        schema: &str,
+        table: &str,
+    ) -> Result<DatabaseRegistry> {
+        let registry = DatabaseRegistry::new();
+        registry.refresh_from_table(exec, schema, table).await?;
+        Ok(registry)
+    }
+
+    /// Replaces every entry with the rows of the table `schema.table`, whose columns
+    /// `tenant_key` and `database_url` are text; all or nothing, like [`replace`](Self::replace).
+    /// Returns the number of tenants loaded. Call it again to refresh (as
+    /// [`Allowlist::refresh_from_registry`](crate::Allowlist::refresh_from_registry) refreshes
+    /// an allowlist). The query runs as the unnamed statement, so it is pooler-safe.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{pool::DatabaseRegistry, Client};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let control = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// control.as_tokio_postgres().batch_execute(
     ///     "CREATE TABLE IF NOT EXISTS public.tenant_databases (
     ///          tenant_key text PRIMARY KEY,
     ///          database_url text NOT NULL)",
     /// ).await?;
     /// let registry = DatabaseRegistry::new();
-    /// let loaded = registry.reload_from_table(&client, "public", "tenant_databases").await?;
+    /// let loaded = registry.refresh_from_table(&control, "public", "tenant_databases").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn reload_from_table(
+    pub async fn refresh_from_table<E: Executor>(
         &self,
-        client: &tokio_postgres::Client,
+        exec: &E,
         schema: &str,
         table: &str,
     ) -> Result<usize> {
@@ -214,7 +237,7 @@ impl DatabaseRegistry {
             SchemaName::parse(schema)?.quoted(),
             SchemaName::parse(table)?.quoted()
         );
-        let rows = client.query(&sql, &[]).await?;
+        let rows = exec.pg().query_typed(&sql, &[]).await?;
         let mut pairs = Vec::with_capacity(rows.len());
         for row in &rows {
             let key: String = row.try_get(0)?;
