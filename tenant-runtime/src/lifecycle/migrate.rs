@@ -5,13 +5,13 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
 
 use crate::door::Tenant;
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, MigrateError, Result};
 use crate::exec::Client;
 use crate::exec::Db;
 use crate::exec::Executor;
@@ -22,28 +22,32 @@ use crate::sql::{Piece, SchemaMap, Slot, Template};
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";
 
-static CREATE_VERSION_TABLE: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("CREATE TABLE IF NOT EXISTS ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(
-        ".\"_tenant_migrations\" (version bigint PRIMARY KEY, name text NOT NULL, \
-         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-    )),
-]);
+static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("CREATE TABLE IF NOT EXISTS ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(
+            " (version bigint PRIMARY KEY, name text NOT NULL, \
+             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .build()
+});
 
-static SELECT_APPLIED: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("SELECT version, name, checksum FROM ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(".\"_tenant_migrations\" ORDER BY version")),
-]);
+static SELECT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("SELECT version, name, checksum FROM ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(" ORDER BY version")
+        .build()
+});
 
-static INSERT_APPLIED: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("INSERT INTO ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(
-        ".\"_tenant_migrations\" (version, name, checksum) VALUES ($1, $2, $3)",
-    )),
-]);
+static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("INSERT INTO ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(" (version, name, checksum) VALUES ($1, $2, $3)")
+        .build()
+});
 
 /// One versioned migration: a [`Template`] whose slots are `{tenant}` and named slots, with
 /// the checksum of its file.
@@ -147,7 +151,7 @@ impl Migrations {
     /// Loads and checks the migration files of `dir` at run time, by the same rules as
     /// `embed_migrations!` (names, placeholders, SQL parse, unique versions). `slots` are
     /// the named slots the files may use besides `{tenant}`. Every problem is reported in
-    /// one [`Error::InvalidMigrations`].
+    /// one [`MigrateError::Invalid`].
     ///
     /// ```
     /// let migrations = tenant_runtime::Migrations::from_dir("examples/migrations", &[])?;
@@ -159,36 +163,35 @@ impl Migrations {
         dir: impl AsRef<std::path::Path>,
         slots: &[&'static str],
     ) -> Result<Migrations> {
-        let checked = tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            Error::InvalidMigrations(lines.join("\n"))
-        })?;
+        let checked =
+            tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| MigrateError::Invalid {
+                problems: errors.iter().map(|e| e.to_string()).collect(),
+            })?;
         let list = checked
             .into_iter()
             .map(|m| {
-                let pieces = m
-                    .parts
-                    .into_iter()
-                    .map(|part| match part {
-                        tenant_sql::Part::Sql(s) => Piece::Sql(Cow::Owned(s)),
+                let mut template = Template::builder();
+                for part in &m.parts {
+                    match part {
+                        tenant_sql::Part::Sql(s) => template.sql(s),
                         tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
-                            Piece::Schema(Slot::Tenant)
+                            template.slot(Slot::Tenant)
                         }
                         tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
                             let slot = slots
                                 .iter()
-                                .find(|s| **s == name)
+                                .find(|s| **s == name.as_str())
                                 .expect("the checker accepts declared slots only");
-                            Piece::Schema(Slot::Named(slot))
+                            template.slot(Slot::Named(slot))
                         }
-                    })
-                    .collect();
+                    };
+                }
                 Migration {
                     version: m.version,
                     name: Cow::Owned(m.name),
                     file_name: Cow::Owned(m.file_name),
                     checksum: Cow::Owned(m.checksum),
-                    template: Template::new(pieces),
+                    template: template.build(),
                 }
             })
             .collect::<Vec<_>>();
@@ -573,9 +576,9 @@ impl<'m> Migrator<'m> {
         let (schema_found, table_found): (bool, bool) =
             (found[0].try_get(0)?, found[0].try_get(1)?);
         if !schema_found {
-            return Err(Error::SchemaNotFound {
+            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
                 schema: schema.as_str().into(),
-            });
+            }));
         }
         let applied = if table_found {
             read_applied(&tx).await?
@@ -595,19 +598,18 @@ impl<'m> Migrator<'m> {
             tx.batch_execute(&CREATE_VERSION_TABLE).await?;
         }
         for m in pending {
-            let failed = |source: Error| Error::MigrationFailed {
-                tenant: tenant.key().into(),
-                schema: schema.as_str().into(),
-                version: m.version,
-                name: m.name.to_string(),
-                source: Box::new(source),
+            let failed = |source: Error| {
+                Error::from(MigrateError::Failed {
+                    tenant: tenant.key().into(),
+                    schema: schema.as_str().into(),
+                    version: m.version,
+                    name: m.name.to_string(),
+                    source: Box::new(source),
+                })
             };
             tx.batch_execute(&m.template).await.map_err(failed)?;
             let version = i64::try_from(m.version).map_err(|_| {
-                failed(Error::InvalidMigrations(format!(
-                    "version {} does not fit a bigint",
-                    m.version
-                )))
+                failed(MigrateError::VersionOutOfRange { version: m.version }.into())
             })?;
             tx.execute(&INSERT_APPLIED, &[&version, &m.name(), &m.checksum()])
                 .await
@@ -628,20 +630,22 @@ impl<'m> Migrator<'m> {
         for (version, name, checksum) in applied {
             match self.migrations.get(*version) {
                 None => {
-                    return Err(Error::UnknownAppliedMigration {
+                    return Err(MigrateError::UnknownApplied {
                         schema: schema.into(),
                         version: *version,
                         name: name.clone(),
-                    })
+                    }
+                    .into())
                 }
                 Some(m) if m.checksum() != checksum => {
-                    return Err(Error::MigrationChecksumMismatch {
+                    return Err(MigrateError::ChecksumMismatch {
                         schema: schema.into(),
                         version: *version,
                         name: m.name().into(),
                         applied: checksum.clone(),
                         embedded: m.checksum().into(),
-                    })
+                    }
+                    .into())
                 }
                 Some(_) => {}
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use crate::door::SchemaName;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelError, Result};
 use crate::exec::Db;
 use crate::exec::Executor;
 use crate::model::ddl;
@@ -70,7 +70,7 @@ impl fmt::Debug for ModelInfo {
 ///
 /// Tables are created in foreign-key order (a referenced table before the tables that
 /// reference it) and dropped in the reverse order. A model may reference itself; a cycle
-/// between models is [`Error::InvalidModelSet`] naming the cycle.
+/// between models is [`ModelError::ForeignKeyCycle`] naming the cycle.
 ///
 /// Models in the tenant slot are per tenant ([`ModelSet::create_tenant_tables`], what
 /// provisioning runs); models in named slots are shared by all tenants and created once
@@ -147,11 +147,12 @@ impl ModelSet {
     /// shared model referencing a tenant model, no foreign-key cycle.
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelSet, Error};
+    /// # use tenant_runtime::{error::ModelError, Model, ModelSet, Error};
     /// # #[derive(Model)] #[tenant(table = "customers")] struct Customer { #[tenant(primary_key)] id: i64 }
     /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, #[tenant(references = Customer)] customer_id: i64 }
     /// let err = ModelSet::new().with::<Invoice>().validate().unwrap_err();
-    /// assert!(matches!(err, Error::InvalidModelSet(m) if m.contains("add `.with::<Customer>()`")));
+    /// assert!(err.to_string().contains("add `.with::<Customer>()`"));
+    /// assert!(matches!(err, Error::Model(ModelError::MissingReference { target: "Customer", .. })));
     /// ```
     pub fn validate(&self) -> Result<()> {
         self.create_order().map(|_| ())
@@ -160,14 +161,16 @@ impl ModelSet {
     /// The models in creation order: every model after the models it references.
     /// Ties keep registration order, so the order is deterministic.
     pub fn create_order(&self) -> Result<Vec<&ModelInfo>> {
-        let invalid = |m: String| Err(Error::InvalidModelSet(m));
         let mut by_table: HashMap<(Slot, &str), usize> = HashMap::new();
         for (i, m) in self.models.iter().enumerate() {
             if let Some(&other) = by_table.get(&(m.slot, m.table)) {
-                return invalid(format!(
-                    "{} and {} both map to table {}.\"{}\"; give one of them another table or slot",
-                    self.models[other].name, m.name, m.slot, m.table
-                ));
+                return Err(ModelError::DuplicateTable {
+                    first: self.models[other].name,
+                    second: m.name,
+                    slot: m.slot.name(),
+                    table: m.table,
+                }
+                .into());
             }
             by_table.insert((m.slot, m.table), i);
         }
@@ -183,16 +186,22 @@ impl ModelSet {
                     continue; // a self-reference needs no order
                 }
                 let Some(&target) = by_table.get(&(fk.slot, fk.table)) else {
-                    return invalid(format!(
-                        "{}.{} references {} ({}.\"{}\"), which is not in the set; add `.with::<{}>()`",
-                        m.name, column.name, fk.model, fk.slot, fk.table, fk.model
-                    ));
+                    return Err(ModelError::MissingReference {
+                        model: m.name,
+                        column: column.name,
+                        target: fk.model,
+                        slot: fk.slot.name(),
+                        table: fk.table,
+                    }
+                    .into());
                 };
-                if m.slot != Slot::Tenant && fk.slot == Slot::Tenant {
-                    return invalid(format!(
-                        "{} lives in the shared slot {} but references the per-tenant model {}; a shared table cannot point into one tenant's schema",
-                        m.name, m.slot, fk.model
-                    ));
+                if let (Slot::Named(slot), Slot::Tenant) = (m.slot, fk.slot) {
+                    return Err(ModelError::SharedReferencesTenant {
+                        model: m.name,
+                        slot,
+                        target: fk.model,
+                    }
+                    .into());
                 }
                 targets.push(target);
             }
@@ -208,15 +217,20 @@ impl ModelSet {
                     placed[i] = true;
                     order.push(&self.models[i]);
                 }
-                None => return invalid(self.describe_cycle(&edges, &placed)),
+                None => {
+                    return Err(ModelError::ForeignKeyCycle {
+                        cycle: self.find_cycle(&edges, &placed),
+                    }
+                    .into())
+                }
             }
         }
         Ok(order)
     }
 
-    /// Names one cycle among the models not yet placed (every one of them has an unplaced
-    /// target, so following targets must come back to a model already seen).
-    fn describe_cycle(&self, edges: &[Vec<usize>], placed: &[bool]) -> String {
+    /// One cycle among the models not yet placed (every one of them has an unplaced target,
+    /// so following targets must come back to a model already seen), first model repeated.
+    fn find_cycle(&self, edges: &[Vec<usize>], placed: &[bool]) -> Vec<&'static str> {
         let start = (0..placed.len())
             .find(|&i| !placed[i])
             .expect("a model is left");
@@ -228,15 +242,11 @@ impl ModelSet {
                 .find(|&&t| !placed[t])
                 .expect("an unplaced model has an unplaced target");
             if let Some(pos) = path.iter().position(|&p| p == next) {
-                let names: Vec<&str> = path[pos..]
+                return path[pos..]
                     .iter()
                     .chain(std::iter::once(&next))
                     .map(|&i| self.models[i].name)
                     .collect();
-                return format!(
-                    "foreign-key cycle {}; tables in a cycle cannot be created one after another: drop one `references` and add that constraint in a migration",
-                    names.join(" -> ")
-                );
             }
             path.push(next);
         }
@@ -375,8 +385,16 @@ impl ModelSet {
         exec: &E,
         map: Option<&SchemaMap>,
     ) -> Result<()> {
-        let ddl = self.create_template(|slot| slot != Slot::Tenant)?;
-        let sql = render_shared(&ddl, exec, map)?;
+        let mut sql = String::new();
+        for m in self.create_order()? {
+            if m.slot == Slot::Tenant {
+                continue;
+            }
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&render_shared(m, exec, map)?);
+        }
         if sql.is_empty() {
             return Ok(());
         }
@@ -391,15 +409,11 @@ async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &Template) -> Result<()> {
     db.batch_execute(ddl).await
 }
 
-/// Renders a template that has only named slots (statement map, then connection map, then
-/// the slot's own name).
-fn render_shared<E: Executor>(
-    template: &Template,
-    exec: &E,
-    map: Option<&SchemaMap>,
-) -> Result<String> {
+/// Renders the DDL of shared model `m`, whose slots are all named (statement map, then
+/// connection map, then the slot's own name).
+fn render_shared<E: Executor>(m: &ModelInfo, exec: &E, map: Option<&SchemaMap>) -> Result<String> {
     let mut failed = None;
-    let sql = template.render(|slot| {
+    let sql = m.create_ddl().render(|slot| {
         let resolved = match slot {
             Slot::Named(name) => match map
                 .and_then(|m| m.get(name))
@@ -408,9 +422,18 @@ fn render_shared<E: Executor>(
                 Some(schema) => Ok(schema),
                 None => default_for_slot(name).map_err(Error::from),
             },
-            Slot::Tenant => Err(Error::InvalidModelSet(
-                "a shared model references a per-tenant table".into(),
-            )),
+            // `create_order` refuses a shared model that references a per-tenant one.
+            Slot::Tenant => Err(ModelError::SharedReferencesTenant {
+                model: m.name,
+                slot: m.slot.name().unwrap_or("tenant"),
+                target: m
+                    .columns
+                    .iter()
+                    .filter_map(|c| c.references)
+                    .find(|fk| fk.slot == Slot::Tenant)
+                    .map_or("?", |fk| fk.model),
+            }
+            .into()),
         };
         resolved.unwrap_or_else(|e| {
             failed = Some(e);
@@ -473,11 +496,16 @@ mod tests {
         set.add(info("b", &B));
         set.add(info("c", &C));
         match set.create_order() {
-            Err(Error::InvalidModelSet(m)) => {
-                assert!(m.contains("foreign-key cycle a -> b -> c -> a"), "{m}")
+            Err(Error::Model(ModelError::ForeignKeyCycle { cycle })) => {
+                assert_eq!(cycle, ["a", "b", "c", "a"])
             }
             other => panic!("expected a cycle error, got {other:?}"),
         }
+        let message = set.create_order().unwrap_err().to_string();
+        assert!(
+            message.contains("foreign-key cycle a -> b -> c -> a"),
+            "{message}"
+        );
     }
 
     const fn column_const(name: &'static str, target: &'static str) -> ColumnDef {

@@ -17,7 +17,7 @@ use tokio::sync::Notify;
 
 use crate::door::SchemaName;
 use crate::door::{validate_key, Tenant};
-use crate::error::{Error, Result};
+use crate::error::{AllowlistError, Duplicated, Error, PoolError, Result};
 use crate::exec::Db;
 use crate::exec::{sealed, Begin, Client, ConnState, Executor, PgRef, Transaction, Writable};
 use crate::pool::{PoolStatus, PooledClient, TenantPool, TenantPoolBuilder};
@@ -92,10 +92,11 @@ impl DatabaseRegistry {
     /// Puts tenant `key` in the database at `url` (or moves it there).
     ///
     /// ```
-    /// # use tenant_runtime::{DatabaseRegistry, Error};
+    /// # use tenant_runtime::pool::DatabaseRegistry;
+    /// # use tenant_runtime::Error;
     /// let registry = DatabaseRegistry::new();
     /// registry.insert("acme", "postgres://app@db-acme/app")?;
-    /// assert!(matches!(registry.insert("globex", "postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(registry.insert("globex", "postgres://[bad"), Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// assert!(matches!(registry.insert("", "postgres://app@db/app"), Err(Error::InvalidTenantKey { .. })));
     /// # Ok::<(), Error>(())
     /// ```
@@ -176,10 +177,10 @@ impl DatabaseRegistry {
                 }
             };
             if fresh.insert(key.clone(), target).is_some() {
-                return Err(Error::DuplicateTenant {
-                    what: "key",
+                return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                    what: Duplicated::Key,
                     value: key.into(),
-                });
+                }));
             }
         }
         *entries = fresh;
@@ -301,8 +302,10 @@ impl fmt::Debug for DatabaseRegistry {
 
 fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
     // The parse error never echoes the URL, which may hold a password.
-    url.parse().map_err(|e| Error::InvalidPoolConfig {
-        reason: format!("the database URL of tenant {key:?} cannot be parsed: {e}"),
+    url.parse().map_err(|e| {
+        Error::Pool(PoolError::InvalidConfig {
+            reason: format!("the database URL of tenant {key:?} cannot be parsed: {e}"),
+        })
     })
 }
 
@@ -709,17 +712,18 @@ impl TenantDatabasesBuilder {
     /// checked once now, so a bad one fails here rather than on the first lookup.
     ///
     /// ```
-    /// use tenant_runtime::{DatabaseRegistry, Error, TenantDatabases};
+    /// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+    /// use tenant_runtime::Error;
     /// let built = TenantDatabases::builder(DatabaseRegistry::new())
     ///     .configure_pools(|pool| pool.max_size(0))
     ///     .build();
-    /// assert!(matches!(built, Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(built, Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// ```
     pub fn build(self) -> Result<TenantDatabases> {
         if self.max_pools == 0 {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "max_pools is 0; allow at least one pool".into(),
-            });
+            }));
         }
         let user = self.configure;
         let configure: ConfigurePool = Arc::new(move |builder: TenantPoolBuilder| {

@@ -20,7 +20,7 @@ use smallvec::SmallVec;
 use tokio::sync::OnceCell;
 
 use crate::door::Tenant;
-use crate::error::{Error, Result};
+use crate::error::{Error, PoolError, Result};
 use crate::exec::Db;
 use crate::exec::Transaction;
 use crate::exec::{sealed, ConnState, Executor, PgRef, StatementCache};
@@ -409,20 +409,21 @@ impl ReplicatedPoolBuilder {
     /// Builds the pool. No connection is opened.
     ///
     /// ```
-    /// use tenant_runtime::{Error, ReplicatedPool, TenantPool};
+    /// use tenant_runtime::pool::ReplicatedPool;
+    /// use tenant_runtime::{Error, TenantPool};
     /// let primary = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
     /// // No replica and no fallback: no read could ever be served.
     /// let built = ReplicatedPool::builder(primary).fallback_to_primary(false).build();
-    /// assert!(matches!(built, Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(built, Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn build(self) -> Result<ReplicatedPool> {
         if self.replicas.is_empty() && !self.fallback {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "no replicas and fallback_to_primary(false): no read could be served; \
                          add a replica or allow the fallback"
                     .into(),
-            });
+            }));
         }
         Ok(ReplicatedPool {
             inner: Arc::new(Inner {

@@ -32,6 +32,22 @@ pub enum Slot {
     Named(&'static str),
 }
 
+impl Slot {
+    /// The name of a named slot; `None` for the tenant slot.
+    ///
+    /// ```
+    /// use tenant_runtime::Slot;
+    /// assert_eq!(Slot::Named("shared").name(), Some("shared"));
+    /// assert_eq!(Slot::Tenant.name(), None);
+    /// ```
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Slot::Tenant => None,
+            Slot::Named(name) => Some(name),
+        }
+    }
+}
+
 impl fmt::Display for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
