@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use lru::LruCache;
 use tokio::sync::Notify;
 
 use crate::door::SchemaName;
@@ -430,16 +431,15 @@ struct Inner {
     closed: AtomicU64,
 }
 
-#[derive(Default)]
+/// The open pools by target id, most recently used first. The cache is unbounded: the bound
+/// (`max_pools`) is kept by [`Inner::lease`], which closes the least recently used pool *that
+/// has no connection out*, something `LruCache::put` cannot choose.
 struct Pools {
-    by_target: HashMap<u64, PoolEntry>,
-    /// Ticks on every lookup; orders pools by last use.
-    clock: u64,
+    by_target: LruCache<u64, PoolEntry>,
 }
 
 struct PoolEntry {
     pool: TenantPool,
-    last_used: u64,
     /// Lookups under way plus connections checked out ([`Lease`]s alive).
     in_use: usize,
 }
@@ -523,7 +523,11 @@ impl TenantDatabases {
         DatabasesStats {
             live_pools: pools.by_target.len(),
             max_pools: self.inner.max_pools,
-            connections: pools.by_target.values().map(|e| e.pool.status().size).sum(),
+            connections: pools
+                .by_target
+                .iter()
+                .map(|(_, e)| e.pool.status().size)
+                .sum(),
             pools_opened: self.inner.opened.load(Ordering::Relaxed),
             pools_closed: self.inner.closed.load(Ordering::Relaxed),
         }
@@ -533,7 +537,7 @@ impl TenantDatabases {
     pub fn pool_status(&self, tenant: &Tenant) -> Option<PoolStatus> {
         let target = self.inner.registry.lookup(tenant.key())?;
         let pools = self.inner.lock();
-        pools.by_target.get(&target.id).map(|e| e.pool.status())
+        pools.by_target.peek(&target.id).map(|e| e.pool.status())
     }
 
     /// Closes every pool with no connection checked out (e.g. from a periodic housekeeping
@@ -569,7 +573,7 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let mut pools = self.inner.lock();
-        if let Some(entry) = pools.by_target.get_mut(&self.target) {
+        if let Some(entry) = pools.by_target.peek_mut(&self.target) {
             entry.in_use -= 1;
             if entry.in_use == 0 {
                 drop(pools);
@@ -586,10 +590,8 @@ impl Inner {
 
     fn lease(this: &Arc<Inner>, target: &Target) -> Result<Lease> {
         let mut pools = this.lock();
-        pools.clock += 1;
-        let now = pools.clock;
+        // `get_mut` marks the pool most recently used.
         if let Some(entry) = pools.by_target.get_mut(&target.id) {
-            entry.last_used = now;
             entry.in_use += 1;
             return Ok(Lease {
                 inner: this.clone(),
@@ -598,11 +600,12 @@ impl Inner {
             });
         }
         if pools.by_target.len() >= this.max_pools {
+            // Least recently used first.
             let victim = pools
                 .by_target
                 .iter()
-                .filter(|(_, e)| e.in_use == 0)
-                .min_by_key(|(_, e)| e.last_used)
+                .rev()
+                .find(|(_, e)| e.in_use == 0)
                 .map(|(&id, _)| id);
             match victim {
                 Some(id) => this.close(&mut pools, id),
@@ -615,11 +618,10 @@ impl Inner {
         }
         let pool =
             (this.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
-        pools.by_target.insert(
+        pools.by_target.put(
             target.id,
             PoolEntry {
                 pool: pool.clone(),
-                last_used: now,
                 in_use: 1,
             },
         );
@@ -632,7 +634,7 @@ impl Inner {
     }
 
     fn close(&self, pools: &mut Pools, id: u64) {
-        if let Some(entry) = pools.by_target.remove(&id) {
+        if let Some(entry) = pools.by_target.pop(&id) {
             entry.pool.close();
             self.closed.fetch_add(1, Ordering::Relaxed);
         }
@@ -741,7 +743,9 @@ impl TenantDatabasesBuilder {
                 max_pools: self.max_pools,
                 busy_timeout: self.busy_timeout,
                 configure,
-                pools: Mutex::new(Pools::default()),
+                pools: Mutex::new(Pools {
+                    by_target: LruCache::unbounded(),
+                }),
                 released: Notify::new(),
                 opened: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
