@@ -21,6 +21,7 @@ pub use client::{Client, Transaction};
 pub use db::Db;
 pub(crate) use db::{at_most_one, exactly_one, Affected, Rows, RowsStream};
 pub(crate) use executor::sealed;
-pub use executor::{Begin, ConnState, Executor, PgRef, Writable};
+pub use executor::{Begin, Executor, Writable};
+pub(crate) use executor::{ConnState, PgRef};
 pub(crate) use param_types::typed_params;
 pub use stream::QueryStream;

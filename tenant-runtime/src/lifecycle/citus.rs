@@ -8,7 +8,8 @@
 //! and each tenant schema becomes a distributed schema once:
 //!
 //! ```no_run
-//! use tenant_runtime::{citus, Allowlist, Model, TenantPool};
+//! use tenant_runtime::lifecycle::citus;
+//! use tenant_runtime::{Allowlist, Model, TenantPool};
 //! # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
 //! # async fn run() -> Result<(), tenant_runtime::Error> {
 //! let pool = TenantPool::builder("postgres://app@citus-coordinator/app")?.build()?;
@@ -77,7 +78,8 @@ pub fn distribute_statement(tenant: &Tenant) -> (&'static str, String) {
 /// idempotent provisioning can always call it.
 ///
 /// ```no_run
-/// # use tenant_runtime::{citus, Allowlist, TenantPool};
+/// # use tenant_runtime::lifecycle::citus;
+/// # use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run(pool: TenantPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let db = pool.get(&allowlist.resolve("acme")?).await?;
 /// db.create_schema().await?;
@@ -95,7 +97,8 @@ pub async fn distribute_schema<E: Writable>(db: &Db<E>) -> Result<()> {
 /// schema that is not distributed.
 ///
 /// ```no_run
-/// # use tenant_runtime::{citus, Allowlist, TenantPool};
+/// # use tenant_runtime::lifecycle::citus;
+/// # use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run(pool: TenantPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// citus::undistribute_schema(&pool.get(&allowlist.resolve("acme")?).await?).await?;
 /// # Ok(()) }

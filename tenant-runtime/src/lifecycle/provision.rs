@@ -595,7 +595,8 @@ impl Provisioner {
 /// with a common prefix do not collide.
 ///
 /// ```
-/// use tenant_runtime::{retired_schema_name, SchemaName};
+/// use tenant_runtime::lifecycle::retired_schema_name;
+/// use tenant_runtime::SchemaName;
 ///
 /// let short = SchemaName::parse("tenant_acme")?;
 /// assert_eq!(retired_schema_name(short, "20260421").as_str(), "tenant_acme_deleted_20260421");
@@ -605,7 +606,7 @@ impl Provisioner {
 /// assert_eq!(renamed.as_str().len(), 63);
 /// assert!(renamed.as_str().ends_with("_deleted_20260421"));
 /// assert_eq!(renamed, retired_schema_name(long, "20260421"));
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> SchemaName {
     let suffix = format!("{RETIRED_MARKER}{yyyymmdd}");

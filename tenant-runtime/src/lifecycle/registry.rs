@@ -64,7 +64,7 @@ impl TenantState {
     /// The value stored in the registry's `state` column.
     ///
     /// ```
-    /// assert_eq!(tenant_runtime::TenantState::Retired.as_str(), "retired");
+    /// assert_eq!(tenant_runtime::lifecycle::TenantState::Retired.as_str(), "retired");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {

@@ -223,7 +223,8 @@ impl<M> std::fmt::Debug for Filter<'_, M> {
     }
 }
 
-/// An `ORDER BY` term on a column of model `M`: [`Column::asc`] or [`Column::desc`].
+/// An `ORDER BY` term on a column of model `M`: [`Column::asc`](crate::Column::asc) or
+/// [`Column::desc`](crate::Column::desc).
 ///
 /// ```
 /// # use tenant_runtime::Model;

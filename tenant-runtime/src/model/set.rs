@@ -32,7 +32,8 @@ impl ModelInfo {
     /// The metadata and DDL of `M`.
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelInfo, Slot};
+    /// # use tenant_runtime::model::ModelInfo;
+    /// # use tenant_runtime::{Model, Slot};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// let info = ModelInfo::of::<Note>();
     /// assert_eq!((info.name, info.table, info.slot), ("Note", "notes", Slot::Tenant));
@@ -113,7 +114,8 @@ impl ModelSet {
     /// Adds a model by its [`ModelInfo`] (adding the same model twice keeps one).
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelInfo, ModelSet};
+    /// # use tenant_runtime::model::ModelInfo;
+    /// # use tenant_runtime::{Model, ModelSet};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// let mut models = ModelSet::new();
     /// models.add(ModelInfo::of::<Note>());

@@ -71,7 +71,7 @@ impl DatabaseRegistry {
     /// An empty registry.
     ///
     /// ```
-    /// assert!(tenant_runtime::DatabaseRegistry::new().is_empty());
+    /// assert!(tenant_runtime::pool::DatabaseRegistry::new().is_empty());
     /// ```
     pub fn new() -> DatabaseRegistry {
         DatabaseRegistry::default()
@@ -123,7 +123,7 @@ impl DatabaseRegistry {
     /// Returns whether it was present.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
     /// assert!(registry.remove("acme"));
     /// assert!(!registry.contains("acme"));
@@ -139,7 +139,7 @@ impl DatabaseRegistry {
     /// already registered keep their identity, so a periodic reload does not reopen pools.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
     /// assert!(registry.replace([("a", "postgres://app@x/app"), ("a", "postgres://app@y/app")]).is_err());
     /// assert!(registry.contains("acme")); // unchanged
@@ -258,7 +258,7 @@ impl DatabaseRegistry {
     /// The connection settings of tenant `key`'s database.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/acme_db")])?;
     /// assert_eq!(registry.config("acme").unwrap().get_dbname(), Some("acme_db"));
     /// # Ok::<(), tenant_runtime::Error>(())
@@ -321,7 +321,8 @@ pub type DatabaseDb = Db<DatabaseClient>;
 /// [`Begin`](crate::Begin) transactions.
 ///
 /// ```no_run
-/// # use tenant_runtime::{Allowlist, TenantDatabases};
+/// # use tenant_runtime::pool::TenantDatabases;
+/// # use tenant_runtime::Allowlist;
 /// # async fn run(databases: TenantDatabases, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let mut db = databases.get(&allowlist.resolve("acme")?).await?;
 /// let tx = db.transaction().await?;
@@ -388,11 +389,13 @@ impl fmt::Debug for DatabaseClient {
 /// - **Unknown tenants never create a pool**: a tenant the registry does not name fails with
 ///   [`Error::UnknownTenantDatabase`] before any pool is touched.
 ///
-/// Lookups take one short lock and, when a pool must be closed, scan the open pools
-/// (`O(max_pools)`). Cloning is cheap and shares the pools.
+/// Lookups take one short lock; finding a pool to close walks the open pools from the least
+/// recently used, past the busy ones (`O(max_pools)` at worst). Cloning is cheap and shares
+/// the pools.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, DatabaseRegistry, Model, TenantDatabases};
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// use tenant_runtime::{Allowlist, Model};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -464,7 +467,7 @@ impl TenantDatabases {
     /// A builder over `registry`.
     ///
     /// ```
-    /// use tenant_runtime::{DatabaseRegistry, TenantDatabases};
+    /// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
     /// let databases = TenantDatabases::builder(DatabaseRegistry::new()).max_pools(8).build()?;
     /// assert_eq!(databases.live_pools(), 0);
     /// # Ok::<(), tenant_runtime::Error>(())
@@ -654,7 +657,8 @@ impl fmt::Debug for TenantDatabases {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tenant_runtime::{DatabaseRegistry, SchemaMap, TenantDatabases};
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// use tenant_runtime::SchemaMap;
 /// # fn run() -> Result<(), tenant_runtime::Error> {
 /// let shared = SchemaMap::new().with("shared", "public")?;
 /// let databases = TenantDatabases::builder(DatabaseRegistry::new())

@@ -61,7 +61,8 @@ pub enum ReadBalance {
 /// statement that writes is refused by a standby server (SQLSTATE `25006`).
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, ReplicatedPool, ServedBy, TenantPool};
+/// use tenant_runtime::pool::{ReplicatedPool, ServedBy};
+/// use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let pool = ReplicatedPool::builder(TenantPool::builder("postgres://app@primary/app")?.build()?)
 ///     .replica(TenantPool::builder("postgres://app@replica1/app")?.build()?)
@@ -127,7 +128,8 @@ impl std::fmt::Debug for ReplicaClient {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tenant_runtime::{Allowlist, Model, ReplicatedPool, TenantPool};
+/// use tenant_runtime::pool::ReplicatedPool;
+/// use tenant_runtime::{Allowlist, Model, TenantPool};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -173,7 +175,8 @@ impl ReplicatedPool {
     /// A builder around the primary pool.
     ///
     /// ```
-    /// use tenant_runtime::{ReplicatedPool, TenantPool};
+    /// use tenant_runtime::pool::ReplicatedPool;
+    /// use tenant_runtime::TenantPool;
     /// let primary = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
     /// let pool = ReplicatedPool::builder(primary).build()?; // no replicas yet: reads use the primary
     /// assert_eq!(pool.replica_count(), 0);
@@ -354,7 +357,8 @@ impl std::fmt::Debug for ReplicatedPool {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tenant_runtime::{ReadBalance, ReplicatedPool, TenantPool};
+/// use tenant_runtime::pool::{ReadBalance, ReplicatedPool};
+/// use tenant_runtime::TenantPool;
 /// # fn run() -> Result<(), tenant_runtime::Error> {
 /// let pool = ReplicatedPool::builder(TenantPool::builder("postgres://app@primary/app")?.build()?)
 ///     .replica(TenantPool::builder("postgres://app@replica1/app")?.build()?)

@@ -370,7 +370,7 @@ impl TenantPoolBuilder {
     /// ```
     /// let mut config = tokio_postgres::Config::new();
     /// config.host("127.0.0.1").user("postgres").dbname("postgres");
-    /// let pool = tenant_runtime::TenantPoolBuilder::from_config(config).build()?;
+    /// let pool = tenant_runtime::pool::TenantPoolBuilder::from_config(config).build()?;
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
     pub fn from_config(config: tokio_postgres::Config) -> TenantPoolBuilder {

@@ -78,23 +78,20 @@ pub(crate) enum TemplateKey {
 ///
 /// Templates come from `#[derive(Model)]`, the query macros, the query builder and the DDL
 /// generator; they are rendered once per (template, schemas) and cached per connection.
+/// Build one by hand with [`Template::builder`].
 ///
 /// ```
-/// use std::borrow::Cow;
-/// use tenant_runtime::{Piece, SchemaMap, SchemaName, Slot, Template};
+/// use tenant_runtime::sql::Template;
+/// use tenant_runtime::{SchemaMap, SchemaName, Slot};
 ///
-/// let t = Template::new(vec![
-///     Piece::Sql(Cow::Borrowed("SELECT * FROM ")),
-///     Piece::Schema(Slot::Named("shared")),
-///     Piece::Sql(Cow::Borrowed(".\"plans\"")),
-/// ]);
+/// let t = Template::builder().sql("SELECT * FROM ").table(Slot::Named("shared"), "plans").build();
 /// let map = SchemaMap::new().with("shared", "public")?;
 /// let sql = t.render(|slot| match slot {
 ///     Slot::Named(name) => map.get(name).unwrap_or(SchemaName::parse(name).unwrap()),
 ///     Slot::Tenant => unreachable!(),
 /// });
 /// assert_eq!(sql, r#"SELECT * FROM "public"."plans""#);
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 #[derive(Clone)]
 pub struct Template {
@@ -191,9 +188,8 @@ impl fmt::Debug for Template {
 /// Shows the SQL with each slot as `{tenant}` or `{name}`.
 ///
 /// ```
-/// # use std::borrow::Cow;
-/// # use tenant_runtime::{Piece, Slot, Template};
-/// let t = Template::new(vec![Piece::Sql(Cow::Borrowed("TABLE ")), Piece::Schema(Slot::Tenant), Piece::Sql(Cow::Borrowed(".\"t\""))]);
+/// # use tenant_runtime::{sql::Template, Slot};
+/// let t = Template::builder().sql("TABLE ").table(Slot::Tenant, "t").build();
 /// assert_eq!(t.to_string(), r#"TABLE {tenant}."t""#);
 /// ```
 impl fmt::Display for Template {
@@ -220,7 +216,7 @@ impl fmt::Display for Template {
 /// let map = SchemaMap::new().with("shared", "public")?.with("audit", "audit_2026")?;
 /// assert_eq!(map.get("shared").unwrap().as_str(), "public");
 /// assert!(map.get("billing").is_none());
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SchemaMap {
