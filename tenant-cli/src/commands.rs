@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tenant_runtime::lifecycle::{MigrationReport, Outcome, TenantState};
 use tenant_runtime::{
-    Allowlist, Client, MigrationReport, Migrations, Migrator, ModelSet, Outcome, Provisioner,
-    Registry, SchemaMap, Tenant, TenantState,
+    Allowlist, Client, Migrations, Migrator, ModelSet, Provisioner, Registry, SchemaMap, Tenant,
 };
 
 use crate::cli::{Cli, Command, MigrateArgs, MigrationsArgs, StatusArgs, TenantsCommand};
@@ -69,10 +69,11 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             if let Some((migrations, map)) = loaded {
                 let report = Migrator::new(&migrations)
                     .with_schema_map(map)
-                    .migrate_tenant(&mut client, &tenant)
-                    .await;
-                println!("{key} ({schema}): {}", report.outcome);
-                if report.outcome.is_failed() {
+                    .run(&mut client, &[tenant])
+                    .await?;
+                let outcome = &report.tenants[0].outcome;
+                println!("{key} ({schema}): {outcome}");
+                if outcome.is_failed() {
                     return Err(Failure::TenantsFailed);
                 }
             }
@@ -214,7 +215,7 @@ async fn run_migrator(
     for _ in 0..jobs {
         clients.push(connect(url).await?);
     }
-    let report = migrator.run(&mut clients, tenants).await;
+    let report = migrator.run(&mut clients, tenants).await?;
     bar.finish_and_clear();
     Ok(report)
 }
