@@ -9,7 +9,7 @@
 /// the type must also implement `postgres_types::ToSql` and `FromSql`.
 ///
 /// ```
-/// use tenant_runtime::SqlType;
+/// use tenant_runtime::model::SqlType;
 ///
 /// struct Email(String);
 /// impl SqlType for Email {
@@ -21,7 +21,7 @@
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no PostgreSQL column type known to tenant",
     label = "no `SqlType` for this field type",
-    note = "implement `tenant_runtime::SqlType` for `{Self}`, or name the column type with `#[tenant(sql_type = \"...\")]` on the field"
+    note = "implement `tenant_runtime::model::SqlType` for `{Self}`, or name the column type with `#[tenant(sql_type = \"...\")]` on the field"
 )]
 pub trait SqlType {
     /// The type as written in `CREATE TABLE` (e.g. `BIGINT`).
