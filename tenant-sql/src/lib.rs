@@ -17,6 +17,12 @@
 //!   in (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `VACUUM`, `CREATE INDEX CONCURRENTLY`).
 //!   A file with a line `-- tenant:unchecked` skips the parser (for SQL sqlparser does not
 //!   know yet); its placeholders are still checked.
+//! - the statements: a file may hold several; they are split at each `;` outside string
+//!   literals, quoted identifiers, dollar quotes, comments, parentheses and SQL-standard
+//!   routine bodies (psql's rule, [`statement_ranges`]), and each one is sent as a query string
+//!   of its own, in order, inside the migration's transaction (Citus refuses a query string
+//!   that holds a `CREATE INDEX` next to another statement). For a checked file the split
+//!   must find as many statements as the parser does.
 //!
 //! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error.
 //!
@@ -37,6 +43,7 @@
 
 mod name;
 mod placeholders;
+mod split;
 mod statements;
 
 use std::fmt;
@@ -46,6 +53,7 @@ use sha2::{Digest, Sha256};
 
 pub use name::{identifier_problem, parse_file_name, schema_problem};
 pub use placeholders::split_placeholders;
+pub use split::statement_ranges;
 
 /// The placeholder that stands for the tenant's schema.
 pub const TENANT_PLACEHOLDER: &str = "tenant";
@@ -82,6 +90,9 @@ pub struct CheckedMigration {
     pub file_name: String,
     /// The SQL, split at placeholders.
     pub parts: Vec<Part>,
+    /// The statements of the file, in order, each split at placeholders (see
+    /// [`statement_ranges`]): what runs, one query string each.
+    pub statements: Vec<Vec<Part>>,
     /// Lowercase hex SHA-256 of the file content (line endings normalised to `\n`).
     pub checksum: String,
     /// Digits in the version prefix (used to check that every file uses the same width).
@@ -150,10 +161,34 @@ pub fn check_file(
             (Vec::new(), String::new())
         }
     };
+    let mut statements = Vec::new();
     if errors.is_empty() {
         let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
-        if let Err(problem) = statements::check(&dummy_sql, unchecked) {
-            errors.push(error(problem.position, problem.message));
+        let ranges = statement_ranges(content);
+        match statements::check(&dummy_sql, unchecked) {
+            Err(problem) => errors.push(error(problem.position, problem.message)),
+            Ok(Some(parsed)) if parsed != ranges.len() => errors.push(error(
+                None,
+                format!(
+                    "the SQL parser finds {parsed} statement(s) but splitting at `;` finds {}; each statement is sent on its own, so the two must agree: report this, and meanwhile add a line `{UNCHECKED_MARKER}`",
+                    ranges.len()
+                ),
+            )),
+            Ok(_) if ranges.is_empty() => errors.push(error(
+                None,
+                "the file has no SQL statement; a migration needs at least one".into(),
+            )),
+            Ok(_) => {}
+        }
+        for range in ranges {
+            match split_placeholders(&content[range.clone()], slots) {
+                Ok((parts, _)) => statements.push(parts),
+                Err(problems) => {
+                    errors.extend(problems.into_iter().map(|(offset, m)| {
+                        error(Some(line_column(content, range.start + offset)), m)
+                    }))
+                }
+            }
         }
     }
     let (version, name, version_width) = match parsed_name {
@@ -171,6 +206,7 @@ pub fn check_file(
         name,
         file_name: file_name.to_owned(),
         parts,
+        statements,
         checksum: checksum(content),
         version_width,
     })

@@ -17,14 +17,16 @@ fn problem(message: impl Into<String>) -> Problem {
     }
 }
 
-pub(crate) fn check(sql: &str, unchecked: bool) -> Result<(), Problem> {
+/// Checks the SQL; returns how many statements the parser found (`None` for an unchecked
+/// file, which the parser does not read).
+pub(crate) fn check(sql: &str, unchecked: bool) -> Result<Option<usize>, Problem> {
     if unchecked {
         return if sql.trim().is_empty() {
             Err(problem(
                 "the file is empty; a migration needs at least one statement",
             ))
         } else {
-            Ok(())
+            Ok(None)
         };
     }
     let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
@@ -62,7 +64,7 @@ pub(crate) fn check(sql: &str, unchecked: bool) -> Result<(), Problem> {
             )));
         }
     }
-    Ok(())
+    Ok(Some(statements.len()))
 }
 
 /// Splits sqlparser's trailing ` at Line: L, Column: C` off a message.
