@@ -356,8 +356,13 @@ impl<E: Executor> Db<E> {
 
     /// Runs one or more parameterless statements through the simple query protocol, as one
     /// implicit transaction (all or nothing). Used for DDL; not cached.
+    ///
+    /// An escape hatch like [`Client::as_tokio_postgres`](crate::Client::as_tokio_postgres):
+    /// the SQL may change the session, so the connection is marked for a reset before a pool
+    /// hands it out again.
     pub async fn batch_execute(&self, template: &Template) -> Result<()> {
         let sql = self.render(template, None)?;
+        self.exec.conn_state().mark_needs_reset();
         self.exec.pg().batch_execute(&sql).await
     }
 }
