@@ -8,8 +8,8 @@ use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
 use crate::exec::Db;
-use crate::exec::Executor;
 use crate::exec::QueryStream;
+use crate::exec::{Executor, Writable};
 use crate::model::{Model, Params};
 use crate::sql::{SchemaMap, Template};
 
@@ -34,7 +34,7 @@ impl Statement<'_> {
         }
     }
 
-    async fn execute<E: Executor>(&self, db: &Db<E>) -> Result<u64> {
+    async fn execute<E: Writable>(&self, db: &Db<E>) -> Result<u64> {
         db.execute_mapped(self.template, &self.params, self.map)
             .await
     }
@@ -65,8 +65,10 @@ macro_rules! common_methods {
             self.statement.template
         }
 
-        /// Runs the statement; returns the number of rows it affected.
-        pub async fn execute<E: Executor>(self, db: &Db<E>) -> Result<u64> {
+        /// Runs the statement; returns the number of rows it affected. It may write, so it
+        /// needs a [`Writable`] handle: a replica handle does not compile here (reads
+        /// through `fetch_*` do).
+        pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
             self.statement.execute(db).await
         }
     };

@@ -10,7 +10,7 @@ use crate::door::Tenant;
 use crate::error::{Error, Result};
 use crate::exec::typed_params;
 use crate::exec::Transaction;
-use crate::exec::{Begin, Executor};
+use crate::exec::{Begin, Executor, Writable};
 use crate::exec::{CachedStatement, StatementKey, StatementMode};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
@@ -255,15 +255,6 @@ impl<E: Executor> Db<E> {
         }
     }
 
-    /// Runs `template` and returns the number of rows it affected.
-    pub async fn execute(
-        &self,
-        template: &Template,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64> {
-        self.execute_mapped(template, params, None).await
-    }
-
     /// Runs `template` and returns its rows as a stream, without holding them all in memory.
     pub async fn query_stream(
         &self,
@@ -299,29 +290,6 @@ impl<E: Executor> Db<E> {
         .await
     }
 
-    /// Runs `template` with a statement-level map and returns the affected row count.
-    #[doc(hidden)]
-    pub async fn execute_mapped(
-        &self,
-        template: &Template,
-        params: &[&(dyn ToSql + Sync)],
-        statement_map: Option<&SchemaMap>,
-    ) -> Result<u64> {
-        async {
-            match self.cached(template, statement_map).await? {
-                CachedStatement::Prepared(statement) => {
-                    self.exec.pg().execute(&statement, params).await
-                }
-                CachedStatement::Unnamed(sql) => {
-                    let params = typed_params(params)?;
-                    self.exec.pg().execute_typed(&sql, &params).await
-                }
-            }
-        }
-        .instrument(self.span())
-        .await
-    }
-
     /// Runs `template` with a statement-level map and streams its rows.
     #[doc(hidden)]
     pub async fn query_stream_mapped(
@@ -344,23 +312,77 @@ impl<E: Executor> Db<E> {
         .instrument(self.span())
         .await
     }
+}
+
+/// The writes: only on an executor that may write ([`Writable`]), so a replica handle
+/// ([`ReplicaDb`](crate::ReplicaDb)) does not compile with them. Reads (`query*`) run on
+/// every executor.
+impl<E: Executor> Db<E> {
+    /// Runs `template` and returns the number of rows it affected.
+    ///
+    /// ```compile_fail
+    /// # use tenant_runtime::{ReplicaDb, Template};
+    /// async fn delete_everything(db: &ReplicaDb, template: &Template) {
+    ///     db.execute(template, &[]).await; // a replica handle cannot write
+    /// }
+    /// ```
+    pub async fn execute(&self, template: &Template, params: &[&(dyn ToSql + Sync)]) -> Result<u64>
+    where
+        E: Writable,
+    {
+        self.execute_mapped(template, params, None).await
+    }
+
+    /// Runs `template` with a statement-level map and returns the affected row count.
+    #[doc(hidden)]
+    pub async fn execute_mapped(
+        &self,
+        template: &Template,
+        params: &[&(dyn ToSql + Sync)],
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<u64>
+    where
+        E: Writable,
+    {
+        async {
+            match self.cached(template, statement_map).await? {
+                CachedStatement::Prepared(statement) => {
+                    self.exec.pg().execute(&statement, params).await
+                }
+                CachedStatement::Unnamed(sql) => {
+                    let params = typed_params(params)?;
+                    self.exec.pg().execute_typed(&sql, &params).await
+                }
+            }
+        }
+        .instrument(self.span())
+        .await
+    }
 
     /// Creates the tenant's schema if it does not exist yet.
     ///
     /// This is the bare primitive; provisioning (grants, tables, registry) builds on it.
-    pub async fn create_schema(&self) -> Result<()> {
+    pub async fn create_schema(&self) -> Result<()>
+    where
+        E: Writable,
+    {
         let mut sql = String::from("CREATE SCHEMA IF NOT EXISTS ");
         self.tenant.schema().push_quoted(&mut sql);
         self.exec.pg().batch_execute(&sql).await
     }
 
-    /// Runs one or more parameterless statements through the simple query protocol, as one
-    /// implicit transaction (all or nothing). Used for DDL; not cached.
+    /// Runs one or more parameterless statements of the caller's through the simple query
+    /// protocol, as one implicit transaction (all or nothing); not cached.
     ///
     /// An escape hatch like [`Client::as_tokio_postgres`](crate::Client::as_tokio_postgres):
     /// the SQL may change the session, so the connection is marked for a reset before a pool
-    /// hands it out again.
-    pub async fn batch_execute(&self, template: &Template) -> Result<()> {
+    /// hands it out again. On Citus, send one
+    /// statement per call: a string with a `CREATE INDEX` next to another statement is
+    /// refused for a distributed schema.
+    pub async fn batch_execute(&self, template: &Template) -> Result<()>
+    where
+        E: Writable,
+    {
         let sql = self.render(template, None)?;
         self.exec.conn_state().mark_needs_reset();
         self.exec.pg().batch_execute(&sql).await

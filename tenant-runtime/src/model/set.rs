@@ -8,7 +8,7 @@ use std::fmt;
 use crate::door::SchemaName;
 use crate::error::{Error, Result};
 use crate::exec::Db;
-use crate::exec::Executor;
+use crate::exec::{Executor, Writable};
 use crate::model::ddl;
 use crate::model::ColumnDef;
 use crate::model::Model;
@@ -307,7 +307,7 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().create_all(&db).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+    pub async fn create_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
         let ddl = self.create_template(|_| true)?;
         run_ddl(db, &ddl).await
     }
@@ -324,7 +324,7 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().create_tenant_tables(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+    pub async fn create_tenant_tables<E: Writable>(&self, db: &Db<E>) -> Result<()> {
         run_ddl(db, &self.tenant_tables_ddl()?).await
     }
 
@@ -339,7 +339,7 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().drop_all(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn drop_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+    pub async fn drop_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
         run_ddl(db, &self.drop_template(|_| true)?).await
     }
 
@@ -354,7 +354,7 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().drop_tenant_tables(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn drop_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+    pub async fn drop_tenant_tables<E: Writable>(&self, db: &Db<E>) -> Result<()> {
         run_ddl(db, &self.drop_template(|slot| slot == Slot::Tenant)?).await
     }
 
@@ -385,7 +385,7 @@ impl ModelSet {
     }
 }
 
-async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &Template) -> Result<()> {
+async fn run_ddl<E: Writable>(db: &Db<E>, ddl: &Template) -> Result<()> {
     if ddl.pieces().is_empty() {
         return Ok(());
     }
