@@ -532,7 +532,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
     }
     // The same table in the archive schema, through the statement map.
     let sql = db
-        .render(&tenant_runtime::ddl::create_table::<Plan>(), Some(&map))
+        .render(&tenant_runtime::ddl::create_table::<Plan>()[0], Some(&map))
         .unwrap();
     fx.client
         .as_tokio_postgres()

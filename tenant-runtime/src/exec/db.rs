@@ -143,7 +143,7 @@ impl<E: Executor> Db<E> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
     /// let db = client.for_tenant(&acme);
-    /// let sql = db.render(&tenant_runtime::ddl::create_table::<Note>(), None)?;
+    /// let sql = db.render(&tenant_runtime::ddl::create_table::<Note>()[0], None)?;
     /// assert!(sql.starts_with(r#"CREATE TABLE IF NOT EXISTS "tenant_acme"."notes""#));
     /// # Ok(()) }
     /// ```
@@ -376,7 +376,7 @@ impl<E: Executor> Db<E> {
     ///
     /// An escape hatch like [`Client::as_tokio_postgres`](crate::Client::as_tokio_postgres):
     /// the SQL may change the session, so the connection is marked for a reset before a pool
-    /// hands it out again. On Citus, send one
+    /// hands it out again. The library's own DDL never goes through it. On Citus, send one
     /// statement per call: a string with a `CREATE INDEX` next to another statement is
     /// refused for a distributed schema.
     pub async fn batch_execute(&self, template: &Template) -> Result<()>

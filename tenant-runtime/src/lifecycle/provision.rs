@@ -15,9 +15,10 @@ use crate::door::{Allowlist, Tenant};
 use crate::door::{SchemaName, MAX_SCHEMA_NAME_LEN};
 use crate::error::{Error, Result};
 use crate::exec::Client;
-use crate::exec::{Executor, PgRef};
+use crate::exec::{Executor, PgRef, Writable};
 use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
 use crate::lifecycle::{run_jobs, Job};
+use crate::model::ddl::run_statements;
 use crate::model::ModelSet;
 use crate::sql::{Piece, SchemaMap, Slot, Template};
 
@@ -56,7 +57,7 @@ pub const RETIRED_MARKER: &str = "_deleted_";
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     models: ModelSet,
-    tenant_ddl: Template,
+    tenant_ddl: Vec<Template>,
     registry: Registry,
     role: Option<SchemaName>,
     map: SchemaMap,
@@ -183,7 +184,7 @@ impl Provisioner {
     /// Provisioner::new(ModelSet::new())?.install(&client).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+    pub async fn install<E: Writable>(&self, exec: &E) -> Result<()> {
         self.registry.install(exec).await?;
         self.models
             .create_shared_tables(exec, Some(&self.map))
@@ -330,7 +331,12 @@ impl Provisioner {
             });
         }
 
-        tx.batch_execute(&self.provision_ddl()).await?;
+        let ddl = self
+            .provision_ddl()
+            .iter()
+            .map(|t| tx.render(t, None))
+            .collect::<Result<Vec<_>>>()?;
+        run_statements(pg, &ddl).await?;
         if self.distribute_on_citus {
             crate::lifecycle::citus::distribute_schema(&tx).await?;
         }
@@ -350,46 +356,46 @@ impl Provisioner {
         tx.commit().await
     }
 
-    /// `CREATE SCHEMA`, the grants, and the tenant tables: one template, one round trip.
-    fn provision_ddl(&self) -> Template {
-        let sql = |s: String| Piece::Sql(Cow::Owned(s));
-        let tenant = Piece::Schema(Slot::Tenant);
-        let mut pieces = vec![
-            Piece::Sql(Cow::Borrowed("CREATE SCHEMA IF NOT EXISTS ")),
-            tenant.clone(),
-        ];
+    /// `CREATE SCHEMA`, the grants, and the tenant tables, one statement per template: sent
+    /// one per query string, pipelined (one round trip), inside the provisioning transaction.
+    fn provision_ddl(&self) -> Vec<Template> {
+        // `<before>{tenant}<after>`
+        let around = |before: &'static str, after: String| {
+            Template::new(vec![
+                Piece::Sql(Cow::Borrowed(before)),
+                Piece::Schema(Slot::Tenant),
+                Piece::Sql(Cow::Owned(after)),
+            ])
+        };
+        let mut statements = vec![around("CREATE SCHEMA IF NOT EXISTS ", String::new())];
         if let Some(role) = self.role {
-            pieces.extend([
-                Piece::Sql(Cow::Borrowed(";\nGRANT USAGE, CREATE ON SCHEMA ")),
-                tenant.clone(),
-                sql(format!(" TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA ")),
-                tenant.clone(),
-                sql(format!(
-                    " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA "
-                )),
-                tenant.clone(),
-                sql(format!(" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}")),
+            statements.extend([
+                around("GRANT USAGE, CREATE ON SCHEMA ", format!(" TO {role}")),
+                around(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA ",
+                    format!(" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"),
+                ),
+                around(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA ",
+                    format!(" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}"),
+                ),
             ]);
         }
-        if !self.tenant_ddl.pieces().is_empty() {
-            pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
-            pieces.extend(self.tenant_ddl.pieces().iter().cloned());
-        }
+        statements.extend(self.tenant_ddl.iter().cloned());
         if let Some(role) = self.role {
             // Tables that existed before (re-provisioning) get the grants too.
-            pieces.extend([
-                Piece::Sql(Cow::Borrowed(
-                    ";\nGRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ",
-                )),
-                tenant.clone(),
-                sql(format!(
-                    " TO {role};\nGRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "
-                )),
-                tenant,
-                sql(format!(" TO {role}")),
+            statements.extend([
+                around(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ",
+                    format!(" TO {role}"),
+                ),
+                around(
+                    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ",
+                    format!(" TO {role}"),
+                ),
             ]);
         }
-        Template::new(pieces)
+        statements
     }
 
     /// Phase one of teardown: renames the tenant's schema to `<schema>_deleted_<yyyymmdd>`

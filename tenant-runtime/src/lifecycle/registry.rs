@@ -9,7 +9,8 @@ use tokio_postgres::Row;
 use crate::door::Allowlist;
 use crate::door::SchemaName;
 use crate::error::{Error, Result};
-use crate::exec::{Executor, PgRef};
+use crate::exec::{Executor, PgRef, Writable};
+use crate::model::ddl::run_statements;
 
 /// Where the registry table lives: `<schema>."tenants"`.
 ///
@@ -115,7 +116,7 @@ impl Registry {
     }
 
     /// Creates the registry schema and table if missing (idempotent, safe to run from many
-    /// processes at once).
+    /// processes at once). One transaction, one statement per query string.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
@@ -123,12 +124,17 @@ impl Registry {
     /// tenant_runtime::Registry::default().install(&client).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
-        // One simple-query batch: one implicit transaction, so the lock covers the DDL.
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{name}', 0));
-             CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} (
+    pub async fn install<E: Writable>(&self, exec: &E) -> Result<()> {
+        let (schema, table) = (self.schema, &self.table);
+        let statements = [
+            // Transaction-scoped: the lock covers the DDL after it.
+            format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{}', 0))",
+                schema.as_str()
+            ),
+            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
                  key text PRIMARY KEY,
                  schema text NOT NULL UNIQUE,
                  state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
@@ -136,12 +142,12 @@ impl Registry {
                  created_at timestamptz NOT NULL DEFAULT now(),
                  retired_at timestamptz,
                  CHECK ((state = 'retired') = (retired_schema IS NOT NULL))
-             )",
-            name = self.schema.as_str(),
-            schema = self.schema,
-            table = self.table,
-        );
-        exec.pg().batch_execute(&sql).await
+             )"
+            ),
+        ];
+        run_statements(exec.pg(), &statements)
+            .await
+            .map_err(|e| self.missing_as_not_installed(e))
     }
 
     /// Every registered tenant, active and retired, sorted by key.

@@ -332,14 +332,24 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
-    /// in one implicit transaction.
+    /// in one transaction (`db`'s, if it is one), one statement per query string
+    /// ([`ddl::create_table`]).
     fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
-        async move { db.batch_execute(&ddl::create_table::<Self>()).await }
+        async move {
+            let statements = ddl::create_table::<Self>()
+                .iter()
+                .map(|t| db.render(t, None))
+                .collect::<Result<Vec<_>>>()?;
+            ddl::run_statements(db.executor().pg(), &statements).await
+        }
     }
 
     /// Drops the table if it exists.
     fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
-        async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
+        async move {
+            let statement = db.render(&ddl::drop_table::<Self>(), None)?;
+            ddl::run_statements(db.executor().pg(), &[statement]).await
+        }
     }
 }
 

@@ -1,7 +1,6 @@
 //! A set of models created and dropped together, in foreign-key order: SQLAlchemy's
 //! `MetaData`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -12,7 +11,7 @@ use crate::exec::{Executor, Writable};
 use crate::model::ddl;
 use crate::model::ColumnDef;
 use crate::model::Model;
-use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
+use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
 #[derive(Clone, Copy)]
@@ -25,7 +24,7 @@ pub struct ModelInfo {
     pub slot: Slot,
     /// The columns (with their foreign keys).
     pub columns: &'static [ColumnDef],
-    create: fn() -> Template,
+    create: fn() -> Vec<Template>,
     drop: fn() -> Template,
 }
 
@@ -49,8 +48,9 @@ impl ModelInfo {
         }
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` (with constraints and indexes) for this model.
-    pub fn create_table(&self) -> Template {
+    /// `CREATE TABLE IF NOT EXISTS` (with constraints), then its `CREATE INDEX` statements,
+    /// for this model: one statement per template ([`ddl::create_table`]).
+    pub fn create_table(&self) -> Vec<Template> {
         (self.create)()
     }
 
@@ -243,58 +243,49 @@ impl ModelSet {
         }
     }
 
-    /// One template: the DDL of `models` in order, joined by `;` (one round trip, one
-    /// implicit transaction when run with `batch_execute`).
-    fn joined<'a>(
-        models: impl Iterator<Item = &'a ModelInfo>,
-        ddl: impl Fn(&ModelInfo) -> Template,
-    ) -> Template {
-        let mut pieces: Vec<Piece> = Vec::new();
-        for m in models {
-            if !pieces.is_empty() {
-                pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
-            }
-            pieces.extend(ddl(m).pieces().iter().cloned());
-        }
-        Template::new(pieces)
-    }
-
-    /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order.
-    fn create_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+    /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order, one
+    /// statement per template.
+    fn create_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
-        Ok(Self::joined(
-            order.into_iter().filter(|m| keep(m.slot)),
-            ModelInfo::create_table,
-        ))
+        Ok(order
+            .into_iter()
+            .filter(|m| keep(m.slot))
+            .flat_map(ModelInfo::create_table)
+            .collect())
     }
 
     /// The DDL dropping every model whose slot satisfies `keep`, in reverse foreign-key order.
-    fn drop_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+    fn drop_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
-        Ok(Self::joined(
-            order.into_iter().rev().filter(|m| keep(m.slot)),
-            ModelInfo::drop_table,
-        ))
+        Ok(order
+            .into_iter()
+            .rev()
+            .filter(|m| keep(m.slot))
+            .map(ModelInfo::drop_table)
+            .collect())
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` for the tenant-slot models, in foreign-key order, as one
-    /// template (what provisioning runs inside its transaction).
+    /// The statements that create the tenant-slot models, in foreign-key order, one
+    /// statement per template (what provisioning runs inside its transaction).
     ///
     /// ```
     /// # use tenant_runtime::{Model, ModelSet};
     /// # #[derive(Model)] #[tenant(table = "plans", schema = "shared")] struct Plan { #[tenant(primary_key)] code: String }
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64, #[tenant(references = Plan)] plan: String }
-    /// let ddl = ModelSet::new().with::<Note>().with::<Plan>().tenant_tables_ddl()?.to_string();
-    /// assert!(ddl.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
-    /// assert!(ddl.contains(r#"REFERENCES {shared}."plans""#) && !ddl.contains("CREATE TABLE IF NOT EXISTS {shared}"));
+    /// let ddl = ModelSet::new().with::<Note>().with::<Plan>().tenant_tables_ddl()?;
+    /// assert_eq!(ddl.len(), 1);
+    /// let notes = ddl[0].to_string();
+    /// assert!(notes.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
+    /// assert!(notes.contains(r#"REFERENCES {shared}."plans""#));
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
-    pub fn tenant_tables_ddl(&self) -> Result<Template> {
-        self.create_template(|slot| slot == Slot::Tenant)
+    pub fn tenant_tables_ddl(&self) -> Result<Vec<Template>> {
+        self.create_statements(|slot| slot == Slot::Tenant)
     }
 
-    /// Creates every model, shared and per tenant, in foreign-key order, in one implicit
-    /// transaction (named slots resolve through `db`'s maps).
+    /// Creates every model, shared and per tenant, in foreign-key order, in one transaction
+    /// (`db`'s, if it is one), one statement per query string (named slots resolve through
+    /// `db`'s maps).
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
@@ -308,12 +299,11 @@ impl ModelSet {
     /// # Ok(()) }
     /// ```
     pub async fn create_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
-        let ddl = self.create_template(|_| true)?;
-        run_ddl(db, &ddl).await
+        run_ddl(db, &self.create_statements(|_| true)?).await
     }
 
     /// Creates the tenant-slot models in `db`'s tenant schema, in foreign-key order, in one
-    /// implicit transaction. Shared models they reference must exist already.
+    /// transaction. Shared models they reference must exist already.
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
@@ -340,7 +330,7 @@ impl ModelSet {
     /// # Ok(()) }
     /// ```
     pub async fn drop_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
-        run_ddl(db, &self.drop_template(|_| true)?).await
+        run_ddl(db, &self.drop_statements(|_| true)?).await
     }
 
     /// Drops the tenant-slot models of `db`'s tenant, in reverse foreign-key order.
@@ -355,12 +345,13 @@ impl ModelSet {
     /// # Ok(()) }
     /// ```
     pub async fn drop_tenant_tables<E: Writable>(&self, db: &Db<E>) -> Result<()> {
-        run_ddl(db, &self.drop_template(|slot| slot == Slot::Tenant)?).await
+        run_ddl(db, &self.drop_statements(|slot| slot == Slot::Tenant)?).await
     }
 
-    /// Creates the models of named (shared) slots, once for all tenants, in foreign-key order.
-    /// Each slot is filled by `map` if it maps it, else by the executor's connection map,
-    /// else by the schema of the slot's name. The schemas must exist.
+    /// Creates the models of named (shared) slots, once for all tenants, in foreign-key order,
+    /// in one transaction, one statement per query string. Each slot is filled by `map` if it
+    /// maps it, else by the executor's connection map, else by the schema of the slot's name.
+    /// The schemas must exist.
     ///
     /// ```no_run
     /// # use tenant_runtime::{Client, Model, ModelSet, SchemaMap};
@@ -371,25 +362,26 @@ impl ModelSet {
     /// ModelSet::new().with::<Plan>().create_shared_tables(&client, Some(&map)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_shared_tables<E: Executor>(
+    pub async fn create_shared_tables<E: Writable>(
         &self,
         exec: &E,
         map: Option<&SchemaMap>,
     ) -> Result<()> {
-        let ddl = self.create_template(|slot| slot != Slot::Tenant)?;
-        let sql = render_shared(&ddl, exec, map)?;
-        if sql.is_empty() {
-            return Ok(());
-        }
-        exec.pg().batch_execute(&sql).await
+        let statements = self
+            .create_statements(|slot| slot != Slot::Tenant)?
+            .iter()
+            .map(|t| render_shared(t, exec, map))
+            .collect::<Result<Vec<_>>>()?;
+        ddl::run_statements(exec.pg(), &statements).await
     }
 }
 
-async fn run_ddl<E: Writable>(db: &Db<E>, ddl: &Template) -> Result<()> {
-    if ddl.pieces().is_empty() {
-        return Ok(());
-    }
-    db.batch_execute(ddl).await
+async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &[Template]) -> Result<()> {
+    let statements = ddl
+        .iter()
+        .map(|t| db.render(t, None))
+        .collect::<Result<Vec<_>>>()?;
+    ddl::run_statements(db.executor().pg(), &statements).await
 }
 
 /// Renders a template that has only named slots (statement map, then connection map, then
@@ -459,7 +451,7 @@ mod tests {
             table: name,
             slot: Slot::Tenant,
             columns,
-            create: || Template::new(Vec::new()),
+            create: Vec::new,
             drop: || Template::new(Vec::new()),
         }
     }
