@@ -99,19 +99,30 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             Ok(())
         }
         TenantsCommand::Purge { older_than } => {
-            let purged = provisioner.purge(&mut client, older_than).await?;
-            for p in &purged {
+            let report = provisioner.purge(&mut client, older_than).await?;
+            for p in &report.purged {
                 println!(
                     "purged tenant {}: dropped schema {}",
                     p.key, p.dropped_schema
                 );
             }
+            for refused in &report.refused {
+                eprintln!(
+                    "refused to purge tenant {:?}: {}",
+                    refused.key, refused.error
+                );
+            }
             println!(
                 "purged {} tenant(s) retired more than {} ago",
-                purged.len(),
+                report.purged.len(),
                 human(older_than)
             );
-            Ok(())
+            match report.refused.len() {
+                0 => Ok(()),
+                n => Err(Failure::Refused(format!(
+                    "{n} retired tenant(s) were left alone because their registry rows do not name the schema retiring them produced; fix those rows by hand"
+                ))),
+            }
         }
     }
 }

@@ -73,8 +73,8 @@ pub use exec::{
 };
 pub use lifecycle::{
     citus, connect_many, retired_schema_name, Migration, MigrationReport, Migrations, Migrator,
-    Outcome, OutcomeCounts, Progress, Provisioner, Purged, Registry, RegistryEntry, Retired,
-    TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
+    Outcome, OutcomeCounts, Progress, Provisioner, PurgeRefused, PurgeReport, Purged, Registry,
+    RegistryEntry, Retired, TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
 };
 pub use model::{
     bulk, ddl, Bind, Column, ColumnDef, Delete, Filter, ForeignKey, Keyed, Model, ModelInfo,
