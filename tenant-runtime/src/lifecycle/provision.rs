@@ -211,6 +211,12 @@ impl Provisioner {
     /// Creates the registry and the shared (named-slot) tables of the model set, if missing.
     /// Run it once per database, before provisioning; it is idempotent.
     ///
+    /// With [`distribute_on_citus(true)`](Provisioner::distribute_on_citus) it also makes each
+    /// shared table a Citus reference table (`create_reference_table`, see
+    /// [`citus::make_reference_tables`](crate::citus::make_reference_tables)), skipping those
+    /// Citus already distributes: foreign keys from a distributed tenant schema may only
+    /// point into the same schema or to reference tables.
+    ///
     /// ```no_run
     /// # use tenant_runtime::{Client, ModelSet, Provisioner};
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
@@ -222,7 +228,12 @@ impl Provisioner {
         self.registry.install(exec).await?;
         self.models
             .create_shared_tables(exec, Some(&self.map))
-            .await
+            .await?;
+        if self.distribute_on_citus {
+            let tables = self.models.shared_table_names(exec, Some(&self.map))?;
+            crate::lifecycle::citus::make_reference_tables(exec, &tables).await?;
+        }
+        Ok(())
     }
 
     /// Provisions tenant `key` in schema `schema`: creates the schema if missing, grants it

@@ -181,6 +181,11 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// rejects, a constraint) aborts the `COPY` and nothing is written. Identity columns are
     /// generated, as with [`Model::insert`]. The items may be models or references to them.
     ///
+    /// On Citus, a `COPY` that breaks a foreign key fails with SQLSTATE `XX000` (internal
+    /// error, raised on the worker), where the same row through `INSERT` fails with `23503`
+    /// (foreign-key violation): match on the code with that in mind, or validate the keys
+    /// first.
+    ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model};
     /// # #[derive(Model)] #[tenant(table = "events")]

@@ -1,6 +1,7 @@
 //! A set of models created and dropped together, in foreign-key order: SQLAlchemy's
 //! `MetaData`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -11,7 +12,7 @@ use crate::exec::{Executor, Writable};
 use crate::model::ddl;
 use crate::model::ColumnDef;
 use crate::model::Model;
-use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
+use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
 #[derive(Clone, Copy)]
@@ -373,6 +374,26 @@ impl ModelSet {
             .map(|t| render_shared(t, exec, map))
             .collect::<Result<Vec<_>>>()?;
         ddl::run_statements(exec.pg(), &statements).await
+    }
+
+    /// The qualified, quoted names (`"shared"."plans"`) of the shared-slot tables, in
+    /// foreign-key order, each slot filled as by [`create_shared_tables`](Self::create_shared_tables).
+    pub(crate) fn shared_table_names<E: Executor>(
+        &self,
+        exec: &E,
+        map: Option<&SchemaMap>,
+    ) -> Result<Vec<String>> {
+        self.create_order()?
+            .into_iter()
+            .filter(|m| m.slot != Slot::Tenant)
+            .map(|m| {
+                let name = Template::new(vec![
+                    Piece::Schema(m.slot),
+                    Piece::Sql(Cow::Owned(format!(".\"{}\"", m.table))),
+                ]);
+                render_shared(&name, exec, map)
+            })
+            .collect()
     }
 }
 
