@@ -307,23 +307,31 @@ async fn purge(
         duration += waited + Duration::from_millis(100);
         listed = Some(due);
     }
-    let purged = provisioner.purge(client, duration).await?;
-    for p in &purged {
+    let report = provisioner.purge(client, duration).await?;
+    for p in &report.purged {
         println!(
             "purged tenant {}: dropped schema {}",
             escaped(&p.key),
             escaped(&p.dropped_schema)
         );
     }
+    for refused in &report.refused {
+        eprintln!(
+            "refused to purge tenant {}: {}",
+            escaped(&refused.key),
+            operator_message(&refused.error)
+        );
+    }
     println!(
         "purged {} tenant(s) retired more than {} ago",
-        purged.len(),
+        report.purged.len(),
         grace.text
     );
     if let Some(listed) = listed {
         let left: Vec<String> = listed
             .iter()
-            .filter(|e| !purged.iter().any(|p| p.key == e.key))
+            .filter(|e| !report.purged.iter().any(|p| p.key == e.key))
+            .filter(|e| !report.refused.iter().any(|r| r.key == e.key))
             .map(|e| escaped(&e.key).into_owned())
             .collect();
         if !left.is_empty() {
@@ -331,6 +339,14 @@ async fn purge(
                 "not purged, though listed: {} (restored or purged meanwhile, or retired within a moment of the grace period; run purge again to see)",
                 left.join(", ")
             );
+        }
+    }
+    match report.refused.len() {
+        0 => {}
+        n => {
+            return Err(Failure::Refused(format!(
+                "{n} retired tenant(s) were left alone because their registry rows do not name the schema retiring them produced; fix those rows by hand"
+            )))
         }
     }
     Ok(())

@@ -138,6 +138,7 @@ fn embed(cx: &Ctxt, args: &Args) -> Option<TokenStream> {
     };
 
     let mut tracked = Vec::new();
+    let mut statics = Vec::new();
     let mut items = Vec::new();
     for m in &migrations {
         // Makes cargo rebuild when a file changes (a new file needs a rebuild or a build
@@ -153,23 +154,42 @@ fn embed(cx: &Ctxt, args: &Args) -> Option<TokenStream> {
         tracked.push(quote!(
             const _: &[u8] = include_bytes!(#file);
         ));
-        let pieces = m.parts.iter().map(|part| match part {
-            tenant_sql::Part::Sql(s) => quote!(#p::Piece::Sql(#p::Cow::Borrowed(#s))),
-            tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
-                quote!(#p::Piece::Schema(#p::Slot::Tenant))
-            }
-            tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
-                quote!(#p::Piece::Schema(#p::Slot::Named(#name)))
-            }
+        let pieces = |parts: &[tenant_sql::Part]| -> Vec<TokenStream> {
+            parts
+                .iter()
+                .map(|part| match part {
+                    tenant_sql::Part::Sql(s) => quote!(#p::Piece::Sql(#p::Cow::Borrowed(#s))),
+                    tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
+                        quote!(#p::Piece::Schema(#p::Slot::Tenant))
+                    }
+                    tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
+                        quote!(#p::Piece::Schema(#p::Slot::Named(#name)))
+                    }
+                })
+                .collect()
+        };
+        // Each statement of the file is a template of its own (sent as its own query string),
+        // in a static beside the list: a `&[Template]` needs a place to live.
+        let statements_static =
+            quote::format_ident!("__TENANT_MIGRATION_{}_STATEMENTS", items.len());
+        let statements = m.statements.iter().map(|parts| {
+            let pieces = pieces(parts);
+            quote!(#p::Template::from_static(&[#(#pieces),*]))
         });
+        let n_statements = m.statements.len();
+        statics.push(quote! {
+            static #statements_static: [#p::Template; #n_statements] = [#(#statements),*];
+        });
+        let whole = pieces(&m.parts);
         let (version, name, file, checksum) = (m.version, &m.name, &m.file_name, &m.checksum);
         items.push(quote! {
-            #p::Migration::from_static(#version, #name, #file, #checksum, &[#(#pieces),*])
+            #p::Migration::from_static(#version, #name, #file, #checksum, &[#(#whole),*], &#statements_static)
         });
     }
     let n = items.len();
     Some(quote! {{
         #(#tracked)*
+        #(#statics)*
         static __TENANT_MIGRATIONS: [#p::Migration; #n] = [#(#items),*];
         #p::Migrations::from_static(&__TENANT_MIGRATIONS)
     }})

@@ -192,7 +192,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let retired = provisioner.retire(&mut client, &allowlist, key).await?;
         println!("retired {key}: renamed to {}", retired.renamed_to);
     }
-    let purged = provisioner.purge(&mut client, Duration::ZERO).await?;
+    let purged = provisioner.purge(&mut client, Duration::ZERO).await?.purged;
     println!("purged {} retired schema(s)", purged.len());
     client
         .as_tokio_postgres()

@@ -137,14 +137,15 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
-    /// A role name to grant privileges to is not a valid identifier.
-    #[error("invalid role name {role:?}: {source}")]
+    /// A role to grant the tenant schemas to was refused: a name PostgreSQL reads as a
+    /// pseudo-role or reserves (`public` would grant every tenant's data to every role on the
+    /// server), or not a valid identifier for the grant. Nothing was granted.
+    #[error("invalid role name {role:?} to grant tenant schemas to: {reason}; name a role created for the application")]
     InvalidRoleName {
         /// The refused role.
         role: String,
-        /// Why (the identifier rule is the schema-name rule).
-        #[source]
-        source: InvalidSchemaName,
+        /// Why it was refused.
+        reason: String,
     },
     /// The database reported an error, or the connection failed.
     #[error("database error: {}", describe_db_error(.0))]
@@ -386,6 +387,36 @@ pub enum LifecycleError {
     NotRetiredSchema {
         /// The refused schema.
         schema: String,
+    },
+    /// A registry row's `retired_schema` is not the name that retiring the row's own schema
+    /// on its retirement date gives (`retired_schema_name(schema, date)`). Purge and restore
+    /// act only on that exact name, so a hand-edited (or poisoned) row can never make them
+    /// drop or rename another schema. Nothing was dropped or renamed for this row.
+    #[error("the registry row of tenant {key:?} gives {recorded:?} as its retired schema, but retiring its schema on its retirement date gives {expected:?}; tenant only drops or restores the schema it renamed itself: fix the row by hand")]
+    RetiredSchemaMismatch {
+        /// The tenant key of the row.
+        key: String,
+        /// What the row's `retired_schema` column holds (`None`: NULL).
+        recorded: Option<String>,
+        /// The name retiring the row's schema on its `retired_at` date gives.
+        expected: String,
+    },
+    /// The schema a retired row would drop or restore from is the schema of a registered
+    /// tenant (`used_by`), so it holds that tenant's data. Nothing was dropped or renamed.
+    #[error("the retired schema {schema:?} of tenant {key:?} is the schema of tenant {used_by:?}; tenant never drops or renames a registered tenant's schema: fix the registry rows by hand")]
+    RetiredSchemaInUse {
+        /// The tenant key of the retired row.
+        key: String,
+        /// The schema it names.
+        schema: String,
+        /// The tenant whose schema it is.
+        used_by: String,
+    },
+    /// A retirement date is not a calendar date written `YYYYMMDD`.
+    #[error("retirement date {date:?} is not a calendar date written YYYYMMDD (8 digits, e.g. 20260421)")]
+    InvalidRetirementDate {
+        /// The refused date.
+        date: String,
     },
     /// The tenant registry table is not there yet.
     #[error("the tenant registry {schema:?}.\"tenants\" does not exist; install it first (`Provisioner::install`, or `tenant tenants init`)")]

@@ -8,7 +8,7 @@ use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
 use crate::exec::{at_most_one, exactly_one, Affected, Rows, RowsStream};
-use crate::exec::{Db, Executor, QueryStream};
+use crate::exec::{Db, Executor, QueryStream, Writable};
 use crate::model::{Model, Params};
 use crate::sql::{SchemaMap, Template};
 
@@ -32,7 +32,7 @@ impl Statement<'_> {
         exactly_one(self.rows(db).await?)
     }
 
-    async fn execute<E: Executor>(&self, db: &Db<E>) -> Result<u64> {
+    async fn execute<E: Writable>(&self, db: &Db<E>) -> Result<u64> {
         db.run(self.template, &self.params, self.map, Affected)
             .await
     }
@@ -63,8 +63,10 @@ macro_rules! common_methods {
             self.statement.template
         }
 
-        /// Runs the statement; returns the number of rows it affected.
-        pub async fn execute<E: Executor>(self, db: &Db<E>) -> Result<u64> {
+        /// Runs the statement; returns the number of rows it affected. It may write, so it
+        /// needs a [`Writable`] handle: a replica handle does not compile here (reads
+        /// through `fetch_*` do).
+        pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
             self.statement.execute(db).await
         }
     };

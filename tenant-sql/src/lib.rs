@@ -18,6 +18,12 @@
 //!   in (`BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `VACUUM`, `CREATE INDEX CONCURRENTLY`).
 //!   A file with a line `-- tenant:unchecked` skips the parser (for SQL sqlparser does not
 //!   know yet); its placeholders are still checked.
+//! - the statements: a file may hold several; they are split at each `;` outside string
+//!   literals, quoted identifiers, dollar quotes, comments, parentheses and SQL-standard
+//!   routine bodies (psql's rule, [`statement_ranges`]), and each one is sent as a query string
+//!   of its own, in order, inside the migration's transaction (Citus refuses a query string
+//!   that holds a `CREATE INDEX` next to another statement). For a checked file the split
+//!   must find as many statements as the parser does.
 //!
 //! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error. Every
 //! problem of every file is reported, not only the first.
@@ -46,6 +52,7 @@
 mod lexer;
 mod name;
 mod placeholders;
+mod split;
 #[cfg(feature = "migrations")]
 mod statements;
 mod types;
@@ -63,6 +70,7 @@ pub use name::{
     slot_name_problem, NameProblem, MAX_IDENTIFIER_LEN,
 };
 pub use placeholders::split_placeholders;
+pub use split::statement_ranges;
 pub use types::{is_identity_type, IDENTITY_TYPES};
 
 /// The placeholder that stands for the tenant's schema.
@@ -100,6 +108,9 @@ pub struct CheckedMigration {
     pub file_name: String,
     /// The SQL, split at placeholders.
     pub parts: Vec<Part>,
+    /// The statements of the file, in order, each split at placeholders (see
+    /// [`statement_ranges`]): what runs, one query string each.
+    pub statements: Vec<Vec<Part>>,
     /// Lowercase hex SHA-256 of the file content (line endings normalised to `\n`).
     pub checksum: String,
     /// Digits in the version prefix (used to check that every file uses the same width).
@@ -180,11 +191,39 @@ pub fn check_file(
             .map(|(offset, m)| error(Some(line_column(content, offset)), m)),
     );
     let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
+    let (problems, parsed) = statements::check(&split.dummy, unchecked);
     errors.extend(
-        statements::check(&split.dummy, unchecked)
+        problems
             .into_iter()
             .map(|problem| error(problem.position, problem.message)),
     );
+    // Each statement is sent on its own (Citus refuses several in one query string), so the
+    // file is split at each `;` outside literals, quoted names, dollar quotes and comments.
+    let ranges = statement_ranges(content);
+    if errors.is_empty() {
+        if let Some(parsed) = parsed.filter(|&n| n != ranges.len()) {
+            errors.push(error(
+                None,
+                format!(
+                    "the SQL parser finds {parsed} statement(s) but splitting at `;` finds {}; each statement is sent on its own, so the two must agree: report this, and meanwhile add a line `{UNCHECKED_MARKER}`",
+                    ranges.len()
+                ),
+            ));
+        }
+    }
+    let mut statements = Vec::new();
+    if errors.is_empty() {
+        for range in ranges {
+            match split_placeholders(&content[range.clone()], slots) {
+                Ok((parts, _)) => statements.push(parts),
+                Err(problems) => {
+                    errors.extend(problems.into_iter().map(|(offset, m)| {
+                        error(Some(line_column(content, range.start + offset)), m)
+                    }))
+                }
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -194,6 +233,7 @@ pub fn check_file(
         name,
         file_name: file_name.to_owned(),
         parts,
+        statements,
         checksum: checksum(content),
         version_width,
     })

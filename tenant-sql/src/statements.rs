@@ -17,16 +17,20 @@ fn problem(message: impl Into<String>) -> Problem {
     }
 }
 
-/// Every problem of `sql`: a syntax error (the parser stops at the first), or each statement
-/// that may not be in a migration.
-pub(crate) fn check(sql: &str, unchecked: bool) -> Vec<Problem> {
+/// Every problem of `sql` (a syntax error: the parser stops at the first; or each statement
+/// that may not be in a migration), and how many statements the parser found (`None` for an
+/// unchecked file, which the parser does not read, or SQL that does not parse).
+pub(crate) fn check(sql: &str, unchecked: bool) -> (Vec<Problem>, Option<usize>) {
     if unchecked {
         return if sql.trim().is_empty() {
-            vec![problem(
-                "the file is empty; a migration needs at least one statement",
-            )]
+            (
+                vec![problem(
+                    "the file is empty; a migration needs at least one statement",
+                )],
+                None,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), None)
         };
     }
     let statements = match Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
@@ -42,12 +46,15 @@ pub(crate) fn check(sql: &str, unchecked: bool) -> Vec<Problem> {
         }
     }) {
         Ok(statements) => statements,
-        Err(problem) => return vec![problem],
+        Err(problem) => return (vec![problem], None),
     };
     if statements.is_empty() {
-        return vec![problem(
-            "the file has no SQL statement; a migration needs at least one",
-        )];
+        return (
+            vec![problem(
+                "the file has no SQL statement; a migration needs at least one",
+            )],
+            Some(0),
+        );
     }
     let mut problems = Vec::new();
     for statement in &statements {
@@ -68,7 +75,7 @@ pub(crate) fn check(sql: &str, unchecked: bool) -> Vec<Problem> {
             )));
         }
     }
-    problems
+    (problems, Some(statements.len()))
 }
 
 /// Splits sqlparser's trailing ` at Line: L, Column: C` off a message.
@@ -93,12 +100,12 @@ mod tests {
     #[test]
     fn multi_statement_ddl_parses() {
         let sql = "CREATE TABLE _tenant_.t (id bigint PRIMARY KEY, note text);\nALTER TABLE _tenant_.t ADD COLUMN paid boolean NOT NULL DEFAULT false;\nCREATE INDEX t_paid_idx ON _tenant_.t (paid);";
-        assert!(check(sql, false).is_empty());
+        assert!(check(sql, false).0.is_empty());
     }
 
     #[test]
     fn syntax_error_has_a_position() {
-        let problems = check(
+        let (problems, _) = check(
             "SELECT 1;\nCREATE TABLE _tenant_.t (id bigint PRIMARY KEY,,);",
             false,
         );
@@ -116,15 +123,17 @@ mod tests {
             "SELECT 1; COMMIT",
             "CREATE INDEX CONCURRENTLY i ON _tenant_.t (a)",
         ] {
-            assert_eq!(check(sql, false).len(), 1, "{sql}");
+            assert_eq!(check(sql, false).0.len(), 1, "{sql}");
         }
         // Each refused statement is its own problem.
-        assert_eq!(check("BEGIN; SELECT 1; COMMIT", false).len(), 2);
+        assert_eq!(check("BEGIN; SELECT 1; COMMIT", false).0.len(), 2);
     }
 
     #[test]
     fn unchecked_files_skip_the_parser_but_not_emptiness() {
-        assert!(check("CREATE STATISTICS whatever strange syntax", true).is_empty());
-        assert_eq!(check("  \n", true).len(), 1);
+        assert!(check("CREATE STATISTICS whatever strange syntax", true)
+            .0
+            .is_empty());
+        assert_eq!(check("  \n", true).0.len(), 1);
     }
 }

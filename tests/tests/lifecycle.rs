@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use tenant_runtime::error::{AllowlistError, Duplicated, LifecycleError, ModelError};
-use tenant_runtime::lifecycle::TenantState;
-use tenant_runtime::{Allowlist, Client, Error, Model, ModelSet, Provisioner, Registry, SchemaMap};
+use tenant_runtime::lifecycle::{retired_schema_name, TenantState};
+use tenant_runtime::{
+    Allowlist, Client, Error, Model, ModelSet, Provisioner, Registry, SchemaMap, SchemaName,
+};
 use tenant_tests::{database_url, TestSchemas};
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -565,27 +567,21 @@ async fn purge_drops_only_schemas_retired_longer_than_the_grace_period() {
         .retire(&mut client, &allowlist, "globex")
         .await
         .unwrap();
-    // Pretend acme was retired 40 days ago.
-    client
-        .as_tokio_postgres()
-        .execute(
-            &format!(
-                "UPDATE \"{}\".tenants SET retired_at = now() - interval '40 days' WHERE key = 'acme'",
-                schemas.name("registry")
-            ),
-            &[],
-        )
-        .await
-        .unwrap();
+    // Pretend acme was retired 40 days ago: its row and its schema's name as retiring it
+    // then would have left them.
+    let old_name = backdate_retirement(&client, &provisioner, &schemas.name("acme"), 40).await;
+    assert_ne!(old_name, acme.renamed_to);
 
     let thirty_days = Duration::from_secs(30 * 86_400);
-    let purged = provisioner.purge(&mut client, thirty_days).await.unwrap();
+    let report = provisioner.purge(&mut client, thirty_days).await.unwrap();
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    let purged = report.purged;
     assert_eq!(purged.len(), 1);
     assert_eq!(
         (purged[0].key.as_str(), purged[0].dropped_schema.as_str()),
-        ("acme", acme.renamed_to.as_str())
+        ("acme", old_name.as_str())
     );
-    assert!(!schema_exists(&client, &acme.renamed_to).await);
+    assert!(!schema_exists(&client, &old_name).await);
     assert!(
         schema_exists(&client, &globex.renamed_to).await,
         "within grace"
@@ -601,7 +597,8 @@ async fn purge_drops_only_schemas_retired_longer_than_the_grace_period() {
     let purged = provisioner
         .purge(&mut client, Duration::ZERO)
         .await
-        .unwrap();
+        .unwrap()
+        .purged;
     assert_eq!(purged.len(), 1);
     assert_eq!(purged[0].key, "globex");
     assert!(!schema_exists(&client, &globex.renamed_to).await);
@@ -610,6 +607,7 @@ async fn purge_drops_only_schemas_retired_longer_than_the_grace_period() {
         .purge(&mut client, Duration::ZERO)
         .await
         .unwrap()
+        .purged
         .is_empty());
 
     // A purged key can be provisioned afresh.
@@ -653,7 +651,8 @@ async fn long_schema_names_retire_within_63_bytes_and_restore() {
     let purged = provisioner
         .purge(&mut client, Duration::ZERO)
         .await
-        .unwrap();
+        .unwrap()
+        .purged;
     assert_eq!(purged[0].dropped_schema, retired.renamed_to);
     assert!(!schema_exists(&client, &retired.renamed_to).await);
     schemas.cleanup().await;
@@ -755,26 +754,459 @@ async fn public_system_and_unknown_schemas_are_refused() {
         "{err}"
     );
 
-    // A retired row whose renamed schema is not a retired name is never dropped.
+    // A retired row whose renamed schema is not a retired name is never dropped: the
+    // registry's check refuses the row, and without the check purge refuses it.
+    let poison = format!(
+        "UPDATE {table} SET state = 'retired', retired_schema = 'public', retired_at = now() - interval '1 year' WHERE key = 'gone'"
+    );
+    let refused = client
+        .as_tokio_postgres()
+        .execute(&poison, &[])
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().map(|c| c.code()), Some("23514"), "{refused}");
+    drop_registry_check(&client, &provisioner).await;
     client
         .as_tokio_postgres()
-        .execute(
+        .execute(&poison, &[])
+        .await
+        .unwrap();
+    let report = provisioner
+        .purge(&mut client, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.purged.is_empty());
+    assert_eq!(report.refused.len(), 1);
+    assert!(
+        matches!(&report.refused[0].error, Error::Lifecycle(LifecycleError::RetiredSchemaMismatch { key, recorded: Some(r), .. }) if key == "gone" && r == "public"),
+        "{:?}",
+        report.refused
+    );
+    assert!(schema_exists(&client, "public").await);
+    schemas.cleanup().await;
+}
+
+/// Moves the retirement of the tenant with `schema` back by `days`, as retiring it then would
+/// have left it: `retired_at`, the retired schema's name, and the row's `retired_schema`.
+/// Returns the new retired name.
+async fn backdate_retirement(
+    client: &Client,
+    provisioner: &Provisioner,
+    schema: &str,
+    days: i32,
+) -> String {
+    let table = provisioner.registry().table();
+    let pg = client.as_tokio_postgres();
+    let row = pg
+        .query_one(
             &format!(
-                "UPDATE {table} SET state = 'retired', retired_schema = 'public', retired_at = now() - interval '1 year' WHERE key = 'gone'"
+                "UPDATE {table} SET retired_at = retired_at - make_interval(days => $2) WHERE schema = $1 \
+                 RETURNING retired_schema, to_char(retired_at AT TIME ZONE 'UTC', 'YYYYMMDD')"
             ),
-            &[],
+            &[&schema, &days],
         )
         .await
         .unwrap();
-    let err = provisioner
+    let (current, date): (String, String) = (row.get(0), row.get(1));
+    let renamed = retired_schema_name(SchemaName::parse(schema).unwrap(), &date)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    pg.batch_execute(&format!(
+        "ALTER SCHEMA \"{current}\" RENAME TO \"{renamed}\"; \
+         UPDATE {table} SET retired_schema = '{renamed}' WHERE schema = '{schema}'"
+    ))
+    .await
+    .unwrap();
+    renamed
+}
+
+/// Drops the registry's check on `retired_schema`, as a registry edited outside tenant (or
+/// made before the check) may lack it: what is left to refuse a poisoned row is purge and
+/// restore themselves.
+async fn drop_registry_check(client: &Client, provisioner: &Provisioner) {
+    client
+        .as_tokio_postgres()
+        .batch_execute(&format!(
+            "ALTER TABLE {} DROP CONSTRAINT IF EXISTS tenants_retired_schema_derived",
+            provisioner.registry().table()
+        ))
+        .await
+        .unwrap();
+}
+
+async fn count_rows(client: &Client, table: &str) -> i64 {
+    client
+        .as_tokio_postgres()
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn granting_to_public_or_another_reserved_role_is_refused() {
+    let provisioner = || Provisioner::new(ModelSet::new().with::<Customer>()).unwrap();
+    for role in [
+        "public",
+        "PUBLIC",
+        "Public",
+        "none",
+        "current_user",
+        "session_user",
+        "current_role",
+        "CURRENT_USER",
+        "pg_read_all_data",
+        "pg_write_all_data",
+        "PG_MONITOR",
+    ] {
+        match provisioner().grant_to(role) {
+            Err(Error::InvalidRoleName { role: refused, .. }) => assert_eq!(refused, role),
+            other => panic!("grant_to({role:?}) was accepted: {other:?}"),
+        }
+    }
+    let err = provisioner().grant_to("public").unwrap_err();
+    assert!(err.to_string().contains("PUBLIC pseudo-role"), "{err}");
+    // Not identifiers for the grant.
+    for role in ["", "app; DROP", "App", "\"app\"", &"a".repeat(64)] {
+        assert!(
+            matches!(
+                provisioner().grant_to(role),
+                Err(Error::InvalidRoleName { .. })
+            ),
+            "{role:?}"
+        );
+    }
+    assert!(provisioner().grant_to("app_rw").is_ok());
+}
+
+#[tokio::test]
+async fn purge_and_restore_act_only_on_the_schema_retiring_the_row_produced() {
+    let schemas = TestSchemas::new("lifecycle_poisoned").await;
+    let mut client = connect().await;
+    let provisioner = provisioner(&schemas, &client).await;
+    let allowlist = Allowlist::new();
+    // globex: a live tenant. initech: a live tenant whose schema has a retired-looking name.
+    // hooli: retired like acme, with a sound row.
+    let initech_schema = schemas.name("i_deleted_20200101");
+    for (key, schema) in [
+        ("acme", schemas.name("acme")),
+        ("globex", schemas.name("globex")),
+        ("initech", initech_schema.clone()),
+        ("hooli", schemas.name("hooli")),
+    ] {
+        let tenant = provisioner
+            .provision(&mut client, &allowlist, key, &schema)
+            .await
+            .unwrap();
+        Customer {
+            id: 0,
+            email: format!("{key}@example.com"),
+        }
+        .insert(&client.for_tenant(&tenant))
+        .await
+        .unwrap();
+    }
+    // A schema the registry never heard of, with a retired-looking name.
+    let unrelated = schemas.name("u_deleted_20200101");
+    client
+        .as_tokio_postgres()
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{unrelated}\"; CREATE TABLE \"{unrelated}\".keep (x int); INSERT INTO \"{unrelated}\".keep VALUES (1)"
+        ))
+        .await
+        .unwrap();
+    let acme = provisioner
+        .retire(&mut client, &allowlist, "acme")
+        .await
+        .unwrap();
+    let hooli = provisioner
+        .retire(&mut client, &allowlist, "hooli")
+        .await
+        .unwrap();
+    drop_registry_check(&client, &provisioner).await;
+    let table = provisioner.registry().table().to_owned();
+
+    let live = [
+        (
+            "another tenant's live schema",
+            format!("\"{}\".customers", schemas.name("globex")),
+            schemas.name("globex"),
+        ),
+        (
+            "a schema the registry never retired",
+            format!("\"{unrelated}\".keep"),
+            unrelated.clone(),
+        ),
+        (
+            "a live schema with a valid suffix but another base",
+            format!("\"{initech_schema}\".customers"),
+            initech_schema.clone(),
+        ),
+    ];
+    for (i, (case, data, target)) in live.iter().enumerate() {
+        client
+            .as_tokio_postgres()
+            .execute(
+                &format!("UPDATE {table} SET retired_schema = $1 WHERE key = 'acme'"),
+                &[target],
+            )
+            .await
+            .unwrap();
+        let report = provisioner
+            .purge(&mut client, Duration::ZERO)
+            .await
+            .unwrap_or_else(|e| panic!("{case}: purge failed instead of going on: {e}"));
+        assert_eq!(
+            count_rows(&client, data).await,
+            1,
+            "{case}: live data dropped"
+        );
+        assert_eq!(report.refused.len(), 1, "{case}: {report:?}");
+        let refused = &report.refused[0];
+        assert_eq!(refused.key, "acme");
+        assert!(
+            matches!(&refused.error, Error::Lifecycle(LifecycleError::RetiredSchemaMismatch { recorded: Some(r), expected, .. })
+                if r == target && *expected == acme.renamed_to),
+            "{case}: {:?}",
+            refused.error
+        );
+        // The sound row is purged all the same, in the same run.
+        let purged: Vec<&str> = report.purged.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            purged,
+            if i == 0 { vec!["hooli"] } else { vec![] },
+            "{case}"
+        );
+        // Restore renames nothing either.
+        let err = provisioner
+            .restore(&mut client, &allowlist, "acme")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Lifecycle(LifecycleError::RetiredSchemaMismatch { .. })
+            ),
+            "{case}: {err}"
+        );
+        assert!(schema_exists(&client, target).await, "{case}");
+        assert!(
+            !schema_exists(&client, &schemas.name("acme")).await,
+            "{case}"
+        );
+    }
+    assert!(!schema_exists(&client, &hooli.renamed_to).await);
+    assert!(schema_exists(&client, &acme.renamed_to).await);
+
+    // Healed by hand, the row is purged: exactly acme's own retired schema goes.
+    client
+        .as_tokio_postgres()
+        .execute(
+            &format!("UPDATE {table} SET retired_schema = $1 WHERE key = 'acme'"),
+            &[&acme.renamed_to],
+        )
+        .await
+        .unwrap();
+    let report = provisioner
         .purge(&mut client, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.refused.is_empty(), "{report:?}");
+    assert_eq!(report.purged.len(), 1);
+    assert_eq!(report.purged[0].dropped_schema, acme.renamed_to);
+    for (_, data, _) in &live {
+        assert_eq!(count_rows(&client, data).await, 1);
+    }
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_retired_name_that_is_a_registered_tenants_schema_is_never_dropped() {
+    let schemas = TestSchemas::new("lifecycle_in_use").await;
+    let mut client = connect().await;
+    let provisioner = provisioner(&schemas, &client).await;
+    let allowlist = Allowlist::new();
+    let acme = provisioner
+        .provision(&mut client, &allowlist, "acme", &schemas.name("acme"))
+        .await
+        .unwrap();
+    Customer {
+        id: 0,
+        email: "a@example.com".into(),
+    }
+    .insert(&client.for_tenant(&acme))
+    .await
+    .unwrap();
+    let retired = provisioner
+        .retire(&mut client, &allowlist, "acme")
+        .await
+        .unwrap();
+    // A hand-made row claims acme's retired schema as a live tenant's schema.
+    let table = provisioner.registry().table().to_owned();
+    client
+        .as_tokio_postgres()
+        .execute(
+            &format!("INSERT INTO {table} (key, schema) VALUES ('initech', $1)"),
+            &[&retired.renamed_to],
+        )
+        .await
+        .unwrap();
+    let report = provisioner
+        .purge(&mut client, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(report.purged.is_empty());
+    assert!(
+        matches!(&report.refused[..], [r] if matches!(&r.error,
+            Error::Lifecycle(LifecycleError::RetiredSchemaInUse { key, schema, used_by })
+                if key == "acme" && *schema == retired.renamed_to && used_by == "initech")),
+        "{report:?}"
+    );
+    assert!(schema_exists(&client, &retired.renamed_to).await);
+    let err = provisioner
+        .restore(&mut client, &allowlist, "acme")
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. })),
+        matches!(
+            err,
+            Error::Lifecycle(LifecycleError::RetiredSchemaInUse { .. })
+        ),
         "{err}"
     );
-    assert!(schema_exists(&client, "public").await);
+    assert!(schema_exists(&client, &retired.renamed_to).await);
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_registry_check_refuses_retired_schemas_not_derived_from_the_row() {
+    let schemas = TestSchemas::new("lifecycle_check").await;
+    let mut client = connect().await;
+    let provisioner = provisioner(&schemas, &client).await;
+    let allowlist = Allowlist::new();
+    for key in ["acme", "globex"] {
+        provisioner
+            .provision(&mut client, &allowlist, key, &schemas.name(key))
+            .await
+            .unwrap();
+    }
+    let retired = provisioner
+        .retire(&mut client, &allowlist, "acme")
+        .await
+        .unwrap();
+    let table = provisioner.registry().table().to_owned();
+    let update = format!("UPDATE {table} SET retired_schema = $1 WHERE key = 'acme'");
+    let globex = schemas.name("globex");
+    for bad in [
+        globex.clone(),
+        format!("{globex}_deleted_20260101"),
+        format!("{}_deleted_2026", schemas.name("acme")),
+        "public".to_owned(),
+    ] {
+        let err = client
+            .as_tokio_postgres()
+            .execute(&update, &[&bad])
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{bad}: {err}");
+    }
+    // Another date is the right shape: the check allows it, purge checks the date.
+    let other_date = format!("{}_deleted_20200101", schemas.name("acme"));
+    client
+        .as_tokio_postgres()
+        .execute(&update, &[&other_date])
+        .await
+        .unwrap();
+    client
+        .as_tokio_postgres()
+        .execute(&update, &[&retired.renamed_to])
+        .await
+        .unwrap();
+    // A retired row without its retirement time.
+    let err = client
+        .as_tokio_postgres()
+        .execute(
+            &format!("UPDATE {table} SET retired_at = NULL WHERE key = 'acme'"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err}");
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn install_adds_the_check_to_a_registry_made_before_it() {
+    let schemas = TestSchemas::new("lifecycle_old_registry").await;
+    let client = connect().await;
+    let pg = client.as_tokio_postgres();
+    // The registry as `install` made it before the check, one sound row and, in the second
+    // registry, one poisoned row.
+    let old_table = |schema: &str| {
+        format!(
+            "CREATE SCHEMA \"{schema}\"; CREATE TABLE \"{schema}\".\"tenants\" (
+                 key text PRIMARY KEY,
+                 schema text NOT NULL UNIQUE,
+                 state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
+                 retired_schema text UNIQUE,
+                 created_at timestamptz NOT NULL DEFAULT now(),
+                 retired_at timestamptz,
+                 CHECK ((state = 'retired') = (retired_schema IS NOT NULL)))"
+        )
+    };
+    let (sound, poisoned) = (schemas.name("sound"), schemas.name("poisoned"));
+    pg.batch_execute(&format!(
+        "{}; INSERT INTO \"{sound}\".tenants (key, schema) VALUES ('acme', 'tenant_acme')",
+        old_table(&sound)
+    ))
+    .await
+    .unwrap();
+    pg.batch_execute(&format!(
+        "{}; INSERT INTO \"{poisoned}\".tenants (key, schema, state, retired_schema, retired_at) \
+         VALUES ('acme', 'tenant_acme', 'retired', 'tenant_globex', now())",
+        old_table(&poisoned)
+    ))
+    .await
+    .unwrap();
+    let client = &client;
+    let check = |schema: String| async move {
+        client
+            .as_tokio_postgres()
+            .query_opt(
+                "SELECT convalidated FROM pg_constraint WHERE conname = 'tenants_retired_schema_derived' \
+                 AND conrelid = format('%I.tenants', $1::text)::regclass",
+                &[&schema],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get::<_, bool>(0))
+    };
+    for registry in [&sound, &poisoned] {
+        let provisioner = Provisioner::new(ModelSet::new())
+            .unwrap()
+            .with_registry(Registry::new(registry).unwrap());
+        provisioner.install(client).await.unwrap();
+        provisioner.install(client).await.unwrap(); // idempotent
+    }
+    assert_eq!(check(sound.clone()).await, Some(true), "validated");
+    assert_eq!(
+        check(poisoned.clone()).await,
+        Some(false),
+        "added, not validated"
+    );
+    // Either way it refuses a poisoned row from now on.
+    for registry in [&sound, &poisoned] {
+        let err = client
+            .as_tokio_postgres()
+            .execute(
+                &format!("UPDATE \"{registry}\".tenants SET state = 'retired', retired_schema = 'tenant_globex', retired_at = now()"),
+                &[],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code().map(|c| c.code()), Some("23514"), "{err}");
+    }
     schemas.cleanup().await;
 }
 

@@ -4,6 +4,10 @@
 //!   no errors, no row in another tenant's schema.
 //! - Why the runtime never relies on `search_path`: a per-session `SET search_path` made by
 //!   one client is seen by another client's transaction on the same server connection.
+//!
+//! Without pgbouncer installed, the tests print SKIPPED and pass, except in CI (`CI=true`),
+//! where a missing pgbouncer fails them: a broken install step must not hide. `PGBOUNCER`
+//! names the binary to use instead of `/usr/sbin/pgbouncer` or the one on `PATH`.
 
 mod support;
 
@@ -26,8 +30,13 @@ struct PgBouncer {
 }
 
 impl PgBouncer {
-    /// The pgbouncer binary, if installed (`.ci/run` installs the Debian package).
+    /// The pgbouncer binary, if installed (`.ci/run` installs the Debian package): `$PGBOUNCER`
+    /// if set, else `/usr/sbin/pgbouncer`, else the first on `PATH`.
     fn binary() -> Option<PathBuf> {
+        if let Some(path) = std::env::var_os("PGBOUNCER") {
+            let path = PathBuf::from(path);
+            return path.is_file().then_some(path);
+        }
         let fixed = Path::new("/usr/sbin/pgbouncer");
         if fixed.exists() {
             return Some(fixed.to_owned());
@@ -41,9 +50,15 @@ impl PgBouncer {
 
     /// Starts pgbouncer in transaction pooling mode on a free loopback port, in front of the
     /// database of `url`, with at most `server_connections` server connections. `None` (with
-    /// the reason printed) only if pgbouncer is not installed.
+    /// the reason printed) only if pgbouncer is not installed and this is not CI; in CI a
+    /// missing pgbouncer panics.
     async fn start(url: &str, server_connections: usize) -> Option<PgBouncer> {
         let Some(binary) = PgBouncer::binary() else {
+            assert!(
+                !in_ci(),
+                "pgbouncer is not installed, and CI is set: the PgBouncer tests cannot be \
+                 skipped in CI (fix the install step in .ci/run, or set PGBOUNCER to the binary)"
+            );
             println!("SKIPPED: pgbouncer is not installed (apt-get install pgbouncer)");
             return None;
         };
@@ -131,6 +146,15 @@ impl Drop for PgBouncer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether this runs in CI: `CI` set to anything but empty, `0` or `false` (CI services set
+/// `CI=true`).
+fn in_ci() -> bool {
+    match std::env::var("CI") {
+        Ok(value) => !matches!(value.trim(), "" | "0" | "false" | "FALSE" | "False"),
+        Err(_) => false,
     }
 }
 
@@ -318,4 +342,50 @@ async fn a_session_search_path_leaks_to_other_clients_through_transaction_poolin
 
     drop((client_a, client_b, pool, bouncer));
     schemas.cleanup().await;
+}
+
+/// Runs `test` of this binary in a child process with `env` (and without `CI` unless given),
+/// pgbouncer pointed at a binary that does not exist; returns (passed, output).
+fn run_without_pgbouncer(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env_remove("CI")
+        .env("PGBOUNCER", "/nonexistent/pgbouncer");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn a_missing_pgbouncer_skips_locally_and_fails_in_ci() {
+    for test in [
+        "the_concurrent_load_through_transaction_pooling_has_no_errors_and_no_cross_tenant_rows",
+        "a_session_search_path_leaks_to_other_clients_through_transaction_pooling",
+    ] {
+        let (passed, output) = run_without_pgbouncer(test, &[]);
+        assert!(passed, "{test} locally: {output}");
+        assert!(
+            output.contains("SKIPPED: pgbouncer is not installed"),
+            "{output}"
+        );
+        assert!(output.contains("1 passed"), "{test} did not run: {output}");
+
+        let (passed, output) = run_without_pgbouncer(test, &[("CI", "true")]);
+        assert!(
+            !passed,
+            "{test} with CI=true passed without pgbouncer: {output}"
+        );
+        assert!(
+            output.contains("pgbouncer is not installed, and CI is set"),
+            "{output}"
+        );
+    }
 }

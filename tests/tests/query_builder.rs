@@ -582,7 +582,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
     // The same table in the archive schema, through the statement map.
     let sql = db
         .render(
-            &tenant_runtime::model::ddl::create_table::<Plan>(),
+            &tenant_runtime::model::ddl::create_table::<Plan>()[0],
             Some(&map),
         )
         .unwrap();

@@ -144,14 +144,15 @@ fn a_real_streaming_replica_serves_reads_while_writes_and_transactions_stay_on_t
         let globex_read = pool.read(&globex).await.unwrap();
         assert_eq!(sorted_invoices(&globex_read).await, written[1]);
 
-        // A hand-written write through a replica handle reaches only the standby, which
-        // refuses it (model writes on a replica handle do not even compile; see ui_routing).
+        // A hand-written write read as rows through a replica handle reaches only the
+        // standby, which refuses it (`execute` and model writes on a replica handle do not
+        // even compile; see ui_routing).
         let raw_insert = Template::builder()
             .sql("INSERT INTO ")
             .slot(Slot::Tenant)
             .sql(".\"invoices\" (amount_cents) VALUES (1)")
             .build();
-        let refused = acme_read.execute(&raw_insert, &[]).await.unwrap_err();
+        let refused = acme_read.fetch_all(&raw_insert, &[]).await.unwrap_err();
         assert_eq!(refused.sqlstate(), Some("25006"), "{refused}");
         drop((acme_read, globex_read));
 

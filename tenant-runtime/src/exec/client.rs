@@ -134,7 +134,22 @@ impl Client {
     }
 
     /// The underlying tokio-postgres client, for SQL that involves no tenant schema.
+    ///
+    /// SQL sent through it may change the session (`SET`, `SET ROLE`, `LISTEN`, advisory
+    /// locks, temporary tables, `PREPARE`, a `BEGIN` never ended), so calling this marks the
+    /// connection: a [`TenantPool`](crate::TenantPool) resets its session (in one round trip)
+    /// before it serves anyone else. See the pool's docs for what is reset.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
+    /// let conn = pool.client().await?;
+    /// conn.as_tokio_postgres().batch_execute("SET statement_timeout = '5s'").await?;
+    /// drop(conn); // reset before its next checkout: statement_timeout is back to its default
+    /// # Ok(()) }
+    /// ```
     pub fn as_tokio_postgres(&self) -> &tokio_postgres::Client {
+        self.state.mark_needs_reset();
         &self.pg
     }
 
@@ -165,7 +180,11 @@ impl<'a> Transaction<'a> {
 
     /// The underlying tokio-postgres transaction, for third-party SQL that must run inside it
     /// (see [`Db::set_local_search_path`](crate::Db::set_local_search_path)).
+    ///
+    /// Like [`Client::as_tokio_postgres`], it marks the connection for a session reset before
+    /// its next checkout from a pool: a plain `SET` (not `SET LOCAL`) outlives the transaction.
     pub fn as_tokio_postgres(&self) -> &tokio_postgres::Transaction<'a> {
+        self.state.mark_needs_reset();
         &self.pg
     }
 

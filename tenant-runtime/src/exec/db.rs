@@ -11,7 +11,7 @@ use crate::door::SchemaName;
 use crate::door::Tenant;
 use crate::error::{Error, Result};
 use crate::exec::typed_params;
-use crate::exec::{Begin, Executor, PgRef, QueryStream, Transaction};
+use crate::exec::{Begin, Executor, PgRef, QueryStream, Transaction, Writable};
 use crate::exec::{CachedStatement, StatementKey, StatementMode};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
@@ -143,7 +143,7 @@ impl<E: Executor> Db<E> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
     /// let db = client.for_tenant(&acme);
-    /// let sql = db.render(&tenant_runtime::model::ddl::create_table::<Note>(), None)?;
+    /// let sql = db.render(&tenant_runtime::model::ddl::create_table::<Note>()[0], None)?;
     /// assert!(sql.starts_with(r#"CREATE TABLE IF NOT EXISTS "tenant_acme"."notes""#));
     /// # Ok(()) }
     /// ```
@@ -284,15 +284,6 @@ impl<E: Executor> Db<E> {
         at_most_one(self.fetch_all(template, params).await?)
     }
 
-    /// Runs `template` and returns the number of rows it affected.
-    pub async fn execute(
-        &self,
-        template: &Template,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<u64> {
-        self.run(template, params, None, Affected).await
-    }
-
     /// Runs `template` and returns its rows as a stream, without holding them all in memory.
     pub async fn stream(
         &self,
@@ -326,20 +317,53 @@ impl<E: Executor> Db<E> {
         .instrument(self.span())
         .await
     }
+}
+
+/// The writes: only on an executor that may write ([`Writable`]), so a replica handle
+/// ([`ReplicaDb`](crate::ReplicaDb)) does not compile with them. Reads (`fetch_*`, `stream`) run on
+/// every executor.
+impl<E: Executor> Db<E> {
+    /// Runs `template` and returns the number of rows it affected.
+    ///
+    /// ```compile_fail
+    /// # use tenant_runtime::{ReplicaDb, Template};
+    /// async fn delete_everything(db: &ReplicaDb, template: &Template) {
+    ///     db.execute(template, &[]).await; // a replica handle cannot write
+    /// }
+    /// ```
+    pub async fn execute(&self, template: &Template, params: &[&(dyn ToSql + Sync)]) -> Result<u64>
+    where
+        E: Writable,
+    {
+        self.run(template, params, None, Affected).await
+    }
 
     /// Creates the tenant's schema if it does not exist yet.
     ///
     /// This is the bare primitive; provisioning (grants, tables, registry) builds on it.
-    pub async fn create_schema(&self) -> Result<()> {
+    pub async fn create_schema(&self) -> Result<()>
+    where
+        E: Writable,
+    {
         let mut sql = String::from("CREATE SCHEMA IF NOT EXISTS ");
         self.tenant.schema().push_quoted(&mut sql);
         self.exec.pg().batch_execute(&sql).await
     }
 
-    /// Runs one or more parameterless statements through the simple query protocol, as one
-    /// implicit transaction (all or nothing). Used for DDL; not cached.
-    pub async fn batch_execute(&self, template: &Template) -> Result<()> {
+    /// Runs one or more parameterless statements of the caller's through the simple query
+    /// protocol, as one implicit transaction (all or nothing); not cached.
+    ///
+    /// An escape hatch like [`Client::as_tokio_postgres`](crate::Client::as_tokio_postgres):
+    /// the SQL may change the session, so the connection is marked for a reset before a pool
+    /// hands it out again. The library's own DDL never goes through it. On Citus, send one
+    /// statement per call: a string with a `CREATE INDEX` next to another statement is
+    /// refused for a distributed schema.
+    pub async fn batch_execute(&self, template: &Template) -> Result<()>
+    where
+        E: Writable,
+    {
         let sql = self.render(template, None)?;
+        self.exec.conn_state().mark_needs_reset();
         self.exec.pg().batch_execute(&sql).await
     }
 }

@@ -3,6 +3,7 @@
 //! connection, `pool::ReplicaClient`).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use postgres_types::ToSql;
 use tokio_postgres::{Row, Statement};
@@ -25,6 +26,27 @@ pub struct ConnState {
     pub(crate) cache: StatementCache,
     pub(crate) map: SchemaMap,
     pub(crate) mode: StatementMode,
+    /// Set when the connection was handed out raw (SQL the library did not write could have
+    /// changed its session state): a pool resets it before its next checkout.
+    pub(crate) needs_reset: AtomicBool,
+}
+
+impl ConnState {
+    /// Records that SQL of the caller's may have run: the session must be reset before the
+    /// connection serves anyone else.
+    pub(crate) fn mark_needs_reset(&self) {
+        self.needs_reset.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the session needs a reset.
+    pub(crate) fn needs_reset(&self) -> bool {
+        self.needs_reset.load(Ordering::Relaxed)
+    }
+
+    /// After a successful reset.
+    pub(crate) fn clear_needs_reset(&self) {
+        self.needs_reset.store(false, Ordering::Relaxed);
+    }
 }
 
 /// Something that executes statements: a [`Client`], a pooled connection (`pool::PooledClient`), a [`Transaction`],

@@ -17,6 +17,7 @@ use crate::exec::Db;
 use crate::exec::Executor;
 use crate::lifecycle::lock_schema;
 use crate::lifecycle::{run_jobs, Connections, Job};
+use crate::model::ddl::run_statements;
 use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
@@ -49,8 +50,8 @@ static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
         .build()
 });
 
-/// One versioned migration: a [`Template`] whose slots are `{tenant}` and named slots, with
-/// the checksum of its file.
+/// One versioned migration: its file as a [`Template`] whose slots are `{tenant}` and named
+/// slots, the same SQL split into its statements, and the checksum of the file.
 ///
 /// ```
 /// # use tenant_runtime::Migrations;
@@ -58,6 +59,7 @@ static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
 /// let first = MIGRATIONS.iter().next().unwrap();
 /// assert_eq!((first.version(), first.name()), (1, "create_notes"));
 /// assert!(first.template().to_string().contains("{tenant}"));
+/// assert!(first.statements().iter().all(|s| !s.to_string().trim_end().ends_with(';')));
 /// ```
 #[derive(Clone)]
 pub struct Migration {
@@ -66,6 +68,7 @@ pub struct Migration {
     file_name: Cow<'static, str>,
     checksum: Cow<'static, str>,
     template: Template,
+    statements: Cow<'static, [Template]>,
 }
 
 impl Migration {
@@ -77,6 +80,7 @@ impl Migration {
         file_name: &'static str,
         checksum: &'static str,
         pieces: &'static [Piece],
+        statements: &'static [Template],
     ) -> Migration {
         Migration {
             version,
@@ -84,6 +88,7 @@ impl Migration {
             file_name: Cow::Borrowed(file_name),
             checksum: Cow::Borrowed(checksum),
             template: Template::from_static(pieces),
+            statements: Cow::Borrowed(statements),
         }
     }
 
@@ -107,9 +112,24 @@ impl Migration {
         &self.checksum
     }
 
-    /// The SQL, with schema slots.
+    /// The SQL of the whole file, with schema slots.
     pub fn template(&self) -> &Template {
         &self.template
+    }
+
+    /// The statements of the file, in order, one per template, without their `;`: what the
+    /// [`Migrator`] sends, one query string each (split at compile time by the rule of
+    /// `tenant_sql::statement_ranges`).
+    ///
+    /// ```
+    /// # use tenant_runtime::Migrations;
+    /// static MIGRATIONS: Migrations = tenant_runtime::embed_migrations!("examples/migrations");
+    /// for m in MIGRATIONS.iter() {
+    ///     assert!(!m.statements().is_empty());
+    /// }
+    /// ```
+    pub fn statements(&self) -> &[Template] {
+        &self.statements
     }
 }
 
@@ -167,32 +187,34 @@ impl Migrations {
             tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| MigrateError::Invalid {
                 problems: errors.iter().map(|e| e.to_string()).collect(),
             })?;
+        let template = |parts: Vec<tenant_sql::Part>| {
+            let pieces = parts
+                .into_iter()
+                .map(|part| match part {
+                    tenant_sql::Part::Sql(s) => Piece::Sql(Cow::Owned(s)),
+                    tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
+                        Piece::Schema(Slot::Tenant)
+                    }
+                    tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
+                        let slot = slots
+                            .iter()
+                            .find(|s| **s == name)
+                            .expect("the checker accepts declared slots only");
+                        Piece::Schema(Slot::Named(slot))
+                    }
+                })
+                .collect();
+            Template::new(pieces)
+        };
         let list = checked
             .into_iter()
-            .map(|m| {
-                let mut template = Template::builder();
-                for part in &m.parts {
-                    match part {
-                        tenant_sql::Part::Sql(s) => template.sql(s),
-                        tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
-                            template.slot(Slot::Tenant)
-                        }
-                        tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
-                            let slot = slots
-                                .iter()
-                                .find(|s| **s == name.as_str())
-                                .expect("the checker accepts declared slots only");
-                            template.slot(Slot::Named(slot))
-                        }
-                    };
-                }
-                Migration {
-                    version: m.version,
-                    name: Cow::Owned(m.name),
-                    file_name: Cow::Owned(m.file_name),
-                    checksum: Cow::Owned(m.checksum),
-                    template: template.build(),
-                }
+            .map(|m| Migration {
+                version: m.version,
+                name: Cow::Owned(m.name),
+                file_name: Cow::Owned(m.file_name),
+                checksum: Cow::Owned(m.checksum),
+                template: template(m.parts),
+                statements: m.statements.into_iter().map(template).collect(),
             })
             .collect::<Vec<_>>();
         Ok(Migrations {
@@ -384,7 +406,8 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 /// Each tenant is migrated in its own transaction, under the schema's advisory lock: its
 /// version table (`{tenant}."_tenant_migrations"`) is read, every applied migration's
 /// checksum is compared with this build's, the pending migrations are applied in version
-/// order and recorded, and the transaction commits; any failure rolls the whole tenant back
+/// order (each statement of a file as a query string of its own, pipelined: one round trip
+/// per file) and recorded, and the transaction commits; any failure rolls the whole tenant back
 /// and is reported, while the other tenants go on (or, with
 /// [`fail_fast`](Migrator::fail_fast), no new tenant starts). Rerunning skips what is done.
 ///
@@ -595,7 +618,8 @@ impl<'m> Migrator<'m> {
             return Ok(Outcome::Pending(versions));
         }
         if !table_found {
-            tx.batch_execute(&CREATE_VERSION_TABLE).await?;
+            let sql = tx.render(&CREATE_VERSION_TABLE, None)?;
+            run_statements(pg, &[sql]).await?;
         }
         for m in pending {
             let failed = |source: Error| {
@@ -607,7 +631,13 @@ impl<'m> Migrator<'m> {
                     source: Box::new(source),
                 })
             };
-            tx.batch_execute(&m.template).await.map_err(failed)?;
+            let statements = m
+                .statements
+                .iter()
+                .map(|t| tx.render(t, None))
+                .collect::<Result<Vec<_>>>()
+                .map_err(failed)?;
+            run_statements(pg, &statements).await.map_err(failed)?;
             let version = i64::try_from(m.version).map_err(|_| {
                 failed(MigrateError::VersionOutOfRange { version: m.version }.into())
             })?;

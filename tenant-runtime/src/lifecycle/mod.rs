@@ -16,6 +16,8 @@ pub use migrate::{
     TenantReport, VERSION_TABLE,
 };
 pub(crate) use provision::lock_schema;
-pub use provision::{retired_schema_name, Provisioner, Purged, Retired, RETIRED_MARKER};
+pub use provision::{
+    retired_schema_name, Provisioner, PurgeRefused, PurgeReport, Purged, Retired, RETIRED_MARKER,
+};
 pub(crate) use registry::entry_from_row;
 pub use registry::{Registry, RegistryEntry, TenantState};

@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use postgres_types::Type;
 
@@ -15,9 +15,10 @@ use crate::door::{Allowlist, Tenant};
 use crate::door::{SchemaName, MAX_SCHEMA_NAME_LEN};
 use crate::error::{AllowlistError, Duplicated, Error, LifecycleError, Result};
 use crate::exec::Client;
-use crate::exec::{Executor, PgRef};
+use crate::exec::{Executor, PgRef, Writable};
 use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
 use crate::lifecycle::{run_jobs, Job};
+use crate::model::ddl::run_statements;
 use crate::model::ModelSet;
 use crate::sql::{Piece, SchemaMap, Slot, Template};
 
@@ -56,7 +57,7 @@ pub const RETIRED_MARKER: &str = "_deleted_";
 #[derive(Debug, Clone)]
 pub struct Provisioner {
     models: ModelSet,
-    tenant_ddl: Template,
+    tenant_ddl: Vec<Template>,
     registry: Registry,
     role: Option<SchemaName>,
     map: SchemaMap,
@@ -84,6 +85,34 @@ pub struct Purged {
     pub key: String,
     /// The retired schema that was dropped.
     pub dropped_schema: String,
+}
+
+/// A retired tenant [`Provisioner::purge`] refused to drop, because its registry row does not
+/// name the schema that retiring the tenant produced. Nothing of it was dropped or deleted.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct PurgeRefused {
+    /// The tenant key of the row.
+    pub key: String,
+    /// Why: [`LifecycleError::RetiredSchemaMismatch`](crate::error::LifecycleError::RetiredSchemaMismatch), [`LifecycleError::RetiredSchemaInUse`](crate::error::LifecycleError::RetiredSchemaInUse),
+    /// [`AllowlistError::ReservedSchema`](crate::error::AllowlistError::ReservedSchema) or [`Error::InvalidSchemaName`] (of the row's schema).
+    pub error: Error,
+}
+
+/// What [`Provisioner::purge`] did: the tenants it dropped, and the rows it refused (it goes
+/// on with the other rows after a refusal).
+///
+/// ```
+/// let report = tenant_runtime::PurgeReport::default();
+/// assert!(report.purged.is_empty() && report.refused.is_empty());
+/// ```
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// The tenants dropped, in the order they were retired.
+    pub purged: Vec<Purged>,
+    /// The rows refused, with why.
+    pub refused: Vec<PurgeRefused>,
 }
 
 impl Provisioner {
@@ -118,17 +147,23 @@ impl Provisioner {
     /// Grants `USAGE` and `CREATE` on each new schema to `role`, and (as default privileges
     /// of the provisioning role) DML on its tables and sequences. The role must exist.
     ///
+    /// Refused with [`Error::InvalidRoleName`]: the names PostgreSQL reads as pseudo-roles even
+    /// when quoted (`public`, which would hand every tenant's data to every role on the
+    /// server, `current_user`, `session_user`, `current_role`), the reserved `none` and
+    /// `pg_*` (in any case), and anything that is not an identifier by the schema-name rule
+    /// (`[a-z_][a-z0-9_]*`, at most 63 bytes).
+    ///
     /// ```
-    /// # use tenant_runtime::{ModelSet, Provisioner};
-    /// assert!(Provisioner::new(ModelSet::new())?.grant_to("app; DROP").is_err());
+    /// # use tenant_runtime::{Error, ModelSet, Provisioner};
+    /// assert!(Provisioner::new(ModelSet::new())?.grant_to("app").is_ok());
+    /// for role in ["public", "PUBLIC", "current_user", "pg_read_all_data", "app; DROP"] {
+    ///     let refused = Provisioner::new(ModelSet::new())?.grant_to(role);
+    ///     assert!(matches!(refused, Err(Error::InvalidRoleName { .. })), "{role}");
+    /// }
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
     pub fn grant_to(mut self, role: &str) -> Result<Provisioner> {
-        let parsed = SchemaName::parse(role).map_err(|source| Error::InvalidRoleName {
-            role: role.into(),
-            source,
-        })?;
-        self.role = Some(parsed);
+        self.role = Some(grant_role(role)?);
         Ok(self)
     }
 
@@ -176,6 +211,12 @@ impl Provisioner {
     /// Creates the registry and the shared (named-slot) tables of the model set, if missing.
     /// Run it once per database, before provisioning; it is idempotent.
     ///
+    /// With [`distribute_on_citus(true)`](Provisioner::distribute_on_citus) it also makes each
+    /// shared table a Citus reference table (`create_reference_table`, see
+    /// [`citus::make_reference_tables`](crate::citus::make_reference_tables)), skipping those
+    /// Citus already distributes: foreign keys from a distributed tenant schema may only
+    /// point into the same schema or to reference tables.
+    ///
     /// ```no_run
     /// # use tenant_runtime::{Client, ModelSet, Provisioner};
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
@@ -183,11 +224,16 @@ impl Provisioner {
     /// Provisioner::new(ModelSet::new())?.install(&client).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+    pub async fn install<E: Writable>(&self, exec: &E) -> Result<()> {
         self.registry.install(exec).await?;
         self.models
             .create_shared_tables(exec, Some(&self.map))
-            .await
+            .await?;
+        if self.distribute_on_citus {
+            let tables = self.models.shared_table_names(exec, Some(&self.map))?;
+            crate::lifecycle::citus::make_reference_tables(exec, &tables).await?;
+        }
+        Ok(())
     }
 
     /// Provisions tenant `key` in schema `schema`: creates the schema if missing, grants it
@@ -330,7 +376,12 @@ impl Provisioner {
             }));
         }
 
-        tx.batch_execute(&self.provision_ddl()).await?;
+        let ddl = self
+            .provision_ddl()
+            .iter()
+            .map(|t| tx.render(t, None))
+            .collect::<Result<Vec<_>>>()?;
+        run_statements(pg, &ddl).await?;
         if self.distribute_on_citus {
             crate::lifecycle::citus::distribute_schema(&tx).await?;
         }
@@ -350,46 +401,46 @@ impl Provisioner {
         tx.commit().await
     }
 
-    /// `CREATE SCHEMA`, the grants, and the tenant tables: one template, one round trip.
-    fn provision_ddl(&self) -> Template {
-        let sql = |s: String| Piece::Sql(Cow::Owned(s));
-        let tenant = Piece::Schema(Slot::Tenant);
-        let mut pieces = vec![
-            Piece::Sql(Cow::Borrowed("CREATE SCHEMA IF NOT EXISTS ")),
-            tenant.clone(),
-        ];
+    /// `CREATE SCHEMA`, the grants, and the tenant tables, one statement per template: sent
+    /// one per query string, pipelined (one round trip), inside the provisioning transaction.
+    fn provision_ddl(&self) -> Vec<Template> {
+        // `<before>{tenant}<after>`
+        let around = |before: &'static str, after: String| {
+            Template::new(vec![
+                Piece::Sql(Cow::Borrowed(before)),
+                Piece::Schema(Slot::Tenant),
+                Piece::Sql(Cow::Owned(after)),
+            ])
+        };
+        let mut statements = vec![around("CREATE SCHEMA IF NOT EXISTS ", String::new())];
         if let Some(role) = self.role {
-            pieces.extend([
-                Piece::Sql(Cow::Borrowed(";\nGRANT USAGE, CREATE ON SCHEMA ")),
-                tenant.clone(),
-                sql(format!(" TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA ")),
-                tenant.clone(),
-                sql(format!(
-                    " GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role};\nALTER DEFAULT PRIVILEGES IN SCHEMA "
-                )),
-                tenant.clone(),
-                sql(format!(" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}")),
+            statements.extend([
+                around("GRANT USAGE, CREATE ON SCHEMA ", format!(" TO {role}")),
+                around(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA ",
+                    format!(" GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"),
+                ),
+                around(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA ",
+                    format!(" GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {role}"),
+                ),
             ]);
         }
-        if !self.tenant_ddl.pieces().is_empty() {
-            pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
-            pieces.extend(self.tenant_ddl.pieces().iter().cloned());
-        }
+        statements.extend(self.tenant_ddl.iter().cloned());
         if let Some(role) = self.role {
             // Tables that existed before (re-provisioning) get the grants too.
-            pieces.extend([
-                Piece::Sql(Cow::Borrowed(
-                    ";\nGRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ",
-                )),
-                tenant.clone(),
-                sql(format!(
-                    " TO {role};\nGRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA "
-                )),
-                tenant,
-                sql(format!(" TO {role}")),
+            statements.extend([
+                around(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ",
+                    format!(" TO {role}"),
+                ),
+                around(
+                    "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA ",
+                    format!(" TO {role}"),
+                ),
             ]);
         }
-        Template::new(pieces)
+        statements
     }
 
     /// Phase one of teardown: renames the tenant's schema to `<schema>_deleted_<yyyymmdd>`
@@ -438,7 +489,7 @@ impl Provisioner {
             .query_typed("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')", &[])
             .await?;
         let today: String = today[0].try_get(0)?;
-        let renamed = retired_schema_name(schema, &today);
+        let renamed = retired_schema_name(schema, &today)?;
         if schema_exists(pg, renamed).await? {
             return Err(Error::Lifecycle(LifecycleError::SchemaExists {
                 schema: renamed.as_str().into(),
@@ -466,6 +517,11 @@ impl Provisioner {
     /// retired is [`LifecycleError::TenantNotRetired`]; a schema of the original name that exists again
     /// is [`LifecycleError::SchemaExists`].
     ///
+    /// It renames only the exact schema retiring the tenant produced,
+    /// `retired_schema_name(schema, date of retired_at)`: a registry row that names another
+    /// one is refused with [`LifecycleError::RetiredSchemaMismatch`](crate::error::LifecycleError::RetiredSchemaMismatch), and one whose retired name is a
+    /// registered tenant's schema with [`LifecycleError::RetiredSchemaInUse`](crate::error::LifecycleError::RetiredSchemaInUse).
+    ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
@@ -485,13 +541,13 @@ impl Provisioner {
         let tx = client.transaction().await?;
         let pg = tx.pg();
         let entry = self.locked_entry(pg, key).await?;
-        let Some(retired) = entry.retired_schema.as_deref() else {
+        if entry.retired_schema.is_none() {
             return Err(Error::Lifecycle(LifecycleError::TenantNotRetired {
                 key: key.into(),
             }));
-        };
+        }
         let schema = tenant_schema(&entry.schema)?;
-        let retired = retired_schema(retired)?;
+        let retired = self.trusted_retired_schema(pg, &entry).await??;
         lock_schema(pg, schema).await?;
         if schema_exists(pg, schema).await? {
             return Err(Error::Lifecycle(LifecycleError::SchemaExists {
@@ -516,8 +572,15 @@ impl Provisioner {
 
     /// Phase two of teardown: drops the schemas of tenants retired at least `grace` ago
     /// (by the database clock) and deletes their registry rows, one transaction per tenant.
-    /// `Duration::ZERO` purges every retired tenant. Only schemas the registry records as
-    /// retired are ever dropped.
+    /// `Duration::ZERO` purges every retired tenant.
+    ///
+    /// The registry is not trusted to name what to drop: for each row, purge drops only the
+    /// exact schema retiring it produced, `retired_schema_name(schema, date of retired_at)`,
+    /// and never a schema that is any registered tenant's schema. A row that names another
+    /// schema is not touched and is reported in [`PurgeReport::refused`]
+    /// ([`LifecycleError::RetiredSchemaMismatch`](crate::error::LifecycleError::RetiredSchemaMismatch), [`LifecycleError::RetiredSchemaInUse`](crate::error::LifecycleError::RetiredSchemaInUse), or the row's own
+    /// schema refused); purge goes on with the other rows. A database error stops the run
+    /// (the tenants purged before it stay purged; run it again).
     ///
     /// ```no_run
     /// # use std::time::Duration;
@@ -525,12 +588,16 @@ impl Provisioner {
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// # let provisioner = Provisioner::new(ModelSet::new())?;
-    /// for purged in provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await? {
+    /// let report = provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await?;
+    /// for purged in &report.purged {
     ///     println!("dropped {} ({})", purged.dropped_schema, purged.key);
+    /// }
+    /// for refused in &report.refused {
+    ///     eprintln!("left alone: {}", refused.error);
     /// }
     /// # Ok(()) }
     /// ```
-    pub async fn purge(&self, client: &mut Client, grace: Duration) -> Result<Vec<Purged>> {
+    pub async fn purge(&self, client: &mut Client, grace: Duration) -> Result<PurgeReport> {
         let due = "state = 'retired' AND retired_at <= now() - make_interval(secs => $1)";
         let sql = format!(
             "SELECT key FROM {} WHERE {due} ORDER BY retired_at, key",
@@ -544,15 +611,15 @@ impl Provisioner {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let mut purged = Vec::with_capacity(keys.len());
+        let mut report = PurgeReport::default();
         for key in keys {
             let tx = client.transaction().await?;
             let pg = tx.pg();
             lock_key(pg, &key).await?;
             // Re-read under the lock: a concurrent restore or purge may have won.
             let sql = format!(
-                "SELECT retired_schema FROM {} WHERE key = $1 AND {} FOR UPDATE",
-                self.registry.table(),
+                "{} WHERE key = $1 AND {} FOR UPDATE",
+                self.registry.select_sql(),
                 due.replace("$1", "$2")
             );
             let rows = pg
@@ -561,20 +628,67 @@ impl Provisioner {
             let Some(row) = rows.first() else {
                 continue;
             };
-            let retired: String = row.try_get(0)?;
-            let retired = retired_schema(&retired)?;
+            let entry = entry_from_row(row)?;
+            let retired = match self.trusted_retired_schema(pg, &entry).await? {
+                Ok(retired) => retired,
+                Err(error) => {
+                    tracing::warn!(%error, "purge left a registry row alone");
+                    // Dropping the transaction rolls it back (and releases the lock).
+                    report.refused.push(PurgeRefused { key, error });
+                    continue;
+                }
+            };
             lock_schema(pg, retired).await?;
             pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {retired} CASCADE"))
                 .await?;
             let sql = format!("DELETE FROM {} WHERE key = $1", self.registry.table());
             pg.query_typed(&sql, &[(&key, Type::TEXT)]).await?;
             tx.commit().await?;
-            purged.push(Purged {
+            report.purged.push(Purged {
                 key,
                 dropped_schema: retired.as_str().into(),
             });
         }
-        Ok(purged)
+        Ok(report)
+    }
+
+    /// The retired schema of `entry` if its row can be trusted: exactly the name retiring
+    /// the row's schema on the date of its `retired_at` gives, and no registered tenant's
+    /// schema. The inner error is the refusal; the outer one a database error.
+    async fn trusted_retired_schema(
+        &self,
+        pg: PgRef<'_>,
+        entry: &RegistryEntry,
+    ) -> Result<Result<SchemaName>> {
+        let expected = match expected_retired_schema(entry) {
+            Ok(expected) => expected,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if entry.retired_schema.as_deref() != Some(expected.as_str()) {
+            return Ok(Err(Error::Lifecycle(
+                LifecycleError::RetiredSchemaMismatch {
+                    key: entry.key.clone(),
+                    recorded: entry.retired_schema.clone(),
+                    expected: expected.as_str().into(),
+                },
+            )));
+        }
+        let sql = format!(
+            "SELECT key FROM {} WHERE schema = $1 ORDER BY key LIMIT 1",
+            self.registry.table()
+        );
+        let rows = self
+            .registry
+            .query(pg, &sql, &[(&expected.as_str(), Type::TEXT)])
+            .await?;
+        if let Some(row) = rows.first() {
+            return Ok(Err(Error::Lifecycle(LifecycleError::RetiredSchemaInUse {
+                key: entry.key.clone(),
+                schema: expected.as_str().into(),
+                used_by: row.try_get(0)?,
+            })));
+        }
+        Ok(Ok(expected))
     }
 
     /// Locks `key` and reads its registry row (unknown key: [`Error::UnknownTenant`]).
@@ -594,21 +708,38 @@ impl Provisioner {
 /// digits of a hash of the full name, so the result is deterministic and two long names
 /// with a common prefix do not collide.
 ///
+///
+/// `yyyymmdd` must be a calendar date written as 8 digits; anything else is
+/// [`LifecycleError::InvalidRetirementDate`](crate::error::LifecycleError::InvalidRetirementDate).
+///
 /// ```
+/// use tenant_runtime::error::{Error, LifecycleError};
 /// use tenant_runtime::lifecycle::retired_schema_name;
 /// use tenant_runtime::SchemaName;
 ///
 /// let short = SchemaName::parse("tenant_acme")?;
-/// assert_eq!(retired_schema_name(short, "20260421").as_str(), "tenant_acme_deleted_20260421");
+/// assert_eq!(retired_schema_name(short, "20260421")?.as_str(), "tenant_acme_deleted_20260421");
 ///
 /// let long = SchemaName::parse(&"t".repeat(60))?;
-/// let renamed = retired_schema_name(long, "20260421");
+/// let renamed = retired_schema_name(long, "20260421")?;
 /// assert_eq!(renamed.as_str().len(), 63);
 /// assert!(renamed.as_str().ends_with("_deleted_20260421"));
-/// assert_eq!(renamed, retired_schema_name(long, "20260421"));
-/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
+/// assert_eq!(renamed, retired_schema_name(long, "20260421")?);
+///
+/// for bad in ["2026-04-21", "20261301", "20260230", "2026042", "x"] {
+///     assert!(matches!(
+///         retired_schema_name(short, bad),
+///         Err(Error::Lifecycle(LifecycleError::Lifecycle(LifecycleError::InvalidRetirementDate { .. })))
+///     ));
+/// }
+/// # Ok::<(), Error>(())
 /// ```
-pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> SchemaName {
+pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> Result<SchemaName> {
+    if !is_calendar_date(yyyymmdd) {
+        return Err(Error::Lifecycle(LifecycleError::InvalidRetirementDate {
+            date: yyyymmdd.into(),
+        }));
+    }
     let suffix = format!("{RETIRED_MARKER}{yyyymmdd}");
     let base = schema.as_str();
     let name = if base.len() + suffix.len() <= MAX_SCHEMA_NAME_LEN {
@@ -617,7 +748,106 @@ pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> SchemaName {
         let keep = MAX_SCHEMA_NAME_LEN - suffix.len() - 9;
         format!("{}_{:08x}{suffix}", &base[..keep], fnv1a32(base))
     };
-    SchemaName::parse(&name).expect("a valid name with a valid suffix is valid")
+    // A valid base, `_`, hex digits and an 8-digit date: always a valid name.
+    Ok(SchemaName::parse(&name)?)
+}
+
+/// Whether `s` is `YYYYMMDD` naming a day of the Gregorian calendar.
+fn is_calendar_date(s: &str) -> bool {
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let number = |range: std::ops::Range<usize>| s[range].parse::<u32>().unwrap_or(0);
+    let (year, month, day) = (number(0..4), number(4..6), number(6..8));
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// `YYYYMMDD` of `time` in UTC: the date [`Provisioner::retire`] put in the name (it takes it
+/// from the same `now()` it stores as `retired_at`).
+fn utc_date(time: SystemTime) -> Option<String> {
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    let days = i64::try_from(secs / 86_400).ok()?;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Some(format!("{year:04}{month:02}{day:02}"))
+}
+
+/// The schema retiring `entry`'s schema on its retirement date gives (a refusal if the row's
+/// schema is not a tenant schema or it has no retirement date).
+fn expected_retired_schema(entry: &RegistryEntry) -> Result<SchemaName> {
+    let schema = tenant_schema(&entry.schema)?;
+    let Some(date) = entry.retired_at.and_then(utc_date) else {
+        return Err(Error::Lifecycle(LifecycleError::RetiredSchemaMismatch {
+            key: entry.key.clone(),
+            recorded: entry.retired_schema.clone(),
+            expected: format!("{schema}{RETIRED_MARKER}<date>: the row has no retired_at"),
+        }));
+    };
+    retired_schema_name(schema, &date)
+}
+
+/// Role names PostgreSQL reads as pseudo-roles (even quoted) or reserves.
+const RESERVED_ROLES: [&str; 5] = [
+    "public",
+    "none",
+    "current_user",
+    "session_user",
+    "current_role",
+];
+
+/// A role [`Provisioner::grant_to`] may grant to.
+fn grant_role(role: &str) -> Result<SchemaName> {
+    let refuse = |reason: String| Error::InvalidRoleName {
+        role: role.into(),
+        reason,
+    };
+    let lower = role.to_ascii_lowercase();
+    match lower.as_str() {
+        "public" => {
+            return Err(refuse(
+                "PostgreSQL reads `public` as the PUBLIC pseudo-role even when quoted, so every \
+                 role on the server could read and write every tenant's data"
+                    .into(),
+            ))
+        }
+        "none" => {
+            return Err(refuse(
+                "`none` is reserved by PostgreSQL and names no role".into(),
+            ))
+        }
+        other if RESERVED_ROLES.contains(&other) => {
+            return Err(refuse(format!(
+                "PostgreSQL reads `{other}` as whichever role runs the statement, not as a role \
+                 of its own"
+            )))
+        }
+        other if other.starts_with("pg_") => {
+            return Err(refuse(
+                "`pg_` names are reserved for PostgreSQL's predefined roles (such as \
+                 pg_read_all_data), whose members would all get the grant"
+                    .into(),
+            ))
+        }
+        _ => {}
+    }
+    SchemaName::parse(role)
+        .map_err(|e| refuse(format!("not a valid identifier for the grant: {e}")))
 }
 
 fn fnv1a32(s: &str) -> u32 {
@@ -633,17 +863,6 @@ fn tenant_schema(name: &str) -> Result<SchemaName> {
     if schema.as_str() == "public" {
         return Err(Error::Allowlist(AllowlistError::ReservedSchema {
             schema: "public".into(),
-        }));
-    }
-    Ok(schema)
-}
-
-/// A registry `retired_schema` value: must be a `..._deleted_<date>` name.
-fn retired_schema(name: &str) -> Result<SchemaName> {
-    let schema = tenant_schema(name)?;
-    if !schema.as_str().contains(RETIRED_MARKER) {
-        return Err(Error::Lifecycle(LifecycleError::NotRetiredSchema {
-            schema: name.into(),
         }));
     }
     Ok(schema)
@@ -691,17 +910,79 @@ mod tests {
         let a = SchemaName::parse(&format!("{}a", "x".repeat(50))).unwrap();
         let b = SchemaName::parse(&format!("{}b", "x".repeat(50))).unwrap();
         let (ra, rb) = (
-            retired_schema_name(a, "20260101"),
-            retired_schema_name(b, "20260101"),
+            retired_schema_name(a, "20260101").unwrap(),
+            retired_schema_name(b, "20260101").unwrap(),
         );
         assert_ne!(ra, rb);
         assert!(ra.as_str().len() <= MAX_SCHEMA_NAME_LEN);
     }
 
     #[test]
-    fn retired_schema_values_must_carry_the_marker() {
-        assert!(retired_schema("tenant_acme").is_err());
-        assert!(retired_schema("public").is_err());
-        assert!(retired_schema("tenant_acme_deleted_20260101").is_ok());
+    fn malformed_retirement_dates_are_errors_not_panics() {
+        let schema = SchemaName::parse("tenant_acme").unwrap();
+        let long = SchemaName::parse(&"t".repeat(63)).unwrap();
+        for bad in [
+            "",
+            "2026042",
+            "202604210",
+            "2026-04-21",
+            "2026042X",
+            "20260230",
+            "20250229",
+            "20261301",
+            "20260100",
+            "20260432",
+            "ＡＢＣＤ",
+            &"9".repeat(80),
+        ] {
+            for base in [schema, long] {
+                assert!(
+                    matches!(
+                        retired_schema_name(base, bad),
+                        Err(Error::Lifecycle(LifecycleError::InvalidRetirementDate { ref date })) if date == bad
+                    ),
+                    "{bad:?}"
+                );
+            }
+        }
+        for good in ["20240229", "20000229", "19991231", "20260101"] {
+            assert!(retired_schema_name(schema, good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_utc_date_is_the_civil_date() {
+        let at = |secs: u64| utc_date(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0).as_deref(), Some("19700101"));
+        assert_eq!(at(951_782_400).as_deref(), Some("20000229")); // 2000-02-29T00:00:00Z
+        assert_eq!(at(1_776_729_599).as_deref(), Some("20260420")); // 2026-04-20T23:59:59Z
+        assert_eq!(at(1_776_729_600).as_deref(), Some("20260421"));
+    }
+
+    #[test]
+    fn reserved_and_malformed_roles_are_refused_with_a_reason() {
+        for role in [
+            "public",
+            "PUBLIC",
+            "Public",
+            "none",
+            "current_user",
+            "SESSION_USER",
+            "current_role",
+            "pg_read_all_data",
+            "PG_MONITOR",
+            "app; DROP",
+            "",
+            "\"app\"",
+        ] {
+            match grant_role(role) {
+                Err(Error::InvalidRoleName { role: r, reason }) => {
+                    assert_eq!(r, role);
+                    assert!(!reason.is_empty());
+                }
+                other => panic!("{role:?}: {other:?}"),
+            }
+        }
+        assert_eq!(grant_role("app_rw").unwrap().as_str(), "app_rw");
     }
 }

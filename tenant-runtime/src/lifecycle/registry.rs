@@ -15,7 +15,25 @@ use tokio_postgres::Row;
 use crate::door::Allowlist;
 use crate::door::SchemaName;
 use crate::error::{Error, LifecycleError, Result};
-use crate::exec::{Executor, PgRef};
+use crate::exec::{Executor, PgRef, Writable};
+use crate::model::ddl::run_statements;
+
+/// The name of the check that ties a row's `retired_schema` to its `schema`.
+const RETIRED_CHECK: &str = "tenants_retired_schema_derived";
+
+/// Its expression: `retired_schema` has the shape [`retired_schema_name`] gives the row's own
+/// `schema` (17 = `_deleted_` and 8 digits; 46 = 63 - 17; 37 and 9 as there), and a retired
+/// row has its `retired_at`.
+///
+/// [`retired_schema_name`]: crate::retired_schema_name
+const RETIRED_CHECK_SQL: &str = "(state = 'retired') = (retired_at IS NOT NULL) \
+     AND (retired_schema IS NULL OR (right(retired_schema, 17) ~ '^_deleted_[0-9]{8}$' \
+     AND CASE WHEN length(schema) <= 46 \
+         THEN retired_schema = schema || right(retired_schema, 17) \
+         ELSE length(retired_schema) = 63 \
+              AND substr(retired_schema, 38, 9) ~ '^_[0-9a-f]{8}$' \
+              AND retired_schema = left(schema, 37) || substr(retired_schema, 38, 9) || right(retired_schema, 17) \
+         END))";
 
 /// Where the registry table lives: `<schema>."tenants"`.
 ///
@@ -29,9 +47,19 @@ use crate::exec::{Executor, PgRef};
 ///     state          text NOT NULL DEFAULT 'active',   -- 'active' | 'retired'
 ///     retired_schema text UNIQUE,                      -- <schema>_deleted_<yyyymmdd> while retired
 ///     created_at     timestamptz NOT NULL DEFAULT now(),
-///     retired_at     timestamptz
+///     retired_at     timestamptz,                      -- set while retired
+///     CONSTRAINT tenants_retired_schema_derived CHECK (...)
 /// )
 /// ```
+///
+/// The `tenants_retired_schema_derived` check makes PostgreSQL refuse a row whose
+/// `retired_schema` is not derived from the row's own `schema` (the
+/// [`retired_schema_name`](crate::retired_schema_name) shape: `<schema>_deleted_<8 digits>`, or
+/// for long names the first 37 bytes, `_`, 8 hex digits and the suffix), or a retired row
+/// without `retired_at`. [`install`](Registry::install) adds it (`NOT VALID`, then validated
+/// if the rows allow) to a registry created before it existed. What it cannot check (the
+/// date, the hash, that the name is no other tenant's schema) purge and restore check
+/// before they touch a schema.
 ///
 /// Only [`Provisioner`](crate::Provisioner) writes it. Everything that changes a tenant holds
 /// a transaction-scoped advisory lock on `hashtextextended('tenant:key:' || key, 0)` and then
@@ -121,27 +149,51 @@ impl Registry {
         &self.table
     }
 
-    /// Creates the registry schema and table if missing (idempotent, safe to run from many
-    /// processes at once); what [`Provisioner::install`](crate::Provisioner::install) runs first.
-    pub(crate) async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
-        // One simple-query batch: one implicit transaction, so the lock covers the DDL.
-        let sql = format!(
-            "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{name}', 0));
-             CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} (
+    /// Creates the registry schema and table if missing, and adds the
+    /// `tenants_retired_schema_derived` check to a registry that lacks it (idempotent, safe
+    /// to run from many processes at once). One transaction, one statement per query string.
+    /// What [`Provisioner::install`](crate::Provisioner::install) runs first.
+    pub(crate) async fn install<E: Writable>(&self, exec: &E) -> Result<()> {
+        let (schema, table) = (self.schema, &self.table);
+        let statements = [
+            // Transaction-scoped: the lock covers the DDL after it.
+            format!(
+                "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{}', 0))",
+                schema.as_str()
+            ),
+            format!("CREATE SCHEMA IF NOT EXISTS {schema}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
                  key text PRIMARY KEY,
                  schema text NOT NULL UNIQUE,
                  state text NOT NULL DEFAULT 'active' CHECK (state IN ('active', 'retired')),
                  retired_schema text UNIQUE,
                  created_at timestamptz NOT NULL DEFAULT now(),
                  retired_at timestamptz,
-                 CHECK ((state = 'retired') = (retired_schema IS NOT NULL))
-             )",
-            name = self.schema.as_str(),
-            schema = self.schema,
-            table = self.table,
-        );
-        exec.pg().batch_execute(&sql).await
+                 CHECK ((state = 'retired') = (retired_schema IS NOT NULL)),
+                 CONSTRAINT {RETIRED_CHECK} CHECK ({RETIRED_CHECK_SQL})
+             )"
+            ),
+            // A registry from before the check: add it without reading the rows, then
+            // validate it if they all pass (a subtransaction, so a failing row only leaves
+            // the check NOT VALID: still enforced for every row written from now on).
+            format!(
+                "DO $tenant$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                                WHERE conrelid = '{table}'::regclass AND conname = '{RETIRED_CHECK}') THEN
+                     ALTER TABLE {table} ADD CONSTRAINT {RETIRED_CHECK} CHECK ({RETIRED_CHECK_SQL}) NOT VALID;
+                     BEGIN
+                         ALTER TABLE {table} VALIDATE CONSTRAINT {RETIRED_CHECK};
+                     EXCEPTION WHEN check_violation THEN
+                         RAISE WARNING 'registry {table} has rows whose retired_schema is not derived from their schema; purge and restore refuse them';
+                     END;
+                 END IF;
+             END $tenant$"
+            ),
+        ];
+        run_statements(exec.pg(), &statements)
+            .await
+            .map_err(|e| self.missing_as_not_installed(e))
     }
 
     /// Every registered tenant, active and retired, sorted by key.

@@ -40,7 +40,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use super::{ColumnDef, Model};
 use crate::error::{Error, Result};
 use crate::exec::Db;
-use crate::exec::{Begin, Executor, Writable};
+use crate::exec::{Begin, Writable};
 use crate::sql::{Template, TemplateBuilder};
 
 /// The most bind parameters one statement can carry: the protocol counts them in 16 bits.
@@ -194,7 +194,7 @@ pub(crate) async fn insert_many<M: Model, E: Begin + Writable>(
     Ok(inserted)
 }
 
-async fn insert_chunks<M: Model, E: Executor>(
+async fn insert_chunks<M: Model, E: Writable>(
     db: &Db<E>,
     rows: &[M],
     returning: bool,

@@ -183,6 +183,11 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// rejects, a constraint) aborts the `COPY` and nothing is written. Identity columns are
     /// generated, as with [`Model::insert`]. The items may be models or references to them.
     ///
+    /// On Citus, a `COPY` that breaks a foreign key fails with SQLSTATE `XX000` (internal
+    /// error, raised on the worker), where the same row through `INSERT` fails with `23503`
+    /// (foreign-key violation): match on the code with that in mind, or validate the keys
+    /// first.
+    ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model};
     /// # #[derive(Model)] #[tenant(table = "events")]
@@ -292,14 +297,24 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
-    /// in one implicit transaction: runs the DDL [`ddl::create_table`] renders.
+    /// in one transaction (`db`'s, if it is one), one statement per query string
+    /// ([`ddl::create_table`]).
     fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
-        async move { db.batch_execute(&ddl::create_table::<Self>()).await }
+        async move {
+            let statements = ddl::create_table::<Self>()
+                .iter()
+                .map(|t| db.render(t, None))
+                .collect::<Result<Vec<_>>>()?;
+            ddl::run_statements(db.executor().pg(), &statements).await
+        }
     }
 
     /// Drops the table if it exists: runs the DDL [`ddl::drop_table`] renders.
     fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
-        async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
+        async move {
+            let statement = db.render(&ddl::drop_table::<Self>(), None)?;
+            ddl::run_statements(db.executor().pg(), &[statement]).await
+        }
     }
 }
 

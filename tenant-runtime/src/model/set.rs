@@ -7,7 +7,7 @@ use std::fmt;
 use crate::door::SchemaName;
 use crate::error::{Error, ModelError, Result};
 use crate::exec::Db;
-use crate::exec::Executor;
+use crate::exec::{Executor, Writable};
 use crate::model::ddl;
 use crate::model::ColumnDef;
 use crate::model::Model;
@@ -24,7 +24,7 @@ pub struct ModelInfo {
     pub slot: Slot,
     /// The columns (with their foreign keys).
     pub columns: &'static [ColumnDef],
-    create: fn() -> Template,
+    create: fn() -> Vec<Template>,
     drop: fn() -> Template,
 }
 
@@ -49,8 +49,9 @@ impl ModelInfo {
         }
     }
 
-    /// [`ddl::create_table`] of this model.
-    fn create_ddl(&self) -> Template {
+    /// `CREATE TABLE IF NOT EXISTS` (with constraints), then its `CREATE INDEX` statements,
+    /// for this model: one statement per template ([`ddl::create_table`]).
+    pub(crate) fn create_table(&self) -> Vec<Template> {
         (self.create)()
     }
 
@@ -254,58 +255,49 @@ impl ModelSet {
         }
     }
 
-    /// One template: the DDL of `models` in order, joined by `;` (one round trip, one
-    /// implicit transaction when run with `batch_execute`).
-    fn joined<'a>(
-        models: impl Iterator<Item = &'a ModelInfo>,
-        ddl: impl Fn(&ModelInfo) -> Template,
-    ) -> Template {
-        let mut joined = Template::builder();
-        for m in models {
-            if !joined.is_empty() {
-                joined.sql(";\n");
-            }
-            joined.append(&ddl(m));
-        }
-        joined.build()
-    }
-
-    /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order.
-    fn create_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+    /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order, one
+    /// statement per template.
+    fn create_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
-        Ok(Self::joined(
-            order.into_iter().filter(|m| keep(m.slot)),
-            ModelInfo::create_ddl,
-        ))
+        Ok(order
+            .into_iter()
+            .filter(|m| keep(m.slot))
+            .flat_map(ModelInfo::create_table)
+            .collect())
     }
 
     /// The DDL dropping every model whose slot satisfies `keep`, in reverse foreign-key order.
-    fn drop_template(&self, keep: impl Fn(Slot) -> bool) -> Result<Template> {
+    fn drop_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
-        Ok(Self::joined(
-            order.into_iter().rev().filter(|m| keep(m.slot)),
-            ModelInfo::drop_ddl,
-        ))
+        Ok(order
+            .into_iter()
+            .rev()
+            .filter(|m| keep(m.slot))
+            .map(ModelInfo::drop_ddl)
+            .collect())
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` for the tenant-slot models, in foreign-key order, as one
-    /// template (what provisioning runs inside its transaction).
+    /// The statements that create the tenant-slot models, in foreign-key order, one
+    /// statement per template (what provisioning runs inside its transaction).
     ///
     /// ```
     /// # use tenant_runtime::{Model, ModelSet};
     /// # #[derive(Model)] #[tenant(table = "plans", schema = "shared")] struct Plan { #[tenant(primary_key)] code: String }
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64, #[tenant(references = Plan)] plan: String }
-    /// let ddl = ModelSet::new().with::<Note>().with::<Plan>().tenant_tables_ddl()?.to_string();
-    /// assert!(ddl.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
-    /// assert!(ddl.contains(r#"REFERENCES {shared}."plans""#) && !ddl.contains("CREATE TABLE IF NOT EXISTS {shared}"));
+    /// let ddl = ModelSet::new().with::<Note>().with::<Plan>().tenant_tables_ddl()?;
+    /// assert_eq!(ddl.len(), 1);
+    /// let notes = ddl[0].to_string();
+    /// assert!(notes.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
+    /// assert!(notes.contains(r#"REFERENCES {shared}."plans""#));
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
-    pub fn tenant_tables_ddl(&self) -> Result<Template> {
-        self.create_template(|slot| slot == Slot::Tenant)
+    pub fn tenant_tables_ddl(&self) -> Result<Vec<Template>> {
+        self.create_statements(|slot| slot == Slot::Tenant)
     }
 
-    /// Creates every model, shared and per tenant, in foreign-key order, in one implicit
-    /// transaction (named slots resolve through `db`'s maps).
+    /// Creates every model, shared and per tenant, in foreign-key order, in one transaction
+    /// (`db`'s, if it is one), one statement per query string (named slots resolve through
+    /// `db`'s maps).
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
@@ -318,13 +310,12 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().create_all(&db).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
-        let ddl = self.create_template(|_| true)?;
-        run_ddl(db, &ddl).await
+    pub async fn create_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.create_statements(|_| true)?).await
     }
 
     /// Creates the tenant-slot models in `db`'s tenant schema, in foreign-key order, in one
-    /// implicit transaction. Shared models they reference must exist already.
+    /// transaction. Shared models they reference must exist already.
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, Model, ModelSet};
@@ -335,7 +326,7 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().create_tenant_tables(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
+    pub async fn create_tenant_tables<E: Writable>(&self, db: &Db<E>) -> Result<()> {
         run_ddl(db, &self.tenant_tables_ddl()?).await
     }
 
@@ -350,8 +341,8 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().drop_all(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn drop_all<E: Executor>(&self, db: &Db<E>) -> Result<()> {
-        run_ddl(db, &self.drop_template(|_| true)?).await
+    pub async fn drop_all<E: Writable>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.drop_statements(|_| true)?).await
     }
 
     /// Drops the tenant-slot models of `db`'s tenant, in reverse foreign-key order.
@@ -365,13 +356,14 @@ impl ModelSet {
     /// ModelSet::new().with::<Note>().drop_tenant_tables(&client.for_tenant(&acme)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn drop_tenant_tables<E: Executor>(&self, db: &Db<E>) -> Result<()> {
-        run_ddl(db, &self.drop_template(|slot| slot == Slot::Tenant)?).await
+    pub async fn drop_tenant_tables<E: Writable>(&self, db: &Db<E>) -> Result<()> {
+        run_ddl(db, &self.drop_statements(|slot| slot == Slot::Tenant)?).await
     }
 
-    /// Creates the models of named (shared) slots, once for all tenants, in foreign-key order.
-    /// Each slot is filled by `map` if it maps it, else by the executor's connection map,
-    /// else by the schema of the slot's name. The schemas must exist.
+    /// Creates the models of named (shared) slots, once for all tenants, in foreign-key order,
+    /// in one transaction, one statement per query string. Each slot is filled by `map` if it
+    /// maps it, else by the executor's connection map, else by the schema of the slot's name.
+    /// The schemas must exist.
     ///
     /// ```no_run
     /// # use tenant_runtime::{Client, Model, ModelSet, SchemaMap};
@@ -382,40 +374,60 @@ impl ModelSet {
     /// ModelSet::new().with::<Plan>().create_shared_tables(&client, Some(&map)).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn create_shared_tables<E: Executor>(
+    pub async fn create_shared_tables<E: Writable>(
         &self,
         exec: &E,
         map: Option<&SchemaMap>,
     ) -> Result<()> {
-        let mut sql = String::new();
+        let mut statements = Vec::new();
         for m in self.create_order()? {
             if m.slot == Slot::Tenant {
                 continue;
             }
-            if !sql.is_empty() {
-                sql.push_str(";\n");
+            for template in m.create_table() {
+                statements.push(render_shared(&template, m, exec, map)?);
             }
-            sql.push_str(&render_shared(m, exec, map)?);
         }
-        if sql.is_empty() {
-            return Ok(());
-        }
-        exec.pg().batch_execute(&sql).await
+        ddl::run_statements(exec.pg(), &statements).await
+    }
+
+    /// The qualified, quoted names (`"shared"."plans"`) of the shared-slot tables, in
+    /// foreign-key order, each slot filled as by [`create_shared_tables`](Self::create_shared_tables).
+    pub(crate) fn shared_table_names<E: Executor>(
+        &self,
+        exec: &E,
+        map: Option<&SchemaMap>,
+    ) -> Result<Vec<String>> {
+        self.create_order()?
+            .into_iter()
+            .filter(|m| m.slot != Slot::Tenant)
+            .map(|m| {
+                let mut name = Template::builder();
+                name.slot(m.slot).sql(".").ident(m.table);
+                render_shared(&name.build(), m, exec, map)
+            })
+            .collect()
     }
 }
 
-async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &Template) -> Result<()> {
-    if ddl.pieces().is_empty() {
-        return Ok(());
-    }
-    db.batch_execute(ddl).await
+async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &[Template]) -> Result<()> {
+    let statements = ddl
+        .iter()
+        .map(|t| db.render(t, None))
+        .collect::<Result<Vec<_>>>()?;
+    ddl::run_statements(db.executor().pg(), &statements).await
 }
 
 /// Renders the DDL of shared model `m`, whose slots are all named (statement map, then
 /// connection map, then the slot's own name).
-fn render_shared<E: Executor>(m: &ModelInfo, exec: &E, map: Option<&SchemaMap>) -> Result<String> {
+fn render_shared<E: Executor>(
+    template: &Template,
+    m: &ModelInfo,
+    exec: &E,
+    map: Option<&SchemaMap>,
+) -> Result<String> {
     let mut failed = None;
-    let sql = m.create_ddl().render(|slot| {
+    let sql = template.render(|slot| {
         let resolved = match slot {
             Slot::Named(name) => match map
                 .and_then(|m| m.get(name))
@@ -483,8 +495,8 @@ mod tests {
             table: name,
             slot: Slot::Tenant,
             columns,
-            create: || Template::builder().build(),
-            drop: || Template::builder().build(),
+            create: Vec::new,
+            drop: || Template::new(Vec::new()),
         }
     }
 

@@ -78,35 +78,68 @@ impl managed::Manager for Manager {
             tracing::debug!("dropping a closed pooled connection");
             return Err(RecycleError::message("the connection is closed"));
         }
-        // One round trip proves the server still answers. Outside a transaction block the
-        // implicit transaction starts with this statement, so the two timestamps are equal;
-        // inside one (a `BEGIN` sent as raw SQL and never ended) the transaction started
-        // earlier. In a failed transaction the query itself errors. Either way the connection
-        // is dropped rather than handed, mid-transaction, to the next tenant.
-        let messages = client
-            .pg
-            .simple_query("SELECT now() = statement_timestamp()")
-            .await
-            .map_err(|error| {
-                tracing::debug!(%error, "dropping a pooled connection that failed its check");
-                RecycleError::Backend(error.into())
-            })?;
-        let outside_transaction = messages.iter().any(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
-            _ => false,
-        });
-        if outside_transaction {
-            Ok(())
-        } else {
-            tracing::warn!(
-                "dropping a pooled connection returned inside a transaction block \
-                 (a BEGIN sent as raw SQL and never ended?)"
-            );
-            Err(RecycleError::message(
-                "the connection was returned inside a transaction block",
-            ))
+        // Only the library's own statements ran: nothing to check, no round trip. They never
+        // leave a transaction open (a `Transaction` dropped without commit, by a panic or a
+        // cancelled future, queues its ROLLBACK ahead of anything the next user sends) and
+        // never change the session (every schema is named in the SQL; `SET LOCAL` ends with
+        // its transaction).
+        if !client.state.needs_reset() {
+            return Ok(());
         }
+        reset_session(client).await
     }
+}
+
+/// What a connection that was handed out raw runs before its next checkout: one query string,
+/// one round trip. It is `DISCARD ALL` but for `DEALLOCATE ALL`: the first statement proves
+/// the connection is outside a transaction block (inside one, the transaction started before
+/// this statement, so the timestamps differ; in a failed one, it errors), the rest reset the
+/// session, and the `DO` block deallocates the statements prepared with SQL `PREPARE` only,
+/// which keeps the protocol-level ones valid: the library's statement cache, and the
+/// statements tokio-postgres keeps to look up types (`DISCARD ALL` would leave both naming
+/// statements that no longer exist on the server).
+pub(crate) const RESET_SESSION_SQL: &str = "SELECT now() = statement_timestamp(); \
+    CLOSE ALL; \
+    SET SESSION AUTHORIZATION DEFAULT; \
+    RESET ALL; \
+    UNLISTEN *; \
+    SELECT pg_advisory_unlock_all(); \
+    DISCARD PLANS; \
+    DISCARD TEMP; \
+    DISCARD SEQUENCES; \
+    DO $tenant_reset$ DECLARE p record; BEGIN \
+    FOR p IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP \
+    EXECUTE pg_catalog.format('DEALLOCATE %I', p.name); END LOOP; END $tenant_reset$";
+
+/// Resets the session of a connection that was handed out raw, or fails (and the pool drops
+/// the connection) if it is inside a transaction block or the reset fails.
+async fn reset_session(client: &mut Client) -> RecycleResult<Error> {
+    let messages = client
+        .pg
+        .simple_query(RESET_SESSION_SQL)
+        .await
+        .map_err(|error| {
+            tracing::debug!(%error, "dropping a pooled connection whose session reset failed");
+            RecycleError::Backend(error.into())
+        })?;
+    let outside_transaction = messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(row.get(0) == Some("t")),
+            _ => None,
+        })
+        .unwrap_or(false);
+    if !outside_transaction {
+        tracing::warn!(
+            "dropping a pooled connection returned inside a transaction block \
+             (a BEGIN sent as raw SQL and never ended?)"
+        );
+        return Err(RecycleError::message(
+            "the connection was returned inside a transaction block",
+        ));
+    }
+    client.state.clear_needs_reset();
+    Ok(())
 }
 
 /// A connection checked out of a [`TenantPool`]: a [`Client`] that goes back to the pool when
@@ -165,8 +198,38 @@ pub type PooledDb = Db<PooledClient>;
 ///
 /// Connections are shared between tenants; isolation comes from the statements, which name
 /// every schema (the tenant's from the [`Tenant`], named slots from the [`SchemaMap`]
-/// levels), never from session state such as `search_path`. So a connection can go from one
-/// tenant to the next without a reset, and nothing a tenant did can leak to the next user.
+/// levels), never from session state such as `search_path`. So a connection that ran only
+/// the library's statements goes from one tenant to the next with no statement sent at
+/// checkout.
+///
+/// **What comes back clean.** A connection that was handed out *raw* — through
+/// [`Client::as_tokio_postgres`], [`Transaction::as_tokio_postgres`] or
+/// [`Db::batch_execute`], the ways to run SQL the library did not write — is reset before its
+/// next checkout, in one round trip, with what `DISCARD ALL` does except `DEALLOCATE ALL`:
+///
+/// - `CLOSE ALL`: open cursors (`WITH HOLD`);
+/// - `SET SESSION AUTHORIZATION DEFAULT`: `SET ROLE` and `SET SESSION AUTHORIZATION`;
+/// - `RESET ALL`: every setting changed with `SET` or `set_config(.., false)`
+///   (`search_path`, `statement_timeout`, ...; a custom one such as `app.tenant` reads as
+///   empty afterwards), back to the connection's defaults;
+/// - `UNLISTEN *`: `LISTEN` channels;
+/// - `pg_advisory_unlock_all()`: session-level advisory locks;
+/// - `DISCARD PLANS`, `DISCARD TEMP`, `DISCARD SEQUENCES`: cached plans, temporary tables,
+///   sequence state (`currval`);
+/// - statements prepared with SQL `PREPARE` (a `DEALLOCATE` of each).
+///
+/// Kept on purpose: the statements prepared through the protocol (the library's
+/// [`StatementCache`], and tokio-postgres's own type-lookup statements), which `DISCARD ALL`
+/// would invalidate behind the client's back; a statement you prepared raw is closed when
+/// you drop it. A connection returned inside a transaction block (a raw `BEGIN` never
+/// ended), or whose reset fails, is closed instead of handed out. No reset undoes the state
+/// of extensions (a `dblink` connection, a loaded library's globals): keep it off pooled
+/// connections.
+///
+/// SQL of the caller's that runs through the library's own calls ([`query!`](crate::query!)
+/// and friends, [`Db::query`] with a template) is trusted not to change the session: use
+/// `SET LOCAL`, `set_config(.., true)` and `pg_advisory_xact_lock` there, which end with the
+/// transaction.
 ///
 /// - **Maps at three levels**, narrowest wins: the pool default
 ///   ([`TenantPoolBuilder::schema_map`], the connection-level map of every connection), one
@@ -174,8 +237,8 @@ pub type PooledDb = Db<PooledClient>;
 /// - **Bounded statement cache** per connection ([`TenantPoolBuilder::statement_cache_capacity`]).
 /// - **Pooler-safe mode** ([`StatementMode::Unnamed`]) for PgBouncer in transaction pooling.
 /// - **Never hangs**: checking out waits at most the wait timeout, then fails with
-///   [`Error::PoolTimeout`]; dead connections and connections left inside a transaction are
-///   dropped when they come back.
+///   [`Error::PoolTimeout`]; dead connections, and raw-used connections left inside a
+///   transaction, are dropped at their next checkout.
 ///
 /// Cloning is cheap and shares the pool.
 ///

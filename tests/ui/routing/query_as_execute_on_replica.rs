@@ -1,0 +1,21 @@
+// `query_as!(..).execute` through a replica handle does not compile: it may write.
+use tenant_runtime::{query_as, Model, ReplicaDb};
+
+#[derive(Model)]
+#[tenant(table = "invoices")]
+struct Invoice {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    paid: bool,
+}
+
+async fn write(db: &ReplicaDb) {
+    let _ = query_as!(
+        Invoice,
+        "UPDATE {Invoice} SET {Invoice.paid} = true RETURNING {Invoice.*}"
+    )
+    .execute(db)
+    .await;
+}
+
+fn main() {}
