@@ -77,8 +77,9 @@ pub use lifecycle::{
     TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
 };
 pub use model::{
-    bulk, ddl, Bind, Column, ColumnDef, Delete, Filter, ForeignKey, Keyed, Model, ModelInfo,
-    ModelSet, Order, Params, Select, SqlType, Update, UpdateSet,
+    bulk, ddl, inspect, Bind, Column, ColumnDef, ColumnShape, ConstraintKind, ConstraintShape,
+    Delete, Difference, Filter, ForeignKey, IndexShape, Keyed, Model, ModelInfo, ModelSet, Order,
+    Params, Reference, SchemaShape, SchemaSnapshot, Select, SqlType, TableShape, Update, UpdateSet,
 };
 pub use pool::{
     DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, Partitions, PoolStatus,

@@ -31,7 +31,7 @@ use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
 /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-/// let mut db = client.for_tenant(&allowlist.resolve("acme")?);
+/// let mut db = tenant_runtime::Db::new(client, &allowlist.resolve("acme")?);
 /// let tx = db.transaction().await?;
 /// Note { id: 1, body: "in a transaction".into() }.insert(&tx).await?;
 /// tx.commit().await?;
@@ -76,7 +76,7 @@ impl<E: Executor> Db<E> {
     /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres")
     ///     .await?
     ///     .with_schema_map(SchemaMap::new().with("shared", "public")?);
-    /// let db = client.for_tenant(&acme);
+    /// let db = tenant_runtime::Db::new(client, &acme);
     /// let archived = SchemaMap::new().with("shared", "archive_2025")?;
     /// let old_plans = Plan::all(&db.narrow(&archived)).await?; // "archive_2025"."plans"
     /// let plans = Plan::all(&db).await?;                        // "public"."plans"
@@ -142,7 +142,7 @@ impl<E: Executor> Db<E> {
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// let db = client.for_tenant(&acme);
+    /// let db = tenant_runtime::Db::new(client, &acme);
     /// let sql = db.render(&tenant_runtime::ddl::create_table::<Note>(), None)?;
     /// assert!(sql.starts_with(r#"CREATE TABLE IF NOT EXISTS "tenant_acme"."notes""#));
     /// # Ok(()) }
@@ -351,6 +351,32 @@ impl<E: Executor> Db<E> {
     pub async fn create_schema(&self) -> Result<()> {
         let mut sql = String::from("CREATE SCHEMA IF NOT EXISTS ");
         self.tenant.schema().push_quoted(&mut sql);
+        self.exec.pg().batch_execute(&sql).await
+    }
+
+    /// Drops the tenant's schema and everything in it (`DROP SCHEMA IF EXISTS ... CASCADE`):
+    /// the bare opposite of [`Db::create_schema`], for rebuilding a tenant or cleaning up
+    /// scratch schemas. Registered tenants are retired and purged by the
+    /// [`Provisioner`](crate::Provisioner) (two phases, with a grace period), not dropped.
+    ///
+    /// It cannot drop `public` or a system schema (`pg_*`, `information_schema`): a
+    /// [`Tenant`] never names one (the [`Allowlist`](crate::Allowlist) refuses them with
+    /// [`Error::ReservedSchema`] and [`Error::InvalidSchemaName`]). When a registry is in
+    /// play use [`Db::drop_schema_registered`], which also refuses schemas the registry does
+    /// not give to this tenant.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client};
+    /// # async fn run(client: &Client, allowlist: &Allowlist) -> tenant_runtime::Result<()> {
+    /// let db = tenant_runtime::Db::new(client, &allowlist.resolve("scratch")?);
+    /// db.create_schema().await?;
+    /// db.drop_schema().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_schema(&self) -> Result<()> {
+        let mut sql = String::from("DROP SCHEMA IF EXISTS ");
+        self.tenant.schema().push_quoted(&mut sql);
+        sql.push_str(" CASCADE");
         self.exec.pg().batch_execute(&sql).await
     }
 

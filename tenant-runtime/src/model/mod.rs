@@ -3,13 +3,16 @@
 //! everything generic over one model: its typed [`Column`]s with their operators
 //! ([`Filter`], [`Order`], [`Bind`]), the typed query builder ([`Select`]), bulk loads
 //! ([`bulk`]), the Rust-to-SQL type mapping ([`SqlType`]), DDL ([`ddl`]) and the
-//! [`ModelSet`] an application creates in each tenant schema.
+//! [`ModelSet`] an application creates in each tenant schema, and what a live schema holds
+//! compared with it ([`inspect`], [`Difference`]).
 
 mod builder;
 pub mod bulk;
 mod column;
 pub mod ddl;
+mod diff;
 mod filter;
+pub mod inspect;
 mod set;
 mod sql_type;
 
@@ -24,8 +27,13 @@ use tokio_postgres::Row;
 
 pub use builder::{Delete, Select, Update, UpdateSet};
 pub use column::{Column, ColumnDef, ForeignKey};
+pub use diff::Difference;
 pub use filter::{Bind, Filter, Order};
 pub(crate) use filter::{Node, Value};
+pub use inspect::{
+    ColumnShape, ConstraintKind, ConstraintShape, IndexShape, Reference, SchemaShape,
+    SchemaSnapshot, TableShape,
+};
 pub use set::{ModelInfo, ModelSet};
 pub use sql_type::SqlType;
 

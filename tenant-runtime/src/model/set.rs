@@ -25,6 +25,8 @@ pub struct ModelInfo {
     pub slot: Slot,
     /// The columns (with their foreign keys).
     pub columns: &'static [ColumnDef],
+    /// The primary-key columns, in key order (empty without a primary key).
+    pub primary_key: &'static [&'static str],
     create: fn() -> Template,
     drop: fn() -> Template,
 }
@@ -44,6 +46,7 @@ impl ModelInfo {
             table: M::TABLE,
             slot: M::SLOT,
             columns: M::COLUMNS,
+            primary_key: M::PRIMARY_KEY,
             create: ddl::create_table::<M>,
             drop: ddl::drop_table::<M>,
         }
@@ -459,6 +462,7 @@ mod tests {
             table: name,
             slot: Slot::Tenant,
             columns,
+            primary_key: &[],
             create: || Template::new(Vec::new()),
             drop: || Template::new(Vec::new()),
         }
