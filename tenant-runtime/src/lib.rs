@@ -77,9 +77,10 @@ pub use lifecycle::{
     TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
 };
 pub use model::{
-    bulk, ddl, inspect, Bind, Column, ColumnDef, ColumnShape, ConstraintKind, ConstraintShape,
-    Delete, Difference, Filter, ForeignKey, IndexShape, Keyed, Model, ModelInfo, ModelSet, Order,
-    Params, Reference, SchemaShape, SchemaSnapshot, Select, SqlType, TableShape, Update, UpdateSet,
+    bulk, ddl, inspect, Bind, Column, ColumnDef, ColumnShape, ConstraintDef, ConstraintKind,
+    ConstraintShape, Delete, Difference, Filter, FkAction, ForeignKey, IdentityOptions, IndexDef,
+    IndexKey, IndexShape, Keyed, Model, ModelInfo, ModelSet, Order, Params, Reference, SchemaShape,
+    SchemaSnapshot, Select, SqlType, TableConstraint, TableShape, Update, UpdateSet,
 };
 pub use pool::{
     DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, Partitions, PoolStatus,

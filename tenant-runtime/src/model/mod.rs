@@ -9,6 +9,7 @@
 mod builder;
 pub mod bulk;
 mod column;
+mod constraint;
 pub mod ddl;
 mod diff;
 mod filter;
@@ -27,6 +28,9 @@ use tokio_postgres::Row;
 
 pub use builder::{Delete, Select, Update, UpdateSet};
 pub use column::{Column, ColumnDef, ForeignKey};
+pub use constraint::{
+    ConstraintDef, FkAction, IdentityOptions, IndexDef, IndexKey, TableConstraint,
+};
 pub use diff::Difference;
 pub use filter::{Bind, Filter, Order};
 pub(crate) use filter::{Node, Value};
@@ -93,6 +97,13 @@ pub trait Model: Sized + Send + Sync + 'static {
     const COLUMNS: &'static [ColumnDef];
     /// Names of the primary-key columns, in key order (empty if none).
     const PRIMARY_KEY: &'static [&'static str];
+    /// Every constraint of the table, named: the primary key, then field-level foreign keys,
+    /// unique and check constraints in field order, then container-level ones in attribute
+    /// order.
+    const CONSTRAINTS: &'static [TableConstraint] = &[];
+    /// Every index of the table that backs no constraint, named: field-level `index`, then
+    /// container-level `index(..)`.
+    const INDEXES: &'static [IndexDef] = &[];
     #[doc(hidden)]
     fn templates() -> &'static ModelTemplates;
 

@@ -449,6 +449,11 @@ mod tests {
             nullable: false,
             primary_key: false,
             identity: false,
+            identity_options: crate::model::IdentityOptions {
+                always: false,
+                start: None,
+                increment: None,
+            },
             unique: false,
             index: false,
             default: None,
@@ -493,6 +498,11 @@ mod tests {
             nullable: false,
             primary_key: false,
             identity: false,
+            identity_options: crate::model::IdentityOptions {
+                always: false,
+                start: None,
+                increment: None,
+            },
             unique: false,
             index: false,
             default: None,
