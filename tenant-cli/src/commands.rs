@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
+use tenant_runtime::lifecycle::{MigrationReport, Outcome, RegistryEntry, TenantState};
 use tenant_runtime::{
-    Allowlist, Client, MigrationReport, Migrations, Migrator, ModelSet, Outcome, Provisioner,
-    Registry, RegistryEntry, SchemaMap, Tenant, TenantState,
+    Allowlist, Client, Migrations, Migrator, ModelSet, Provisioner, Registry, SchemaMap, Tenant,
 };
 
 use crate::cli::{
@@ -83,10 +83,11 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             if let Some((migrations, map)) = loaded {
                 let report = Migrator::new(&migrations)
                     .with_schema_map(map)
-                    .migrate_tenant(&mut client, &tenant)
-                    .await;
-                println!("{}: {}", tenant_label(&tenant), outcome(&report.outcome));
-                if report.outcome.is_failed() {
+                    .run(&mut client, std::slice::from_ref(&tenant))
+                    .await?;
+                let result = &report.tenants[0].outcome;
+                println!("{}: {}", tenant_label(&tenant), outcome(result));
+                if result.is_failed() {
                     return Err(Failure::TenantsFailed);
                 }
             }
@@ -429,7 +430,7 @@ async fn run_migrator(
     for _ in 0..jobs {
         clients.push(connect(url).await?);
     }
-    let report = migrator.run(&mut clients, tenants).await;
+    let report = migrator.run(&mut clients, tenants).await?;
     bar.finish_and_clear();
     Ok(report)
 }

@@ -39,16 +39,22 @@ impl Failure {
 
 impl From<tenant_runtime::Error> for Failure {
     fn from(e: tenant_runtime::Error) -> Failure {
+        use tenant_runtime::error::{AllowlistError, LifecycleError, MigrateError};
         use tenant_runtime::Error as E;
         let message = wording::operator_message(&e);
-        match e {
+        let usage = match &e {
             E::InvalidSchemaName(_)
-            | E::ReservedSchema { .. }
+            | E::Allowlist(AllowlistError::ReservedSchema { .. })
             | E::InvalidTenantKey { .. }
             | E::InvalidRoleName { .. }
-            | E::InvalidMigrations(_)
-            | E::RegistryNotInstalled { .. } => Failure::Usage(message),
-            _ => Failure::Refused(message),
+            | E::Lifecycle(LifecycleError::RegistryNotInstalled { .. }) => true,
+            E::Migrate(m) => matches!(**m, MigrateError::Invalid { .. }),
+            _ => false,
+        };
+        if usage {
+            Failure::Usage(message)
+        } else {
+            Failure::Refused(message)
         }
     }
 }

@@ -5,7 +5,9 @@
 //! commands. Errors whose library message uses library words are reworded here; the others
 //! keep the library's message, which already names the values it refuses escaped (`{:?}`).
 
-use tenant_runtime::{Error, Outcome};
+use tenant_runtime::error::{AllowlistError, LifecycleError, MigrateError};
+use tenant_runtime::lifecycle::Outcome;
+use tenant_runtime::Error;
 
 /// The message the CLI prints for `error`.
 pub fn operator_message(error: &Error) -> String {
@@ -14,33 +16,40 @@ pub fn operator_message(error: &Error) -> String {
             "unknown tenant {key:?}: the registry has no active tenant with this key; \
              see `tenant tenants list`, or create it with `tenant tenants create`"
         ),
-        Error::DuplicateTenant { what, value } => format!(
+        Error::Allowlist(AllowlistError::DuplicateTenant { what, value }) => format!(
             "two tenants in the registry have the {what} {value:?}; each tenant needs its own \
              key and its own schema: fix the registry rows"
         ),
-        Error::AllowlistFull { max } => format!(
+        Error::Allowlist(AllowlistError::Full { max }) => format!(
             "the registry has more than {max} active tenants, more than one run of this \
              command can hold; split the registry"
         ),
-        Error::RegistryNotInstalled { schema } => format!(
+        Error::Lifecycle(LifecycleError::RegistryNotInstalled { schema }) => format!(
             "the tenant registry {schema:?}.\"tenants\" does not exist; create it with \
              `tenant tenants init`, or name the registry's schema with --registry \
              (or TENANT_REGISTRY)"
         ),
-        Error::TenantConflict {
+        Error::Lifecycle(LifecycleError::TenantConflict {
             key,
             registered,
             requested,
-        } => format!(
+        }) => format!(
             "tenant {key:?} is registered with schema {registered:?}, not {requested:?}; \
              create it with its registered schema, or drop and purge it first \
              (`tenant tenants drop`, `tenant tenants purge`)"
         ),
-        Error::TenantRetired { key, renamed_to } => format!(
+        Error::Lifecycle(LifecycleError::TenantRetired { key, renamed_to }) => format!(
             "tenant {key:?} is retired (its schema is renamed to {renamed_to:?}); bring it \
              back with `tenant tenants restore`, or purge it before creating the key again"
         ),
-        Error::UnknownAppliedMigration {
+        Error::Migrate(m) => migrate_message(m),
+        other => other.to_string(),
+    }
+}
+
+fn migrate_message(error: &MigrateError) -> String {
+    match error {
+        MigrateError::UnknownApplied {
             schema,
             version,
             name,
@@ -48,7 +57,7 @@ pub fn operator_message(error: &Error) -> String {
             "schema {schema:?} has migration {version} ({name}) applied, which the migrations \
              directory does not contain; point --migrations at a directory that includes it"
         ),
-        Error::MigrationChecksumMismatch {
+        MigrateError::ChecksumMismatch {
             schema,
             version,
             name,
@@ -59,7 +68,7 @@ pub fn operator_message(error: &Error) -> String {
              {applied}, but its file now has checksum {embedded}; applied migrations must not \
              change: restore the file and put the change in a new migration"
         ),
-        Error::MigrationFailed {
+        MigrateError::Failed {
             tenant,
             schema,
             version,
@@ -85,6 +94,7 @@ pub fn outcome(outcome: &Outcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tenant_runtime::error::Duplicated;
 
     /// Words an operator of the CLI never met: they belong to the library's API.
     const LIBRARY_WORDS: [&str; 4] = ["allowlist", "Provisioner", "this build", "::"];
@@ -93,46 +103,46 @@ mod tests {
     fn reworded_errors_use_no_library_words() {
         let errors = [
             Error::UnknownTenant { key: "acme".into() },
-            Error::DuplicateTenant {
-                what: "schema",
+            Error::Allowlist(AllowlistError::DuplicateTenant {
+                what: Duplicated::Schema,
                 value: "tenant_acme".into(),
-            },
-            Error::AllowlistFull { max: 3 },
-            Error::RegistryNotInstalled {
+            }),
+            Error::Allowlist(AllowlistError::Full { max: 3 }),
+            Error::Lifecycle(LifecycleError::RegistryNotInstalled {
                 schema: "tenant_registry".into(),
-            },
-            Error::TenantConflict {
+            }),
+            Error::Lifecycle(LifecycleError::TenantConflict {
                 key: "acme".into(),
                 registered: "a".into(),
                 requested: "b".into(),
-            },
-            Error::TenantRetired {
+            }),
+            Error::Lifecycle(LifecycleError::TenantRetired {
                 key: "acme".into(),
                 renamed_to: "a_deleted_20260421".into(),
-            },
-            Error::UnknownAppliedMigration {
+            }),
+            Error::Migrate(Box::new(MigrateError::UnknownApplied {
                 schema: "a".into(),
                 version: 4,
                 name: "x".into(),
-            },
-            Error::MigrationChecksumMismatch {
+            })),
+            Error::Migrate(Box::new(MigrateError::ChecksumMismatch {
                 schema: "a".into(),
                 version: 1,
                 name: "x".into(),
                 applied: "1".into(),
                 embedded: "2".into(),
-            },
-            Error::MigrationFailed {
+            })),
+            Error::Migrate(Box::new(MigrateError::Failed {
                 tenant: "acme".into(),
                 schema: "a".into(),
                 version: 1,
                 name: "x".into(),
-                source: Box::new(Error::UnknownAppliedMigration {
+                source: Box::new(Error::Migrate(Box::new(MigrateError::UnknownApplied {
                     schema: "a".into(),
                     version: 4,
                     name: "x".into(),
-                }),
-            },
+                }))),
+            })),
         ];
         for e in &errors {
             let message = operator_message(e);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::{invoices, invoices_ddl, Invoice, Tenants};
 use criterion::{SamplingMode, Throughput};
 use futures_util::pin_mut;
-use tenant_runtime::bulk::rows_per_insert;
+use tenant_runtime::model::bulk::rows_per_insert;
 use tenant_runtime::postgres_types::{ToSql, Type};
 use tenant_runtime::{Db, Model};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;

@@ -78,8 +78,9 @@ const MISSING: Item = Item {
 async fn visit_tenant(client: &Client, tenant: &Tenant) {
     let db = Db::new(client, tenant);
     black_box(Item::get(&db, 3).await.unwrap().expect("row 3"));
-    assert_eq!(Item::count(&db).await.unwrap(), 10);
-    assert_eq!(Item::all(&db).await.unwrap().len(), 10);
+    assert_eq!(Item::query().count(&db).await.unwrap(), 10);
+    let all = Item::query().order_by(Item::ID.asc()).fetch_all(&db);
+    assert_eq!(all.await.unwrap().len(), 10);
     assert!(!MISSING.update(&db).await.unwrap());
     assert!(!Item::delete(&db, MISSING.key()).await.unwrap());
 }

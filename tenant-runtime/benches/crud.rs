@@ -84,7 +84,11 @@ fn main() {
             let start = Instant::now();
             let rows = if contender == 0 {
                 let db = Db::new(&client, &tenant);
-                Invoice::all(&db).await.unwrap()
+                Invoice::query()
+                    .order_by(Invoice::ID.asc())
+                    .fetch_all(&db)
+                    .await
+                    .unwrap()
             } else {
                 let rows = pg.query(&statement, &[]).await.unwrap();
                 rows.iter().map(invoice_from_row).collect()

@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 use futures_util::future::join_all;
+use tenant_runtime::lifecycle::connect_many;
 use tenant_runtime::{
-    connect_many, embed_migrations, Allowlist, Client, Migrations, Migrator, Model, ModelSet,
-    Provisioner, Registry, Tenant,
+    embed_migrations, Allowlist, Client, Migrations, Migrator, Model, ModelSet, Provisioner,
+    Registry, Tenant,
 };
 use tokio::runtime::Runtime;
 use tokio_postgres::NoTls;
@@ -241,7 +242,10 @@ async fn migrate_tenant(admin: &Client, clients: &mut [Client]) -> Duration {
     let tenants = empty_schemas(admin, &prefix).await;
 
     let started = Instant::now();
-    let report = Migrator::new(&MIGRATIONS).run(clients, &tenants).await;
+    let report = Migrator::new(&MIGRATIONS)
+        .run(clients, &tenants)
+        .await
+        .unwrap();
     let elapsed = started.elapsed();
 
     assert!(report.is_success(), "{report}");

@@ -46,7 +46,11 @@ fn main() {
             let (mut n, mut sum) = (0i64, 0i64);
             if contender == 0 {
                 let db = Db::new(&client, &tenant);
-                let mut rows = Invoice::stream(&db).await.unwrap();
+                let mut rows = Invoice::query()
+                    .order_by(Invoice::ID.asc())
+                    .stream(&db)
+                    .await
+                    .unwrap();
                 while let Some(invoice) = rows.try_next().await.unwrap() {
                     n += 1;
                     sum += black_box(invoice).amount_cents;

@@ -127,8 +127,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     for key in ["acme", "globex"] {
         let tenant = allowlist.resolve(key)?;
         let db = client.for_tenant(&tenant);
-        let customers = Customer::all(&db).await?;
-        let mut invoices = Invoice::all(&db).await?;
+        let customers = Customer::query()
+            .order_by(Customer::ID.asc())
+            .fetch_all(&db)
+            .await?;
+        let mut invoices = Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await?;
         println!(
             "{key} (schema {}): {} customer(s), {} invoice(s)",
             tenant.schema(),
@@ -151,13 +157,17 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         invoices[0].note = Some("paid by card".into());
         invoices[0].update(&db).await?;
         Invoice::delete(&db, invoices[1].id).await?;
-        for i in Invoice::all(&db).await? {
+        for i in Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await?
+        {
             println!(
                 "  invoice #{} customer #{} {} cents paid={} note={:?}",
                 i.id, i.customer_id, i.amount_cents, i.paid, i.note
             );
         }
-        println!("  plans seen: {:?}", Plan::all(&db).await?);
+        println!("  plans seen: {:?}", Plan::query().fetch_all(&db).await?);
     }
 
     // Isolation: both tenants' first customer has id 1, yet each sees only its own.

@@ -1,15 +1,40 @@
-//! The one error type of the runtime.
+//! Errors: one [`Error`](enum@Error) for the whole runtime, with the causes request
+//! handling matches at its top level and the rest nested by area, as sqlx nests its
+//! `MigrateError`:
+//!
+//! | variant | area | raised by |
+//! |---|---|---|
+//! | `UnknownTenant`, `InvalidTenantKey`, `InvalidSchemaName` | the door | [`Allowlist::resolve`](crate::Allowlist::resolve), [`SchemaName::parse`](crate::SchemaName::parse) |
+//! | `RowNotFound`, `TooManyRows`, `Decode`, `UntypedParameter`, `CopySource`, `Db` | statements | every `fetch_*`, `execute`, `stream`, bulk load |
+//! | `PoolTimeout`, `PoolClosed`, `TenantPoolsBusy`, `UnknownTenantDatabase`, `NoReplicaAvailable` | getting a connection | `pool` |
+//! | `InvalidRoleName` | provisioning | [`Provisioner::grant_to`](crate::Provisioner::grant_to) |
+//! | [`Error::Allowlist`]\([`AllowlistError`]) | the allowlist's rules | building or changing an allowlist or registry |
+//! | [`Error::Pool`]\([`PoolError`]) | pool settings | pool builders |
+//! | [`Error::Model`]\([`ModelError`]) | model sets | [`ModelSet`](crate::ModelSet) |
+//! | [`Error::Lifecycle`]\([`LifecycleError`]) | a tenant's life | [`Provisioner`](crate::Provisioner), [`Registry`](crate::Registry) |
+//! | [`Error::Migrate`]\([`MigrateError`]) | migrations | [`Migrator`](crate::Migrator), [`Migrations`](crate::Migrations) |
+//!
+//! Every message says what was wrong and what to do; nested errors display as themselves.
+
+use std::fmt;
+use std::time::Duration;
 
 /// Everything that can go wrong in `tenant_runtime`, one variant per cause that callers
-/// handle differently.
+/// handle differently. The causes a request handler matches are at the top; the others are
+/// nested by area (see the [module](self) table).
 ///
 /// ```
 /// use tenant_runtime::{Allowlist, Error};
+/// use tenant_runtime::error::AllowlistError;
 ///
 /// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
 /// match allowlist.resolve("globex") {
 ///     Err(Error::UnknownTenant { key }) => assert_eq!(key, "globex"),
 ///     other => panic!("expected UnknownTenant, got {other:?}"),
+/// }
+/// match Allowlist::from_pairs([("acme", "public")]) {
+///     Err(Error::Allowlist(AllowlistError::ReservedSchema { schema })) => assert_eq!(schema, "public"),
+///     other => panic!("expected ReservedSchema, got {other:?}"),
 /// }
 /// # Ok::<(), Error>(())
 /// ```
@@ -35,26 +60,6 @@ pub enum Error {
     /// A schema name does not satisfy the identifier rule.
     #[error(transparent)]
     InvalidSchemaName(#[from] InvalidSchemaName),
-    /// A schema that may not hold tenant data (`public`) was given for a tenant.
-    #[error("schema {schema:?} cannot hold a tenant: `public` is shared by every role; give the tenant its own schema")]
-    ReservedSchema {
-        /// The refused schema.
-        schema: String,
-    },
-    /// Two allowlist entries use the same key, or the same schema.
-    #[error("duplicate allowlist entry: {what} {value:?} appears twice; each tenant needs its own key and its own schema")]
-    DuplicateTenant {
-        /// `"key"` or `"schema"`.
-        what: &'static str,
-        /// The repeated value.
-        value: String,
-    },
-    /// The allowlist would exceed its configured bound.
-    #[error("allowlist holds at most {max} tenants; raise the bound or shard the registry")]
-    AllowlistFull {
-        /// The configured bound.
-        max: usize,
-    },
     /// A query that must return exactly one row returned none.
     #[error("expected exactly one row, found none")]
     RowNotFound,
@@ -74,9 +79,16 @@ pub enum Error {
         #[source]
         source: tokio_postgres::Error,
     },
-    /// A model graph is not valid (e.g. a foreign-key cycle).
-    #[error("invalid model set: {0}")]
-    InvalidModelSet(String),
+    /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
+    /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
+    /// built-in type. Nothing was sent to the server.
+    #[error("parameter ${position} has no built-in PostgreSQL type ({detail}); the unnamed (pooler-safe) statement mode sends parameter types with each statement, so bind a built-in type (integers, floats, bool, text, bytea, numeric, uuid, dates and times, json, inet, or arrays of them) or use StatementMode::Prepared")]
+    UntypedParameter {
+        /// The 1-based parameter number (`$n`).
+        position: usize,
+        /// What the driver said about the last type tried.
+        detail: String,
+    },
     /// The row source of a bulk load ([`Model::copy_in_stream`](crate::Model::copy_in_stream))
     /// yielded an error. The `COPY` was aborted: nothing from this load was written.
     #[error("the row source of a COPY failed, so the COPY was aborted and nothing was written; fix the source and load again: {source}")]
@@ -85,6 +97,253 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The connection pool could not hand out a connection in time. Nothing was run; retry
+    /// later or shed load (HTTP 503).
+    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
+    PoolTimeout {
+        /// What timed out.
+        stage: PoolStage,
+        /// The configured timeout that elapsed (`None` if unknown).
+        timeout: Option<Duration>,
+    },
+    /// The connection pool was closed with [`TenantPool::close`](crate::TenantPool::close).
+    #[error("the connection pool is closed; build a new pool")]
+    PoolClosed,
+    /// A new per-database pool was needed, but
+    /// `pool::TenantDatabases` already holds its maximum number of
+    /// pools and each kept a connection checked out for the whole busy timeout, so none could
+    /// be closed. Nothing was run; retry later or shed load (HTTP 503).
+    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
+    TenantPoolsBusy {
+        /// The configured maximum number of pools.
+        max_pools: usize,
+    },
+    /// The tenant is in the allowlist but the
+    /// `pool::DatabaseRegistry` names no database for it. No pool
+    /// was created and nothing was run.
+    #[error("tenant {key:?} has no database in the database registry; add it to the registry (or reload the registry) before routing it")]
+    UnknownTenantDatabase {
+        /// The tenant's key.
+        key: String,
+    },
+    /// Every replica failed to hand out a connection and falling back to the primary is
+    /// off (`pool::ReplicatedPoolBuilder::fallback_to_primary`).
+    /// Nothing was run.
+    #[error("no replica could serve the read ({replicas} tried; last error: {last}); check the replicas, or allow reads to fall back to the primary")]
+    NoReplicaAvailable {
+        /// How many replicas were tried.
+        replicas: usize,
+        /// What the last replica tried reported.
+        #[source]
+        last: Box<Error>,
+    },
+    /// A role name to grant privileges to is not a valid identifier.
+    #[error("invalid role name {role:?}: {source}")]
+    InvalidRoleName {
+        /// The refused role.
+        role: String,
+        /// Why (the identifier rule is the schema-name rule).
+        #[source]
+        source: InvalidSchemaName,
+    },
+    /// The database reported an error, or the connection failed.
+    #[error("database error: {}", describe_db_error(.0))]
+    Db(#[from] tokio_postgres::Error),
+    /// An allowlist (or registry) entry breaks the allowlist's rules.
+    #[error(transparent)]
+    Allowlist(#[from] AllowlistError),
+    /// A pool setting is not usable.
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+    /// A [`ModelSet`](crate::ModelSet) is not valid.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Provisioning, retiring, restoring or purging a tenant was refused.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// A migration run, or a set of migration files, failed.
+    #[error(transparent)]
+    Migrate(Box<MigrateError>),
+}
+
+/// What stage of handing out a pooled connection timed out ([`Error::PoolTimeout`]).
+///
+/// ```
+/// use tenant_runtime::error::PoolStage;
+/// assert_eq!(PoolStage::Wait.to_string(), "waiting for a free connection");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PoolStage {
+    /// Waiting for a connection to be returned (the pool was at its maximum size).
+    Wait,
+    /// Opening a new connection.
+    Create,
+    /// Checking a returned connection before handing it out again.
+    Recycle,
+}
+
+impl fmt::Display for PoolStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PoolStage::Wait => "waiting for a free connection",
+            PoolStage::Create => "opening a new connection",
+            PoolStage::Recycle => "checking a returned connection",
+        })
+    }
+}
+
+/// An allowlist (or registry) entry breaks one of the allowlist's rules: a schema of its own
+/// per tenant, `public` never a tenant's, and a bound on the number of tenants.
+///
+/// ```
+/// use tenant_runtime::{Allowlist, Error};
+/// use tenant_runtime::error::{AllowlistError, Duplicated};
+///
+/// let twice = Allowlist::from_pairs([("a", "tenant_x"), ("b", "tenant_x")]).unwrap_err();
+/// assert!(matches!(
+///     twice,
+///     Error::Allowlist(AllowlistError::DuplicateTenant { what: Duplicated::Schema, .. })
+/// ));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AllowlistError {
+    /// A schema that may not hold tenant data (`public`) was given for a tenant.
+    #[error("schema {schema:?} cannot hold a tenant: `public` is shared by every role; give the tenant its own schema")]
+    ReservedSchema {
+        /// The refused schema.
+        schema: String,
+    },
+    /// Two entries use the same key, or the same schema.
+    #[error("duplicate allowlist entry: {what} {value:?} appears twice; each tenant needs its own key and its own schema")]
+    DuplicateTenant {
+        /// Which half of the entry is repeated.
+        what: Duplicated,
+        /// The repeated value.
+        value: String,
+    },
+    /// The allowlist would exceed its configured bound.
+    #[error("allowlist holds at most {max} tenants; raise the bound or shard the registry")]
+    Full {
+        /// The configured bound.
+        max: usize,
+    },
+}
+
+/// Which half of a tenant entry is repeated ([`AllowlistError::DuplicateTenant`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Duplicated {
+    /// The tenant key.
+    Key,
+    /// The schema.
+    Schema,
+}
+
+impl fmt::Display for Duplicated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Duplicated::Key => "key",
+            Duplicated::Schema => "schema",
+        })
+    }
+}
+
+/// A pool setting is not usable ([`Error::Pool`]).
+///
+/// ```
+/// use tenant_runtime::{error::PoolError, Error, TenantPool};
+/// let built = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.max_size(0).build();
+/// assert!(matches!(built, Err(Error::Pool(PoolError::InvalidConfig { .. }))));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// A pool configuration value is not usable.
+    #[error("invalid pool configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+}
+
+/// A [`ModelSet`](crate::ModelSet) is not valid ([`Error::Model`]): the models cannot be
+/// created together, in one order.
+///
+/// ```
+/// use tenant_runtime::{error::ModelError, Error, Model, ModelSet};
+///
+/// #[derive(Model)] #[tenant(table = "customers")] struct Customer { #[tenant(primary_key)] id: i64 }
+/// #[derive(Model)] #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key)] id: i64, #[tenant(references = Customer)] customer_id: i64 }
+///
+/// match ModelSet::new().with::<Invoice>().validate() {
+///     Err(Error::Model(ModelError::MissingReference { model, target, .. })) => {
+///         assert_eq!((model, target), ("Invoice", "Customer"));
+///     }
+///     other => panic!("expected MissingReference, got {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// Two models map to the same table.
+    #[error("invalid model set: {first} and {second} both map to table {}.\"{table}\"; give one of them another table or slot", slot_text(*.slot))]
+    DuplicateTable {
+        /// The model registered first.
+        first: &'static str,
+        /// The model registered second.
+        second: &'static str,
+        /// Their slot: `None` for the tenant slot, else the named slot's name.
+        slot: Option<&'static str>,
+        /// Their table.
+        table: &'static str,
+    },
+    /// A model references a model that is not in the set.
+    #[error("invalid model set: {model}.{column} references {target} ({}.\"{table}\"), which is not in the set; add `.with::<{target}>()`", slot_text(*.slot))]
+    MissingReference {
+        /// The referencing model.
+        model: &'static str,
+        /// The referencing column.
+        column: &'static str,
+        /// The referenced model.
+        target: &'static str,
+        /// The referenced model's slot: `None` for the tenant slot, else the slot's name.
+        slot: Option<&'static str>,
+        /// The referenced model's table.
+        table: &'static str,
+    },
+    /// A model in a shared (named) slot references a per-tenant model.
+    #[error("invalid model set: {model} lives in the shared slot {{{slot}}} but references the per-tenant model {target}; a shared table cannot point into one tenant's schema")]
+    SharedReferencesTenant {
+        /// The shared model.
+        model: &'static str,
+        /// The name of its (named) slot.
+        slot: &'static str,
+        /// The per-tenant model it references.
+        target: &'static str,
+    },
+    /// The models' foreign keys form a cycle.
+    #[error("invalid model set: foreign-key cycle {}; tables in a cycle cannot be created one after another: drop one `references` and add that constraint in a migration", .cycle.join(" -> "))]
+    ForeignKeyCycle {
+        /// The models of the cycle, each referencing the next; the first is repeated at the
+        /// end (`["A", "B", "A"]`).
+        cycle: Vec<&'static str>,
+    },
+}
+
+/// Provisioning, retiring, restoring or purging a tenant was refused ([`Error::Lifecycle`]).
+/// Nothing of the refused operation was applied: each runs in one transaction.
+///
+/// ```
+/// use tenant_runtime::error::LifecycleError;
+/// let e = LifecycleError::TenantNotRetired { key: "acme".into() };
+/// assert_eq!(e.to_string(), r#"tenant "acme" is not retired, so there is nothing to restore"#);
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LifecycleError {
     /// The tenant key is registered with another schema than the one asked for.
     #[error("tenant {key:?} is registered with schema {registered:?}, not {requested:?}; provision it with its registered schema, or retire and purge it first")]
     TenantConflict {
@@ -115,7 +374,7 @@ pub enum Error {
         /// The missing schema.
         schema: String,
     },
-    /// A schema that teardown or restore would create by renaming already exists.
+    /// A schema that provisioning, teardown or restore would create already exists.
     #[error("schema {schema:?} already exists; rename or drop it by hand before retrying")]
     SchemaExists {
         /// The existing schema.
@@ -134,18 +393,28 @@ pub enum Error {
         /// The registry schema.
         schema: String,
     },
-    /// A role name to grant privileges to is not a valid identifier.
-    #[error("invalid role name {role:?}: {source}")]
-    InvalidRoleName {
-        /// The refused role.
-        role: String,
-        /// Why (the identifier rule is the schema-name rule).
-        #[source]
-        source: InvalidSchemaName,
-    },
+    /// An operation over many tenants was given no connection to run on.
+    #[error("no connection to run on; pass at least one client")]
+    NoConnection,
+}
+
+/// A migration run, or a set of migration files, failed ([`Error::Migrate`]).
+///
+/// ```
+/// use tenant_runtime::{error::MigrateError, Error};
+/// let e = Error::from(MigrateError::Invalid { problems: vec!["0001_a.sql: empty file".into()] });
+/// match &e {
+///     Error::Migrate(m) => assert!(matches!(**m, MigrateError::Invalid { .. })),
+///     other => panic!("{other:?}"),
+/// }
+/// assert_eq!(e.to_string(), "invalid migrations:\n  0001_a.sql: empty file");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
     /// One migration failed for one tenant; the tenant's transaction was rolled back.
     #[error("migration {version} ({name}) failed in schema {schema:?} (tenant {tenant:?}); nothing of this run was applied to that tenant: {source}")]
-    MigrationFailed {
+    Failed {
         /// The tenant key.
         tenant: String,
         /// The tenant's schema.
@@ -160,7 +429,7 @@ pub enum Error {
     },
     /// An applied migration's file has changed since it was applied.
     #[error("migration {version} ({name}) was applied to schema {schema:?} with checksum {applied} but the file now has checksum {embedded}; applied migrations must not change: restore the file and put the change in a new migration")]
-    MigrationChecksumMismatch {
+    ChecksumMismatch {
         /// The tenant's schema.
         schema: String,
         /// The changed migration's version.
@@ -174,7 +443,7 @@ pub enum Error {
     },
     /// A schema has a migration applied that this build does not know.
     #[error("schema {schema:?} has migration {version} ({name}) applied, which this build does not contain; deploy a build that includes it")]
-    UnknownAppliedMigration {
+    UnknownApplied {
         /// The tenant's schema.
         schema: String,
         /// The unknown version.
@@ -182,70 +451,39 @@ pub enum Error {
         /// Its recorded name.
         name: String,
     },
-    /// A bulk operation was given no connection to run on.
-    #[error("no connection to run on; pass at least one client")]
-    NoConnection,
+    /// A migration's version does not fit the version table's `bigint`.
+    #[error(
+        "migration version {version} does not fit a bigint (at most {}); renumber the migration",
+        i64::MAX
+    )]
+    VersionOutOfRange {
+        /// The version.
+        version: u64,
+    },
     /// Migration files loaded at run time failed the checks (the same as the macro's).
-    #[error("invalid migrations:\n{0}")]
-    InvalidMigrations(String),
-    /// In [`StatementMode::Unnamed`](crate::StatementMode::Unnamed) every parameter's
-    /// PostgreSQL type is sent with the statement, and this parameter's Rust type maps to no
-    /// built-in type. Nothing was sent to the server.
-    #[error("parameter ${position} has no built-in PostgreSQL type ({detail}); the unnamed (pooler-safe) statement mode sends parameter types with each statement, so bind a built-in type (integers, floats, bool, text, bytea, numeric, uuid, dates and times, json, inet, or arrays of them) or use StatementMode::Prepared")]
-    UntypedParameter {
-        /// The 1-based parameter number (`$n`).
-        position: usize,
-        /// What the driver said about the last type tried.
-        detail: String,
+    #[error("invalid migrations:\n{}", problems_list(.problems))]
+    Invalid {
+        /// One line per problem: `file:line:column: what is wrong`.
+        problems: Vec<String>,
     },
-    /// The connection pool could not hand out a connection in time. Nothing was run.
-    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
-    PoolTimeout {
-        /// What timed out: `"waiting for a free connection"`, `"opening a new connection"` or
-        /// `"checking a returned connection"`.
-        stage: &'static str,
-        /// The configured timeout that elapsed (`None` if unknown).
-        timeout: Option<std::time::Duration>,
-    },
-    /// The connection pool was closed with [`TenantPool::close`](crate::TenantPool::close).
-    #[error("the connection pool is closed; build a new pool")]
-    PoolClosed,
-    /// A pool configuration value is not usable.
-    #[error("invalid pool configuration: {reason}")]
-    InvalidPoolConfig {
-        /// What is wrong and how to fix it.
-        reason: String,
-    },
-    /// Every replica failed to hand out a connection and falling back to the primary is
-    /// off ([`ReplicatedPoolBuilder::fallback_to_primary`](crate::ReplicatedPoolBuilder::fallback_to_primary)).
-    /// Nothing was run.
-    #[error("no replica could serve the read ({replicas} tried; last error: {last}); check the replicas, or allow reads to fall back to the primary")]
-    NoReplicaAvailable {
-        /// How many replicas were tried.
-        replicas: usize,
-        /// What the last replica tried reported.
-        #[source]
-        last: Box<Error>,
-    },
-    /// The tenant is in the allowlist but the [`DatabaseRegistry`](crate::DatabaseRegistry)
-    /// names no database for it. No pool was created and nothing was run.
-    #[error("tenant {key:?} has no database in the database registry; add it to the registry (or reload the registry) before routing it")]
-    UnknownTenantDatabase {
-        /// The tenant's key.
-        key: String,
-    },
-    /// A new per-database pool was needed, but [`TenantDatabases`](crate::TenantDatabases)
-    /// already holds its maximum number of pools and each kept a connection checked out for
-    /// the whole busy timeout, so none could be closed. Nothing was run; retry later or shed
-    /// load (HTTP 503).
-    #[error("all {max_pools} per-database pools kept connections checked out for the whole busy timeout, so none could be closed for a new one; raise max_pools (within the server's connection budget), hold connections for less time, or retry later")]
-    TenantPoolsBusy {
-        /// The configured maximum number of pools.
-        max_pools: usize,
-    },
-    /// The database reported an error, or the connection failed.
-    #[error("database error: {}", describe_db_error(.0))]
-    Db(#[from] tokio_postgres::Error),
+}
+
+/// A slot as templates show it: `{tenant}` or `{name}`. (Error fields hold the slot's name
+/// rather than a [`Slot`](crate::Slot): this module depends on no other, so every module can
+/// depend on it.)
+fn slot_text(slot: Option<&str>) -> String {
+    format!("{{{}}}", slot.unwrap_or("tenant"))
+}
+
+fn problems_list(problems: &[String]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    lines.join("\n")
+}
+
+impl From<MigrateError> for Error {
+    fn from(e: MigrateError) -> Error {
+        Error::Migrate(Box::new(e))
+    }
 }
 
 impl Error {
@@ -287,7 +525,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Why a string is not a valid [`SchemaName`](crate::SchemaName).
 ///
 /// ```
-/// use tenant_runtime::{SchemaName, InvalidSchemaName};
+/// use tenant_runtime::{error::InvalidSchemaName, SchemaName};
 /// assert_eq!(SchemaName::parse(""), Err(InvalidSchemaName::Empty));
 /// assert_eq!(SchemaName::parse("pg_catalog"), Err(InvalidSchemaName::Reserved { name: "pg_catalog".into() }));
 /// ```

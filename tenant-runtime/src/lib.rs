@@ -26,36 +26,46 @@
 //! Invoice::create_table(&db).await?;                // in "tenant_acme"
 //! let saved = Invoice { id: 0, amount_cents: 1200, note: None }.insert(&db).await?;
 //! assert_eq!(Invoice::get(&db, saved.id).await?.unwrap().amount_cents, 1200);
+//! let big = Invoice::query().filter(Invoice::AMOUNT_CENTS.gt(1000)).fetch_all(&db).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Layers, one module each:
-//! - the door: [`SchemaName`], [`Tenant`], [`Allowlist`];
-//! - templates: [`Template`], [`Slot`], [`SchemaMap`];
-//! - models: [`Model`] (derive), [`Keyed`], [`Column`], [`SqlType`], [`ddl`];
-//! - bulk data: [`bulk`] (multi-row `INSERT`, binary `COPY`), [`Model::stream`];
-//! - queries: the typed builder ([`Model::query`] → [`Select`], with [`Filter`], [`Order`],
-//!   [`Bind`]) and the checked macros [`query!`], [`query_as!`], [`query_scalar!`]
-//!   ([`Query`], [`QueryAs`], [`QueryScalar`]); [`QueryStream`];
-//! - execution: [`Client`], [`Transaction`], [`Db`], [`Executor`], [`StatementCache`],
-//!   [`StatementMode`];
-//! - pooling: [`TenantPool`], [`PooledClient`]; per-request tenancy in `web` (feature `axum`);
-//! - routing beyond one schema: read replicas ([`ReplicatedPool`], [`ReplicaDb`], [`RoutedDb`]),
-//!   database per tenant ([`DatabaseRegistry`], [`TenantDatabases`]), vertical partitioning
-//!   ([`Partitions`]), and the scale-out path ([`citus`]);
-//! - lifecycle: [`ModelSet`], [`Registry`], [`Provisioner`] (provision, retire, restore,
-//!   purge), [`Migrations`] ([`embed_migrations!`]) and [`Migrator`];
-//! - errors: [`Error`](enum@Error).
+//! # Layout
+//!
+//! One folder per layer; each layer uses only the ones above it in this list, and every
+//! trait impl sits beside its type. The names most applications use are re-exported here;
+//! everything else is in its room.
+//!
+//! | room | what is in it | at the root |
+//! |---|---|---|
+//! | [`door`] | the only way from a string to a schema: validated names, the allowlist | [`SchemaName`], [`Tenant`], [`Allowlist`] |
+//! | [`error`] | the one [`Error`](enum@Error), the causes request handling matches at its top, the rest nested by area | [`Error`](enum@Error), [`Result`] |
+//! | [`sql`] | templates with schema slots, the one template builder, schema maps | [`Slot`], [`SchemaMap`] |
+//! | [`exec`] | everything that runs statements: the executor traits, [`Client`], [`Transaction`], the [`Db`] handle and its one run path, the statement cache and mode, row streams | [`Executor`], [`Writable`], [`Begin`], [`Client`], [`Transaction`], [`Db`], [`StatementMode`] |
+//! | [`model`] | [`Model`] and [`Keyed`], typed [`Column`]s and their filters, the [`Select`] builder, bulk loads ([`model::bulk`]), DDL ([`model::ddl`]), [`ModelSet`] | [`Model`], [`Keyed`], [`Column`], [`Select`], [`ModelSet`] |
+//! | `query.rs` | what [`query!`], [`query_as!`] and [`query_scalar!`] expand to | [`Query`], [`QueryAs`], [`QueryScalar`] |
+//! | [`pool`] | [`TenantPool`], read replicas, a database per tenant, vertical partitions | [`TenantPool`] |
+//! | [`lifecycle`] | the tenant [`Registry`], the [`Provisioner`], [`Migrations`] and the [`Migrator`], Citus | [`Registry`], [`Provisioner`], [`Migrations`], [`Migrator`] |
+//! | `web` | per-request tenancy for axum (feature `axum`) | |
+//!
+//! # One name per act
+//!
+//! Every query kind finishes with the same words: `fetch_all`, `fetch_one` (exactly one row:
+//! [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more), `fetch_optional` (at most
+//! one), `stream` (rows as they arrive) and `execute` (rows affected); the builder adds
+//! `count` and `exists`. They are the same on [`Select`], on [`Query`], [`QueryAs`] and
+//! [`QueryScalar`], and on [`Db`] for a template built by hand.
 #![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
-mod door;
-mod error;
-mod exec;
-mod lifecycle;
-mod model;
-mod pool;
+pub mod door;
+pub mod error;
+pub mod exec;
+pub mod lifecycle;
+pub mod model;
+pub mod pool;
 mod query;
-mod sql;
+pub mod sql;
 #[cfg(feature = "axum")]
 pub mod web;
 
@@ -63,33 +73,14 @@ pub mod web;
 #[path = "__private.rs"]
 pub mod __private;
 
-pub use door::{
-    Allowlist, InvalidSchemaName, SchemaName, Tenant, MAX_SCHEMA_NAME_LEN, MAX_TENANT_KEY_LEN,
-};
+pub use door::{Allowlist, SchemaName, Tenant};
 pub use error::{Error, Result};
-pub use exec::{
-    Begin, CacheStats, Client, ConnState, Db, Executor, QueryStream, StatementCache, StatementMode,
-    Transaction, Writable,
-};
-pub use lifecycle::{
-    citus, connect_many, retired_schema_name, Migration, MigrationReport, Migrations, Migrator,
-    Outcome, OutcomeCounts, Progress, Provisioner, Purged, Registry, RegistryEntry, Retired,
-    TenantReport, TenantState, RETIRED_MARKER, VERSION_TABLE,
-};
-pub use model::{
-    bulk, ddl, inspect, Bind, Column, ColumnDef, ColumnShape, ConstraintDef, ConstraintKind,
-    ConstraintShape, Delete, Difference, Filter, FkAction, ForeignKey, IdentityOptions, IndexDef,
-    IndexKey, IndexShape, Keyed, Model, ModelInfo, ModelSet, Order, Params, Reference, SchemaShape,
-    SchemaSnapshot, Select, SqlType, TableConstraint, TableShape, Update, UpdateSet,
-};
-pub use pool::{
-    DatabaseClient, DatabaseDb, DatabaseRegistry, DatabasesStats, Partitions, PoolStatus,
-    PooledClient, PooledDb, ReadBalance, ReplicaClient, ReplicaDb, ReplicatedPool,
-    ReplicatedPoolBuilder, RoutedDb, ServedBy, TenantDatabases, TenantDatabasesBuilder, TenantPool,
-    TenantPoolBuilder,
-};
+pub use exec::{Begin, Client, Db, Executor, StatementMode, Transaction, Writable};
+pub use lifecycle::{Migrations, Migrator, Provisioner, Registry};
+pub use model::{Column, Keyed, Model, ModelSet, Select};
+pub use pool::TenantPool;
 pub use query::{Query, QueryAs, QueryScalar};
-pub use sql::{Piece, SchemaMap, Slot, Template};
+pub use sql::{SchemaMap, Slot};
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
 pub use tenant_macros::Model;
@@ -104,7 +95,7 @@ pub use tenant_macros::Model;
 /// identifiers; several statements per file are fine) and leave transaction control to the
 /// runner (no `BEGIN`, `COMMIT`, `CREATE INDEX CONCURRENTLY`...). A file with a line
 /// `-- tenant:unchecked` skips the parser. Each problem is a compile error at the macro call
-/// naming the file, line and column. Each migration is emitted as a `'static` [`Template`]
+/// naming the file, line and column. Each migration is emitted as a `'static` [`Template`](sql::Template)
 /// with its SHA-256 checksum; nothing is parsed at run time.
 ///
 /// Cargo rebuilds when an embedded file changes; to pick up a *new* file without touching
@@ -144,7 +135,7 @@ pub use tenant_macros::embed_migrations;
 /// names a model and one of its columns; `$1..$n` are numbered without gaps and match the
 /// arguments; an argument compared with (`=`, `<>`, `<`, `<=`, `>`, `>=`, `IN`, `BETWEEN`,
 /// `IS [NOT] DISTINCT FROM`), assigned to (`SET col = $n`) or inserted into (`(col) VALUES
-/// ($n)`) a column must [`Bind`] as that column's type. Other arguments need only be
+/// ($n)`) a column must [`Bind`](model::Bind) as that column's type. Other arguments need only be
 /// `ToSql + Sync`; PostgreSQL checks them when the statement is prepared.
 ///
 /// Arguments are captured by reference: they must outlive the query, so build and run it in

@@ -7,9 +7,8 @@ use postgres_types::{FromSql, ToSql};
 use tokio_postgres::Row;
 
 use crate::error::{Error, Result};
-use crate::exec::Db;
-use crate::exec::Executor;
-use crate::exec::QueryStream;
+use crate::exec::{at_most_one, exactly_one, Affected, Rows, RowsStream};
+use crate::exec::{Db, Executor, QueryStream};
 use crate::model::{Model, Params};
 use crate::sql::{SchemaMap, Template};
 
@@ -22,20 +21,19 @@ struct Statement<'a> {
 
 impl Statement<'_> {
     async fn rows<E: Executor>(&self, db: &Db<E>) -> Result<Vec<Row>> {
-        db.query_mapped(self.template, &self.params, self.map).await
+        db.run(self.template, &self.params, self.map, Rows).await
     }
 
     async fn at_most_one<E: Executor>(&self, db: &Db<E>) -> Result<Option<Row>> {
-        let mut rows = self.rows(db).await?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(rows.pop()),
-            _ => Err(Error::TooManyRows),
-        }
+        at_most_one(self.rows(db).await?)
+    }
+
+    async fn exactly_one<E: Executor>(&self, db: &Db<E>) -> Result<Row> {
+        exactly_one(self.rows(db).await?)
     }
 
     async fn execute<E: Executor>(&self, db: &Db<E>) -> Result<u64> {
-        db.execute_mapped(self.template, &self.params, self.map)
+        db.run(self.template, &self.params, self.map, Affected)
             .await
     }
 
@@ -45,7 +43,7 @@ impl Statement<'_> {
         decode: fn(Row) -> Result<T>,
     ) -> Result<QueryStream<T>> {
         let rows = db
-            .query_stream_mapped(self.template, &self.params, self.map)
+            .run(self.template, &self.params, self.map, RowsStream)
             .await?;
         Ok(QueryStream::new(rows, decode))
     }
@@ -120,10 +118,7 @@ impl<'a> Query<'a> {
 
     /// The one row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
     pub async fn fetch_one<E: Executor>(self, db: &Db<E>) -> Result<Row> {
-        self.statement
-            .at_most_one(db)
-            .await?
-            .ok_or(Error::RowNotFound)
+        self.statement.exactly_one(db).await
     }
 
     /// The row if there is one; [`Error::TooManyRows`] if more.
@@ -189,10 +184,7 @@ impl<'a, M: Model> QueryAs<'a, M> {
 
     /// The one row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
     pub async fn fetch_one<E: Executor>(self, db: &Db<E>) -> Result<M> {
-        match self.statement.at_most_one(db).await? {
-            Some(row) => M::from_row(&row),
-            None => Err(Error::RowNotFound),
-        }
+        M::from_row(&self.statement.exactly_one(db).await?)
     }
 
     /// The row if there is one; [`Error::TooManyRows`] if more.
@@ -269,10 +261,7 @@ impl<'a> QueryScalar<'a> {
         T: for<'r> FromSql<'r>,
         E: Executor,
     {
-        match self.statement.at_most_one(db).await? {
-            Some(row) => first_column(row),
-            None => Err(Error::RowNotFound),
-        }
+        first_column(self.statement.exactly_one(db).await?)
     }
 
     /// The value of the row if there is one; [`Error::TooManyRows`] if more.

@@ -285,7 +285,7 @@ where
 /// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64 }
 ///
 /// async fn count(TenantDb(db): TenantDb) -> Result<String, String> {
-///     Invoice::count(&db).await.map(|n| n.to_string()).map_err(|e| e.to_string())
+///     Invoice::query().count(&db).await.map(|n| n.to_string()).map_err(|e| e.to_string())
 /// }
 /// ```
 #[derive(Debug)]

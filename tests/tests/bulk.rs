@@ -9,9 +9,11 @@ use std::cell::Cell;
 use std::error::Error as StdError;
 
 use futures_util::{stream, StreamExt, TryStreamExt};
-use tenant_runtime::bulk::{rows_per_insert, MAX_BIND_PARAMS};
+use tenant_runtime::exec::CacheStats;
+use tenant_runtime::model::bulk::{rows_per_insert, MAX_BIND_PARAMS};
+use tenant_runtime::model::SqlType;
 use tenant_runtime::postgres_types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
-use tenant_runtime::{Allowlist, CacheStats, Client, Db, Error, Model, SqlType, Tenant};
+use tenant_runtime::{Allowlist, Client, Db, Error, Model, Tenant};
 use tenant_tests::{database_url, TestSchemas};
 
 // ---------------------------------------------------------------------------------------
@@ -296,7 +298,7 @@ fn five(i: usize) -> Five {
 }
 
 async fn count<M: Model>(db: &Db<&mut Client>) -> i64 {
-    M::count(db).await.unwrap()
+    M::query().count(db).await.unwrap()
 }
 
 /// Statements prepared (from cache or not) since `before`: every statement the runtime runs
@@ -328,8 +330,17 @@ async fn values_and_nulls_round_trip_through_insert_many_copy_in_and_stream() {
         "ids in input order"
     );
     // What was stored is what `all` and `stream` read back.
-    assert_eq!(Sample::all(&db).await.unwrap(), stored);
-    let streamed: Vec<Sample> = Sample::stream(&db)
+    assert_eq!(
+        Sample::query()
+            .order_by(Sample::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        stored
+    );
+    let streamed: Vec<Sample> = Sample::query()
+        .order_by(Sample::ID.asc())
+        .stream(&db)
         .await
         .unwrap()
         .try_collect()
@@ -340,16 +351,36 @@ async fn values_and_nulls_round_trip_through_insert_many_copy_in_and_stream() {
     // insert_many (count only).
     db.execute(&truncate::<Sample>(), &[]).await.unwrap();
     assert_eq!(Sample::insert_many(&mut db, &input).await.unwrap(), 300);
-    assert_eq!(without_ids(&Sample::all(&db).await.unwrap()), input);
+    assert_eq!(
+        without_ids(
+            &Sample::query()
+                .order_by(Sample::ID.asc())
+                .fetch_all(&db)
+                .await
+                .unwrap()
+        ),
+        input
+    );
 
     // copy_in from an iterator of references, then from a stream of owned rows.
     db.execute(&truncate::<Sample>(), &[]).await.unwrap();
     assert_eq!(Sample::copy_in(&db, &input).await.unwrap(), 300);
-    assert_eq!(without_ids(&Sample::all(&db).await.unwrap()), input);
+    assert_eq!(
+        without_ids(
+            &Sample::query()
+                .order_by(Sample::ID.asc())
+                .fetch_all(&db)
+                .await
+                .unwrap()
+        ),
+        input
+    );
     db.execute(&truncate::<Sample>(), &[]).await.unwrap();
     let owned = stream::iter(input.clone().into_iter().map(Ok::<_, std::io::Error>));
     assert_eq!(Sample::copy_in_stream(&db, owned).await.unwrap(), 300);
-    let copied: Vec<Sample> = Sample::stream(&db)
+    let copied: Vec<Sample> = Sample::query()
+        .order_by(Sample::ID.asc())
+        .stream(&db)
         .await
         .unwrap()
         .try_collect()
@@ -365,14 +396,12 @@ async fn values_and_nulls_round_trip_through_insert_many_copy_in_and_stream() {
     s.schemas.cleanup().await;
 }
 
-fn truncate<M: Model>() -> tenant_runtime::Template {
-    use std::borrow::Cow;
-    use tenant_runtime::Piece;
-    tenant_runtime::Template::new(vec![
-        Piece::Sql(Cow::Borrowed("TRUNCATE ")),
-        Piece::Schema(M::SLOT),
-        Piece::Sql(Cow::Owned(format!(".\"{}\" RESTART IDENTITY", M::TABLE))),
-    ])
+fn truncate<M: Model>() -> tenant_runtime::sql::Template {
+    tenant_runtime::sql::Template::builder()
+        .sql("TRUNCATE ")
+        .slot(M::SLOT)
+        .sql(&format!(".\"{}\" RESTART IDENTITY", M::TABLE))
+        .build()
 }
 
 #[tokio::test]
@@ -389,7 +418,9 @@ async fn empty_input_runs_no_statement() {
     let after = db.executor().statement_cache().stats();
     assert_eq!(statements_since(before, after).0, 0);
     assert_eq!(Pair::copy_in(&db, Vec::<Pair>::new()).await.unwrap(), 0);
-    let none: Vec<Pair> = Pair::stream(&db)
+    let none: Vec<Pair> = Pair::query()
+        .order_by(Pair::A.asc())
+        .stream(&db)
         .await
         .unwrap()
         .try_collect()
@@ -462,7 +493,11 @@ async fn insert_many_chunks_at_exactly_the_parameter_limit() {
         assert_eq!(count::<Five>(&db).await, total);
     }
     // Every row is there once, with its values.
-    let stored = Five::all(&db).await.unwrap();
+    let stored = Five::query()
+        .order_by(Five::ID.asc())
+        .fetch_all(&db)
+        .await
+        .unwrap();
     let expected: Vec<Five> = (0..next).map(five).collect();
     assert_eq!(
         stored
@@ -547,7 +582,7 @@ async fn insert_many_is_all_or_nothing_across_chunks() {
         .await
         .unwrap_err();
     assert_eq!(err.sqlstate(), Some("23505"), "{err}");
-    assert_eq!(Five::count(&tx).await.unwrap(), 1);
+    assert_eq!(Five::query().count(&tx).await.unwrap(), 1);
     Five::insert_many(&mut tx, &input[1..chunk + 1])
         .await
         .unwrap();
@@ -603,7 +638,7 @@ async fn a_row_that_cannot_be_encoded_aborts_the_copy_and_writes_nothing() {
     let err = Ledger::copy_in(&db, &rows).await.unwrap_err();
     assert!(matches!(err, Error::Db(_)), "{err:?}");
     assert!(format!("{err:?}").contains("-1 is negative"), "{err:?}");
-    assert_eq!(Ledger::count(&db).await.unwrap(), 0);
+    assert_eq!(Ledger::query().count(&db).await.unwrap(), 0);
     drop(db);
     s.schemas.cleanup().await;
 }
@@ -637,13 +672,13 @@ async fn copy_in_takes_column_types_from_the_table() {
     // first row instead of sending 8-byte values into a 4-byte column.
     let mut s = setup("bulk::copy_types").await;
     let db = s.db("acme");
-    db.batch_execute(&tenant_runtime::Template::new(vec![
-        tenant_runtime::Piece::Sql("CREATE TABLE ".into()),
-        tenant_runtime::Piece::Schema(tenant_runtime::Slot::Tenant),
-        tenant_runtime::Piece::Sql(
-            ".\"ledger\" (id BIGINT GENERATED BY DEFAULT AS IDENTITY, amount INTEGER)".into(),
-        ),
-    ]))
+    db.batch_execute(
+        &tenant_runtime::sql::Template::builder()
+            .sql("CREATE TABLE ")
+            .slot(tenant_runtime::Slot::Tenant)
+            .sql(".\"ledger\" (id BIGINT GENERATED BY DEFAULT AS IDENTITY, amount INTEGER)")
+            .build(),
+    )
     .await
     .unwrap();
     let rows = vec![
@@ -658,7 +693,7 @@ async fn copy_in_takes_column_types_from_the_table() {
         format!("{err:?}").contains("WrongType"),
         "expected a type mismatch, got {err:?}"
     );
-    assert_eq!(Ledger::count(&db).await.unwrap(), 0);
+    assert_eq!(Ledger::query().count(&db).await.unwrap(), 0);
     drop(db);
     s.schemas.cleanup().await;
 }
@@ -674,22 +709,25 @@ async fn streaming_a_million_rows_keeps_memory_flat() {
     let db = s.db("acme");
     Event::create_table(&db).await.unwrap();
     // Generated server-side: one statement, no rows through this process.
-    let fill = tenant_runtime::Template::new(vec![
-        tenant_runtime::Piece::Sql("INSERT INTO ".into()),
-        tenant_runtime::Piece::Schema(tenant_runtime::Slot::Tenant),
-        tenant_runtime::Piece::Sql(
+    let fill = tenant_runtime::sql::Template::builder()
+        .sql("INSERT INTO ")
+        .slot(tenant_runtime::Slot::Tenant)
+        .sql(
             ".\"events\" (id, kind, amount, note) \
              SELECT g, 'event ' || g, g * 7, CASE WHEN g % 2 = 0 THEN 'note ' || g END \
-             FROM generate_series(1, $1::bigint) g"
-                .into(),
-        ),
-    ]);
+             FROM generate_series(1, $1::bigint) g",
+        )
+        .build();
     assert_eq!(
         db.execute(&fill, &[&STREAM_ROWS]).await.unwrap(),
         STREAM_ROWS as u64
     );
 
-    let mut events = Event::stream(&db).await.unwrap();
+    let mut events = Event::query()
+        .order_by(Event::ID.asc())
+        .stream(&db)
+        .await
+        .unwrap();
     let first = events.next().await.unwrap().unwrap();
     assert_eq!(first.id, 1);
     // From here on, nothing should accumulate.
@@ -731,7 +769,9 @@ async fn streaming_a_million_rows_keeps_memory_flat() {
     // The measurement sees growth when there is some: collecting 100k rows is way over.
     reset_peak();
     let start = live_bytes();
-    let held: Vec<Event> = Event::stream(&db)
+    let held: Vec<Event> = Event::query()
+        .order_by(Event::ID.asc())
+        .stream(&db)
         .await
         .unwrap()
         .take(100_000)
@@ -770,7 +810,9 @@ async fn every_bulk_path_works_in_unnamed_statement_mode() {
         .unwrap();
     assert_eq!(without_ids(&stored), input);
     assert_eq!(Sample::copy_in(&db, &input).await.unwrap(), 50);
-    let streamed: Vec<Sample> = Sample::stream(&db)
+    let streamed: Vec<Sample> = Sample::query()
+        .order_by(Sample::ID.asc())
+        .stream(&db)
         .await
         .unwrap()
         .try_collect()

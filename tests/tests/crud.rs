@@ -112,8 +112,12 @@ async fn every_crud_operation_sees_only_its_own_tenants_rows() {
     // Read: count, all, get: every row carries its own tenant's key.
     for (n, tenant) in allowlist.tenants().iter().enumerate() {
         let db = client.for_tenant(tenant);
-        assert_eq!(Customer::count(&db).await.unwrap(), n as i64 + 1);
-        let invoices = Invoice::all(&db).await.unwrap();
+        assert_eq!(Customer::query().count(&db).await.unwrap(), n as i64 + 1);
+        let invoices = Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap();
         assert_eq!(invoices.len(), n + 1);
         assert!(invoices
             .iter()
@@ -148,12 +152,12 @@ async fn every_crud_operation_sees_only_its_own_tenants_rows() {
         let db = client.for_tenant(&globex);
         assert!(Invoice::delete(&db, 2).await.unwrap());
         assert!(!Invoice::delete(&db, 2).await.unwrap(), "already gone");
-        assert_eq!(Invoice::count(&db).await.unwrap(), 1);
+        assert_eq!(Invoice::query().count(&db).await.unwrap(), 1);
     }
     let initech = allowlist.resolve("initech").unwrap();
     let db = client.for_tenant(&initech);
     assert!(Invoice::get(&db, 2).await.unwrap().is_some());
-    assert_eq!(Invoice::count(&db).await.unwrap(), 3);
+    assert_eq!(Invoice::query().count(&db).await.unwrap(), 3);
     drop(db);
 
     // The rows are where the tenants' schemas say, checked with plain SQL.
@@ -221,7 +225,7 @@ async fn a_named_slot_lands_in_the_schema_the_map_gives_it() {
     let db = client.for_tenant(&acme).with_schema_map(eu);
     Plan::create_table(&db).await.unwrap();
     assert_eq!(
-        Plan::count(&db).await.unwrap(),
+        Plan::query().count(&db).await.unwrap(),
         0,
         "a different schema, empty"
     );
@@ -546,12 +550,13 @@ async fn composite_keys_get_update_and_delete_by_tuple() {
     assert_eq!(dup.sqlstate(), Some("23505"), "{dup}");
 
     assert!(Membership::delete(&db, (1, 11)).await.unwrap());
-    assert_eq!(Membership::count(&db).await.unwrap(), 2);
+    assert_eq!(Membership::query().count(&db).await.unwrap(), 2);
     drop(db);
 
     let globex = allowlist.resolve("globex").unwrap();
     assert_eq!(
-        Membership::count(&client.for_tenant(&globex))
+        Membership::query()
+            .count(&client.for_tenant(&globex))
             .await
             .unwrap(),
         0
@@ -577,16 +582,16 @@ async fn transactions_and_savepoints_commit_or_roll_back_as_a_whole() {
     // Rolled back: nothing stays.
     let tx = db.transaction().await.unwrap();
     customer("a@x").insert(&tx).await.unwrap();
-    assert_eq!(Customer::count(&tx).await.unwrap(), 1);
+    assert_eq!(Customer::query().count(&tx).await.unwrap(), 1);
     tx.rollback().await.unwrap();
-    assert_eq!(Customer::count(&db).await.unwrap(), 0);
+    assert_eq!(Customer::query().count(&db).await.unwrap(), 0);
 
     // Dropped without commit: rolled back too.
     {
         let tx = db.transaction().await.unwrap();
         customer("b@x").insert(&tx).await.unwrap();
     }
-    assert_eq!(Customer::count(&db).await.unwrap(), 0);
+    assert_eq!(Customer::query().count(&db).await.unwrap(), 0);
 
     // Committed, with a savepoint rolled back inside.
     let mut tx = db.transaction().await.unwrap();
@@ -600,7 +605,9 @@ async fn transactions_and_savepoints_commit_or_roll_back_as_a_whole() {
     customer("e@x").insert(&tx).await.unwrap();
     tx.commit().await.unwrap();
 
-    let emails: Vec<String> = Customer::all(&db)
+    let emails: Vec<String> = Customer::query()
+        .order_by(Customer::ID.asc())
+        .fetch_all(&db)
         .await
         .unwrap()
         .into_iter()
@@ -622,10 +629,10 @@ async fn query_one_errors_say_what_was_found() {
     let db = client.for_tenant(&acme);
 
     // A row that fails to decode names the model and column.
-    let bad = tenant_runtime::Template::new(vec![tenant_runtime::Piece::Sql(
-        "SELECT 'not a number'::text, 'e', 'n'".into(),
-    )]);
-    let row = db.query_one(&bad, &[]).await.unwrap();
+    let bad = tenant_runtime::sql::Template::builder()
+        .sql("SELECT 'not a number'::text, 'e', 'n'")
+        .build();
+    let row = db.fetch_one(&bad, &[]).await.unwrap();
     match Customer::from_row(&row) {
         Err(Error::Decode {
             model,
@@ -635,18 +642,18 @@ async fn query_one_errors_say_what_was_found() {
         }) => assert_eq!((model, column, index), ("Customer", "id", 0)),
         other => panic!("expected a decode error, got {other:?}"),
     }
-    let none = tenant_runtime::Template::new(vec![tenant_runtime::Piece::Sql(
-        "SELECT 1 WHERE false".into(),
-    )]);
+    let none = tenant_runtime::sql::Template::builder()
+        .sql("SELECT 1 WHERE false")
+        .build();
     assert!(matches!(
-        db.query_one(&none, &[]).await,
+        db.fetch_one(&none, &[]).await,
         Err(Error::RowNotFound)
     ));
-    let two = tenant_runtime::Template::new(vec![tenant_runtime::Piece::Sql(
-        "SELECT generate_series(1, 2)".into(),
-    )]);
+    let two = tenant_runtime::sql::Template::builder()
+        .sql("SELECT generate_series(1, 2)")
+        .build();
     assert!(matches!(
-        db.query_opt(&two, &[]).await,
+        db.fetch_optional(&two, &[]).await,
         Err(Error::TooManyRows)
     ));
     drop(db);

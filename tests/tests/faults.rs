@@ -12,7 +12,9 @@ use std::time::Duration;
 use support::{
     assert_rows_in_their_schemas, create_tables, run_load, tenants, total, LoadConfig, LoadReport,
 };
-use tenant_runtime::{Allowlist, Error, Model, TenantPool, TenantPoolBuilder};
+use tenant_runtime::error::PoolStage;
+use tenant_runtime::pool::TenantPoolBuilder;
+use tenant_runtime::{Allowlist, Error, Model, TenantPool};
 use tenant_tests::{connect_to, database_url, TestSchemas, ThrowawayCluster};
 
 const APP: &str = "tenant_fault_pool";
@@ -207,7 +209,8 @@ async fn an_exhausted_pool_times_out_instead_of_hanging() {
         .expect("pool.get hung past its wait timeout");
     match outcome {
         Err(Error::PoolTimeout { stage, timeout }) => {
-            assert_eq!(stage, "waiting for a free connection");
+            assert_eq!(stage, PoolStage::Wait);
+            assert_eq!(stage.to_string(), "waiting for a free connection");
             assert_eq!(timeout, Some(wait));
         }
         other => panic!("expected PoolTimeout, got {other:?}"),
@@ -250,7 +253,8 @@ async fn a_server_that_never_answers_times_out_on_connect() {
     .expect("pool.get hung past its create timeout");
     match outcome {
         Err(Error::PoolTimeout { stage, timeout }) => {
-            assert_eq!(stage, "opening a new connection");
+            assert_eq!(stage, PoolStage::Create);
+            assert_eq!(stage.to_string(), "opening a new connection");
             assert_eq!(timeout, Some(create));
         }
         other => panic!("expected PoolTimeout, got {other:?}"),
@@ -275,7 +279,7 @@ async fn a_stopped_server_fails_checkouts_with_an_error_and_a_restarted_one_serv
         .unwrap();
     let outcome = tokio::time::timeout(Duration::from_secs(20), async {
         let db = pool.get(&t).await?;
-        support::Item::count(&db).await
+        support::Item::query().count(&db).await
     })
     .await
     .expect("a checkout against a stopped server hung");
@@ -288,7 +292,7 @@ async fn a_stopped_server_fails_checkouts_with_an_error_and_a_restarted_one_serv
         .unwrap()
         .unwrap();
     let db = pool.get(&t).await.unwrap();
-    assert_eq!(support::Item::count(&db).await.unwrap(), 0);
+    assert_eq!(support::Item::query().count(&db).await.unwrap(), 0);
     drop(db);
     drop(pool);
     schemas.cleanup().await;

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use tenant_runtime::{
-    Allowlist, Client, Error, Model, ModelSet, Provisioner, Registry, SchemaMap, TenantState,
-};
+use tenant_runtime::error::{AllowlistError, Duplicated, LifecycleError, ModelError};
+use tenant_runtime::lifecycle::TenantState;
+use tenant_runtime::{Allowlist, Client, Error, Model, ModelSet, Provisioner, Registry, SchemaMap};
 use tenant_tests::{database_url, TestSchemas};
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -161,7 +161,14 @@ async fn model_set_creates_in_foreign_key_order_and_drops_in_reverse() {
     // An incomplete set names the missing model.
     let err = ModelSet::new().with::<Invoice>().validate().unwrap_err();
     assert!(
-        matches!(&err, Error::InvalidModelSet(m) if m.contains("add `.with::<Customer>()`")),
+        matches!(
+            &err,
+            Error::Model(ModelError::MissingReference {
+                model: "Invoice",
+                target: "Customer",
+                ..
+            })
+        ) && err.to_string().contains("add `.with::<Customer>()`"),
         "{err}"
     );
     schemas.cleanup().await;
@@ -374,7 +381,7 @@ async fn conflicting_keys_and_schemas_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::TenantConflict { key, registered, requested }
+        matches!(&err, Error::Lifecycle(LifecycleError::TenantConflict { key, registered, requested })
             if key == "acme" && *registered == a && *requested == b),
         "{err}"
     );
@@ -384,7 +391,13 @@ async fn conflicting_keys_and_schemas_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::DuplicateTenant { what: "schema", .. }),
+        matches!(
+            &err,
+            Error::Allowlist(AllowlistError::DuplicateTenant {
+                what: Duplicated::Schema,
+                ..
+            })
+        ),
         "{err}"
     );
     assert!(!schema_exists(&client, &b).await);
@@ -401,7 +414,7 @@ async fn conflicting_keys_and_schemas_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::SchemaExists { schema } if *schema == foreign),
+        matches!(&err, Error::Lifecycle(LifecycleError::SchemaExists { schema }) if *schema == foreign),
         "{err}"
     );
     assert!(tables_of(&client, &foreign).await.is_empty());
@@ -482,17 +495,29 @@ async fn retire_renames_and_stops_resolving_restore_brings_the_data_back() {
         .retire(&mut client, &allowlist, "acme")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::TenantRetired { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Lifecycle(LifecycleError::TenantRetired { .. })),
+        "{err}"
+    );
     let err = provisioner
         .provision(&mut client, &allowlist, "acme", &schema)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::TenantRetired { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Lifecycle(LifecycleError::TenantRetired { .. })),
+        "{err}"
+    );
     let err = provisioner
         .restore(&mut client, &allowlist, "globex")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::TenantNotRetired { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Lifecycle(LifecycleError::TenantNotRetired { .. })
+        ),
+        "{err}"
+    );
 
     let restored = provisioner
         .restore(&mut client, &allowlist, "acme")
@@ -500,7 +525,11 @@ async fn retire_renames_and_stops_resolving_restore_brings_the_data_back() {
         .unwrap();
     assert_eq!(restored, acme);
     assert!(!schema_exists(&client, &renamed).await);
-    let customers = Customer::all(&client.for_tenant(&restored)).await.unwrap();
+    let customers = Customer::query()
+        .order_by(Customer::ID.asc())
+        .fetch_all(&client.for_tenant(&restored))
+        .await
+        .unwrap();
     assert_eq!(customers.len(), 1);
     assert_eq!(customers[0].email, "kept@acme.example");
     let entry = provisioner
@@ -650,7 +679,9 @@ async fn public_system_and_unknown_schemas_are_refused() {
             .await
             .unwrap_err();
         let ok = match check {
-            "ReservedSchema" => matches!(err, Error::ReservedSchema { .. }),
+            "ReservedSchema" => {
+                matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. }))
+            }
             _ => matches!(err, Error::InvalidSchemaName(_)),
         };
         assert!(ok, "{schema}: {err}");
@@ -696,7 +727,10 @@ async fn public_system_and_unknown_schemas_are_refused() {
         .retire(&mut client, &allowlist, "pub")
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::ReservedSchema { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. })),
+        "{err}"
+    );
     let err = provisioner
         .retire(&mut client, &allowlist, "sys")
         .await
@@ -707,7 +741,7 @@ async fn public_system_and_unknown_schemas_are_refused() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::SchemaNotFound { schema } if *schema == missing),
+        matches!(&err, Error::Lifecycle(LifecycleError::SchemaNotFound { schema }) if *schema == missing),
         "{err}"
     );
     assert!(schema_exists(&client, "public").await);
@@ -716,7 +750,10 @@ async fn public_system_and_unknown_schemas_are_refused() {
     let err = Allowlist::load_from_registry(&client, provisioner.registry())
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::ReservedSchema { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. })),
+        "{err}"
+    );
 
     // A retired row whose renamed schema is not a retired name is never dropped.
     client
@@ -733,7 +770,10 @@ async fn public_system_and_unknown_schemas_are_refused() {
         .purge(&mut client, Duration::ZERO)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::ReservedSchema { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. })),
+        "{err}"
+    );
     assert!(schema_exists(&client, "public").await);
     schemas.cleanup().await;
 }
@@ -755,11 +795,23 @@ async fn a_missing_registry_is_a_typed_error() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::RegistryNotInstalled { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Lifecycle(LifecycleError::RegistryNotInstalled { .. })
+        ),
+        "{err}"
+    );
     assert!(!schema_exists(&client, &schemas.name("acme")).await);
     let err = Allowlist::load_from_registry(&client, &registry)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::RegistryNotInstalled { .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Lifecycle(LifecycleError::RegistryNotInstalled { .. })
+        ),
+        "{err}"
+    );
     schemas.cleanup().await;
 }

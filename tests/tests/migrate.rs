@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use tenant_runtime::error::{LifecycleError, MigrateError};
+use tenant_runtime::lifecycle::{connect_many, Connections, Outcome};
 use tenant_runtime::{
-    connect_many, embed_migrations, Allowlist, Client, Error, Migrations, Migrator, Model,
-    ModelSet, Outcome, Provisioner, Registry, SchemaMap, Tenant,
+    embed_migrations, Allowlist, Client, Error, Migrations, Migrator, Model, ModelSet, Provisioner,
+    Registry, SchemaMap, Tenant,
 };
 use tenant_tests::{database_url, TestSchemas};
 
@@ -116,7 +118,7 @@ async fn provisions_200_tenants_and_migrates_all_with_8_jobs() {
         assert_eq!(p.total, 200);
     });
     let started = Instant::now();
-    let report = migrator.run(&mut clients, &tenants).await;
+    let report = migrator.run(&mut clients, &tenants).await.unwrap();
     let migrate_time = started.elapsed();
     eprintln!(
         "200 tenants: provisioned in {provision_time:.2?}, migrated (3 migrations, 8 jobs) in {migrate_time:.2?}"
@@ -154,7 +156,10 @@ async fn provisions_200_tenants_and_migrates_all_with_8_jobs() {
     assert_eq!(paid_columns, 200);
 
     // A rerun has nothing to do.
-    let report = Migrator::new(&APP).run(&mut clients, &tenants).await;
+    let report = Migrator::new(&APP)
+        .run(&mut clients, &tenants)
+        .await
+        .unwrap();
     assert_eq!(report.counts().up_to_date, 200, "{report}");
     assert!(report.tenants.iter().all(|t| t.version_before == Some(3)));
 
@@ -177,20 +182,27 @@ async fn a_failing_tenant_is_rolled_back_and_reported_while_the_others_apply() {
         .unwrap();
 
     let mut clients = connect_many(&database_url().await, 4).await.unwrap();
-    let report = Migrator::new(&APP).run(&mut clients, &tenants).await;
+    let report = Migrator::new(&APP)
+        .run(&mut clients, &tenants)
+        .await
+        .unwrap();
     assert!(!report.is_success());
     assert_eq!(report.counts().applied, 11);
     assert_eq!(report.counts().failed, 1);
     let failed: Vec<_> = report.failed().collect();
     assert_eq!(failed[0].tenant, *broken);
     match &failed[0].outcome {
-        Outcome::Failed(Error::MigrationFailed {
-            tenant,
-            version,
-            name,
-            source,
-            ..
-        }) => {
+        Outcome::Failed(Error::Migrate(failed)) => {
+            let MigrateError::Failed {
+                tenant,
+                version,
+                name,
+                source,
+                ..
+            } = &**failed
+            else {
+                panic!("expected MigrateError::Failed, got {failed:?}");
+            };
             assert_eq!(
                 (tenant.as_str(), *version, name.as_str()),
                 ("t005", 3, "add_paid_and_audit")
@@ -201,7 +213,7 @@ async fn a_failing_tenant_is_rolled_back_and_reported_while_the_others_apply() {
                 "duplicate table: {source}"
             );
         }
-        other => panic!("expected MigrationFailed, got {other:?}"),
+        other => panic!("expected a failed migration, got {other:?}"),
     }
     assert!(report.to_string().contains("t005"));
     assert!(report.to_string().contains("FAILED"));
@@ -225,7 +237,10 @@ async fn a_failing_tenant_is_rolled_back_and_reported_while_the_others_apply() {
         .batch_execute(&format!("DROP TABLE {broken_schema}.audit_log"))
         .await
         .unwrap();
-    let report = Migrator::new(&APP).run(&mut clients, &tenants).await;
+    let report = Migrator::new(&APP)
+        .run(&mut clients, &tenants)
+        .await
+        .unwrap();
     assert!(report.is_success(), "{report}");
     assert_eq!(report.counts().up_to_date, 11);
     assert_eq!(report.counts().applied, 1);
@@ -258,7 +273,8 @@ async fn fail_fast_starts_no_tenant_after_a_failure() {
     let report = Migrator::new(&APP)
         .fail_fast(true)
         .run(&mut clients, &tenants)
-        .await;
+        .await
+        .unwrap();
     let outcomes: Vec<&str> = report
         .tenants
         .iter()
@@ -290,6 +306,7 @@ async fn a_changed_applied_migration_and_an_unknown_version_are_detected() {
     assert!(Migrator::new(&APP)
         .run(&mut clients, &tenants)
         .await
+        .unwrap()
         .is_success());
     assert_ne!(
         APP.get(2).unwrap().checksum(),
@@ -300,16 +317,21 @@ async fn a_changed_applied_migration_and_an_unknown_version_are_detected() {
         let report = Migrator::new(&CHANGED)
             .dry_run(dry_run)
             .run(&mut clients, &tenants)
-            .await;
+            .await
+            .unwrap();
         assert_eq!(report.counts().failed, 2, "{report}");
         for t in &report.tenants {
             match &t.outcome {
-                Outcome::Failed(Error::MigrationChecksumMismatch {
-                    version,
-                    applied,
-                    embedded,
-                    ..
-                }) => {
+                Outcome::Failed(Error::Migrate(mismatch)) => {
+                    let MigrateError::ChecksumMismatch {
+                        version,
+                        applied,
+                        embedded,
+                        ..
+                    } = &**mismatch
+                    else {
+                        panic!("expected a checksum mismatch, got {mismatch:?}");
+                    };
                     assert_eq!(*version, 2);
                     assert_eq!(applied, APP.get(2).unwrap().checksum());
                     assert_eq!(embedded, CHANGED.get(2).unwrap().checksum());
@@ -328,10 +350,14 @@ async fn a_changed_applied_migration_and_an_unknown_version_are_detected() {
         ))
         .await
         .unwrap();
-    let report = Migrator::new(&APP).run(&mut clients, &tenants).await;
+    let report = Migrator::new(&APP)
+        .run(&mut clients, &tenants)
+        .await
+        .unwrap();
     assert!(matches!(
         report.tenants[0].outcome,
-        Outcome::Failed(Error::UnknownAppliedMigration { version: 99, .. })
+        Outcome::Failed(Error::Migrate(ref e))
+            if matches!(**e, MigrateError::UnknownApplied { version: 99, .. })
     ));
     assert!(matches!(report.tenants[1].outcome, Outcome::UpToDate));
     drop(clients);
@@ -348,7 +374,8 @@ async fn a_dry_run_reports_pending_versions_and_changes_nothing() {
     let report = Migrator::new(&APP)
         .dry_run(true)
         .run(&mut clients, &tenants)
-        .await;
+        .await
+        .unwrap();
     assert!(report.is_success());
     assert_eq!(report.counts().pending, 3);
     assert!(report
@@ -362,12 +389,14 @@ async fn a_dry_run_reports_pending_versions_and_changes_nothing() {
 
     // One tenant migrated: the dry run now says so.
     Migrator::new(&APP)
-        .migrate_tenant(&mut clients[0], &tenants[0])
-        .await;
+        .run(&mut clients[0], &tenants[..1])
+        .await
+        .unwrap();
     let report = Migrator::new(&APP)
         .dry_run(true)
         .run(&mut clients, &tenants)
-        .await;
+        .await
+        .unwrap();
     assert!(matches!(report.tenants[0].outcome, Outcome::UpToDate));
     assert_eq!(report.counts().pending, 2);
     drop(clients);
@@ -391,7 +420,8 @@ async fn named_slots_in_migrations_follow_the_schema_map() {
     let report = Migrator::new(&SHARED)
         .with_schema_map(SchemaMap::new().with("shared", &plans).unwrap())
         .run(&mut clients, &tenants)
-        .await;
+        .await
+        .unwrap();
     assert!(report.is_success(), "{report}");
     for t in &tenants {
         let target: String = client
@@ -427,6 +457,7 @@ async fn concurrent_runners_apply_each_migration_once() {
         migrator.run(&mut a, &tenants),
         migrator.run(&mut b, &tenants)
     );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert!(ra.is_success() && rb.is_success(), "{ra}\n{rb}");
     for (x, y) in ra.tenants.iter().zip(&rb.tenants) {
         let applied_by = [&x.outcome, &y.outcome]
@@ -462,11 +493,14 @@ async fn a_missing_schema_fails_only_its_tenant() {
         .unwrap();
     tenants.insert(1, ghost);
     let mut clients = vec![connect().await];
-    let report = Migrator::new(&APP).run(&mut clients, &tenants).await;
+    let report = Migrator::new(&APP)
+        .run(&mut clients, &tenants)
+        .await
+        .unwrap();
     assert_eq!(report.counts().applied, 2);
     assert!(matches!(
         report.tenants[1].outcome,
-        Outcome::Failed(Error::SchemaNotFound { .. })
+        Outcome::Failed(Error::Lifecycle(LifecycleError::SchemaNotFound { .. }))
     ));
     drop(clients);
     schemas.cleanup().await;
@@ -488,12 +522,93 @@ fn the_run_time_loader_agrees_with_the_macro() {
     assert!(Migrations::from_dir(shared, &["shared"]).is_ok());
     // Without the slot declared, the same file is refused, with file, line and column.
     match Migrations::from_dir(shared, &[]) {
-        Err(Error::InvalidMigrations(m)) => {
-            assert!(
-                m.contains("0001_create_subscriptions.sql:4:35: unknown placeholder {shared}"),
-                "{m}"
-            )
-        }
+        Err(Error::Migrate(e)) => match &*e {
+            MigrateError::Invalid { problems } => assert!(
+                problems.iter().any(|p| p
+                    .contains("0001_create_subscriptions.sql:4:35: unknown placeholder {shared}")),
+                "{problems:?}"
+            ),
+            other => panic!("expected MigrateError::Invalid, got {other:?}"),
+        },
         other => panic!("expected InvalidMigrations, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn one_entry_point_runs_on_one_client_on_several_or_on_a_url() {
+    let schemas = TestSchemas::new("migrate_targets").await;
+    let mut client = connect().await;
+    let tenants = tenants(&schemas, &client, 3).await;
+    let migrator = Migrator::new(&APP);
+
+    // One client, one tenant.
+    let report = migrator.run(&mut client, &tenants[..1]).await.unwrap();
+    assert_eq!(applied(&report.tenants[0].outcome), Some(&[1, 2, 3][..]));
+    // Connections opened for the run from a URL: the first tenant is done already.
+    let url = database_url().await;
+    let report = migrator
+        .run(Connections::url(&url, 2), &tenants)
+        .await
+        .unwrap();
+    assert!(matches!(report.tenants[0].outcome, Outcome::UpToDate));
+    assert_eq!(report.counts().applied, 2, "{report}");
+    // Clients the caller holds.
+    let mut clients = connect_many(&url, 2).await.unwrap();
+    let report = migrator.run(&mut clients, &tenants).await.unwrap();
+    assert_eq!(report.counts().up_to_date, 3, "{report}");
+    // Only opening the connections is an `Err`; nothing ran.
+    let unreachable = migrator
+        .run(
+            Connections::url("postgres://postgres@127.0.0.1:1/postgres", 2),
+            &tenants,
+        )
+        .await;
+    assert!(matches!(unreachable, Err(Error::Db(_))), "{unreachable:?}");
+    drop(clients);
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_version_beyond_bigint_fails_its_tenant_with_a_typed_error() {
+    let dir = std::env::temp_dir().join(format!("tenant_migrate_big_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 10^19 fits a u64 but not PostgreSQL's bigint.
+    std::fs::write(
+        dir.join("10000000000000000000_big.sql"),
+        "CREATE TABLE {tenant}.big (id int);\n",
+    )
+    .unwrap();
+    let migrations = Migrations::from_dir(&dir, &[]).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let schemas = TestSchemas::new("migrate_big_version").await;
+    let mut client = connect().await;
+    let tenants = tenants(&schemas, &client, 1).await;
+    let report = Migrator::new(&migrations)
+        .run(&mut client, &tenants)
+        .await
+        .unwrap();
+    match &report.tenants[0].outcome {
+        Outcome::Failed(Error::Migrate(failed)) => match &**failed {
+            MigrateError::Failed {
+                version, source, ..
+            } => {
+                assert_eq!(*version, 10_000_000_000_000_000_000);
+                assert!(
+                    matches!(&**source, Error::Migrate(e)
+                        if matches!(**e, MigrateError::VersionOutOfRange { version: 10_000_000_000_000_000_000 })),
+                    "{source}"
+                );
+                assert!(
+                    source.to_string().contains("does not fit a bigint"),
+                    "{source}"
+                );
+            }
+            other => panic!("expected MigrateError::Failed, got {other:?}"),
+        },
+        other => panic!("expected a failed tenant, got {other:?}"),
+    }
+    // Rolled back with the tenant: the table the migration created is gone.
+    assert!(!table_exists(&client, tenants[0].schema().as_str(), "big").await);
+    schemas.cleanup().await;
 }

@@ -289,7 +289,7 @@ async fn a_session_search_path_leaks_to_other_clients_through_transaction_poolin
     // So does the runtime's own connection, but its statements name their schema: tenant B's
     // handle still reads B's rows, on the same leaky server connection.
     let db = pool.get(&b).await.unwrap();
-    let rows = Item::all(&db).await.unwrap();
+    let rows = Item::query().fetch_all(&db).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].tenant_key, b.key());
     drop(db);

@@ -1,21 +1,21 @@
 //! One pooled connection serving 2,000 tenants × 5 statements: the statement cache stays at
 //! its bound, on the client and on the server, and every result is right.
 
-use std::borrow::Cow;
-
-use tenant_runtime::{Allowlist, Db, PooledClient, StatementMode, Template, TenantPool};
-use tenant_runtime::{Piece, Slot};
+use tenant_runtime::pool::PooledClient;
+use tenant_runtime::sql::Template;
+use tenant_runtime::Slot;
+use tenant_runtime::{Allowlist, Db, StatementMode, TenantPool};
 use tenant_tests::{connect, database_url, TestSchemas};
 
 const TENANTS: usize = 2_000;
 const CAPACITY: usize = 100;
 
 fn template(before: &'static str, after: &'static str) -> Template {
-    Template::new(vec![
-        Piece::Sql(Cow::Borrowed(before)),
-        Piece::Schema(Slot::Tenant),
-        Piece::Sql(Cow::Borrowed(after)),
-    ])
+    Template::builder()
+        .sql(before)
+        .slot(Slot::Tenant)
+        .sql(after)
+        .build()
 }
 
 /// The five statements every tenant runs, in order.
@@ -41,12 +41,12 @@ impl Statements {
     /// Runs the five statements for `db`'s tenant and checks every result.
     async fn run(&self, db: &Db<&PooledClient>) {
         let key = db.tenant().key();
-        let tag: String = db.query_one(&self.read_tag, &[]).await.unwrap().get(0);
+        let tag: String = db.fetch_one(&self.read_tag, &[]).await.unwrap().get(0);
         assert_eq!(tag, key, "read its own row");
-        let n: i64 = db.query_one(&self.count, &[]).await.unwrap().get(0);
+        let n: i64 = db.fetch_one(&self.count, &[]).await.unwrap().get(0);
         assert_eq!(n, 1, "{key}: one row before");
         let v: String = db
-            .query_one(&self.insert, &[&1i32, &key])
+            .fetch_one(&self.insert, &[&1i32, &key])
             .await
             .unwrap()
             .get(0);

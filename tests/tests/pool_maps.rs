@@ -1,11 +1,8 @@
 //! Schema maps at three levels on a pool (pool default, one handle, one statement), narrowest
 //! wins, each level for the slots it maps.
 
-use std::borrow::Cow;
-
-use tenant_runtime::{
-    Allowlist, Model, Piece, SchemaMap, Slot, StatementMode, Template, TenantPool,
-};
+use tenant_runtime::sql::Template;
+use tenant_runtime::{Allowlist, Model, SchemaMap, Slot, StatementMode, TenantPool};
 use tenant_tests::{connect, database_url, TestSchemas};
 
 /// Lives in the `shared` slot.
@@ -26,11 +23,11 @@ struct AuditEntry {
 
 /// `SELECT code FROM {shared}.plans` built at run time, as a query would be.
 fn plan_codes() -> Template {
-    Template::new(vec![
-        Piece::Sql(Cow::Borrowed("SELECT code FROM ")),
-        Piece::Schema(Slot::Named("shared")),
-        Piece::Sql(Cow::Borrowed(".plans")),
-    ])
+    Template::builder()
+        .sql("SELECT code FROM ")
+        .slot(Slot::Named("shared"))
+        .sql(".plans")
+        .build()
 }
 
 struct Fixture {
@@ -95,13 +92,17 @@ async fn the_pool_default_map_fills_named_slots_on_every_connection() {
     for db in [&a, &b] {
         assert_eq!(db.executor().schema_map(), pool.schema_map());
         assert_eq!(
-            Plan::all(db).await.unwrap(),
+            Plan::query()
+                .order_by(Plan::CODE.asc())
+                .fetch_all(db)
+                .await
+                .unwrap(),
             [Plan {
                 code: "pool".into()
             }]
         );
         assert_eq!(
-            codes_of(db.query(&plan_codes(), &[]).await.unwrap()),
+            codes_of(db.fetch_all(&plan_codes(), &[]).await.unwrap()),
             ["pool"]
         );
     }
@@ -121,8 +122,24 @@ async fn a_handle_map_overrides_the_pool_default_for_that_handle_only() {
         .unwrap()
         .with_schema_map(map(&fx, &[("shared", "handle")]));
     let plain = pool.get(&acme).await.unwrap();
-    assert_eq!(Plan::all(&narrowed).await.unwrap()[0].code, "handle");
-    assert_eq!(Plan::all(&plain).await.unwrap()[0].code, "pool");
+    assert_eq!(
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&narrowed)
+            .await
+            .unwrap()[0]
+            .code,
+        "handle"
+    );
+    assert_eq!(
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&plain)
+            .await
+            .unwrap()[0]
+            .code,
+        "pool"
+    );
 
     // The handle map is not written into the connection: back in the pool, the connection
     // serves the next handle with the pool default again.
@@ -131,7 +148,15 @@ async fn a_handle_map_overrides_the_pool_default_for_that_handle_only() {
     drop((conn, plain));
     for _ in 0..2 {
         let db = pool.get(&acme).await.unwrap();
-        assert_eq!(Plan::all(&db).await.unwrap()[0].code, "pool");
+        assert_eq!(
+            Plan::query()
+                .order_by(Plan::CODE.asc())
+                .fetch_all(&db)
+                .await
+                .unwrap()[0]
+                .code,
+            "pool"
+        );
     }
     fx.schemas.cleanup().await;
 }
@@ -147,26 +172,50 @@ async fn statement_map_wins(mode: StatementMode, name: &str) {
         .with_schema_map(map(&fx, &[("shared", "handle")]));
     let stmt = map(&fx, &[("shared", "stmt")]);
 
-    // A query with its own map (what the query builder and macros pass down).
+    // A hand-built template with a statement-level map: run it on the narrowed handle.
     let rows = db
-        .query_mapped(&plan_codes(), &[], Some(&stmt))
+        .narrow(&stmt)
+        .fetch_all(&plan_codes(), &[])
         .await
         .unwrap();
     assert_eq!(codes_of(rows), ["stmt"]);
     // The query builder's statement-level map.
-    let plans = Plan::query().schema_map(&stmt).all(&db).await.unwrap();
+    let plans = Plan::query()
+        .schema_map(&stmt)
+        .fetch_all(&db)
+        .await
+        .unwrap();
     assert_eq!(
         plans,
         [Plan {
             code: "stmt".into()
         }]
     );
-    assert_eq!(Plan::query().all(&db).await.unwrap()[0].code, "handle");
+    assert_eq!(
+        Plan::query().fetch_all(&db).await.unwrap()[0].code,
+        "handle"
+    );
     // Generated CRUD takes a handle: `narrow` is its statement level.
-    assert_eq!(Plan::all(&db.narrow(&stmt)).await.unwrap()[0].code, "stmt");
+    assert_eq!(
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&db.narrow(&stmt))
+            .await
+            .unwrap()[0]
+            .code,
+        "stmt"
+    );
     // The statement map was for that statement only.
-    assert_eq!(Plan::all(&db).await.unwrap()[0].code, "handle");
-    let rows = db.query(&plan_codes(), &[]).await.unwrap();
+    assert_eq!(
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap()[0]
+            .code,
+        "handle"
+    );
+    let rows = db.fetch_all(&plan_codes(), &[]).await.unwrap();
     assert_eq!(codes_of(rows), ["handle"]);
     // Same template, three schemas: three cache entries on this one connection.
     let stats = db.executor().statement_cache().stats();
@@ -203,15 +252,41 @@ async fn each_slot_is_filled_by_the_narrowest_level_that_maps_it() {
     let stmt = map(&fx, &[("shared", "stmt")]);
 
     assert_eq!(
-        Plan::all(&db).await.unwrap()[0].code,
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap()[0]
+            .code,
         "pool",
         "handle does not map shared"
     );
-    assert_eq!(AuditEntry::all(&db).await.unwrap()[0].code, "handle");
-    let narrowed = db.narrow(&stmt);
-    assert_eq!(Plan::all(&narrowed).await.unwrap()[0].code, "stmt");
     assert_eq!(
-        AuditEntry::all(&narrowed).await.unwrap()[0].code,
+        AuditEntry::query()
+            .order_by(AuditEntry::CODE.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap()[0]
+            .code,
+        "handle"
+    );
+    let narrowed = db.narrow(&stmt);
+    assert_eq!(
+        Plan::query()
+            .order_by(Plan::CODE.asc())
+            .fetch_all(&narrowed)
+            .await
+            .unwrap()[0]
+            .code,
+        "stmt"
+    );
+    assert_eq!(
+        AuditEntry::query()
+            .order_by(AuditEntry::CODE.asc())
+            .fetch_all(&narrowed)
+            .await
+            .unwrap()[0]
+            .code,
         "handle",
         "the statement map does not map audit"
     );

@@ -75,7 +75,11 @@ async fn backend_pid(conn: &tenant_runtime::Client) -> i32 {
 }
 
 async fn bodies(db: &tenant_runtime::Db<impl tenant_runtime::Executor>) -> Vec<String> {
-    let mut notes = Note::all(db).await.unwrap();
+    let mut notes = Note::query()
+        .order_by(Note::ID.asc())
+        .fetch_all(db)
+        .await
+        .unwrap();
     notes.sort_by_key(|n| n.id);
     notes.into_iter().map(|n| n.body).collect()
 }
@@ -97,7 +101,7 @@ async fn transactions_commit_roll_back_and_nest(mode: StatementMode, name: &str)
     // Commit: visible after.
     let tx = db.transaction().await.unwrap();
     note("committed").insert(&tx).await.unwrap();
-    assert_eq!(Note::count(&tx).await.unwrap(), 1);
+    assert_eq!(Note::query().count(&tx).await.unwrap(), 1);
     tx.commit().await.unwrap();
 
     // Rollback: gone.
@@ -190,7 +194,7 @@ async fn a_connection_returned_inside_a_transaction_is_not_handed_out_again() {
     let db = fx.pool.get(&acme).await.unwrap();
     assert_ne!(backend_pid(db.executor()).await, pid, "a fresh connection");
     assert_eq!(
-        Note::count(&db).await.unwrap(),
+        Note::query().count(&db).await.unwrap(),
         0,
         "the open transaction never committed"
     );
@@ -320,7 +324,7 @@ async fn unnamed_mode_binds_every_builtin_column_type_and_null() {
     assert!(changed.update(&db).await.unwrap());
     assert_eq!(Everything::get(&db, 2).await.unwrap(), Some(changed));
     assert!(Everything::delete(&db, 1).await.unwrap());
-    assert_eq!(Everything::count(&db).await.unwrap(), 1);
+    assert_eq!(Everything::query().count(&db).await.unwrap(), 1);
     drop(db);
     fx.schemas.cleanup().await;
 }
@@ -349,12 +353,12 @@ async fn unnamed_mode_refuses_a_parameter_without_a_builtin_type_before_sending_
     let fx = fixture("pool_tx_untyped", StatementMode::Unnamed).await;
     let acme = fx.allowlist.resolve("acme").unwrap();
     let db = fx.pool.get(&acme).await.unwrap();
-    let template = tenant_runtime::Template::new(vec![
-        tenant_runtime::Piece::Sql("SELECT count(*) FROM ".into()),
-        tenant_runtime::Piece::Schema(Slot::Tenant),
-        tenant_runtime::Piece::Sql(".notes WHERE id = $1 AND body = $2".into()),
-    ]);
-    let err = db.query(&template, &[&1i64, &Mood]).await.unwrap_err();
+    let template = tenant_runtime::sql::Template::builder()
+        .sql("SELECT count(*) FROM ")
+        .slot(Slot::Tenant)
+        .sql(".notes WHERE id = $1 AND body = $2")
+        .build();
+    let err = db.fetch_all(&template, &[&1i64, &Mood]).await.unwrap_err();
     match &err {
         Error::UntypedParameter { position, detail } => {
             assert_eq!(*position, 2);
@@ -365,7 +369,7 @@ async fn unnamed_mode_refuses_a_parameter_without_a_builtin_type_before_sending_
     assert!(err.to_string().contains("StatementMode::Prepared"), "{err}");
     assert!(err.source().is_none());
     // Nothing reached the server: the connection is fine.
-    assert_eq!(Note::count(&db).await.unwrap(), 0);
+    assert_eq!(Note::query().count(&db).await.unwrap(), 0);
     drop(db);
     fx.schemas.cleanup().await;
 }
@@ -380,7 +384,11 @@ async fn unnamed_mode_leaves_no_prepared_statement_on_the_server() {
         Note::get(&db, n.id).await.unwrap().unwrap();
     }
     let tx = db.transaction().await.unwrap();
-    Note::all(&tx).await.unwrap();
+    Note::query()
+        .order_by(Note::ID.asc())
+        .fetch_all(&tx)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     let named: i64 = server_prepared_statements(db.executor().as_tokio_postgres()).await;
     assert_eq!(named, 0);
@@ -428,7 +436,7 @@ async fn unnamed_mode_runs_the_query_builder_and_the_query_macros() {
         .order_by(Note::ID.desc())
         .limit(2)
         .offset(1)
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
     assert_eq!(picked.iter().map(|n| n.id).collect::<Vec<_>>(), [4, 2]);

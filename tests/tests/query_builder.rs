@@ -4,7 +4,8 @@
 //! named slots with a statement-level map, and one render per (statement shape, schema).
 
 use futures_util::TryStreamExt;
-use tenant_runtime::{Allowlist, Client, Db, Error, Filter, Model, SchemaMap, Tenant};
+use tenant_runtime::model::Filter;
+use tenant_runtime::{Allowlist, Client, Db, Error, Model, SchemaMap, Tenant};
 use tenant_tests::{database_url, TestSchemas};
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -247,7 +248,7 @@ async fn every_filter_operator_returns_the_rows_the_same_predicate_selects() {
             let got = Invoice::query()
                 .filter((case.filter)())
                 .order_by(Invoice::ID.asc())
-                .all(&db)
+                .fetch_all(&db)
                 .await
                 .unwrap_or_else(|e| panic!("{key} / {}: {e}", case.name));
             let expected: Vec<Invoice> = rows.iter().filter(|i| (case.rust)(i)).cloned().collect();
@@ -278,7 +279,7 @@ async fn filters_combine_with_and_and_order_limit_offset_window_the_rows() {
         .filter(Invoice::PAID.eq(false))
         .filter(Invoice::AMOUNT_CENTS.gt(100))
         .order_by(Invoice::ID.asc())
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
     let expected: Vec<Invoice> = rows
@@ -294,7 +295,7 @@ async fn filters_combine_with_and_and_order_limit_offset_window_the_rows() {
     let got = Invoice::query()
         .order_by(Invoice::AMOUNT_CENTS.desc())
         .order_by(Invoice::ID.asc())
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
     assert_eq!(got, sorted);
@@ -306,7 +307,7 @@ async fn filters_combine_with_and_and_order_limit_offset_window_the_rows() {
             .order_by(Invoice::ID.asc())
             .limit(limit)
             .offset(offset)
-            .all(&db)
+            .fetch_all(&db)
             .await
             .unwrap();
         let expected: Vec<Invoice> = sorted
@@ -321,7 +322,7 @@ async fn filters_combine_with_and_and_order_limit_offset_window_the_rows() {
     let priorities: Vec<Option<i32>> = Invoice::query()
         .order_by(Invoice::PRIORITY.desc())
         .order_by(Invoice::ID.asc())
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap()
         .into_iter()
@@ -341,28 +342,34 @@ async fn one_optional_count_exists_and_stream() {
 
         let one = Invoice::query()
             .filter(Invoice::ID.eq(2))
-            .one(&db)
+            .fetch_one(&db)
             .await
             .unwrap();
         assert_eq!(one, rows[1]);
-        let none = Invoice::query().filter(Invoice::ID.eq(99)).one(&db).await;
+        let none = Invoice::query()
+            .filter(Invoice::ID.eq(99))
+            .fetch_one(&db)
+            .await;
         assert!(matches!(none, Err(Error::RowNotFound)), "{none:?}");
-        let many = Invoice::query().filter(Invoice::ID.gt(0)).one(&db).await;
+        let many = Invoice::query()
+            .filter(Invoice::ID.gt(0))
+            .fetch_one(&db)
+            .await;
         assert!(matches!(many, Err(Error::TooManyRows)), "{many:?}");
 
         let opt = Invoice::query()
             .filter(Invoice::ID.eq(3))
-            .optional(&db)
+            .fetch_optional(&db)
             .await
             .unwrap();
         assert_eq!(opt.as_ref(), Some(&rows[2]));
         let opt = Invoice::query()
             .filter(Invoice::ID.eq(99))
-            .optional(&db)
+            .fetch_optional(&db)
             .await
             .unwrap();
         assert_eq!(opt, None);
-        let many = Invoice::query().optional(&db).await;
+        let many = Invoice::query().fetch_optional(&db).await;
         assert!(matches!(many, Err(Error::TooManyRows)), "{many:?}");
 
         let unpaid = rows.iter().filter(|i| !i.paid).count() as i64;
@@ -437,7 +444,14 @@ async fn update_and_delete_touch_the_filtered_rows_of_one_tenant() {
         i.note = Some("settled".into());
         i.priority = None;
     }
-    assert_eq!(Invoice::all(&db).await.unwrap(), expected);
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        expected
+    );
 
     // Without a filter, every row.
     let n = Invoice::query()
@@ -448,7 +462,14 @@ async fn update_and_delete_touch_the_filtered_rows_of_one_tenant() {
         .unwrap();
     assert_eq!(n, expected.len() as u64);
     expected.iter_mut().for_each(|i| i.amount_cents = 1);
-    assert_eq!(Invoice::all(&db).await.unwrap(), expected);
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        expected
+    );
 
     let n = Invoice::query()
         .filter(Invoice::NOTE.is_null())
@@ -458,12 +479,26 @@ async fn update_and_delete_touch_the_filtered_rows_of_one_tenant() {
         .unwrap();
     assert_eq!(n, 2);
     expected.retain(|i| i.note.is_some());
-    assert_eq!(Invoice::all(&db).await.unwrap(), expected);
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        expected
+    );
     drop(db);
 
     // globex saw none of it.
     let globex = fx.db("globex");
-    assert_eq!(Invoice::all(&globex).await.unwrap(), seeded(GLOBEX));
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&globex)
+            .await
+            .unwrap(),
+        seeded(GLOBEX)
+    );
     drop(globex);
     fx.schemas.cleanup().await;
 }
@@ -491,7 +526,14 @@ async fn update_and_delete_with_order_and_limit_touch_exactly_that_window() {
     for i in unpaid.into_iter().take(2) {
         i.note = Some("top two".into());
     }
-    assert_eq!(Invoice::all(&db).await.unwrap(), expected);
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        expected
+    );
 
     // Delete the second-smallest row by id.
     let n = Invoice::query()
@@ -504,7 +546,14 @@ async fn update_and_delete_with_order_and_limit_touch_exactly_that_window() {
         .unwrap();
     assert_eq!(n, 1);
     expected.remove(1);
-    assert_eq!(Invoice::all(&db).await.unwrap(), expected);
+    assert_eq!(
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap(),
+        expected
+    );
     drop(db);
     fx.schemas.cleanup().await;
 }
@@ -532,7 +581,10 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
     }
     // The same table in the archive schema, through the statement map.
     let sql = db
-        .render(&tenant_runtime::ddl::create_table::<Plan>(), Some(&map))
+        .render(
+            &tenant_runtime::model::ddl::create_table::<Plan>(),
+            Some(&map),
+        )
         .unwrap();
     fx.client
         .as_tokio_postgres()
@@ -544,7 +596,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
     assert_eq!(n, 0, "the archive has no plans yet");
     let copied = Plan::query()
         .filter(Plan::MONTHLY_CENTS.gt(0))
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
     assert_eq!(copied.len(), 1);
@@ -558,7 +610,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
         .await
         .unwrap();
     let db = fx.db("globex");
-    let archived = Plan::query().schema_map(&map).all(&db).await.unwrap();
+    let archived = Plan::query().schema_map(&map).fetch_all(&db).await.unwrap();
     assert_eq!(archived, copied);
     let renamed = Plan::query()
         .filter(Plan::CODE.eq("pro"))
@@ -571,7 +623,7 @@ async fn a_shared_slot_model_reads_the_connection_map_or_the_statement_map() {
     assert_eq!(renamed, 1);
     let current: Vec<String> = Plan::query()
         .order_by(Plan::CODE.asc())
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap()
         .into_iter()
@@ -615,7 +667,7 @@ async fn a_builder_chain_renders_once_per_shape_and_schema_then_hits_the_cache()
                 )
                 .order_by(Invoice::ID.asc())
                 .limit(n + 1)
-                .all(&db)
+                .fetch_all(&db)
                 .await
                 .unwrap();
             let expected: Vec<Invoice> = seeded(seed)
@@ -637,7 +689,7 @@ async fn a_builder_chain_renders_once_per_shape_and_schema_then_hits_the_cache()
     let db = client.for_tenant(&tenant);
     Invoice::query()
         .filter(Invoice::PAID.eq(true))
-        .all(&db)
+        .fetch_all(&db)
         .await
         .unwrap();
     let last = client.statement_cache().stats();
@@ -650,7 +702,11 @@ async fn a_builder_chain_renders_once_per_shape_and_schema_then_hits_the_cache()
 #[allow(dead_code)]
 fn builder_futures_are_send(db: &Db<&mut Client>, note: &str) {
     fn send<T: Send>(_: T) {}
-    send(Invoice::query().filter(Invoice::NOTE.eq(note)).all(db));
+    send(
+        Invoice::query()
+            .filter(Invoice::NOTE.eq(note))
+            .fetch_all(db),
+    );
     send(Invoice::query().stream(db));
     send(
         Invoice::query()

@@ -456,7 +456,11 @@ async fn execute_runs_insert_update_and_delete_in_one_tenant_only() {
     .unwrap();
     assert_eq!(returned.note.as_deref(), Some("settled"));
     assert!(returned.paid);
-    let left = Invoice::all(&db).await.unwrap();
+    let left = Invoice::query()
+        .order_by(Invoice::ID.asc())
+        .fetch_all(&db)
+        .await
+        .unwrap();
     let mut expected = seeded_invoices(ACME);
     for inv in expected.iter_mut().filter(|i| i.customer_id == 1) {
         inv.paid = true;
@@ -468,7 +472,11 @@ async fn execute_runs_insert_update_and_delete_in_one_tenant_only() {
     // globex is untouched.
     let globex = fx.db("globex");
     assert_eq!(
-        Invoice::all(&globex).await.unwrap(),
+        Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&globex)
+            .await
+            .unwrap(),
         seeded_invoices(GLOBEX)
     );
     drop(globex);

@@ -5,7 +5,8 @@
 
 use std::error::Error as _;
 
-use tenant_runtime::{citus, Allowlist, Error, StatementMode, TenantPool};
+use tenant_runtime::lifecycle::citus;
+use tenant_runtime::{Allowlist, Error, StatementMode, TenantPool};
 use tenant_tests::{connect_to, database_url, scratch_cluster, TestDatabase, TestSchemas};
 
 /// A database of its own on this binary's scratch cluster (dropping databases on the shared

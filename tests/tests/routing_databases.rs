@@ -1,14 +1,13 @@
 //! Database per tenant: tenants routed to their own databases through the allowlist door and
 //! a registry, with lazily created, small pools whose number stays within its bound.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tenant_runtime::{
-    Allowlist, DatabaseRegistry, Db, Error, Executor, Model, Piece, Template, Tenant,
-    TenantDatabases,
-};
+use tenant_runtime::error::PoolError;
+use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+use tenant_runtime::sql::Template;
+use tenant_runtime::{Allowlist, Db, Error, Executor, Model, Tenant};
 use tenant_tests::{connect_to, scratch_cluster, TestDatabase};
 
 /// A database of its own on this binary's scratch cluster (dropping databases on the shared
@@ -28,10 +27,10 @@ struct Invoice {
 
 /// `(current_database(), application_name)` of the handle's connection.
 async fn whereabouts<E: Executor>(db: &Db<E>) -> (String, String) {
-    let template = Template::new(vec![Piece::Sql(Cow::Borrowed(
-        "SELECT current_database()::text, current_setting('application_name')",
-    ))]);
-    let row = db.query_one(&template, &[]).await.unwrap();
+    let template = Template::builder()
+        .sql("SELECT current_database()::text, current_setting('application_name')")
+        .build();
+    let row = db.fetch_one(&template, &[]).await.unwrap();
     (row.get(0), row.get(1))
 }
 
@@ -115,14 +114,18 @@ async fn each_tenant_reads_and_writes_only_its_own_database() {
     .insert(&tx)
     .await
     .unwrap();
-    assert_eq!(Invoice::count(&tx).await.unwrap(), 5);
+    assert_eq!(Invoice::query().count(&tx).await.unwrap(), 5);
     tx.rollback().await.unwrap();
     drop(db);
 
     // Through the runtime: each tenant sees its own rows.
     for (key, rows) in [("acme", 4), ("globex", 3)] {
         let db = databases.get(&resolve(&allowlist, key)).await.unwrap();
-        let all = Invoice::all(&db).await.unwrap();
+        let all = Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&db)
+            .await
+            .unwrap();
         assert_eq!(all.len(), rows);
         assert!(all.iter().all(|i| i.tenant_key == key), "{all:?}");
     }
@@ -386,8 +389,10 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
     let allowlist =
         Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")]).unwrap();
     let (acme, globex) = (resolve(&allowlist, "acme"), resolve(&allowlist, "globex"));
-    // The registry table lives in db1.
+    // The registry table lives in db1; it is read through a runtime client, like any
+    // executor.
     let admin1 = connect_to(&db1.url()).await;
+    let control = tenant_runtime::Client::connect(&db1.url()).await.unwrap();
     admin1
         .batch_execute(
             "CREATE TABLE public.tenant_databases (
@@ -403,6 +408,16 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
         )
         .await
         .unwrap();
+    // Loading builds a registry from the same table, in the shape of
+    // `Allowlist::load_from_registry`.
+    let loaded = DatabaseRegistry::load_from_table(&control, "public", "tenant_databases")
+        .await
+        .unwrap();
+    assert_eq!((loaded.len(), loaded.databases()), (2, 2));
+    assert_eq!(
+        loaded.config("globex").unwrap().get_dbname(),
+        Some(db2.name())
+    );
 
     let registry = DatabaseRegistry::new();
     let databases = TenantDatabases::builder(registry.clone()).build().unwrap();
@@ -412,7 +427,7 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
     ));
     assert_eq!(
         registry
-            .reload_from_table(&admin1, "public", "tenant_databases")
+            .refresh_from_table(&control, "public", "tenant_databases")
             .await
             .unwrap(),
         2
@@ -429,7 +444,7 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
 
     // Reloading the same rows keeps the pools.
     registry
-        .reload_from_table(&admin1, "public", "tenant_databases")
+        .refresh_from_table(&control, "public", "tenant_databases")
         .await
         .unwrap();
     databases.get(&acme).await.unwrap();
@@ -450,7 +465,7 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
         .unwrap();
     assert_eq!(
         registry
-            .reload_from_table(&admin1, "public", "tenant_databases")
+            .refresh_from_table(&control, "public", "tenant_databases")
             .await
             .unwrap(),
         1
@@ -472,9 +487,9 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
         .unwrap();
     assert!(matches!(
         registry
-            .reload_from_table(&admin1, "public", "tenant_databases")
+            .refresh_from_table(&control, "public", "tenant_databases")
             .await,
-        Err(Error::InvalidPoolConfig { .. })
+        Err(Error::Pool(PoolError::InvalidConfig { .. }))
     ));
     assert_eq!(registry.len(), 1);
     assert_eq!(
@@ -482,7 +497,7 @@ async fn a_registry_reload_moves_tenants_keeps_unchanged_pools_and_drops_removed
         db2.name()
     );
 
-    drop((databases, admin1));
+    drop((databases, admin1, control));
     db1.drop_now().await;
     db2.drop_now().await;
 }

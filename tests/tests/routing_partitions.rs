@@ -1,6 +1,7 @@
 //! Vertical partitioning: models placed on different databases; CRUD follows the placement.
 
-use tenant_runtime::{Allowlist, Model, Partitions, TenantPool};
+use tenant_runtime::pool::Partitions;
+use tenant_runtime::{Allowlist, Model, TenantPool};
 use tenant_tests::{connect_to, scratch_cluster, TestDatabase};
 
 /// A database of its own on this binary's scratch cluster (dropping databases on the shared
@@ -102,12 +103,16 @@ async fn each_model_lands_in_the_database_it_was_placed_on() {
     // Through the partitions: each model reads back from its own database.
     for (key, invoices, events) in [("acme", 3, 5), ("globex", 2, 4)] {
         let tenant = allowlist.resolve(key).unwrap();
-        let all = Invoice::all(&partitions.get::<Invoice>(&tenant).await.unwrap())
+        let all = Invoice::query()
+            .order_by(Invoice::ID.asc())
+            .fetch_all(&partitions.get::<Invoice>(&tenant).await.unwrap())
             .await
             .unwrap();
         assert_eq!(all.len(), invoices);
         assert!(all.iter().all(|i| i.tenant_key == key));
-        let all = AuditEvent::all(&partitions.get::<AuditEvent>(&tenant).await.unwrap())
+        let all = AuditEvent::query()
+            .order_by(AuditEvent::ID.asc())
+            .fetch_all(&partitions.get::<AuditEvent>(&tenant).await.unwrap())
             .await
             .unwrap();
         assert_eq!(all.len(), events);
@@ -134,7 +139,7 @@ async fn each_model_lands_in_the_database_it_was_placed_on() {
     let acme = allowlist.resolve("acme").unwrap();
     let on_oltp = moved.get::<AuditEvent>(&acme).await.unwrap();
     assert!(
-        AuditEvent::count(&on_oltp).await.is_err(),
+        AuditEvent::query().count(&on_oltp).await.is_err(),
         "no audit table in oltp"
     );
 

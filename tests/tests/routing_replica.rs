@@ -2,13 +2,11 @@
 //! transactions by the primary), and the choice among replicas (round robin, least busy,
 //! skipping a down replica, falling back to the primary or refusing to).
 
-use std::borrow::Cow;
 use std::time::Duration;
 
-use tenant_runtime::{
-    Allowlist, Db, Error, Executor, Model, Piece, ReadBalance, ReplicatedPool, ServedBy, Slot,
-    Template, TenantPool,
-};
+use tenant_runtime::pool::{ReadBalance, ReplicatedPool, ServedBy};
+use tenant_runtime::sql::Template;
+use tenant_runtime::{Allowlist, Db, Error, Executor, Model, Slot, TenantPool};
 use tenant_tests::{database_url, ThrowawayCluster};
 
 #[derive(Debug, Clone, PartialEq, Model)]
@@ -21,12 +19,12 @@ struct Invoice {
 }
 
 fn sql(text: &'static str) -> Template {
-    Template::new(vec![Piece::Sql(Cow::Borrowed(text))])
+    Template::builder().sql(text).build()
 }
 
 async fn in_recovery<E: Executor>(db: &Db<E>) -> bool {
     let row = db
-        .query_one(&sql("SELECT pg_is_in_recovery()"), &[])
+        .fetch_one(&sql("SELECT pg_is_in_recovery()"), &[])
         .await
         .unwrap();
     row.get(0)
@@ -34,7 +32,7 @@ async fn in_recovery<E: Executor>(db: &Db<E>) -> bool {
 
 async fn server_port<E: Executor>(db: &Db<E>) -> u16 {
     let row = db
-        .query_one(&sql("SELECT inet_server_port()"), &[])
+        .fetch_one(&sql("SELECT inet_server_port()"), &[])
         .await
         .unwrap();
     row.get::<_, i32>(0) as u16
@@ -42,7 +40,7 @@ async fn server_port<E: Executor>(db: &Db<E>) -> u16 {
 
 async fn backend_pid<E: Executor>(db: &Db<E>) -> i32 {
     let row = db
-        .query_one(&sql("SELECT pg_backend_pid()"), &[])
+        .fetch_one(&sql("SELECT pg_backend_pid()"), &[])
         .await
         .unwrap();
     row.get(0)
@@ -50,14 +48,18 @@ async fn backend_pid<E: Executor>(db: &Db<E>) -> i32 {
 
 async fn application_name<E: Executor>(db: &Db<E>) -> String {
     let row = db
-        .query_one(&sql("SELECT current_setting('application_name')"), &[])
+        .fetch_one(&sql("SELECT current_setting('application_name')"), &[])
         .await
         .unwrap();
     row.get(0)
 }
 
 async fn sorted_invoices<E: Executor>(db: &Db<E>) -> Vec<Invoice> {
-    let mut rows = Invoice::all(db).await.unwrap();
+    let mut rows = Invoice::query()
+        .order_by(Invoice::ID.asc())
+        .fetch_all(db)
+        .await
+        .unwrap();
     rows.sort_by_key(|i| i.id);
     rows
 }
@@ -144,11 +146,11 @@ fn a_real_streaming_replica_serves_reads_while_writes_and_transactions_stay_on_t
 
         // A hand-written write through a replica handle reaches only the standby, which
         // refuses it (model writes on a replica handle do not even compile; see ui_routing).
-        let raw_insert = Template::new(vec![
-            Piece::Sql(Cow::Borrowed("INSERT INTO ")),
-            Piece::Schema(Slot::Tenant),
-            Piece::Sql(Cow::Borrowed(".\"invoices\" (amount_cents) VALUES (1)")),
-        ]);
+        let raw_insert = Template::builder()
+            .sql("INSERT INTO ")
+            .slot(Slot::Tenant)
+            .sql(".\"invoices\" (amount_cents) VALUES (1)")
+            .build();
         let refused = acme_read.execute(&raw_insert, &[]).await.unwrap_err();
         assert_eq!(refused.sqlstate(), Some("25006"), "{refused}");
         drop((acme_read, globex_read));
@@ -178,7 +180,7 @@ fn a_real_streaming_replica_serves_reads_while_writes_and_transactions_stay_on_t
         .await
         .unwrap();
         // Reads inside the transaction see its own uncommitted write: same primary session.
-        assert_eq!(Invoice::count(&tx).await.unwrap(), 6);
+        assert_eq!(Invoice::query().count(&tx).await.unwrap(), 6);
         assert_eq!(
             Invoice::get(&tx, in_tx.id).await.unwrap().as_ref(),
             Some(&in_tx)
@@ -201,7 +203,7 @@ fn a_real_streaming_replica_serves_reads_while_writes_and_transactions_stay_on_t
 }
 
 /// Replica pools on the shared server, told apart by `application_name`.
-fn pool_with_replicas(names: &[&str], url: &str) -> tenant_runtime::ReplicatedPoolBuilder {
+fn pool_with_replicas(names: &[&str], url: &str) -> tenant_runtime::pool::ReplicatedPoolBuilder {
     let with_name = |name: &str| {
         TenantPool::builder(&format!("{url}?application_name={name}"))
             .unwrap()
@@ -265,7 +267,7 @@ async fn least_busy_sends_reads_to_the_replica_with_fewest_connections_out() {
         .build()
         .unwrap();
     let acme = tenant();
-    let served = |db: &tenant_runtime::ReplicaDb| db.executor().served_by();
+    let served = |db: &tenant_runtime::pool::ReplicaDb| db.executor().served_by();
 
     let first = pool.read(&acme).await.unwrap();
     let ServedBy::Replica(busy) = served(&first) else {

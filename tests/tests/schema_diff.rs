@@ -2,9 +2,10 @@
 //! models diffs empty against `ModelSet::expected_shape`; after each hand-made alteration it
 //! reports exactly that difference. And `Db::drop_schema` / `drop_schema_registered`.
 
+use tenant_runtime::error::{AllowlistError, LifecycleError};
+use tenant_runtime::model::{ConstraintKind, Difference, SchemaSnapshot};
 use tenant_runtime::{
-    Allowlist, Client, ConstraintKind, Db, Difference, Error, Model, ModelSet, Provisioner,
-    Registry, SchemaName, SchemaSnapshot, Slot,
+    Allowlist, Client, Db, Error, Model, ModelSet, Provisioner, Registry, SchemaName, Slot,
 };
 use tenant_tests::TestSchemas;
 
@@ -87,7 +88,7 @@ fn alterations() -> Vec<(&'static str, &'static str, Difference)> {
             Difference::MissingIndex {
                 table: s("invoices"),
                 name: s("invoices_amount_cents_idx"),
-                expected: s("INDEX (amount_cents)"),
+                expected: s("INDEX USING btree (amount_cents)"),
             },
         ),
         (
@@ -296,7 +297,10 @@ async fn drop_schema_drops_and_the_registered_variant_refuses_strangers() {
         .drop_schema_registered(&registry)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::TenantConflict { .. }), "{err}");
+    assert!(
+        matches!(err, Error::Lifecycle(LifecycleError::TenantConflict { .. })),
+        "{err}"
+    );
     assert!(exists(&client, &schemas.name("ghost")).await);
 
     // Registered with this schema: dropped, with its tables.
@@ -314,7 +318,7 @@ async fn drop_schema_drops_and_the_registered_variant_refuses_strangers() {
     // `public` and system schemas never reach it: no tenant can name them.
     assert!(matches!(
         Allowlist::from_pairs([("p", "public")]),
-        Err(Error::ReservedSchema { .. })
+        Err(Error::Allowlist(AllowlistError::ReservedSchema { .. }))
     ));
     assert!(matches!(
         Allowlist::from_pairs([("p", "pg_catalog")]),

@@ -88,8 +88,10 @@ pub async fn provision(
 }
 
 async fn list_invoices(TenantDb(db): TenantDb) -> Result<Json<Vec<Invoice>>, AppError> {
-    let mut invoices = Invoice::all(&db).await?;
-    invoices.sort_by_key(|i| i.id);
+    let invoices = Invoice::query()
+        .order_by(Invoice::ID.asc())
+        .fetch_all(&db)
+        .await?;
     tracing::info!(count = invoices.len(), "listed invoices");
     Ok(Json(invoices))
 }

@@ -9,6 +9,6 @@ mod schema;
 mod tenant;
 
 pub(crate) use schema::validate_identifier;
-pub use schema::{InvalidSchemaName, SchemaName, MAX_SCHEMA_NAME_LEN};
+pub use schema::{SchemaName, MAX_SCHEMA_NAME_LEN};
 pub(crate) use tenant::validate_key;
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};

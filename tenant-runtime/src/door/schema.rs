@@ -3,7 +3,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-pub use crate::error::InvalidSchemaName;
+use crate::error::InvalidSchemaName;
 
 /// The longest identifier PostgreSQL keeps without truncation (`NAMEDATALEN - 1`).
 pub const MAX_SCHEMA_NAME_LEN: usize = tenant_sql::MAX_IDENTIFIER_LEN;
@@ -18,7 +18,8 @@ pub const MAX_SCHEMA_NAME_LEN: usize = tenant_sql::MAX_IDENTIFIER_LEN;
 /// It is stored inline (64 bytes, `Copy`), so filling a schema slot never allocates.
 ///
 /// ```
-/// use tenant_runtime::{SchemaName, InvalidSchemaName};
+/// use tenant_runtime::error::InvalidSchemaName;
+/// use tenant_runtime::SchemaName;
 ///
 /// let shared = SchemaName::parse("shared")?;
 /// assert_eq!(shared.as_str(), "shared");
@@ -62,7 +63,7 @@ impl SchemaName {
     /// ```
     /// # use tenant_runtime::SchemaName;
     /// assert_eq!(SchemaName::parse("acme")?.quoted(), "\"acme\"");
-    /// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+    /// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
     /// ```
     pub fn quoted(&self) -> String {
         let mut s = String::with_capacity(self.len as usize + 2);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, RwLock};
 
 use crate::door::SchemaName;
-use crate::error::{Error, Result};
+use crate::error::{AllowlistError, Duplicated, Error, Result};
 
 /// Longest tenant key accepted by [`Allowlist::resolve`], in bytes.
 pub const MAX_TENANT_KEY_LEN: usize = 255;
@@ -92,7 +92,7 @@ impl Allowlist {
     /// # use tenant_runtime::{Allowlist, Error};
     /// let list = Allowlist::with_max_len(1);
     /// list.insert("a", "tenant_a")?;
-    /// assert!(matches!(list.insert("b", "tenant_b"), Err(Error::AllowlistFull { max: 1 })));
+    /// assert!(matches!(list.insert("b", "tenant_b"), Err(Error::Allowlist(tenant_runtime::error::AllowlistError::Full { max: 1 }))));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn with_max_len(max_len: usize) -> Allowlist {
@@ -133,16 +133,16 @@ impl Allowlist {
         let tenant = make_tenant(key, schema)?;
         let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if !entries.contains_key(key) && entries.len() >= self.max_len {
-            return Err(Error::AllowlistFull { max: self.max_len });
+            return Err(Error::Allowlist(AllowlistError::Full { max: self.max_len }));
         }
         if let Some(other) = entries
             .values()
             .find(|t| t.schema == tenant.schema && &*t.key != key)
         {
-            return Err(Error::DuplicateTenant {
-                what: "schema",
+            return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                what: Duplicated::Schema,
                 value: other.schema.as_str().into(),
-            });
+            }));
         }
         entries.insert(key.into(), tenant.clone());
         Ok(tenant)
@@ -185,19 +185,19 @@ impl Allowlist {
             let (key, schema) = (key.as_ref(), schema.as_ref());
             let tenant = make_tenant(key, schema)?;
             if !schemas.insert(tenant.schema) {
-                return Err(Error::DuplicateTenant {
-                    what: "schema",
+                return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                    what: Duplicated::Schema,
                     value: schema.into(),
-                });
+                }));
             }
             if fresh.insert(key.into(), tenant).is_some() {
-                return Err(Error::DuplicateTenant {
-                    what: "key",
+                return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                    what: Duplicated::Key,
                     value: key.into(),
-                });
+                }));
             }
             if fresh.len() > self.max_len {
-                return Err(Error::AllowlistFull { max: self.max_len });
+                return Err(Error::Allowlist(AllowlistError::Full { max: self.max_len }));
             }
         }
         *self.inner.write().unwrap_or_else(|e| e.into_inner()) = fresh;
@@ -295,9 +295,9 @@ fn make_tenant(key: &str, schema: &str) -> Result<Tenant> {
     validate_key(key)?;
     let schema = SchemaName::parse(schema)?;
     if schema.as_str() == "public" {
-        return Err(Error::ReservedSchema {
+        return Err(Error::Allowlist(AllowlistError::ReservedSchema {
             schema: "public".into(),
-        });
+        }));
     }
     Ok(Tenant {
         key: key.into(),

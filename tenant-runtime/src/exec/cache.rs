@@ -58,7 +58,7 @@ pub(crate) enum CachedStatement {
 /// the rendered SQL instead, under the same bound.
 ///
 /// ```
-/// use tenant_runtime::StatementCache;
+/// use tenant_runtime::exec::StatementCache;
 /// let cache = StatementCache::with_capacity(2);
 /// assert_eq!(cache.stats().capacity, 2);
 /// assert_eq!(cache.stats().len, 0);

@@ -1,6 +1,8 @@
 //! The handle statements run through: an executor, a [`Tenant`] and a [`SchemaMap`].
 
-use postgres_types::ToSql;
+use std::future::Future;
+
+use postgres_types::{ToSql, Type};
 use smallvec::SmallVec;
 use tokio_postgres::{Row, RowStream, Statement};
 use tracing::Instrument;
@@ -9,8 +11,7 @@ use crate::door::SchemaName;
 use crate::door::Tenant;
 use crate::error::{Error, Result};
 use crate::exec::typed_params;
-use crate::exec::Transaction;
-use crate::exec::{Begin, Executor};
+use crate::exec::{Begin, Executor, PgRef, QueryStream, Transaction};
 use crate::exec::{CachedStatement, StatementKey, StatementMode};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
@@ -31,7 +32,7 @@ use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
 /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-/// let mut db = tenant_runtime::Db::new(client, &allowlist.resolve("acme")?);
+/// let mut db = client.for_tenant(&allowlist.resolve("acme")?);
 /// let tx = db.transaction().await?;
 /// Note { id: 1, body: "in a transaction".into() }.insert(&tx).await?;
 /// tx.commit().await?;
@@ -76,10 +77,10 @@ impl<E: Executor> Db<E> {
     /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres")
     ///     .await?
     ///     .with_schema_map(SchemaMap::new().with("shared", "public")?);
-    /// let db = tenant_runtime::Db::new(client, &acme);
+    /// let db = client.for_tenant(&acme);
     /// let archived = SchemaMap::new().with("shared", "archive_2025")?;
-    /// let old_plans = Plan::all(&db.narrow(&archived)).await?; // "archive_2025"."plans"
-    /// let plans = Plan::all(&db).await?;                        // "public"."plans"
+    /// let old_plans = Plan::query().fetch_all(&db.narrow(&archived)).await?; // "archive_2025"."plans"
+    /// let plans = Plan::query().fetch_all(&db).await?;                        // "public"."plans"
     /// # Ok(()) }
     /// ```
     pub fn narrow(&self, map: &SchemaMap) -> Db<&E> {
@@ -135,15 +136,14 @@ impl<E: Executor> Db<E> {
 
     /// The SQL text `template` runs as on this handle (for logs and tests).
     ///
-    ///
     /// ```no_run
     /// use tenant_runtime::{Allowlist, Client, Model};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// let db = tenant_runtime::Db::new(client, &acme);
-    /// let sql = db.render(&tenant_runtime::ddl::create_table::<Note>(), None)?;
+    /// let db = client.for_tenant(&acme);
+    /// let sql = db.render(&tenant_runtime::model::ddl::create_table::<Note>(), None)?;
     /// assert!(sql.starts_with(r#"CREATE TABLE IF NOT EXISTS "tenant_acme"."notes""#));
     /// # Ok(()) }
     /// ```
@@ -218,41 +218,70 @@ impl<E: Executor> Db<E> {
         tracing::debug_span!("tenant_statement", tenant = self.tenant.key())
     }
 
+    // The template-level statement API: for templates built by hand
+    // (`Template::builder`) or taken from elsewhere (`Select::to_template`,
+    // a `lifecycle::Migration`). The same five names finish every other
+    // query kind.
+
     /// Runs `template` and returns every row.
-    pub async fn query(
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{sql::Template, Allowlist, Client, Slot};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let db = client.for_tenant(&acme);
+    /// let recent = Template::builder()
+    ///     .sql("SELECT id FROM ")
+    ///     .table(Slot::Tenant, "events")
+    ///     .sql(" WHERE at_ms > $1")
+    ///     .build();
+    /// let rows = db.fetch_all(&recent, &[&1_700_000_000_000i64]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_all(
         &self,
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>> {
-        self.query_mapped(template, params, None).await
+        self.run(template, params, None, Rows).await
     }
 
-    /// Runs `template`, which must return exactly one row.
-    pub async fn query_one(
+    /// Runs `template`, which must return exactly one row: [`Error::RowNotFound`] if none,
+    /// [`Error::TooManyRows`] if more.
+    ///
+    /// ```no_run
+    /// use futures_util::TryStreamExt;
+    /// use tenant_runtime::{sql::Template, Allowlist, Client, Slot};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let db = client.for_tenant(&acme);
+    /// let by_id = Template::builder().sql("SELECT kind FROM ").table(Slot::Tenant, "events").sql(" WHERE id = $1").build();
+    /// let kind: String = db.fetch_one(&by_id, &[&7i64]).await?.get(0);
+    /// let maybe = db.fetch_optional(&by_id, &[&8i64]).await?;
+    /// let purge = Template::builder().sql("DELETE FROM ").table(Slot::Tenant, "events").build();
+    /// let deleted: u64 = db.execute(&purge, &[]).await?;
+    /// let all = Template::builder().sql("SELECT kind FROM ").table(Slot::Tenant, "events").build();
+    /// let mut rows = db.stream(&all, &[]).await?;
+    /// while let Some(row) = rows.try_next().await? { let _: String = row.get(0); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn fetch_one(
         &self,
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row> {
-        let mut rows = self.query(template, params).await?;
-        match rows.len() {
-            1 => Ok(rows.pop().expect("one row")),
-            0 => Err(Error::RowNotFound),
-            _ => Err(Error::TooManyRows),
-        }
+        exactly_one(self.fetch_all(template, params).await?)
     }
 
-    /// Runs `template`, which must return at most one row.
-    pub async fn query_opt(
+    /// Runs `template`, which must return at most one row ([`Error::TooManyRows`] if more).
+    pub async fn fetch_optional(
         &self,
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
-        let mut rows = self.query(template, params).await?;
-        match rows.len() {
-            0 => Ok(None),
-            1 => Ok(rows.pop()),
-            _ => Err(Error::TooManyRows),
-        }
+        at_most_one(self.fetch_all(template, params).await?)
     }
 
     /// Runs `template` and returns the number of rows it affected.
@@ -261,83 +290,36 @@ impl<E: Executor> Db<E> {
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64> {
-        self.execute_mapped(template, params, None).await
+        self.run(template, params, None, Affected).await
     }
 
     /// Runs `template` and returns its rows as a stream, without holding them all in memory.
-    pub async fn query_stream(
+    pub async fn stream(
         &self,
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
-    ) -> Result<RowStream> {
-        self.query_stream_mapped(template, params, None).await
+    ) -> Result<QueryStream<Row>> {
+        let rows = self.run(template, params, None, RowsStream).await?;
+        Ok(QueryStream::new(rows, Ok))
     }
 
-    // The execution primitives. Every statement the runtime runs goes through one of these
-    // three, with the statement-level map (the narrowest level) when it has one.
-
-    /// Runs `template` with a statement-level map and returns every row.
-    #[doc(hidden)]
-    pub async fn query_mapped(
+    /// The one path every statement of the runtime takes (models, builder, checked queries,
+    /// bulk loads, migrations): the statement cache (render and prepare on a miss), the
+    /// statement mode, the tenant span, then `act` on the driver.
+    pub(crate) async fn run<A: Act>(
         &self,
         template: &Template,
         params: &[&(dyn ToSql + Sync)],
         statement_map: Option<&SchemaMap>,
-    ) -> Result<Vec<Row>> {
+        act: A,
+    ) -> Result<A::Output> {
         async {
+            let pg = self.exec.pg();
             match self.cached(template, statement_map).await? {
-                CachedStatement::Prepared(statement) => {
-                    self.exec.pg().query(&statement, params).await
-                }
+                CachedStatement::Prepared(statement) => act.prepared(pg, &statement, params).await,
                 CachedStatement::Unnamed(sql) => {
                     let params = typed_params(params)?;
-                    self.exec.pg().query_typed(&sql, &params).await
-                }
-            }
-        }
-        .instrument(self.span())
-        .await
-    }
-
-    /// Runs `template` with a statement-level map and returns the affected row count.
-    #[doc(hidden)]
-    pub async fn execute_mapped(
-        &self,
-        template: &Template,
-        params: &[&(dyn ToSql + Sync)],
-        statement_map: Option<&SchemaMap>,
-    ) -> Result<u64> {
-        async {
-            match self.cached(template, statement_map).await? {
-                CachedStatement::Prepared(statement) => {
-                    self.exec.pg().execute(&statement, params).await
-                }
-                CachedStatement::Unnamed(sql) => {
-                    let params = typed_params(params)?;
-                    self.exec.pg().execute_typed(&sql, &params).await
-                }
-            }
-        }
-        .instrument(self.span())
-        .await
-    }
-
-    /// Runs `template` with a statement-level map and streams its rows.
-    #[doc(hidden)]
-    pub async fn query_stream_mapped(
-        &self,
-        template: &Template,
-        params: &[&(dyn ToSql + Sync)],
-        statement_map: Option<&SchemaMap>,
-    ) -> Result<RowStream> {
-        async {
-            match self.cached(template, statement_map).await? {
-                CachedStatement::Prepared(statement) => {
-                    self.exec.pg().query_raw(&statement, params).await
-                }
-                CachedStatement::Unnamed(sql) => {
-                    let params = typed_params(params)?;
-                    self.exec.pg().query_typed_raw(&sql, &params).await
+                    act.unnamed(pg, &sql, &params).await
                 }
             }
         }
@@ -361,7 +343,8 @@ impl<E: Executor> Db<E> {
     ///
     /// It cannot drop `public` or a system schema (`pg_*`, `information_schema`): a
     /// [`Tenant`] never names one (the [`Allowlist`](crate::Allowlist) refuses them with
-    /// [`Error::ReservedSchema`] and [`Error::InvalidSchemaName`]). When a registry is in
+    /// [`AllowlistError::ReservedSchema`](crate::error::AllowlistError::ReservedSchema) and
+    /// [`Error::InvalidSchemaName`]). When a registry is in
     /// play use [`Db::drop_schema_registered`], which also refuses schemas the registry does
     /// not give to this tenant.
     ///
@@ -443,4 +426,112 @@ impl Db<Transaction<'_>> {
         }
         self.exec.pg().batch_execute(&sql).await
     }
+}
+
+/// What running a statement is for, as the driver calls it in each [`StatementMode`]: every
+/// row ([`Rows`]), the affected-row count ([`Affected`]) or a row stream ([`RowsStream`]).
+pub(crate) trait Act: Copy + Send {
+    type Output: Send;
+
+    /// With a named prepared statement.
+    fn prepared<'a>(
+        self,
+        pg: PgRef<'a>,
+        statement: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
+
+    /// With the unnamed statement, parameter types sent along.
+    fn unnamed<'a>(
+        self,
+        pg: PgRef<'a>,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
+}
+
+/// Every row.
+#[derive(Clone, Copy)]
+pub(crate) struct Rows;
+
+impl Act for Rows {
+    type Output = Vec<Row>;
+    fn prepared<'a>(
+        self,
+        pg: PgRef<'a>,
+        statement: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
+        pg.query(statement, params)
+    }
+    fn unnamed<'a>(
+        self,
+        pg: PgRef<'a>,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<Vec<Row>>> + Send + 'a {
+        pg.query_typed(sql, params)
+    }
+}
+
+/// The number of rows affected.
+#[derive(Clone, Copy)]
+pub(crate) struct Affected;
+
+impl Act for Affected {
+    type Output = u64;
+    fn prepared<'a>(
+        self,
+        pg: PgRef<'a>,
+        statement: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64>> + Send + 'a {
+        pg.execute(statement, params)
+    }
+    fn unnamed<'a>(
+        self,
+        pg: PgRef<'a>,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<u64>> + Send + 'a {
+        pg.execute_typed(sql, params)
+    }
+}
+
+/// The rows as a stream.
+#[derive(Clone, Copy)]
+pub(crate) struct RowsStream;
+
+impl Act for RowsStream {
+    type Output = RowStream;
+    fn prepared<'a>(
+        self,
+        pg: PgRef<'a>,
+        statement: &'a Statement,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<RowStream>> + Send + 'a {
+        pg.query_raw(statement, params)
+    }
+    fn unnamed<'a>(
+        self,
+        pg: PgRef<'a>,
+        sql: &'a str,
+        params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    ) -> impl Future<Output = Result<RowStream>> + Send + 'a {
+        pg.query_typed_raw(sql, params)
+    }
+}
+
+/// The row of `rows` if there is at most one, else [`Error::TooManyRows`]: the one rule behind
+/// every `fetch_optional` (and, with [`exactly_one`], every `fetch_one`).
+pub(crate) fn at_most_one(mut rows: Vec<Row>) -> Result<Option<Row>> {
+    match rows.len() {
+        0 | 1 => Ok(rows.pop()),
+        _ => Err(Error::TooManyRows),
+    }
+}
+
+/// The one row of `rows`: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
+pub(crate) fn exactly_one(rows: Vec<Row>) -> Result<Row> {
+    at_most_one(rows)?.ok_or(Error::RowNotFound)
 }

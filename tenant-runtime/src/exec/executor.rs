@@ -1,5 +1,6 @@
-//! One trait for everything that executes: [`Client`], [`PooledClient`](crate::PooledClient) and [`Transaction`];
-//! [`Writable`] marks the ones that may write (all but a [`ReplicaClient`](crate::ReplicaClient)).
+//! One trait for everything that executes: [`Client`], a pooled connection (`pool::PooledClient`)
+//! and [`Transaction`]; [`Writable`] marks the ones that may write (all but a replica
+//! connection, `pool::ReplicaClient`).
 
 use std::future::Future;
 
@@ -26,7 +27,7 @@ pub struct ConnState {
     pub(crate) mode: StatementMode,
 }
 
-/// Something that executes statements: a [`Client`], a [`PooledClient`](crate::PooledClient), a [`Transaction`],
+/// Something that executes statements: a [`Client`], a pooled connection (`pool::PooledClient`), a [`Transaction`],
 /// or a reference to one. Write library functions once over `E: Executor` and they run on
 /// all of them.
 ///
@@ -41,7 +42,7 @@ pub struct ConnState {
 ///
 /// // Runs on a client, a transaction or a savepoint alike.
 /// async fn note_count<E: Executor>(db: &Db<E>) -> Result<i64, tenant_runtime::Error> {
-///     Note::count(db).await
+///     Note::query().count(db).await
 /// }
 /// ```
 pub trait Executor: Send + Sync + sealed::Sealed {
@@ -160,8 +161,8 @@ impl<E: Executor + ?Sized> Executor for &mut E {
     }
 }
 
-/// An executor that may write: a [`Client`], a [`PooledClient`](crate::PooledClient), a [`Transaction`], or a
-/// reference to one; every executor but a [`ReplicaClient`](crate::ReplicaClient).
+/// An executor that may write: a [`Client`], a pooled connection (`pool::PooledClient`), a [`Transaction`], or a
+/// reference to one; every executor but a replica connection (`pool::ReplicaClient`).
 ///
 /// The model calls that write ([`insert`](crate::Model::insert),
 /// [`update`](crate::Model::update), [`delete`](crate::Model::delete),

@@ -8,7 +8,8 @@
 //! and each tenant schema becomes a distributed schema once:
 //!
 //! ```no_run
-//! use tenant_runtime::{citus, Allowlist, Model, TenantPool};
+//! use tenant_runtime::lifecycle::citus;
+//! use tenant_runtime::{Allowlist, Model, TenantPool};
 //! # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
 //! # async fn run() -> Result<(), tenant_runtime::Error> {
 //! let pool = TenantPool::builder("postgres://app@citus-coordinator/app")?.build()?;
@@ -29,13 +30,13 @@
 //!
 //! The schema is sent as a bound parameter, never spliced into the SQL text.
 
-use std::borrow::Cow;
+use std::sync::LazyLock;
 
 use crate::door::Tenant;
 use crate::error::Result;
 use crate::exec::Db;
 use crate::exec::Writable;
-use crate::sql::{Piece, Template};
+use crate::sql::Template;
 
 /// The statement [`distribute_schema`] runs; `$1` is the tenant's schema, quoted
 /// ([`distribute_statement`]). The cast lets `$1` be bound as text while the function takes
@@ -46,16 +47,17 @@ pub const DISTRIBUTE_SCHEMA_SQL: &str = "SELECT citus_schema_distribute($1::text
 pub const UNDISTRIBUTE_SCHEMA_SQL: &str =
     "SELECT citus_schema_undistribute($1::text::regnamespace)";
 
-static DISTRIBUTE: Template =
-    Template::from_static(&[Piece::Sql(Cow::Borrowed(DISTRIBUTE_SCHEMA_SQL))]);
-static UNDISTRIBUTE: Template =
-    Template::from_static(&[Piece::Sql(Cow::Borrowed(UNDISTRIBUTE_SCHEMA_SQL))]);
+static DISTRIBUTE: LazyLock<Template> =
+    LazyLock::new(|| Template::builder().sql(DISTRIBUTE_SCHEMA_SQL).build());
+static UNDISTRIBUTE: LazyLock<Template> =
+    LazyLock::new(|| Template::builder().sql(UNDISTRIBUTE_SCHEMA_SQL).build());
 
 /// The statement and its one parameter that distribute `tenant`'s schema, for running it
 /// elsewhere (a migration tool, a provisioning script).
 ///
 /// ```
-/// use tenant_runtime::{citus, Allowlist};
+/// use tenant_runtime::lifecycle::citus;
+/// use tenant_runtime::Allowlist;
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 /// assert_eq!(
 ///     citus::distribute_statement(&acme),
@@ -76,7 +78,8 @@ pub fn distribute_statement(tenant: &Tenant) -> (&'static str, String) {
 /// idempotent provisioning can always call it.
 ///
 /// ```no_run
-/// # use tenant_runtime::{citus, Allowlist, TenantPool};
+/// # use tenant_runtime::lifecycle::citus;
+/// # use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run(pool: TenantPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let db = pool.get(&allowlist.resolve("acme")?).await?;
 /// db.create_schema().await?;
@@ -94,7 +97,8 @@ pub async fn distribute_schema<E: Writable>(db: &Db<E>) -> Result<()> {
 /// schema that is not distributed.
 ///
 /// ```no_run
-/// # use tenant_runtime::{citus, Allowlist, TenantPool};
+/// # use tenant_runtime::lifecycle::citus;
+/// # use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run(pool: TenantPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// citus::undistribute_schema(&pool.get(&allowlist.resolve("acme")?).await?).await?;
 /// # Ok(()) }

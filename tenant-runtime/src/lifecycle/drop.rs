@@ -1,7 +1,7 @@
 //! [`Db::drop_schema_registered`]: dropping a tenant schema only when the registry gives it
 //! to that tenant.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, Result};
 use crate::exec::{Db, Executor};
 use crate::lifecycle::{Registry, TenantState};
 
@@ -12,7 +12,7 @@ impl<E: Executor> Db<E> {
     /// data, the tenant stays registered (re-create its tables, or retire it).
     ///
     /// Refuses an unregistered key ([`Error::UnknownTenant`]), a key registered with another
-    /// schema ([`Error::TenantConflict`]), a retired tenant ([`Error::TenantRetired`]), and
+    /// schema ([`LifecycleError::TenantConflict`](crate::error::LifecycleError::TenantConflict)), a retired tenant ([`LifecycleError::TenantRetired`](crate::error::LifecycleError::TenantRetired)), and
     /// what [`Db::drop_schema`] refuses.
     ///
     /// ```no_run
@@ -29,17 +29,19 @@ impl<E: Executor> Db<E> {
             return Err(Error::UnknownTenant { key: key.into() });
         };
         if entry.schema != schema.as_str() {
-            return Err(Error::TenantConflict {
+            return Err(LifecycleError::TenantConflict {
                 key: key.into(),
                 registered: entry.schema,
                 requested: schema.as_str().into(),
-            });
+            }
+            .into());
         }
         if entry.state == TenantState::Retired {
-            return Err(Error::TenantRetired {
+            return Err(LifecycleError::TenantRetired {
                 key: key.into(),
                 renamed_to: entry.retired_schema.unwrap_or_default(),
-            });
+            }
+            .into());
         }
         self.drop_schema().await
     }

@@ -69,11 +69,91 @@ async fn worker<T: Sync, J: Job<T>>(
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
-/// let mut clients = tenant_runtime::connect_many("postgres://postgres@127.0.0.1/postgres", 8).await?;
+/// let mut clients = tenant_runtime::lifecycle::connect_many("postgres://postgres@127.0.0.1/postgres", 8).await?;
 /// assert_eq!(clients.len(), 8);
 /// # Ok(()) }
 /// ```
 pub async fn connect_many(url: &str, n: usize) -> crate::Result<Vec<Client>> {
     let opened = join_all((0..n.max(1)).map(|_| Client::connect(url))).await;
     opened.into_iter().collect()
+}
+
+/// Where a run over many tenants ([`Migrator::run`](crate::Migrator::run)) gets its
+/// connections: clients the caller holds (one tenant per client at a time), or a URL to open
+/// `jobs` connections to for the run.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::Connections;
+/// use tenant_runtime::Client;
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let one: Connections<'_> = (&mut client).into();                     // one at a time
+/// let eight = Connections::url("postgres://postgres@127.0.0.1/postgres", 8); // opened for the run
+/// # Ok(()) }
+/// ```
+pub struct Connections<'c>(Source<'c>);
+
+enum Source<'c> {
+    Clients(&'c mut [Client]),
+    Url { url: &'c str, jobs: usize },
+}
+
+impl<'c> Connections<'c> {
+    /// `jobs` connections to `url`, opened when the run starts (no more than there are
+    /// tenants, at least one) and closed when it ends.
+    pub fn url(url: &'c str, jobs: usize) -> Connections<'c> {
+        Connections(Source::Url { url, jobs })
+    }
+
+    /// The clients to run over: those given, or `jobs` new ones for `items` items.
+    pub(crate) async fn open<'s>(
+        self,
+        items: usize,
+        opened: &'s mut Vec<Client>,
+    ) -> crate::Result<&'s mut [Client]>
+    where
+        'c: 's,
+    {
+        match self.0 {
+            Source::Clients(clients) => Ok(clients),
+            Source::Url { url, jobs } => {
+                *opened = connect_many(url, jobs.min(items).max(1)).await?;
+                Ok(opened.as_mut_slice())
+            }
+        }
+    }
+}
+
+impl<'c> From<&'c mut [Client]> for Connections<'c> {
+    fn from(clients: &'c mut [Client]) -> Connections<'c> {
+        Connections(Source::Clients(clients))
+    }
+}
+
+impl<'c, const N: usize> From<&'c mut [Client; N]> for Connections<'c> {
+    fn from(clients: &'c mut [Client; N]) -> Connections<'c> {
+        Connections(Source::Clients(clients))
+    }
+}
+
+impl<'c> From<&'c mut Vec<Client>> for Connections<'c> {
+    fn from(clients: &'c mut Vec<Client>) -> Connections<'c> {
+        Connections(Source::Clients(clients))
+    }
+}
+
+impl<'c> From<&'c mut Client> for Connections<'c> {
+    fn from(client: &'c mut Client) -> Connections<'c> {
+        Connections(Source::Clients(std::slice::from_mut(client)))
+    }
+}
+
+impl std::fmt::Debug for Connections<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Source::Clients(clients) => write!(f, "Connections({} clients)", clients.len()),
+            // The URL may carry a password: only the count is shown.
+            Source::Url { jobs, .. } => write!(f, "Connections(url, {jobs} jobs)"),
+        }
+    }
 }

@@ -5,45 +5,49 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
 
 use crate::door::Tenant;
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, MigrateError, Result};
 use crate::exec::Client;
 use crate::exec::Db;
 use crate::exec::Executor;
 use crate::lifecycle::lock_schema;
-use crate::lifecycle::{connect_many, run_jobs, Job};
+use crate::lifecycle::{run_jobs, Connections, Job};
 use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";
 
-static CREATE_VERSION_TABLE: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("CREATE TABLE IF NOT EXISTS ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(
-        ".\"_tenant_migrations\" (version bigint PRIMARY KEY, name text NOT NULL, \
-         checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-    )),
-]);
+static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("CREATE TABLE IF NOT EXISTS ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(
+            " (version bigint PRIMARY KEY, name text NOT NULL, \
+             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .build()
+});
 
-static SELECT_APPLIED: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("SELECT version, name, checksum FROM ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(".\"_tenant_migrations\" ORDER BY version")),
-]);
+static SELECT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("SELECT version, name, checksum FROM ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(" ORDER BY version")
+        .build()
+});
 
-static INSERT_APPLIED: Template = Template::from_static(&[
-    Piece::Sql(Cow::Borrowed("INSERT INTO ")),
-    Piece::Schema(Slot::Tenant),
-    Piece::Sql(Cow::Borrowed(
-        ".\"_tenant_migrations\" (version, name, checksum) VALUES ($1, $2, $3)",
-    )),
-]);
+static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("INSERT INTO ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(" (version, name, checksum) VALUES ($1, $2, $3)")
+        .build()
+});
 
 /// One versioned migration: a [`Template`] whose slots are `{tenant}` and named slots, with
 /// the checksum of its file.
@@ -147,7 +151,7 @@ impl Migrations {
     /// Loads and checks the migration files of `dir` at run time, by the same rules as
     /// `embed_migrations!` (names, placeholders, SQL parse, unique versions). `slots` are
     /// the named slots the files may use besides `{tenant}`. Every problem is reported in
-    /// one [`Error::InvalidMigrations`].
+    /// one [`MigrateError::Invalid`].
     ///
     /// ```
     /// let migrations = tenant_runtime::Migrations::from_dir("examples/migrations", &[])?;
@@ -159,36 +163,35 @@ impl Migrations {
         dir: impl AsRef<std::path::Path>,
         slots: &[&'static str],
     ) -> Result<Migrations> {
-        let checked = tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| {
-            let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
-            Error::InvalidMigrations(lines.join("\n"))
-        })?;
+        let checked =
+            tenant_sql::check_dir(dir.as_ref(), slots).map_err(|errors| MigrateError::Invalid {
+                problems: errors.iter().map(|e| e.to_string()).collect(),
+            })?;
         let list = checked
             .into_iter()
             .map(|m| {
-                let pieces = m
-                    .parts
-                    .into_iter()
-                    .map(|part| match part {
-                        tenant_sql::Part::Sql(s) => Piece::Sql(Cow::Owned(s)),
+                let mut template = Template::builder();
+                for part in &m.parts {
+                    match part {
+                        tenant_sql::Part::Sql(s) => template.sql(s),
                         tenant_sql::Part::Slot(tenant_sql::SlotRef::Tenant) => {
-                            Piece::Schema(Slot::Tenant)
+                            template.slot(Slot::Tenant)
                         }
                         tenant_sql::Part::Slot(tenant_sql::SlotRef::Named(name)) => {
                             let slot = slots
                                 .iter()
-                                .find(|s| **s == name)
+                                .find(|s| **s == name.as_str())
                                 .expect("the checker accepts declared slots only");
-                            Piece::Schema(Slot::Named(slot))
+                            template.slot(Slot::Named(slot))
                         }
-                    })
-                    .collect();
+                    };
+                }
                 Migration {
                     version: m.version,
                     name: Cow::Owned(m.name),
                     file_name: Cow::Owned(m.file_name),
                     checksum: Cow::Owned(m.checksum),
-                    template: Template::new(pieces),
+                    template: template.build(),
                 }
             })
             .collect::<Vec<_>>();
@@ -387,6 +390,7 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 ///
 /// ```no_run
 /// use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Registry};
+/// use tenant_runtime::lifecycle::Connections;
 ///
 /// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
 ///
@@ -397,7 +401,7 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 ///
 /// let report = Migrator::new(&MIGRATIONS)
 ///     .on_progress(|p| eprintln!("{}/{} ({} failed)", p.done, p.total, p.failed))
-///     .run_url(url, 8, &tenants)
+///     .run(Connections::url(url, 8), &tenants)
 ///     .await?;
 /// println!("{report}");
 /// for failed in report.failed() {
@@ -455,21 +459,38 @@ impl<'m> Migrator<'m> {
         self
     }
 
-    /// Opens `jobs` connections to `url` and migrates `tenants` over them.
-    pub async fn run_url(
+    /// Migrates `tenants` over `on`: clients you hold (`&mut client`, `&mut clients`), one
+    /// tenant per client at a time, or [`Connections::url`] to open connections for the run.
+    /// Returns one [`TenantReport`] per tenant, in the given order; a tenant's failure is in
+    /// its report, not an `Err` (only failing to open connections is). With no client,
+    /// nothing runs and every tenant is [`Outcome::NotRun`].
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// use tenant_runtime::lifecycle::Connections;
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let migrator = Migrator::new(&MIGRATIONS);
+    ///
+    /// let report = migrator.run(&mut client, &[acme.clone()]).await?;    // one tenant
+    /// assert!(report.is_success());
+    /// let url = "postgres://postgres@127.0.0.1/postgres";
+    /// let report = migrator.run(Connections::url(url, 8), &[acme]).await?; // 8 at a time
+    /// # Ok(()) }
+    /// ```
+    pub async fn run(
         &self,
-        url: &str,
-        jobs: usize,
+        on: impl Into<Connections<'_>>,
         tenants: &[Tenant],
     ) -> Result<MigrationReport> {
-        let mut clients = connect_many(url, jobs.min(tenants.len()).max(1)).await?;
-        Ok(self.run(&mut clients, tenants).await)
+        let mut opened = Vec::new();
+        let clients = on.into().open(tenants.len(), &mut opened).await?;
+        Ok(self.run_on(clients, tenants).await)
     }
 
-    /// Migrates `tenants`, `clients.len()` at a time (one tenant per connection at once).
-    /// Returns one [`TenantReport`] per tenant, in the given order. With no client, nothing
-    /// runs and every tenant is [`Outcome::NotRun`].
-    pub async fn run(&self, clients: &mut [Client], tenants: &[Tenant]) -> MigrationReport {
+    async fn run_on(&self, clients: &mut [Client], tenants: &[Tenant]) -> MigrationReport {
         let started = Instant::now();
         let stop = AtomicBool::new(false);
         let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -513,18 +534,7 @@ impl<'m> Migrator<'m> {
     }
 
     /// Migrates one tenant on `client` (in its own transaction).
-    ///
-    /// ```no_run
-    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Outcome};
-    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// let report = Migrator::new(&MIGRATIONS).migrate_tenant(&mut client, &acme).await;
-    /// assert!(!report.outcome.is_failed());
-    /// # Ok(()) }
-    /// ```
-    pub async fn migrate_tenant(&self, client: &mut Client, tenant: &Tenant) -> TenantReport {
+    async fn migrate_one(&self, client: &mut Client, tenant: &Tenant) -> TenantReport {
         let started = Instant::now();
         let mut version_before = None;
         let outcome = match self
@@ -566,9 +576,9 @@ impl<'m> Migrator<'m> {
         let (schema_found, table_found): (bool, bool) =
             (found[0].try_get(0)?, found[0].try_get(1)?);
         if !schema_found {
-            return Err(Error::SchemaNotFound {
+            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
                 schema: schema.as_str().into(),
-            });
+            }));
         }
         let applied = if table_found {
             read_applied(&tx).await?
@@ -588,19 +598,18 @@ impl<'m> Migrator<'m> {
             tx.batch_execute(&CREATE_VERSION_TABLE).await?;
         }
         for m in pending {
-            let failed = |source: Error| Error::MigrationFailed {
-                tenant: tenant.key().into(),
-                schema: schema.as_str().into(),
-                version: m.version,
-                name: m.name.to_string(),
-                source: Box::new(source),
+            let failed = |source: Error| {
+                Error::from(MigrateError::Failed {
+                    tenant: tenant.key().into(),
+                    schema: schema.as_str().into(),
+                    version: m.version,
+                    name: m.name.to_string(),
+                    source: Box::new(source),
+                })
             };
             tx.batch_execute(&m.template).await.map_err(failed)?;
             let version = i64::try_from(m.version).map_err(|_| {
-                failed(Error::InvalidMigrations(format!(
-                    "version {} does not fit a bigint",
-                    m.version
-                )))
+                failed(MigrateError::VersionOutOfRange { version: m.version }.into())
             })?;
             tx.execute(&INSERT_APPLIED, &[&version, &m.name(), &m.checksum()])
                 .await
@@ -621,20 +630,22 @@ impl<'m> Migrator<'m> {
         for (version, name, checksum) in applied {
             match self.migrations.get(*version) {
                 None => {
-                    return Err(Error::UnknownAppliedMigration {
+                    return Err(MigrateError::UnknownApplied {
                         schema: schema.into(),
                         version: *version,
                         name: name.clone(),
-                    })
+                    }
+                    .into())
                 }
                 Some(m) if m.checksum() != checksum => {
-                    return Err(Error::MigrationChecksumMismatch {
+                    return Err(MigrateError::ChecksumMismatch {
                         schema: schema.into(),
                         version: *version,
                         name: m.name().into(),
                         applied: checksum.clone(),
                         embedded: m.checksum().into(),
-                    })
+                    }
+                    .into())
                 }
                 Some(_) => {}
             }
@@ -655,7 +666,7 @@ impl Job<Tenant> for Migrator<'_> {
         client: &'a mut Client,
         tenant: &'a Tenant,
     ) -> impl std::future::Future<Output = TenantReport> + Send + 'a {
-        self.migrate_tenant(client, tenant)
+        self.migrate_one(client, tenant)
     }
 }
 
@@ -672,7 +683,7 @@ impl fmt::Debug for Migrator<'_> {
 
 /// `(version, name, checksum)` of every applied migration, by version.
 async fn read_applied<E: Executor>(db: &Db<E>) -> Result<Vec<(u64, String, String)>> {
-    let rows = db.query(&SELECT_APPLIED, &[]).await?;
+    let rows = db.fetch_all(&SELECT_APPLIED, &[]).await?;
     rows.iter()
         .map(|r| {
             let version: i64 = r.try_get(0)?;
@@ -692,7 +703,7 @@ fn futures_are_send(
 ) {
     fn is_send<T: Send>(_: &T) {}
     is_send(&migrator.run(clients, tenants));
-    is_send(&migrator.run_url("", 1, tenants));
+    is_send(&migrator.run(Connections::url("", 1), tenants));
     let pairs: &[(String, String)] = &[];
     is_send(&provisioner.provision_many(&mut [], allowlist, pairs));
 }

@@ -1,7 +1,7 @@
-//! A tenant's life: the [`Registry`] of tenants, the [`Provisioner`] (install the shared
-//! tables, provision a tenant, retire it, restore it, purge it after a grace period),
-//! migrations across every tenant schema ([`Migrations`], [`Migrator`]) and the
-//! scale-out path on Citus ([`citus`]).
+//! A tenant's life: the [`Registry`] of tenants, the [`Provisioner`] (install the registry
+//! and shared tables, provision a tenant, retire it, restore it, purge it after a grace
+//! period), migrations across every tenant schema ([`Migrations`], [`Migrator`], run over
+//! [`Connections`]) and the scale-out path on Citus ([`citus`]).
 
 pub mod citus;
 mod drop;
@@ -10,7 +10,7 @@ mod migrate;
 mod provision;
 mod registry;
 
-pub use jobs::connect_many;
+pub use jobs::{connect_many, Connections};
 pub(crate) use jobs::{run_jobs, Job};
 pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,

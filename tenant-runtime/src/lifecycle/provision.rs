@@ -13,7 +13,7 @@ use postgres_types::Type;
 
 use crate::door::{Allowlist, Tenant};
 use crate::door::{SchemaName, MAX_SCHEMA_NAME_LEN};
-use crate::error::{Error, Result};
+use crate::error::{AllowlistError, Duplicated, Error, LifecycleError, Result};
 use crate::exec::Client;
 use crate::exec::{Executor, PgRef};
 use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
@@ -140,14 +140,14 @@ impl Provisioner {
     }
 
     /// Takes over a schema that exists but is not registered, instead of refusing it with
-    /// [`Error::SchemaExists`] (for bringing existing schemas under management).
+    /// [`LifecycleError::SchemaExists`] (for bringing existing schemas under management).
     pub fn adopt_existing_schemas(mut self, adopt: bool) -> Provisioner {
         self.adopt_existing = adopt;
         self
     }
 
     /// With `true`, provisioning also makes each new tenant schema a Citus distributed schema
-    /// (`citus_schema_distribute`, see [`citus`](crate::citus)), inside the same transaction
+    /// (`citus_schema_distribute`, see [`citus`](crate::lifecycle::citus)), inside the same transaction
     /// as the schema, its tables and its registry row: on a Citus coordinator (12 or later) the
     /// tenant's tables become one colocated group placed on a worker; if the call fails (for
     /// example on PostgreSQL without Citus), nothing of the tenant is left behind. Citus treats
@@ -198,9 +198,9 @@ impl Provisioner {
     /// Idempotent: provisioning a registered tenant again with the same schema creates what
     /// is missing and succeeds. Bad input is refused before anything runs: a malformed key,
     /// an invalid schema name, `public` or a system schema. A key registered with another
-    /// schema is [`Error::TenantConflict`], a schema registered for another key is
-    /// [`Error::DuplicateTenant`], a retired key is [`Error::TenantRetired`], and a schema that
-    /// exists without being registered is [`Error::SchemaExists`] (unless
+    /// schema is [`LifecycleError::TenantConflict`], a schema registered for another key is
+    /// [`AllowlistError::DuplicateTenant`], a retired key is [`LifecycleError::TenantRetired`], and a schema that
+    /// exists without being registered is [`LifecycleError::SchemaExists`] (unless
     /// [`adopt_existing_schemas`](Provisioner::adopt_existing_schemas)).
     ///
     /// ```no_run
@@ -229,13 +229,13 @@ impl Provisioner {
 
     /// Provisions many tenants, one transaction each, over `clients.len()` connections at
     /// once. Returns one result per `(key, schema)` pair, in order; a failure does not stop
-    /// the others. With no client, every result is [`Error::NoConnection`].
+    /// the others. With no client, every result is [`LifecycleError::NoConnection`].
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, ModelSet, Provisioner};
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
     /// # let provisioner = Provisioner::new(ModelSet::new())?;
-    /// let mut clients = tenant_runtime::connect_many("postgres://postgres@127.0.0.1/postgres", 8).await?;
+    /// let mut clients = tenant_runtime::lifecycle::connect_many("postgres://postgres@127.0.0.1/postgres", 8).await?;
     /// let allowlist = Allowlist::new();
     /// let pairs: Vec<(String, String)> =
     ///     (0..200).map(|i| (format!("t{i}"), format!("tenant_{i:04}"))).collect();
@@ -276,7 +276,7 @@ impl Provisioner {
         let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}).await;
         results
             .into_iter()
-            .map(|r| r.unwrap_or(Err(Error::NoConnection)))
+            .map(|r| r.unwrap_or(Err(Error::Lifecycle(LifecycleError::NoConnection))))
             .collect()
     }
 
@@ -304,30 +304,30 @@ impl Provisioner {
         for row in &rows {
             let entry = entry_from_row(row)?;
             if entry.key != key {
-                return Err(Error::DuplicateTenant {
-                    what: "schema",
+                return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                    what: Duplicated::Schema,
                     value: schema.as_str().into(),
-                });
+                }));
             }
             if entry.state == TenantState::Retired {
-                return Err(Error::TenantRetired {
+                return Err(Error::Lifecycle(LifecycleError::TenantRetired {
                     key: key.into(),
                     renamed_to: entry.retired_schema.unwrap_or_default(),
-                });
+                }));
             }
             if entry.schema != schema.as_str() {
-                return Err(Error::TenantConflict {
+                return Err(Error::Lifecycle(LifecycleError::TenantConflict {
                     key: key.into(),
                     registered: entry.schema,
                     requested: schema.as_str().into(),
-                });
+                }));
             }
             registered = true;
         }
         if !registered && !self.adopt_existing && schema_exists(pg, schema).await? {
-            return Err(Error::SchemaExists {
+            return Err(Error::Lifecycle(LifecycleError::SchemaExists {
                 schema: schema.as_str().into(),
-            });
+            }));
         }
 
         tx.batch_execute(&self.provision_ddl()).await?;
@@ -398,9 +398,9 @@ impl Provisioner {
     /// [`restore`](Provisioner::restore) undoes it, [`purge`](Provisioner::purge) finishes it.
     ///
     /// Refused: a key that is not registered ([`Error::UnknownTenant`]), a tenant already
-    /// retired ([`Error::TenantRetired`]), a registry row naming `public`
-    /// ([`Error::ReservedSchema`]) or a system schema ([`Error::InvalidSchemaName`]), a schema
-    /// that does not exist ([`Error::SchemaNotFound`]).
+    /// retired ([`LifecycleError::TenantRetired`]), a registry row naming `public`
+    /// ([`AllowlistError::ReservedSchema`]) or a system schema ([`Error::InvalidSchemaName`]), a schema
+    /// that does not exist ([`LifecycleError::SchemaNotFound`]).
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
@@ -422,17 +422,17 @@ impl Provisioner {
         let pg = tx.pg();
         let entry = self.locked_entry(pg, key).await?;
         if entry.state == TenantState::Retired {
-            return Err(Error::TenantRetired {
+            return Err(Error::Lifecycle(LifecycleError::TenantRetired {
                 key: key.into(),
                 renamed_to: entry.retired_schema.unwrap_or_default(),
-            });
+            }));
         }
         let schema = tenant_schema(&entry.schema)?;
         lock_schema(pg, schema).await?;
         if !schema_exists(pg, schema).await? {
-            return Err(Error::SchemaNotFound {
+            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
                 schema: schema.as_str().into(),
-            });
+            }));
         }
         let today = pg
             .query_typed("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYYMMDD')", &[])
@@ -440,9 +440,9 @@ impl Provisioner {
         let today: String = today[0].try_get(0)?;
         let renamed = retired_schema_name(schema, &today);
         if schema_exists(pg, renamed).await? {
-            return Err(Error::SchemaExists {
+            return Err(Error::Lifecycle(LifecycleError::SchemaExists {
                 schema: renamed.as_str().into(),
-            });
+            }));
         }
         pg.batch_execute(&format!("ALTER SCHEMA {schema} RENAME TO {renamed}"))
             .await?;
@@ -463,8 +463,8 @@ impl Provisioner {
 
     /// Undoes [`retire`](Provisioner::retire): renames the schema back, marks the tenant
     /// active and inserts it into `allowlist`, in one transaction. A tenant that is not
-    /// retired is [`Error::TenantNotRetired`]; a schema of the original name that exists again
-    /// is [`Error::SchemaExists`].
+    /// retired is [`LifecycleError::TenantNotRetired`]; a schema of the original name that exists again
+    /// is [`LifecycleError::SchemaExists`].
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
@@ -486,20 +486,22 @@ impl Provisioner {
         let pg = tx.pg();
         let entry = self.locked_entry(pg, key).await?;
         let Some(retired) = entry.retired_schema.as_deref() else {
-            return Err(Error::TenantNotRetired { key: key.into() });
+            return Err(Error::Lifecycle(LifecycleError::TenantNotRetired {
+                key: key.into(),
+            }));
         };
         let schema = tenant_schema(&entry.schema)?;
         let retired = retired_schema(retired)?;
         lock_schema(pg, schema).await?;
         if schema_exists(pg, schema).await? {
-            return Err(Error::SchemaExists {
+            return Err(Error::Lifecycle(LifecycleError::SchemaExists {
                 schema: schema.as_str().into(),
-            });
+            }));
         }
         if !schema_exists(pg, retired).await? {
-            return Err(Error::SchemaNotFound {
+            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
                 schema: retired.as_str().into(),
-            });
+            }));
         }
         pg.batch_execute(&format!("ALTER SCHEMA {retired} RENAME TO {schema}"))
             .await?;
@@ -593,7 +595,8 @@ impl Provisioner {
 /// with a common prefix do not collide.
 ///
 /// ```
-/// use tenant_runtime::{retired_schema_name, SchemaName};
+/// use tenant_runtime::lifecycle::retired_schema_name;
+/// use tenant_runtime::SchemaName;
 ///
 /// let short = SchemaName::parse("tenant_acme")?;
 /// assert_eq!(retired_schema_name(short, "20260421").as_str(), "tenant_acme_deleted_20260421");
@@ -603,7 +606,7 @@ impl Provisioner {
 /// assert_eq!(renamed.as_str().len(), 63);
 /// assert!(renamed.as_str().ends_with("_deleted_20260421"));
 /// assert_eq!(renamed, retired_schema_name(long, "20260421"));
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 pub fn retired_schema_name(schema: SchemaName, yyyymmdd: &str) -> SchemaName {
     let suffix = format!("{RETIRED_MARKER}{yyyymmdd}");
@@ -628,9 +631,9 @@ fn fnv1a32(s: &str) -> u32 {
 fn tenant_schema(name: &str) -> Result<SchemaName> {
     let schema = SchemaName::parse(name)?;
     if schema.as_str() == "public" {
-        return Err(Error::ReservedSchema {
+        return Err(Error::Allowlist(AllowlistError::ReservedSchema {
             schema: "public".into(),
-        });
+        }));
     }
     Ok(schema)
 }
@@ -639,9 +642,9 @@ fn tenant_schema(name: &str) -> Result<SchemaName> {
 fn retired_schema(name: &str) -> Result<SchemaName> {
     let schema = tenant_schema(name)?;
     if !schema.as_str().contains(RETIRED_MARKER) {
-        return Err(Error::NotRetiredSchema {
+        return Err(Error::Lifecycle(LifecycleError::NotRetiredSchema {
             schema: name.into(),
-        });
+        }));
     }
     Ok(schema)
 }

@@ -1,5 +1,11 @@
 //! The tenant registry: a table in a shared schema that records every provisioned tenant,
 //! and that an [`Allowlist`] loads and refreshes from.
+//!
+//! [`Allowlist::load_from_registry`] and [`Allowlist::refresh_from_registry`] are defined
+//! here, beside the table they read, so that the door (`door/`) depends on nothing above it.
+//! [`DatabaseRegistry::load_from_table`](crate::pool::DatabaseRegistry::load_from_table) and
+//! [`refresh_from_table`](crate::pool::DatabaseRegistry::refresh_from_table) have the same
+//! shape: an executor, then where to read.
 
 use std::time::SystemTime;
 
@@ -8,12 +14,13 @@ use tokio_postgres::Row;
 
 use crate::door::Allowlist;
 use crate::door::SchemaName;
-use crate::error::{Error, Result};
+use crate::error::{Error, LifecycleError, Result};
 use crate::exec::{Executor, PgRef};
 
 /// Where the registry table lives: `<schema>."tenants"`.
 ///
-/// The table (created by [`Registry::install`]):
+/// The table (created by [`Provisioner::install`](crate::Provisioner::install), or the CLI's
+/// `tenant tenants init`):
 ///
 /// ```sql
 /// CREATE TABLE "<schema>"."tenants" (
@@ -57,7 +64,7 @@ impl TenantState {
     /// The value stored in the registry's `state` column.
     ///
     /// ```
-    /// assert_eq!(tenant_runtime::TenantState::Retired.as_str(), "retired");
+    /// assert_eq!(tenant_runtime::lifecycle::TenantState::Retired.as_str(), "retired");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -90,7 +97,7 @@ impl Registry {
     pub const DEFAULT_SCHEMA: &'static str = "tenant_registry";
 
     /// A registry in `schema` (any valid schema name; it is created by
-    /// [`install`](Registry::install)).
+    /// [`Provisioner::install`](crate::Provisioner::install)).
     pub fn new(schema: &str) -> Result<Registry> {
         let schema = SchemaName::parse(schema)?;
         Ok(Registry {
@@ -115,15 +122,8 @@ impl Registry {
     }
 
     /// Creates the registry schema and table if missing (idempotent, safe to run from many
-    /// processes at once).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// tenant_runtime::Registry::default().install(&client).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
+    /// processes at once); what [`Provisioner::install`](crate::Provisioner::install) runs first.
+    pub(crate) async fn install<E: Executor>(&self, exec: &E) -> Result<()> {
         // One simple-query batch: one implicit transaction, so the lock covers the DDL.
         let sql = format!(
             "SELECT pg_advisory_xact_lock(hashtextextended('tenant:registry:{name}', 0));
@@ -194,7 +194,7 @@ impl Registry {
     }
 
     /// Runs a registry statement in one round trip; a missing registry is
-    /// [`Error::RegistryNotInstalled`].
+    /// [`LifecycleError::RegistryNotInstalled`].
     pub(crate) async fn query(
         &self,
         pg: PgRef<'_>,
@@ -206,12 +206,14 @@ impl Registry {
             .map_err(|e| self.missing_as_not_installed(e))
     }
 
-    /// Maps "relation/schema does not exist" to [`Error::RegistryNotInstalled`].
+    /// Maps "relation/schema does not exist" to [`LifecycleError::RegistryNotInstalled`].
     pub(crate) fn missing_as_not_installed(&self, error: Error) -> Error {
         match error.sqlstate() {
-            Some("42P01") | Some("3F000") => Error::RegistryNotInstalled {
-                schema: self.schema.as_str().into(),
-            },
+            Some("42P01") | Some("3F000") => {
+                Error::Lifecycle(LifecycleError::RegistryNotInstalled {
+                    schema: self.schema.as_str().into(),
+                })
+            }
             _ => error,
         }
     }

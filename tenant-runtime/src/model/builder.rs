@@ -1,29 +1,29 @@
-//! The typed query builder: `Invoice::query().filter(..).order_by(..).limit(..).all(&db)`.
+//! The typed query builder: `Invoice::query().filter(..).order_by(..).limit(..).fetch_all(&db)`.
 //!
-//! A builder statement becomes a [`Template`] (built with [`Template::new`], so its cache key
-//! is its text) plus bind parameters. Equal statement shapes share one prepared statement
+//! A builder statement becomes a [`Template`] (built with [`Template::builder`], so its cache
+//! key is its text) plus bind parameters. Equal statement shapes share one prepared statement
 //! per (shape, schemas) on a connection: values, limits and offsets are parameters and never
 //! change the shape, so `Invoice::query().filter(Invoice::ID.eq(n))` renders and prepares
 //! once per schema, whatever `n` is.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::marker::PhantomData;
 
 use postgres_types::ToSql;
 use smallvec::SmallVec;
+use tokio_postgres::Row;
 
 use super::{Bind, Filter, Node, Order, Value};
 use super::{Column, Model, Params};
-use crate::error::{Error, Result};
-use crate::exec::Db;
-use crate::exec::QueryStream;
-use crate::exec::{Executor, Writable};
-use crate::sql::{Piece, SchemaMap, Template};
+use crate::error::Result;
+use crate::exec::{at_most_one, exactly_one, Affected, Rows, RowsStream};
+use crate::exec::{Db, Executor, QueryStream, Writable};
+use crate::sql::{SchemaMap, Template, TemplateBuilder};
 
-/// The rows of model `M` that match its filters: read them ([`all`](Select::all),
-/// [`one`](Select::one), [`optional`](Select::optional), [`stream`](Select::stream)),
-/// count them, test for them, [`update`](Select::update) or [`delete`](Select::delete) them.
+/// The rows of model `M` that match its filters: read them ([`fetch_all`](Select::fetch_all),
+/// [`fetch_one`](Select::fetch_one), [`fetch_optional`](Select::fetch_optional),
+/// [`stream`](Select::stream)), [`count`](Select::count) them, test for them
+/// ([`exists`](Select::exists)), [`update`](Select::update) or [`delete`](Select::delete) them.
 ///
 /// Made by [`Model::query`]. Filters are typed: `Invoice::PAID.eq("no")` does not compile.
 ///
@@ -43,7 +43,7 @@ use crate::sql::{Piece, SchemaMap, Template};
 ///     .filter(Invoice::PAID.eq(false))
 ///     .order_by(Invoice::ID.asc())
 ///     .limit(100)
-///     .all(&db)
+///     .fetch_all(&db)
 ///     .await?;
 /// let big = Invoice::query().filter(Invoice::AMOUNT_CENTS.ge(10_000)).count(&db).await?;
 /// let settled = Invoice::query()
@@ -54,7 +54,7 @@ use crate::sql::{Piece, SchemaMap, Template};
 ///     .await?;
 /// # Ok(()) }
 /// ```
-#[must_use = "a query does nothing until a terminal such as `all(&db)` runs it"]
+#[must_use = "a query does nothing until a terminal such as `fetch_all(&db)` runs it"]
 pub struct Select<'a, M> {
     filters: Vec<Node<'a>>,
     order: SmallVec<[(&'static str, bool); 2]>,
@@ -114,7 +114,7 @@ impl<'a, M: Model> Select<'a, M> {
     /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
     /// # let db = client.for_tenant(&acme);
     /// let archive = SchemaMap::new().with("shared", "shared_2025")?;
-    /// let old_plans = Plan::query().schema_map(&archive).all(&db).await?; // "shared_2025"."plans"
+    /// let old_plans = Plan::query().schema_map(&archive).fetch_all(&db).await?; // "shared_2025"."plans"
     /// # Ok(()) }
     /// ```
     pub fn schema_map(mut self, map: &'a SchemaMap) -> Select<'a, M> {
@@ -139,55 +139,55 @@ impl<'a, M: Model> Select<'a, M> {
     }
 
     fn statement(&self, shape: Shape) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
+        let mut sql = Template::builder();
         let mut params = Params::new();
         match shape {
             Shape::Rows => {
-                sql.text.push_str("SELECT ");
-                push_columns::<M>(&mut sql.text);
-                sql.text.push_str(" FROM ");
+                sql.sql("SELECT ");
+                push_columns::<M>(&mut sql);
+                sql.sql(" FROM ");
                 self.write_selection(&mut sql, &mut params);
             }
             Shape::Count if self.limit.is_none() && self.offset.is_none() => {
-                sql.text.push_str("SELECT count(*) FROM ");
+                sql.sql("SELECT count(*) FROM ");
                 self.write_selection(&mut sql, &mut params);
             }
             Shape::Count => {
-                sql.text.push_str("SELECT count(*) FROM (SELECT 1 FROM ");
+                sql.sql("SELECT count(*) FROM (SELECT 1 FROM ");
                 self.write_selection(&mut sql, &mut params);
-                sql.text.push_str(") AS q");
+                sql.sql(") AS q");
             }
             Shape::Exists => {
-                sql.text.push_str("SELECT EXISTS (SELECT 1 FROM ");
+                sql.sql("SELECT EXISTS (SELECT 1 FROM ");
                 self.write_selection(&mut sql, &mut params);
-                sql.text.push(')');
+                sql.sql(")");
             }
         }
-        (sql.finish(), params)
+        (sql.build(), params)
     }
 
     /// `<table> [WHERE ..] [ORDER BY ..] [LIMIT $n] [OFFSET $n]`.
-    fn write_selection<'s>(&'s self, sql: &mut SqlBuf, params: &mut Params<'s>) {
-        sql.table::<M>();
-        self.write_where(&mut sql.text, params);
+    fn write_selection<'s>(&'s self, sql: &mut TemplateBuilder, params: &mut Params<'s>) {
+        sql.table(M::SLOT, M::TABLE);
+        self.write_where(sql, params);
         for (i, (column, descending)) in self.order.iter().enumerate() {
-            sql.text.push_str(if i == 0 { " ORDER BY " } else { ", " });
-            let dir = if *descending { "DESC" } else { "ASC" };
-            let _ = write!(sql.text, "\"{column}\" {dir}");
+            sql.sql(if i == 0 { " ORDER BY " } else { ", " })
+                .ident(column)
+                .sql(if *descending { " DESC" } else { " ASC" });
         }
         if let Some(limit) = &self.limit {
             params.push(limit);
-            let _ = write!(sql.text, " LIMIT ${}", params.len());
+            let _ = write!(sql, " LIMIT ${}", params.len());
         }
         if let Some(offset) = &self.offset {
             params.push(offset);
-            let _ = write!(sql.text, " OFFSET ${}", params.len());
+            let _ = write!(sql, " OFFSET ${}", params.len());
         }
     }
 
-    fn write_where<'s>(&'s self, sql: &mut String, params: &mut Params<'s>) {
+    fn write_where<'s>(&'s self, sql: &mut TemplateBuilder, params: &mut Params<'s>) {
         for (i, node) in self.filters.iter().enumerate() {
-            sql.push_str(if i == 0 { " WHERE " } else { " AND " });
+            sql.sql(if i == 0 { " WHERE " } else { " AND " });
             node.write(sql, params);
         }
     }
@@ -199,63 +199,58 @@ impl<'a, M: Model> Select<'a, M> {
     }
 
     /// `WHERE ..` of an UPDATE or DELETE, after the table.
-    fn write_target<'s>(&'s self, sql: &mut SqlBuf, params: &mut Params<'s>) {
+    fn write_target<'s>(&'s self, sql: &mut TemplateBuilder, params: &mut Params<'s>) {
         if self.is_windowed() {
             // The rows this selection would return, identified by their physical row id.
-            sql.text.push_str(" WHERE ctid IN (SELECT ctid FROM ");
+            sql.sql(" WHERE ctid IN (SELECT ctid FROM ");
             self.write_selection(sql, params);
-            sql.text.push(')');
+            sql.sql(")");
         } else {
-            self.write_where(&mut sql.text, params);
+            self.write_where(sql, params);
         }
+    }
+
+    /// The matching rows of `shape`, through the one run path.
+    async fn rows<E: Executor>(&self, db: &Db<E>, shape: Shape) -> Result<Vec<Row>> {
+        let (template, params) = self.statement(shape);
+        db.run(&template, &params, self.map, Rows).await
     }
 
     /// Every matching row.
-    pub async fn all<E: Executor>(self, db: &Db<E>) -> Result<Vec<M>> {
-        let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
+    pub async fn fetch_all<E: Executor>(self, db: &Db<E>) -> Result<Vec<M>> {
+        let rows = self.rows(db, Shape::Rows).await?;
         rows.iter().map(M::from_row).collect()
     }
 
-    /// The one matching row: [`Error::RowNotFound`] if none, [`Error::TooManyRows`] if more.
-    pub async fn one<E: Executor>(self, db: &Db<E>) -> Result<M> {
-        match self.optional(db).await? {
-            Some(row) => Ok(row),
-            None => Err(Error::RowNotFound),
-        }
+    /// The one matching row: [`Error::RowNotFound`](crate::Error::RowNotFound) if none,
+    /// [`Error::TooManyRows`](crate::Error::TooManyRows) if more.
+    pub async fn fetch_one<E: Executor>(self, db: &Db<E>) -> Result<M> {
+        M::from_row(&exactly_one(self.rows(db, Shape::Rows).await?)?)
     }
 
-    /// The matching row if there is one; [`Error::TooManyRows`] if more.
-    pub async fn optional<E: Executor>(self, db: &Db<E>) -> Result<Option<M>> {
-        let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        match rows.as_slice() {
-            [] => Ok(None),
-            [row] => M::from_row(row).map(Some),
-            _ => Err(Error::TooManyRows),
-        }
+    /// The matching row if there is one;
+    /// [`Error::TooManyRows`](crate::Error::TooManyRows) if more.
+    pub async fn fetch_optional<E: Executor>(self, db: &Db<E>) -> Result<Option<M>> {
+        let row = at_most_one(self.rows(db, Shape::Rows).await?)?;
+        row.as_ref().map(M::from_row).transpose()
     }
 
     /// The number of matching rows (within `limit`/`offset` when given).
     pub async fn count<E: Executor>(self, db: &Db<E>) -> Result<i64> {
-        let (template, params) = self.statement(Shape::Count);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        let row = rows.first().ok_or(Error::RowNotFound)?;
+        let row = exactly_one(self.rows(db, Shape::Count).await?)?;
         Ok(row.try_get(0)?)
     }
 
     /// Whether any row matches.
     pub async fn exists<E: Executor>(self, db: &Db<E>) -> Result<bool> {
-        let (template, params) = self.statement(Shape::Exists);
-        let rows = db.query_mapped(&template, &params, self.map).await?;
-        let row = rows.first().ok_or(Error::RowNotFound)?;
+        let row = exactly_one(self.rows(db, Shape::Exists).await?)?;
         Ok(row.try_get(0)?)
     }
 
     /// The matching rows as a stream, decoded as they arrive.
     pub async fn stream<E: Executor>(self, db: &Db<E>) -> Result<QueryStream<M>> {
         let (template, params) = self.statement(Shape::Rows);
-        let rows = db.query_stream_mapped(&template, &params, self.map).await?;
+        let rows = db.run(&template, &params, self.map, RowsStream).await?;
         Ok(QueryStream::new(rows, decode_model::<M>))
     }
 
@@ -349,23 +344,22 @@ impl<'a, M: Model> UpdateSet<'a, M> {
     }
 
     fn statement(&self) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
+        let mut sql = Template::builder();
         let mut params = Params::new();
-        sql.text.push_str("UPDATE ");
-        sql.table::<M>();
+        sql.sql("UPDATE ").table(M::SLOT, M::TABLE);
         for (i, (column, value)) in self.sets.iter().enumerate() {
             params.push(&**value);
-            let sep = if i == 0 { " SET " } else { ", " };
-            let _ = write!(sql.text, "{sep}\"{column}\" = ${}", params.len());
+            sql.sql(if i == 0 { " SET " } else { ", " }).ident(column);
+            let _ = write!(sql, " = ${}", params.len());
         }
         self.select.write_target(&mut sql, &mut params);
-        (sql.finish(), params)
+        (sql.build(), params)
     }
 
     /// Runs the update; returns the number of rows updated.
     pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
         let (template, params) = self.statement();
-        db.execute_mapped(&template, &params, self.select.map).await
+        db.run(&template, &params, self.select.map, Affected).await
     }
 }
 
@@ -389,53 +383,26 @@ impl<M: Model> Delete<'_, M> {
     }
 
     fn statement(&self) -> (Template, Params<'_>) {
-        let mut sql = SqlBuf::default();
+        let mut sql = Template::builder();
         let mut params = Params::new();
-        sql.text.push_str("DELETE FROM ");
-        sql.table::<M>();
+        sql.sql("DELETE FROM ").table(M::SLOT, M::TABLE);
         self.select.write_target(&mut sql, &mut params);
-        (sql.finish(), params)
+        (sql.build(), params)
     }
 
     /// Runs the delete; returns the number of rows deleted.
     pub async fn execute<E: Writable>(self, db: &Db<E>) -> Result<u64> {
         let (template, params) = self.statement();
-        db.execute_mapped(&template, &params, self.select.map).await
+        db.run(&template, &params, self.select.map, Affected).await
     }
 }
 
 /// `"a", "b", ...`: the model's columns in decode order.
-fn push_columns<M: Model>(sql: &mut String) {
+fn push_columns<M: Model>(sql: &mut TemplateBuilder) {
     for (i, column) in M::COLUMNS.iter().enumerate() {
         if i > 0 {
-            sql.push_str(", ");
+            sql.sql(", ");
         }
-        let _ = write!(sql, "\"{}\"", column.name);
-    }
-}
-
-/// Template pieces under construction: SQL text, with the model's slot between runs.
-#[derive(Default)]
-struct SqlBuf {
-    pieces: Vec<Piece>,
-    text: String,
-}
-
-impl SqlBuf {
-    /// `{slot}."table"`.
-    fn table<M: Model>(&mut self) {
-        if !self.text.is_empty() {
-            let text = std::mem::take(&mut self.text);
-            self.pieces.push(Piece::Sql(Cow::Owned(text)));
-        }
-        self.pieces.push(Piece::Schema(M::SLOT));
-        let _ = write!(self.text, ".\"{}\"", M::TABLE);
-    }
-
-    fn finish(mut self) -> Template {
-        if !self.text.is_empty() {
-            self.pieces.push(Piece::Sql(Cow::Owned(self.text)));
-        }
-        Template::new(self.pieces)
+        sql.ident(column.name);
     }
 }

@@ -13,7 +13,8 @@ use crate::sql::Slot;
 /// A named table constraint.
 ///
 /// ```
-/// use tenant_runtime::{ConstraintDef, FkAction, Model};
+/// use tenant_runtime::model::{ConstraintDef, FkAction};
+/// use tenant_runtime::Model;
 ///
 /// #[derive(Model)]
 /// #[tenant(table = "invoices")]
@@ -85,7 +86,7 @@ pub enum ConstraintDef {
 /// A referential action (`on_delete = "..."`, `on_update = "..."`).
 ///
 /// ```
-/// assert_eq!(tenant_runtime::FkAction::SetNull.as_sql(), "SET NULL");
+/// assert_eq!(tenant_runtime::model::FkAction::SetNull.as_sql(), "SET NULL");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum FkAction {
@@ -124,7 +125,8 @@ impl fmt::Display for FkAction {
 /// A named index (not one backing a primary-key or unique constraint).
 ///
 /// ```
-/// use tenant_runtime::{IndexKey, Model};
+/// use tenant_runtime::model::IndexKey;
+/// use tenant_runtime::Model;
 ///
 /// #[derive(Model)]
 /// #[tenant(table = "users", index(expr = "lower(email)", name = "users_email_ci"),

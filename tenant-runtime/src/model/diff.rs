@@ -9,7 +9,7 @@ use super::inspect::{same_constraint, same_index, ColumnShape, SchemaShape, Tabl
 /// One way a live schema differs from the expected one. Each prints as a sentence.
 ///
 /// ```
-/// use tenant_runtime::Difference;
+/// use tenant_runtime::model::Difference;
 ///
 /// let d = Difference::MissingColumn { table: "invoices".into(), column: "note".into() };
 /// assert_eq!(d.to_string(), r#"table "invoices" has no column "note""#);
@@ -301,7 +301,7 @@ impl SchemaShape {
     /// and target, not by text. Sorted by table, then kind of object.
     ///
     /// ```
-    /// use tenant_runtime::{Difference, SchemaShape};
+    /// use tenant_runtime::model::{Difference, SchemaShape};
     ///
     /// let expected = SchemaShape::default();
     /// assert!(expected.diff(&SchemaShape::default()).is_empty());

@@ -11,6 +11,7 @@ use std::marker::PhantomData;
 use postgres_types::ToSql;
 
 use super::Params;
+use crate::sql::{Template, TemplateBuilder};
 
 /// A value that can be bound as a parameter for a column of Rust type `T`.
 ///
@@ -100,19 +101,21 @@ pub(crate) enum Node<'a> {
 
 impl<'a> Node<'a> {
     /// Writes the condition, numbering parameters after those already in `params`.
-    pub(crate) fn write<'s>(&'s self, sql: &mut String, params: &mut Params<'s>) {
+    pub(crate) fn write<'s>(&'s self, sql: &mut TemplateBuilder, params: &mut Params<'s>) {
         match self {
             Node::Compare { column, op, value } => {
                 params.push(&**value);
-                let _ = write!(sql, "\"{column}\" {op} ${}", params.len());
+                sql.ident(column);
+                let _ = write!(sql, " {op} ${}", params.len());
             }
             Node::Null { column, negated } => {
-                let not = if *negated { " NOT" } else { "" };
-                let _ = write!(sql, "\"{column}\" IS{not} NULL");
+                sql.ident(column)
+                    .sql(if *negated { " IS NOT NULL" } else { " IS NULL" });
             }
             Node::AnyOf { column, values } => {
                 params.push(&**values);
-                let _ = write!(sql, "\"{column}\" = ANY(${})", params.len());
+                sql.ident(column);
+                let _ = write!(sql, " = ANY(${})", params.len());
             }
             Node::And(nodes) | Node::Or(nodes) => {
                 let sep = if matches!(self, Node::And(_)) {
@@ -120,19 +123,19 @@ impl<'a> Node<'a> {
                 } else {
                     " OR "
                 };
-                sql.push('(');
+                sql.sql("(");
                 for (i, node) in nodes.iter().enumerate() {
                     if i > 0 {
-                        sql.push_str(sep);
+                        sql.sql(sep);
                     }
                     node.write(sql, params);
                 }
-                sql.push(')');
+                sql.sql(")");
             }
             Node::Not(node) => {
-                sql.push_str("NOT (");
+                sql.sql("NOT (");
                 node.write(sql, params);
-                sql.push(')');
+                sql.sql(")");
             }
         }
     }
@@ -208,9 +211,9 @@ impl<'a, M> std::ops::Not for Filter<'a, M> {
 /// Shows the condition as SQL, with parameters numbered from `$1`.
 impl<M> std::fmt::Display for Filter<'_, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut sql = String::new();
+        let mut sql = Template::builder();
         self.node.write(&mut sql, &mut Params::new());
-        f.write_str(&sql)
+        write!(f, "{}", sql.build())
     }
 }
 
@@ -220,7 +223,8 @@ impl<M> std::fmt::Debug for Filter<'_, M> {
     }
 }
 
-/// An `ORDER BY` term on a column of model `M`: [`Column::asc`](crate::Column::asc) or [`Column::desc`](crate::Column::desc).
+/// An `ORDER BY` term on a column of model `M`: [`Column::asc`](crate::Column::asc) or
+/// [`Column::desc`](crate::Column::desc).
 ///
 /// ```
 /// # use tenant_runtime::Model;

@@ -10,7 +10,7 @@ use postgres_types::Type;
 use crate::door::SchemaName;
 use crate::error::Result;
 use crate::exec::{Db, Executor};
-use crate::model::{ModelInfo, ModelSet};
+use crate::model::{ConstraintDef, FkAction, IndexKey, ModelInfo, ModelSet};
 use crate::sql::Slot;
 
 /// Everything tenant compares in one schema: its tables and its enum types.
@@ -102,7 +102,7 @@ impl ConstraintKind {
     /// The SQL words for the kind (`PRIMARY KEY`, ...).
     ///
     /// ```
-    /// assert_eq!(tenant_runtime::ConstraintKind::ForeignKey.as_sql(), "FOREIGN KEY");
+    /// assert_eq!(tenant_runtime::model::ConstraintKind::ForeignKey.as_sql(), "FOREIGN KEY");
     /// ```
     pub fn as_sql(self) -> &'static str {
         match self {
@@ -139,6 +139,10 @@ pub struct Reference {
     pub table: String,
     /// Referenced columns, in key order.
     pub columns: Vec<String>,
+    /// `ON DELETE`.
+    pub on_delete: FkAction,
+    /// `ON UPDATE`.
+    pub on_update: FkAction,
 }
 
 /// One index.
@@ -149,6 +153,12 @@ pub struct IndexShape {
     pub columns: Vec<String>,
     /// A unique index.
     pub unique: bool,
+    /// The access method (`btree`, `gin`, ...).
+    pub method: String,
+    /// `INCLUDE` columns.
+    pub include: Vec<String>,
+    /// A partial index (`WHERE ...`; the predicate itself is not compared).
+    pub partial: bool,
     /// `pg_get_indexdef` of a live index; `None` in shapes rendered from models. Shown in
     /// differences, never compared.
     pub definition: Option<String>,
@@ -168,14 +178,21 @@ impl ConstraintShape {
                 r.table,
                 r.columns.join(", ")
             ));
+            if r.on_delete != FkAction::NoAction {
+                s.push_str(&format!(" ON DELETE {}", r.on_delete));
+            }
+            if r.on_update != FkAction::NoAction {
+                s.push_str(&format!(" ON UPDATE {}", r.on_update));
+            }
         }
         s
     }
 
     fn same_as(&self, other: &ConstraintShape) -> bool {
+        // A check constraint's expression is not compared (PostgreSQL rewrites it).
         self.kind == other.kind
-            && self.columns == other.columns
-            && (self.kind == ConstraintKind::Check || self.references == other.references)
+            && (self.kind == ConstraintKind::Check
+                || (self.columns == other.columns && self.references == other.references))
     }
 }
 
@@ -184,15 +201,27 @@ impl IndexShape {
         if let Some(def) = &self.definition {
             return def.clone();
         }
-        format!(
-            "{}INDEX ({})",
+        let mut s = format!(
+            "{}INDEX USING {} ({})",
             if self.unique { "UNIQUE " } else { "" },
+            self.method,
             self.columns.join(", ")
-        )
+        );
+        if !self.include.is_empty() {
+            s.push_str(&format!(" INCLUDE ({})", self.include.join(", ")));
+        }
+        if self.partial {
+            s.push_str(" WHERE ...");
+        }
+        s
     }
 
     fn same_as(&self, other: &IndexShape) -> bool {
-        self.unique == other.unique && self.columns == other.columns
+        self.unique == other.unique
+            && self.columns == other.columns
+            && self.method == other.method
+            && self.include == other.include
+            && self.partial == other.partial
     }
 }
 
@@ -209,7 +238,7 @@ pub(crate) fn same_index(a: &IndexShape, b: &IndexShape) -> bool {
 /// time zone`), array brackets kept. Quoted or schema-qualified names are kept as written.
 ///
 /// ```
-/// use tenant_runtime::inspect::normalize_type;
+/// use tenant_runtime::model::inspect::normalize_type;
 /// assert_eq!(normalize_type("BIGINT"), "bigint");
 /// assert_eq!(normalize_type("VARCHAR(20)"), "character varying(20)");
 /// assert_eq!(normalize_type("TIMESTAMPTZ"), "timestamp with time zone");
@@ -254,7 +283,7 @@ pub fn normalize_type(sql_type: &str) -> String {
 /// `'x'::character varying`) removed, since PostgreSQL adds it when it stores the default.
 ///
 /// ```
-/// use tenant_runtime::inspect::normalize_default;
+/// use tenant_runtime::model::inspect::normalize_default;
 /// assert_eq!(normalize_default("'draft'::text"), "'draft'");
 /// assert_eq!(normalize_default("NOW()"), "now()");
 /// assert_eq!(normalize_default("'It''s'"), "'It''s'");
@@ -336,6 +365,7 @@ impl ModelSet {
 fn table_shape<E: Executor>(m: &ModelInfo, db: &Db<E>) -> Result<TableShape> {
     let mut t = TableShape::default();
     let own = |s: &str| s.to_owned();
+    let owns = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     for c in m.columns {
         t.columns.push(ColumnShape {
             name: own(c.name),
@@ -345,55 +375,59 @@ fn table_shape<E: Executor>(m: &ModelInfo, db: &Db<E>) -> Result<TableShape> {
             identity: c.identity,
         });
     }
-    if !m.primary_key.is_empty() {
-        t.constraints.insert(
-            format!("{}_pkey", m.table),
-            ConstraintShape {
-                kind: ConstraintKind::PrimaryKey,
-                columns: m.primary_key.iter().map(|k| own(k)).collect(),
-                references: None,
-                definition: None,
-            },
-        );
-    }
-    for c in m.columns.iter().filter(|c| c.unique) {
-        t.constraints.insert(
-            format!("{}_{}_key", m.table, c.name),
-            ConstraintShape {
-                kind: ConstraintKind::Unique,
-                columns: vec![own(c.name)],
-                references: None,
-                definition: None,
-            },
-        );
-    }
-    for c in m.columns {
-        let Some(fk) = c.references else { continue };
-        let target = if fk.slot == m.slot {
-            db.resolve(m.slot, None)?
-        } else {
-            db.resolve(fk.slot, None)?
+    for k in m.constraints {
+        let (kind, columns, references) = match k.def {
+            ConstraintDef::PrimaryKey { columns } => {
+                (ConstraintKind::PrimaryKey, owns(columns), None)
+            }
+            ConstraintDef::Unique { columns } => (ConstraintKind::Unique, owns(columns), None),
+            ConstraintDef::Check { .. } => (ConstraintKind::Check, Vec::new(), None),
+            ConstraintDef::ForeignKey {
+                columns,
+                table,
+                slot,
+                target_columns,
+                on_delete,
+                on_update,
+                ..
+            } => (
+                ConstraintKind::ForeignKey,
+                owns(columns),
+                Some(Reference {
+                    schema: db.resolve(slot, None)?.as_str().to_owned(),
+                    table: own(table),
+                    columns: owns(target_columns),
+                    on_delete,
+                    on_update,
+                }),
+            ),
         };
         t.constraints.insert(
-            format!("{}_{}_fkey", m.table, c.name),
+            own(k.name),
             ConstraintShape {
-                kind: ConstraintKind::ForeignKey,
-                columns: vec![own(c.name)],
-                references: Some(Reference {
-                    schema: target.as_str().to_owned(),
-                    table: own(fk.table),
-                    columns: vec![own(fk.column)],
-                }),
+                kind,
+                columns,
+                references,
                 definition: None,
             },
         );
     }
-    for c in m.columns.iter().filter(|c| c.index) {
+    for i in m.indexes {
         t.indexes.insert(
-            format!("{}_{}_idx", m.table, c.name),
+            own(i.name),
             IndexShape {
-                columns: vec![own(c.name)],
-                unique: false,
+                columns: i
+                    .keys
+                    .iter()
+                    .map(|k| match k {
+                        IndexKey::Column(c) => own(c),
+                        IndexKey::Expr(e) => own(e),
+                    })
+                    .collect(),
+                unique: i.unique,
+                method: i.using.unwrap_or("btree").to_ascii_lowercase(),
+                include: owns(i.include),
+                partial: i.predicate.is_some(),
                 definition: None,
             },
         );
@@ -406,7 +440,8 @@ fn table_shape<E: Executor>(m: &ModelInfo, db: &Db<E>) -> Result<TableShape> {
 /// four sent pipelined: one round trip for any number of schemas.
 ///
 /// ```no_run
-/// use tenant_runtime::{Client, SchemaName, SchemaSnapshot};
+/// use tenant_runtime::model::SchemaSnapshot;
+/// use tenant_runtime::{Client, SchemaName};
 ///
 /// # async fn run() -> tenant_runtime::Result<()> {
 /// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
@@ -442,7 +477,7 @@ SELECT n.nspname::text, c.relname::text, k.conname::text, k.contype::text,
        ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY AS u(attnum, ord)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum
              ORDER BY u.ord),
-       pg_get_constraintdef(k.oid)
+       pg_get_constraintdef(k.oid), k.confdeltype::text, k.confupdtype::text
 FROM pg_catalog.pg_constraint k
 JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -454,9 +489,13 @@ const INDEXES_SQL: &str = "\
 SELECT n.nspname::text, t.relname::text, i.relname::text, x.indisunique,
        ARRAY(SELECT pg_get_indexdef(x.indexrelid, s, true)
              FROM generate_series(1, x.indnkeyatts::int) AS s ORDER BY s),
-       pg_get_indexdef(x.indexrelid)
+       pg_get_indexdef(x.indexrelid), am.amname::text,
+       ARRAY(SELECT pg_get_indexdef(x.indexrelid, s, true)
+             FROM generate_series(x.indnkeyatts::int + 1, x.indnatts::int) AS s ORDER BY s),
+       x.indpred IS NOT NULL
 FROM pg_catalog.pg_index x
 JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = i.relam
 JOIN pg_catalog.pg_class t ON t.oid = x.indrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
 WHERE n.nspname = ANY($1)
@@ -530,6 +569,8 @@ impl SchemaSnapshot {
                         schema,
                         table,
                         columns: row.try_get(7)?,
+                        on_delete: action(&row.try_get::<_, String>(9)?),
+                        on_update: action(&row.try_get::<_, String>(10)?),
                     })
                 }
                 _ => None,
@@ -554,6 +595,9 @@ impl SchemaSnapshot {
                     unique: row.try_get(3)?,
                     columns: row.try_get(4)?,
                     definition: row.try_get(5)?,
+                    method: row.try_get(6)?,
+                    include: row.try_get(7)?,
+                    partial: row.try_get(8)?,
                 },
             );
         }
@@ -584,6 +628,17 @@ impl SchemaSnapshot {
     /// Whether none of the schemas read exists.
     pub fn is_empty(&self) -> bool {
         self.schemas.is_empty()
+    }
+}
+
+/// `pg_constraint.confdeltype` / `confupdtype` as an action.
+fn action(code: &str) -> FkAction {
+    match code {
+        "r" => FkAction::Restrict,
+        "c" => FkAction::Cascade,
+        "n" => FkAction::SetNull,
+        "d" => FkAction::SetDefault,
+        _ => FkAction::NoAction,
     }
 }
 

@@ -42,10 +42,12 @@ pub use set::{ModelInfo, ModelSet};
 pub use sql_type::SqlType;
 
 use crate::error::Result;
-use crate::exec::{Begin, Db, Executor, QueryStream, Writable};
+use crate::exec::{Begin, Db, Executor, Writable};
 use crate::sql::{Slot, Template};
 
 /// Bind parameters of one statement; inline up to 16, so most rows bind without allocating.
+/// Not public API (the derive names it through `__private`).
+#[doc(hidden)]
 pub type Params<'a> = SmallVec<[&'a (dyn ToSql + Sync); 16]>;
 
 /// The statement templates of one model, generated at compile time.
@@ -138,7 +140,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     fn insert<E: Writable>(&self, db: &Db<E>) -> impl Future<Output = Result<Self>> + Send {
         async move {
             let row = db
-                .query_one(&Self::templates().insert, &self.insert_params())
+                .fetch_one(&Self::templates().insert, &self.insert_params())
                 .await?;
             Self::from_row(&row)
         }
@@ -242,7 +244,7 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// });
     /// let failed = Event::copy_in_stream(&db, events).await;
     /// assert!(matches!(failed, Err(tenant_runtime::Error::CopySource { .. })));
-    /// assert_eq!(Event::count(&db).await?, 0); // "a" and "b" were not written either
+    /// assert_eq!(Event::query().count(&db).await?, 0); // "a" and "b" were not written either
     /// # Ok(()) }
     /// ```
     fn copy_in_stream<E, S, T, SE>(db: &Db<E>, rows: S) -> impl Future<Output = Result<u64>> + Send
@@ -253,48 +255,6 @@ pub trait Model: Sized + Send + Sync + 'static {
         SE: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
         bulk::copy_in::<Self, _, _, _, _>(db, rows)
-    }
-
-    /// Every row of the table, in primary-key order, as a stream that decodes one row at a
-    /// time instead of holding them all (see [`QueryStream`]). `Model::query()` streams
-    /// filtered and ordered selections the same way.
-    ///
-    /// ```no_run
-    /// # use tenant_runtime::{Allowlist, Client, Model};
-    /// # #[derive(Model)] #[tenant(table = "events")]
-    /// # struct Event { #[tenant(primary_key, identity)] id: i64, kind: String }
-    /// # async fn run() -> Result<(), tenant_runtime::Error> {
-    /// # let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
-    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
-    /// use futures_util::TryStreamExt;
-    /// let db = client.for_tenant(&acme);
-    /// let longest = Event::stream(&db)
-    ///     .await?
-    ///     .try_fold(0, |longest, e| async move { Ok(longest.max(e.kind.len())) })
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    fn stream<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<QueryStream<Self>>> + Send {
-        async move {
-            let rows = db.query_stream(&Self::templates().select_all, &[]).await?;
-            Ok(QueryStream::new(rows, |row| Self::from_row(&row)))
-        }
-    }
-
-    /// Every row of the table.
-    fn all<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<Vec<Self>>> + Send {
-        async move {
-            let rows = db.query(&Self::templates().select_all, &[]).await?;
-            rows.iter().map(Self::from_row).collect()
-        }
-    }
-
-    /// Number of rows in the table.
-    fn count<E: Executor>(db: &Db<E>) -> impl Future<Output = Result<i64>> + Send {
-        async move {
-            let row = db.query_one(&Self::templates().count, &[]).await?;
-            Ok(row.try_get(0)?)
-        }
     }
 
     /// Fetches the row with primary key `key`.
@@ -310,7 +270,7 @@ pub trait Model: Sized + Send + Sync + 'static {
                 .get
                 .as_ref()
                 .expect("keyed models have get");
-            let row = db.query_opt(template, &Self::key_params(&key)).await?;
+            let row = db.fetch_optional(template, &Self::key_params(&key)).await?;
             row.as_ref().map(Self::from_row).transpose()
         }
     }
@@ -326,7 +286,7 @@ pub trait Model: Sized + Send + Sync + 'static {
                 Some(template) => Ok(db.execute(template, &self.update_params()).await? == 1),
                 // Every column is part of the key: there is nothing to write, only to find.
                 None => Ok(db
-                    .query_opt(
+                    .fetch_optional(
                         Self::templates().get.as_ref().expect("keyed"),
                         &self.update_params(),
                     )
@@ -351,12 +311,12 @@ pub trait Model: Sized + Send + Sync + 'static {
     }
 
     /// Creates the table, its constraints and its indexes in the model's slot, if missing,
-    /// in one implicit transaction.
+    /// in one implicit transaction: runs the DDL [`ddl::create_table`] renders.
     fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::create_table::<Self>()).await }
     }
 
-    /// Drops the table if it exists.
+    /// Drops the table if it exists: runs the DDL [`ddl::drop_table`] renders.
     fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move { db.batch_execute(&ddl::drop_table::<Self>()).await }
     }

@@ -1,18 +1,17 @@
 //! A set of models created and dropped together, in foreign-key order: SQLAlchemy's
 //! `MetaData`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
 use crate::door::SchemaName;
-use crate::error::{Error, Result};
+use crate::error::{Error, ModelError, Result};
 use crate::exec::Db;
 use crate::exec::Executor;
 use crate::model::ddl;
-use crate::model::ColumnDef;
 use crate::model::Model;
-use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
+use crate::model::{ColumnDef, ConstraintDef, IndexDef, TableConstraint};
+use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
 #[derive(Clone, Copy)]
@@ -27,6 +26,10 @@ pub struct ModelInfo {
     pub columns: &'static [ColumnDef],
     /// The primary-key columns, in key order (empty without a primary key).
     pub primary_key: &'static [&'static str],
+    /// Every constraint, named ([`Model::CONSTRAINTS`]).
+    pub constraints: &'static [TableConstraint],
+    /// Every index that backs no constraint, named ([`Model::INDEXES`]).
+    pub indexes: &'static [IndexDef],
     create: fn() -> Template,
     drop: fn() -> Template,
 }
@@ -35,7 +38,8 @@ impl ModelInfo {
     /// The metadata and DDL of `M`.
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelInfo, Slot};
+    /// # use tenant_runtime::model::ModelInfo;
+    /// # use tenant_runtime::{Model, Slot};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// let info = ModelInfo::of::<Note>();
     /// assert_eq!((info.name, info.table, info.slot), ("Note", "notes", Slot::Tenant));
@@ -47,18 +51,20 @@ impl ModelInfo {
             slot: M::SLOT,
             columns: M::COLUMNS,
             primary_key: M::PRIMARY_KEY,
+            constraints: M::CONSTRAINTS,
+            indexes: M::INDEXES,
             create: ddl::create_table::<M>,
             drop: ddl::drop_table::<M>,
         }
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` (with constraints and indexes) for this model.
-    pub fn create_table(&self) -> Template {
+    /// [`ddl::create_table`] of this model.
+    fn create_ddl(&self) -> Template {
         (self.create)()
     }
 
-    /// `DROP TABLE IF EXISTS` for this model.
-    pub fn drop_table(&self) -> Template {
+    /// [`ddl::drop_table`] of this model.
+    fn drop_ddl(&self) -> Template {
         (self.drop)()
     }
 }
@@ -74,7 +80,7 @@ impl fmt::Debug for ModelInfo {
 ///
 /// Tables are created in foreign-key order (a referenced table before the tables that
 /// reference it) and dropped in the reverse order. A model may reference itself; a cycle
-/// between models is [`Error::InvalidModelSet`] naming the cycle.
+/// between models is [`ModelError::ForeignKeyCycle`] naming the cycle.
 ///
 /// Models in the tenant slot are per tenant ([`ModelSet::create_tenant_tables`], what
 /// provisioning runs); models in named slots are shared by all tenants and created once
@@ -117,7 +123,8 @@ impl ModelSet {
     /// Adds a model by its [`ModelInfo`] (adding the same model twice keeps one).
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelInfo, ModelSet};
+    /// # use tenant_runtime::model::ModelInfo;
+    /// # use tenant_runtime::{Model, ModelSet};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// let mut models = ModelSet::new();
     /// models.add(ModelInfo::of::<Note>());
@@ -151,11 +158,12 @@ impl ModelSet {
     /// shared model referencing a tenant model, no foreign-key cycle.
     ///
     /// ```
-    /// # use tenant_runtime::{Model, ModelSet, Error};
+    /// # use tenant_runtime::{error::ModelError, Model, ModelSet, Error};
     /// # #[derive(Model)] #[tenant(table = "customers")] struct Customer { #[tenant(primary_key)] id: i64 }
     /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64, #[tenant(references = Customer)] customer_id: i64 }
     /// let err = ModelSet::new().with::<Invoice>().validate().unwrap_err();
-    /// assert!(matches!(err, Error::InvalidModelSet(m) if m.contains("add `.with::<Customer>()`")));
+    /// assert!(err.to_string().contains("add `.with::<Customer>()`"));
+    /// assert!(matches!(err, Error::Model(ModelError::MissingReference { target: "Customer", .. })));
     /// ```
     pub fn validate(&self) -> Result<()> {
         self.create_order().map(|_| ())
@@ -164,14 +172,16 @@ impl ModelSet {
     /// The models in creation order: every model after the models it references.
     /// Ties keep registration order, so the order is deterministic.
     pub fn create_order(&self) -> Result<Vec<&ModelInfo>> {
-        let invalid = |m: String| Err(Error::InvalidModelSet(m));
         let mut by_table: HashMap<(Slot, &str), usize> = HashMap::new();
         for (i, m) in self.models.iter().enumerate() {
             if let Some(&other) = by_table.get(&(m.slot, m.table)) {
-                return invalid(format!(
-                    "{} and {} both map to table {}.\"{}\"; give one of them another table or slot",
-                    self.models[other].name, m.name, m.slot, m.table
-                ));
+                return Err(ModelError::DuplicateTable {
+                    first: self.models[other].name,
+                    second: m.name,
+                    slot: m.slot.name(),
+                    table: m.table,
+                }
+                .into());
             }
             by_table.insert((m.slot, m.table), i);
         }
@@ -179,24 +189,53 @@ impl ModelSet {
         let mut edges: Vec<Vec<usize>> = Vec::with_capacity(self.models.len());
         for m in &self.models {
             let mut targets = Vec::new();
-            for column in m.columns {
-                let Some(fk) = column.references else {
-                    continue;
-                };
+            // Foreign keys: the columns' own (`references`), and the container-level
+            // `foreign_key(..)` ones, which only the constraint list has.
+            let composite = m.constraints.iter().filter_map(|k| match k.def {
+                ConstraintDef::ForeignKey {
+                    columns,
+                    model,
+                    table,
+                    slot,
+                    ..
+                } if columns.len() > 1
+                    || !m
+                        .columns
+                        .iter()
+                        .any(|c| c.name == columns[0] && c.references.is_some()) =>
+                {
+                    Some((columns[0], model, table, slot))
+                }
+                _ => None,
+            });
+            let fks: Vec<(&'static str, &'static str, &'static str, Slot)> = m
+                .columns
+                .iter()
+                .filter_map(|c| c.references.map(|fk| (c.name, fk.model, fk.table, fk.slot)))
+                .chain(composite)
+                .collect();
+            for (column, model, table, slot) in fks {
+                let fk = ForeignKeyRef { model, table, slot };
                 if (fk.slot, fk.table) == (m.slot, m.table) {
                     continue; // a self-reference needs no order
                 }
                 let Some(&target) = by_table.get(&(fk.slot, fk.table)) else {
-                    return invalid(format!(
-                        "{}.{} references {} ({}.\"{}\"), which is not in the set; add `.with::<{}>()`",
-                        m.name, column.name, fk.model, fk.slot, fk.table, fk.model
-                    ));
+                    return Err(ModelError::MissingReference {
+                        model: m.name,
+                        column,
+                        target: fk.model,
+                        slot: fk.slot.name(),
+                        table: fk.table,
+                    }
+                    .into());
                 };
-                if m.slot != Slot::Tenant && fk.slot == Slot::Tenant {
-                    return invalid(format!(
-                        "{} lives in the shared slot {} but references the per-tenant model {}; a shared table cannot point into one tenant's schema",
-                        m.name, m.slot, fk.model
-                    ));
+                if let (Slot::Named(slot), Slot::Tenant) = (m.slot, fk.slot) {
+                    return Err(ModelError::SharedReferencesTenant {
+                        model: m.name,
+                        slot,
+                        target: fk.model,
+                    }
+                    .into());
                 }
                 targets.push(target);
             }
@@ -212,15 +251,20 @@ impl ModelSet {
                     placed[i] = true;
                     order.push(&self.models[i]);
                 }
-                None => return invalid(self.describe_cycle(&edges, &placed)),
+                None => {
+                    return Err(ModelError::ForeignKeyCycle {
+                        cycle: self.find_cycle(&edges, &placed),
+                    }
+                    .into())
+                }
             }
         }
         Ok(order)
     }
 
-    /// Names one cycle among the models not yet placed (every one of them has an unplaced
-    /// target, so following targets must come back to a model already seen).
-    fn describe_cycle(&self, edges: &[Vec<usize>], placed: &[bool]) -> String {
+    /// One cycle among the models not yet placed (every one of them has an unplaced target,
+    /// so following targets must come back to a model already seen), first model repeated.
+    fn find_cycle(&self, edges: &[Vec<usize>], placed: &[bool]) -> Vec<&'static str> {
         let start = (0..placed.len())
             .find(|&i| !placed[i])
             .expect("a model is left");
@@ -232,15 +276,11 @@ impl ModelSet {
                 .find(|&&t| !placed[t])
                 .expect("an unplaced model has an unplaced target");
             if let Some(pos) = path.iter().position(|&p| p == next) {
-                let names: Vec<&str> = path[pos..]
+                return path[pos..]
                     .iter()
                     .chain(std::iter::once(&next))
                     .map(|&i| self.models[i].name)
                     .collect();
-                return format!(
-                    "foreign-key cycle {}; tables in a cycle cannot be created one after another: drop one `references` and add that constraint in a migration",
-                    names.join(" -> ")
-                );
             }
             path.push(next);
         }
@@ -252,14 +292,14 @@ impl ModelSet {
         models: impl Iterator<Item = &'a ModelInfo>,
         ddl: impl Fn(&ModelInfo) -> Template,
     ) -> Template {
-        let mut pieces: Vec<Piece> = Vec::new();
+        let mut joined = Template::builder();
         for m in models {
-            if !pieces.is_empty() {
-                pieces.push(Piece::Sql(Cow::Borrowed(";\n")));
+            if !joined.is_empty() {
+                joined.sql(";\n");
             }
-            pieces.extend(ddl(m).pieces().iter().cloned());
+            joined.append(&ddl(m));
         }
-        Template::new(pieces)
+        joined.build()
     }
 
     /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order.
@@ -267,7 +307,7 @@ impl ModelSet {
         let order = self.create_order()?;
         Ok(Self::joined(
             order.into_iter().filter(|m| keep(m.slot)),
-            ModelInfo::create_table,
+            ModelInfo::create_ddl,
         ))
     }
 
@@ -276,7 +316,7 @@ impl ModelSet {
         let order = self.create_order()?;
         Ok(Self::joined(
             order.into_iter().rev().filter(|m| keep(m.slot)),
-            ModelInfo::drop_table,
+            ModelInfo::drop_ddl,
         ))
     }
 
@@ -379,8 +419,16 @@ impl ModelSet {
         exec: &E,
         map: Option<&SchemaMap>,
     ) -> Result<()> {
-        let ddl = self.create_template(|slot| slot != Slot::Tenant)?;
-        let sql = render_shared(&ddl, exec, map)?;
+        let mut sql = String::new();
+        for m in self.create_order()? {
+            if m.slot == Slot::Tenant {
+                continue;
+            }
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&render_shared(m, exec, map)?);
+        }
         if sql.is_empty() {
             return Ok(());
         }
@@ -395,15 +443,11 @@ async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &Template) -> Result<()> {
     db.batch_execute(ddl).await
 }
 
-/// Renders a template that has only named slots (statement map, then connection map, then
-/// the slot's own name).
-fn render_shared<E: Executor>(
-    template: &Template,
-    exec: &E,
-    map: Option<&SchemaMap>,
-) -> Result<String> {
+/// Renders the DDL of shared model `m`, whose slots are all named (statement map, then
+/// connection map, then the slot's own name).
+fn render_shared<E: Executor>(m: &ModelInfo, exec: &E, map: Option<&SchemaMap>) -> Result<String> {
     let mut failed = None;
-    let sql = template.render(|slot| {
+    let sql = m.create_ddl().render(|slot| {
         let resolved = match slot {
             Slot::Named(name) => match map
                 .and_then(|m| m.get(name))
@@ -412,9 +456,18 @@ fn render_shared<E: Executor>(
                 Some(schema) => Ok(schema),
                 None => default_for_slot(name).map_err(Error::from),
             },
-            Slot::Tenant => Err(Error::InvalidModelSet(
-                "a shared model references a per-tenant table".into(),
-            )),
+            // `create_order` refuses a shared model that references a per-tenant one.
+            Slot::Tenant => Err(ModelError::SharedReferencesTenant {
+                model: m.name,
+                slot: m.slot.name().unwrap_or("tenant"),
+                target: m
+                    .columns
+                    .iter()
+                    .filter_map(|c| c.references)
+                    .find(|fk| fk.slot == Slot::Tenant)
+                    .map_or("?", |fk| fk.model),
+            }
+            .into()),
         };
         resolved.unwrap_or_else(|e| {
             failed = Some(e);
@@ -468,8 +521,10 @@ mod tests {
             slot: Slot::Tenant,
             columns,
             primary_key: &[],
-            create: || Template::new(Vec::new()),
-            drop: || Template::new(Vec::new()),
+            constraints: &[],
+            indexes: &[],
+            create: || Template::builder().build(),
+            drop: || Template::builder().build(),
         }
     }
 
@@ -483,11 +538,16 @@ mod tests {
         set.add(info("b", &B));
         set.add(info("c", &C));
         match set.create_order() {
-            Err(Error::InvalidModelSet(m)) => {
-                assert!(m.contains("foreign-key cycle a -> b -> c -> a"), "{m}")
+            Err(Error::Model(ModelError::ForeignKeyCycle { cycle })) => {
+                assert_eq!(cycle, ["a", "b", "c", "a"])
             }
             other => panic!("expected a cycle error, got {other:?}"),
         }
+        let message = set.create_order().unwrap_err().to_string();
+        assert!(
+            message.contains("foreign-key cycle a -> b -> c -> a"),
+            "{message}"
+        );
     }
 
     const fn column_const(name: &'static str, target: &'static str) -> ColumnDef {
@@ -532,4 +592,11 @@ mod tests {
         let order: Vec<_> = set.create_order().unwrap().iter().map(|m| m.name).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);
     }
+}
+
+/// One foreign key's target, from a column or a container-level constraint.
+struct ForeignKeyRef {
+    model: &'static str,
+    table: &'static str,
+    slot: Slot,
 }

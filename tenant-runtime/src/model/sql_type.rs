@@ -9,7 +9,7 @@
 /// the type must also implement `postgres_types::ToSql` and `FromSql`.
 ///
 /// ```
-/// use tenant_runtime::SqlType;
+/// use tenant_runtime::model::SqlType;
 ///
 /// struct Email(String);
 /// impl SqlType for Email {
@@ -21,7 +21,7 @@
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no PostgreSQL column type known to tenant",
     label = "no `SqlType` for this field type",
-    note = "implement `tenant_runtime::SqlType` for `{Self}`, or name the column type with `#[tenant(sql_type = \"...\")]` on the field"
+    note = "implement `tenant_runtime::model::SqlType` for `{Self}`, or name the column type with `#[tenant(sql_type = \"...\")]` on the field"
 )]
 pub trait SqlType {
     /// The type as written in `CREATE TABLE` (e.g. `BIGINT`).
@@ -45,7 +45,7 @@ macro_rules! sql_types {
 /// `Vec<T>` is the array type `T[]` (`Vec<u8>` is `BYTEA`, since `u8` has no `SqlType`).
 ///
 /// ```
-/// use tenant_runtime::SqlType;
+/// use tenant_runtime::model::SqlType;
 /// assert_eq!(<Vec<String> as SqlType>::SQL_TYPE, "TEXT[]");
 /// assert_eq!(<Vec<u8> as SqlType>::SQL_TYPE, "BYTEA");
 /// assert_eq!(<Option<Vec<i64>> as SqlType>::SQL_TYPE, "BIGINT[]");

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use lru::LruCache;
 use tokio::sync::Notify;
 
 use crate::door::SchemaName;
 use crate::door::{validate_key, Tenant};
-use crate::error::{Error, Result};
+use crate::error::{AllowlistError, Duplicated, Error, PoolError, Result};
 use crate::exec::Db;
 use crate::exec::{sealed, Begin, Client, ConnState, Executor, PgRef, Transaction, Writable};
 use crate::pool::{PoolStatus, PooledClient, TenantPool, TenantPoolBuilder};
@@ -43,13 +44,14 @@ impl Target {
 /// Which database each tenant lives in: tenant key → connection settings (a URL or a
 /// `tokio_postgres::Config`).
 ///
-/// Given in code or loaded from a table ([`reload_from_table`](Self::reload_from_table)),
+/// Given in code or loaded from a table ([`load_from_table`](Self::load_from_table),
+/// [`refresh_from_table`](Self::refresh_from_table)),
 /// replaceable at run time; a [`TenantDatabases`] reads it on every lookup, so a change takes
 /// effect on the next one. Tenants whose settings are equal share one database entry, and so
 /// one pool. Cloning shares the same registry.
 ///
 /// ```
-/// use tenant_runtime::DatabaseRegistry;
+/// use tenant_runtime::pool::DatabaseRegistry;
 ///
 /// let registry = DatabaseRegistry::from_pairs([
 ///     ("acme", "postgres://app@db-acme/app"),       // a database of its own
@@ -69,7 +71,7 @@ impl DatabaseRegistry {
     /// An empty registry.
     ///
     /// ```
-    /// assert!(tenant_runtime::DatabaseRegistry::new().is_empty());
+    /// assert!(tenant_runtime::pool::DatabaseRegistry::new().is_empty());
     /// ```
     pub fn new() -> DatabaseRegistry {
         DatabaseRegistry::default()
@@ -91,10 +93,11 @@ impl DatabaseRegistry {
     /// Puts tenant `key` in the database at `url` (or moves it there).
     ///
     /// ```
-    /// # use tenant_runtime::{DatabaseRegistry, Error};
+    /// # use tenant_runtime::pool::DatabaseRegistry;
+    /// # use tenant_runtime::Error;
     /// let registry = DatabaseRegistry::new();
     /// registry.insert("acme", "postgres://app@db-acme/app")?;
-    /// assert!(matches!(registry.insert("globex", "postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(registry.insert("globex", "postgres://[bad"), Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// assert!(matches!(registry.insert("", "postgres://app@db/app"), Err(Error::InvalidTenantKey { .. })));
     /// # Ok::<(), Error>(())
     /// ```
@@ -120,7 +123,7 @@ impl DatabaseRegistry {
     /// Returns whether it was present.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
     /// assert!(registry.remove("acme"));
     /// assert!(!registry.contains("acme"));
@@ -136,7 +139,7 @@ impl DatabaseRegistry {
     /// already registered keep their identity, so a periodic reload does not reopen pools.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/app")])?;
     /// assert!(registry.replace([("a", "postgres://app@x/app"), ("a", "postgres://app@y/app")]).is_err());
     /// assert!(registry.contains("acme")); // unchanged
@@ -175,37 +178,59 @@ impl DatabaseRegistry {
                 }
             };
             if fresh.insert(key.clone(), target).is_some() {
-                return Err(Error::DuplicateTenant {
-                    what: "key",
+                return Err(Error::Allowlist(AllowlistError::DuplicateTenant {
+                    what: Duplicated::Key,
                     value: key.into(),
-                });
+                }));
             }
         }
         *entries = fresh;
         Ok(())
     }
 
-    /// Replaces every entry with the rows of the table `schema.table`, whose columns
-    /// `tenant_key` and `database_url` are text; all or nothing, like [`replace`](Self::replace).
-    /// Returns the number of tenants loaded. Call it again to refresh.
+    /// A registry loaded from the table `schema.table` (see
+    /// [`refresh_from_table`](Self::refresh_from_table)), as
+    /// [`Allowlist::load_from_registry`](crate::Allowlist::load_from_registry) loads an allowlist.
     ///
     /// ```no_run
-    /// use tenant_runtime::DatabaseRegistry;
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let (client, conn) = tokio_postgres::connect("host=127.0.0.1 user=postgres", tokio_postgres::NoTls).await?;
-    /// tokio::spawn(conn);
-    /// client.batch_execute(
+    /// use tenant_runtime::{pool::DatabaseRegistry, Client};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let control = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let registry = DatabaseRegistry::load_from_table(&control, "public", "tenant_databases").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn load_from_table<E: Executor>(
+        exec: &E,
+        schema: &str,
+        table: &str,
+    ) -> Result<DatabaseRegistry> {
+        let registry = DatabaseRegistry::new();
+        registry.refresh_from_table(exec, schema, table).await?;
+        Ok(registry)
+    }
+
+    /// Replaces every entry with the rows of the table `schema.table`, whose columns
+    /// `tenant_key` and `database_url` are text; all or nothing, like [`replace`](Self::replace).
+    /// Returns the number of tenants loaded. Call it again to refresh (as
+    /// [`Allowlist::refresh_from_registry`](crate::Allowlist::refresh_from_registry) refreshes
+    /// an allowlist). The query runs as the unnamed statement, so it is pooler-safe.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{pool::DatabaseRegistry, Client};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let control = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// control.as_tokio_postgres().batch_execute(
     ///     "CREATE TABLE IF NOT EXISTS public.tenant_databases (
     ///          tenant_key text PRIMARY KEY,
     ///          database_url text NOT NULL)",
     /// ).await?;
     /// let registry = DatabaseRegistry::new();
-    /// let loaded = registry.reload_from_table(&client, "public", "tenant_databases").await?;
+    /// let loaded = registry.refresh_from_table(&control, "public", "tenant_databases").await?;
     /// # Ok(()) }
     /// ```
-    pub async fn reload_from_table(
+    pub async fn refresh_from_table<E: Executor>(
         &self,
-        client: &tokio_postgres::Client,
+        exec: &E,
         schema: &str,
         table: &str,
     ) -> Result<usize> {
@@ -214,7 +239,7 @@ impl DatabaseRegistry {
             SchemaName::parse(schema)?.quoted(),
             SchemaName::parse(table)?.quoted()
         );
-        let rows = client.query(&sql, &[]).await?;
+        let rows = exec.pg().query_typed(&sql, &[]).await?;
         let mut pairs = Vec::with_capacity(rows.len());
         for row in &rows {
             let key: String = row.try_get(0)?;
@@ -233,7 +258,7 @@ impl DatabaseRegistry {
     /// The connection settings of tenant `key`'s database.
     ///
     /// ```
-    /// # use tenant_runtime::DatabaseRegistry;
+    /// # use tenant_runtime::pool::DatabaseRegistry;
     /// let registry = DatabaseRegistry::from_pairs([("acme", "postgres://app@db-acme/acme_db")])?;
     /// assert_eq!(registry.config("acme").unwrap().get_dbname(), Some("acme_db"));
     /// # Ok::<(), tenant_runtime::Error>(())
@@ -278,8 +303,10 @@ impl fmt::Debug for DatabaseRegistry {
 
 fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
     // The parse error never echoes the URL, which may hold a password.
-    url.parse().map_err(|e| Error::InvalidPoolConfig {
-        reason: format!("the database URL of tenant {key:?} cannot be parsed: {e}"),
+    url.parse().map_err(|e| {
+        Error::Pool(PoolError::InvalidConfig {
+            reason: format!("the database URL of tenant {key:?} cannot be parsed: {e}"),
+        })
     })
 }
 
@@ -294,7 +321,8 @@ pub type DatabaseDb = Db<DatabaseClient>;
 /// [`Begin`](crate::Begin) transactions.
 ///
 /// ```no_run
-/// # use tenant_runtime::{Allowlist, TenantDatabases};
+/// # use tenant_runtime::pool::TenantDatabases;
+/// # use tenant_runtime::Allowlist;
 /// # async fn run(databases: TenantDatabases, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let mut db = databases.get(&allowlist.resolve("acme")?).await?;
 /// let tx = db.transaction().await?;
@@ -361,11 +389,13 @@ impl fmt::Debug for DatabaseClient {
 /// - **Unknown tenants never create a pool**: a tenant the registry does not name fails with
 ///   [`Error::UnknownTenantDatabase`] before any pool is touched.
 ///
-/// Lookups take one short lock and, when a pool must be closed, scan the open pools
-/// (`O(max_pools)`). Cloning is cheap and shares the pools.
+/// Lookups take one short lock; finding a pool to close walks the open pools from the least
+/// recently used, past the busy ones (`O(max_pools)` at worst). Cloning is cheap and shares
+/// the pools.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, DatabaseRegistry, Model, TenantDatabases};
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// use tenant_runtime::{Allowlist, Model};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -404,16 +434,15 @@ struct Inner {
     closed: AtomicU64,
 }
 
-#[derive(Default)]
+/// The open pools by target id, most recently used first. The cache is unbounded: the bound
+/// (`max_pools`) is kept by [`Inner::lease`], which closes the least recently used pool *that
+/// has no connection out*, something `LruCache::put` cannot choose.
 struct Pools {
-    by_target: HashMap<u64, PoolEntry>,
-    /// Ticks on every lookup; orders pools by last use.
-    clock: u64,
+    by_target: LruCache<u64, PoolEntry>,
 }
 
 struct PoolEntry {
     pool: TenantPool,
-    last_used: u64,
     /// Lookups under way plus connections checked out ([`Lease`]s alive).
     in_use: usize,
 }
@@ -438,7 +467,7 @@ impl TenantDatabases {
     /// A builder over `registry`.
     ///
     /// ```
-    /// use tenant_runtime::{DatabaseRegistry, TenantDatabases};
+    /// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
     /// let databases = TenantDatabases::builder(DatabaseRegistry::new()).max_pools(8).build()?;
     /// assert_eq!(databases.live_pools(), 0);
     /// # Ok::<(), tenant_runtime::Error>(())
@@ -497,7 +526,11 @@ impl TenantDatabases {
         DatabasesStats {
             live_pools: pools.by_target.len(),
             max_pools: self.inner.max_pools,
-            connections: pools.by_target.values().map(|e| e.pool.status().size).sum(),
+            connections: pools
+                .by_target
+                .iter()
+                .map(|(_, e)| e.pool.status().size)
+                .sum(),
             pools_opened: self.inner.opened.load(Ordering::Relaxed),
             pools_closed: self.inner.closed.load(Ordering::Relaxed),
         }
@@ -507,7 +540,7 @@ impl TenantDatabases {
     pub fn pool_status(&self, tenant: &Tenant) -> Option<PoolStatus> {
         let target = self.inner.registry.lookup(tenant.key())?;
         let pools = self.inner.lock();
-        pools.by_target.get(&target.id).map(|e| e.pool.status())
+        pools.by_target.peek(&target.id).map(|e| e.pool.status())
     }
 
     /// Closes every pool with no connection checked out (e.g. from a periodic housekeeping
@@ -543,7 +576,7 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         let mut pools = self.inner.lock();
-        if let Some(entry) = pools.by_target.get_mut(&self.target) {
+        if let Some(entry) = pools.by_target.peek_mut(&self.target) {
             entry.in_use -= 1;
             if entry.in_use == 0 {
                 drop(pools);
@@ -560,10 +593,8 @@ impl Inner {
 
     fn lease(this: &Arc<Inner>, target: &Target) -> Result<Lease> {
         let mut pools = this.lock();
-        pools.clock += 1;
-        let now = pools.clock;
+        // `get_mut` marks the pool most recently used.
         if let Some(entry) = pools.by_target.get_mut(&target.id) {
-            entry.last_used = now;
             entry.in_use += 1;
             return Ok(Lease {
                 inner: this.clone(),
@@ -572,11 +603,12 @@ impl Inner {
             });
         }
         if pools.by_target.len() >= this.max_pools {
+            // Least recently used first.
             let victim = pools
                 .by_target
                 .iter()
-                .filter(|(_, e)| e.in_use == 0)
-                .min_by_key(|(_, e)| e.last_used)
+                .rev()
+                .find(|(_, e)| e.in_use == 0)
                 .map(|(&id, _)| id);
             match victim {
                 Some(id) => this.close(&mut pools, id),
@@ -589,11 +621,10 @@ impl Inner {
         }
         let pool =
             (this.configure)(TenantPoolBuilder::from_config(target.config.clone())).build()?;
-        pools.by_target.insert(
+        pools.by_target.put(
             target.id,
             PoolEntry {
                 pool: pool.clone(),
-                last_used: now,
                 in_use: 1,
             },
         );
@@ -606,7 +637,7 @@ impl Inner {
     }
 
     fn close(&self, pools: &mut Pools, id: u64) {
-        if let Some(entry) = pools.by_target.remove(&id) {
+        if let Some(entry) = pools.by_target.pop(&id) {
             entry.pool.close();
             self.closed.fetch_add(1, Ordering::Relaxed);
         }
@@ -626,7 +657,8 @@ impl fmt::Debug for TenantDatabases {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tenant_runtime::{DatabaseRegistry, SchemaMap, TenantDatabases};
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// use tenant_runtime::SchemaMap;
 /// # fn run() -> Result<(), tenant_runtime::Error> {
 /// let shared = SchemaMap::new().with("shared", "public")?;
 /// let databases = TenantDatabases::builder(DatabaseRegistry::new())
@@ -686,17 +718,18 @@ impl TenantDatabasesBuilder {
     /// checked once now, so a bad one fails here rather than on the first lookup.
     ///
     /// ```
-    /// use tenant_runtime::{DatabaseRegistry, Error, TenantDatabases};
+    /// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+    /// use tenant_runtime::Error;
     /// let built = TenantDatabases::builder(DatabaseRegistry::new())
     ///     .configure_pools(|pool| pool.max_size(0))
     ///     .build();
-    /// assert!(matches!(built, Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(built, Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// ```
     pub fn build(self) -> Result<TenantDatabases> {
         if self.max_pools == 0 {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "max_pools is 0; allow at least one pool".into(),
-            });
+            }));
         }
         let user = self.configure;
         let configure: ConfigurePool = Arc::new(move |builder: TenantPoolBuilder| {
@@ -714,7 +747,9 @@ impl TenantDatabasesBuilder {
                 max_pools: self.max_pools,
                 busy_timeout: self.busy_timeout,
                 configure,
-                pools: Mutex::new(Pools::default()),
+                pools: Mutex::new(Pools {
+                    by_target: LruCache::unbounded(),
+                }),
                 released: Notify::new(),
                 opened: AtomicU64::new(0),
                 closed: AtomicU64::new(0),

@@ -22,7 +22,8 @@ use crate::pool::{PooledDb, TenantPool};
 /// pool. Cloning is cheap and shares the pools.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, Model, Partitions, TenantPool};
+/// use tenant_runtime::pool::Partitions;
+/// use tenant_runtime::{Allowlist, Model, TenantPool};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -59,7 +60,8 @@ impl Partitions {
     /// Every model on `default`, until placed elsewhere.
     ///
     /// ```
-    /// # use tenant_runtime::{Model, Partitions, TenantPool};
+    /// # use tenant_runtime::pool::Partitions;
+    /// # use tenant_runtime::{Model, TenantPool};
     /// # #[derive(Model)] #[tenant(table = "notes")] struct Note { #[tenant(primary_key)] id: i64 }
     /// let partitions = Partitions::new(TenantPool::builder("postgres://app@oltp/app")?.build()?);
     /// assert!(!partitions.is_placed::<Note>());
@@ -75,7 +77,8 @@ impl Partitions {
     /// Places model `M` on `pool`. Placing a model again moves it (the last placement wins).
     ///
     /// ```
-    /// # use tenant_runtime::{Model, Partitions, TenantPool};
+    /// # use tenant_runtime::pool::Partitions;
+    /// # use tenant_runtime::{Model, TenantPool};
     /// # #[derive(Model)] #[tenant(table = "audit_events")] struct AuditEvent { #[tenant(primary_key)] id: i64 }
     /// let partitions = Partitions::new(TenantPool::builder("postgres://app@oltp/app")?.build()?)
     ///     .place::<AuditEvent>(TenantPool::builder("postgres://app@analytics/app")?.build()?);

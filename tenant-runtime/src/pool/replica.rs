@@ -20,7 +20,7 @@ use smallvec::SmallVec;
 use tokio::sync::OnceCell;
 
 use crate::door::Tenant;
-use crate::error::{Error, Result};
+use crate::error::{Error, PoolError, Result};
 use crate::exec::Db;
 use crate::exec::Transaction;
 use crate::exec::{sealed, ConnState, Executor, PgRef, StatementCache};
@@ -61,7 +61,8 @@ pub enum ReadBalance {
 /// statement that writes is refused by a standby server (SQLSTATE `25006`).
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, ReplicatedPool, ServedBy, TenantPool};
+/// use tenant_runtime::pool::{ReplicatedPool, ServedBy};
+/// use tenant_runtime::{Allowlist, TenantPool};
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let pool = ReplicatedPool::builder(TenantPool::builder("postgres://app@primary/app")?.build()?)
 ///     .replica(TenantPool::builder("postgres://app@replica1/app")?.build()?)
@@ -127,7 +128,8 @@ impl std::fmt::Debug for ReplicaClient {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tenant_runtime::{Allowlist, Model, ReplicatedPool, TenantPool};
+/// use tenant_runtime::pool::ReplicatedPool;
+/// use tenant_runtime::{Allowlist, Model, TenantPool};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -145,7 +147,7 @@ impl std::fmt::Debug for ReplicaClient {
 /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
 ///
 /// Invoice { id: 0, amount_cents: 1200 }.insert(&pool.get(&acme).await?).await?; // primary
-/// let invoices = Invoice::all(&pool.read(&acme).await?).await?;                // a replica
+/// let invoices = Invoice::query().fetch_all(&pool.read(&acme).await?).await?; // a replica
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
@@ -173,7 +175,8 @@ impl ReplicatedPool {
     /// A builder around the primary pool.
     ///
     /// ```
-    /// use tenant_runtime::{ReplicatedPool, TenantPool};
+    /// use tenant_runtime::pool::ReplicatedPool;
+    /// use tenant_runtime::TenantPool;
     /// let primary = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
     /// let pool = ReplicatedPool::builder(primary).build()?; // no replicas yet: reads use the primary
     /// assert_eq!(pool.replica_count(), 0);
@@ -201,10 +204,11 @@ impl ReplicatedPool {
     /// which server it is.
     ///
     /// ```no_run
-    /// # use tenant_runtime::{Allowlist, Model, ReplicatedPool};
+    /// # use tenant_runtime::pool::ReplicatedPool;
+    /// # use tenant_runtime::{Allowlist, Model};
     /// # #[derive(Model)] #[tenant(table = "invoices")] struct Invoice { #[tenant(primary_key)] id: i64 }
     /// # async fn run(pool: ReplicatedPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
-    /// let n = Invoice::count(&pool.read(&allowlist.resolve("acme")?).await?).await?;
+    /// let n = Invoice::query().count(&pool.read(&allowlist.resolve("acme")?).await?).await?;
     /// # Ok(()) }
     /// ```
     pub async fn read(&self, tenant: &Tenant) -> Result<ReplicaDb> {
@@ -353,7 +357,8 @@ impl std::fmt::Debug for ReplicatedPool {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tenant_runtime::{ReadBalance, ReplicatedPool, TenantPool};
+/// use tenant_runtime::pool::{ReadBalance, ReplicatedPool};
+/// use tenant_runtime::TenantPool;
 /// # fn run() -> Result<(), tenant_runtime::Error> {
 /// let pool = ReplicatedPool::builder(TenantPool::builder("postgres://app@primary/app")?.build()?)
 ///     .replica(TenantPool::builder("postgres://app@replica1/app")?.build()?)
@@ -408,20 +413,21 @@ impl ReplicatedPoolBuilder {
     /// Builds the pool. No connection is opened.
     ///
     /// ```
-    /// use tenant_runtime::{Error, ReplicatedPool, TenantPool};
+    /// use tenant_runtime::pool::ReplicatedPool;
+    /// use tenant_runtime::{Error, TenantPool};
     /// let primary = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.build()?;
     /// // No replica and no fallback: no read could ever be served.
     /// let built = ReplicatedPool::builder(primary).fallback_to_primary(false).build();
-    /// assert!(matches!(built, Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(built, Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// # Ok::<(), Error>(())
     /// ```
     pub fn build(self) -> Result<ReplicatedPool> {
         if self.replicas.is_empty() && !self.fallback {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "no replicas and fallback_to_primary(false): no read could be served; \
                          add a replica or allow the fallback"
                     .into(),
-            });
+            }));
         }
         Ok(ReplicatedPool {
             inner: Arc::new(Inner {
@@ -466,7 +472,8 @@ impl std::fmt::Debug for ReplicatedPoolBuilder {
 /// Both connections go back to their pools when the `RoutedDb` is dropped.
 ///
 /// ```no_run
-/// use tenant_runtime::{Allowlist, Model, ReplicatedPool};
+/// use tenant_runtime::pool::ReplicatedPool;
+/// use tenant_runtime::{Allowlist, Model};
 ///
 /// #[derive(Debug, Model)]
 /// #[tenant(table = "invoices")]
@@ -474,12 +481,12 @@ impl std::fmt::Debug for ReplicatedPoolBuilder {
 ///
 /// # async fn run(pool: ReplicatedPool, allowlist: Allowlist) -> Result<(), tenant_runtime::Error> {
 /// let mut db = pool.route(&allowlist.resolve("acme")?);
-/// let listed = Invoice::all(db.read().await?).await?;                       // replica
+/// let listed = Invoice::query().fetch_all(db.read().await?).await?;          // replica
 /// let saved = Invoice { id: 0, amount_cents: 900 }.insert(db.primary().await?).await?; // primary
 ///
 /// let tx = db.transaction().await?;                                          // primary
 /// Invoice { id: 0, amount_cents: 100 }.insert(&tx).await?;
-/// let total = Invoice::count(&tx).await?; // same transaction: sees its own insert
+/// let total = Invoice::query().count(&tx).await?; // same transaction: sees its own insert
 /// tx.commit().await?;
 /// # Ok(()) }
 /// ```

@@ -12,12 +12,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, PoolError, RecycleError, RecycleResult, TimeoutType};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 
 use crate::door::Tenant;
-use crate::error::{Error, Result};
+use crate::error::{Error, PoolError, PoolStage, Result};
 use crate::exec::Client;
 use crate::exec::Db;
 use crate::exec::{
@@ -226,14 +226,14 @@ impl TenantPool {
     ///
     /// ```
     /// use tenant_runtime::{Error, TenantPool};
-    /// assert!(matches!(TenantPool::builder("postgres://[bad"), Err(Error::InvalidPoolConfig { .. })));
+    /// assert!(matches!(TenantPool::builder("postgres://[bad"), Err(Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. }))));
     /// ```
     pub fn builder(url: &str) -> Result<TenantPoolBuilder> {
-        let config =
-            url.parse::<tokio_postgres::Config>()
-                .map_err(|e| Error::InvalidPoolConfig {
-                    reason: format!("cannot parse the connection string: {e}"),
-                })?;
+        let config = url.parse::<tokio_postgres::Config>().map_err(|e| {
+            Error::Pool(PoolError::InvalidConfig {
+                reason: format!("cannot parse the connection string: {e}"),
+            })
+        })?;
         Ok(TenantPoolBuilder::from_config(config))
     }
 
@@ -251,23 +251,27 @@ impl TenantPool {
     pub async fn client(&self) -> Result<PooledClient> {
         match self.inner.get().await {
             Ok(object) => Ok(PooledClient(object)),
-            Err(PoolError::Backend(e)) => Err(e),
-            Err(PoolError::Timeout(kind)) => {
+            Err(managed::PoolError::Backend(e)) => Err(e),
+            Err(managed::PoolError::Timeout(kind)) => {
                 let timeouts = self.inner.timeouts();
                 let (stage, timeout) = match kind {
-                    TimeoutType::Wait => ("waiting for a free connection", timeouts.wait),
-                    TimeoutType::Create => ("opening a new connection", timeouts.create),
-                    TimeoutType::Recycle => ("checking a returned connection", timeouts.recycle),
+                    TimeoutType::Wait => (PoolStage::Wait, timeouts.wait),
+                    TimeoutType::Create => (PoolStage::Create, timeouts.create),
+                    TimeoutType::Recycle => (PoolStage::Recycle, timeouts.recycle),
                 };
                 Err(Error::PoolTimeout { stage, timeout })
             }
-            Err(PoolError::Closed) => Err(Error::PoolClosed),
-            Err(PoolError::NoRuntimeSpecified) => Err(Error::InvalidPoolConfig {
-                reason: "timeouts need a runtime".into(),
-            }),
-            Err(PoolError::PostCreateHook(e)) => Err(Error::InvalidPoolConfig {
-                reason: e.to_string(),
-            }),
+            Err(managed::PoolError::Closed) => Err(Error::PoolClosed),
+            Err(managed::PoolError::NoRuntimeSpecified) => {
+                Err(Error::Pool(PoolError::InvalidConfig {
+                    reason: "timeouts need a runtime".into(),
+                }))
+            }
+            Err(managed::PoolError::PostCreateHook(e)) => {
+                Err(Error::Pool(PoolError::InvalidConfig {
+                    reason: e.to_string(),
+                }))
+            }
         }
     }
 
@@ -366,7 +370,7 @@ impl TenantPoolBuilder {
     /// ```
     /// let mut config = tokio_postgres::Config::new();
     /// config.host("127.0.0.1").user("postgres").dbname("postgres");
-    /// let pool = tenant_runtime::TenantPoolBuilder::from_config(config).build()?;
+    /// let pool = tenant_runtime::pool::TenantPoolBuilder::from_config(config).build()?;
     /// # Ok::<(), tenant_runtime::Error>(())
     /// ```
     pub fn from_config(config: tokio_postgres::Config) -> TenantPoolBuilder {
@@ -442,14 +446,14 @@ impl TenantPoolBuilder {
     /// Builds the pool. Connections open lazily, on first checkout.
     pub fn build(self) -> Result<TenantPool> {
         if self.max_size == 0 {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "max_size is 0; a pool needs at least one connection".into(),
-            });
+            }));
         }
         if self.cache_capacity == 0 {
-            return Err(Error::InvalidPoolConfig {
+            return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "statement_cache_capacity is 0; keep at least one statement".into(),
-            });
+            }));
         }
         let manager = Manager {
             config: self.config,
@@ -465,8 +469,10 @@ impl TenantPoolBuilder {
             .recycle_timeout(self.recycle_timeout)
             .runtime(deadpool::Runtime::Tokio1)
             .build()
-            .map_err(|e| Error::InvalidPoolConfig {
-                reason: e.to_string(),
+            .map_err(|e| {
+                Error::Pool(PoolError::InvalidConfig {
+                    reason: e.to_string(),
+                })
             })?;
         Ok(TenantPool { inner })
     }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::door::{validate_identifier, InvalidSchemaName, SchemaName};
+use super::TemplateBuilder;
+use crate::door::{validate_identifier, SchemaName};
+use crate::error::InvalidSchemaName;
 
 /// Where a table lives: the tenant's schema, or a named schema slot mapped by a
 /// [`SchemaMap`] (SQLAlchemy's `schema_translate_map` keys).
@@ -28,6 +30,22 @@ pub enum Slot {
     /// A named slot: filled from the [`SchemaMap`], or by the schema of the same name if no
     /// map level maps it.
     Named(&'static str),
+}
+
+impl Slot {
+    /// The name of a named slot; `None` for the tenant slot.
+    ///
+    /// ```
+    /// use tenant_runtime::Slot;
+    /// assert_eq!(Slot::Named("shared").name(), Some("shared"));
+    /// assert_eq!(Slot::Tenant.name(), None);
+    /// ```
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Slot::Tenant => None,
+            Slot::Named(name) => Some(name),
+        }
+    }
 }
 
 impl fmt::Display for Slot {
@@ -60,23 +78,20 @@ pub(crate) enum TemplateKey {
 ///
 /// Templates come from `#[derive(Model)]`, the query macros, the query builder and the DDL
 /// generator; they are rendered once per (template, schemas) and cached per connection.
+/// Build one by hand with [`Template::builder`].
 ///
 /// ```
-/// use std::borrow::Cow;
-/// use tenant_runtime::{Piece, SchemaMap, SchemaName, Slot, Template};
+/// use tenant_runtime::sql::Template;
+/// use tenant_runtime::{SchemaMap, SchemaName, Slot};
 ///
-/// let t = Template::new(vec![
-///     Piece::Sql(Cow::Borrowed("SELECT * FROM ")),
-///     Piece::Schema(Slot::Named("shared")),
-///     Piece::Sql(Cow::Borrowed(".\"plans\"")),
-/// ]);
+/// let t = Template::builder().sql("SELECT * FROM ").table(Slot::Named("shared"), "plans").build();
 /// let map = SchemaMap::new().with("shared", "public")?;
 /// let sql = t.render(|slot| match slot {
 ///     Slot::Named(name) => map.get(name).unwrap_or(SchemaName::parse(name).unwrap()),
 ///     Slot::Tenant => unreachable!(),
 /// });
 /// assert_eq!(sql, r#"SELECT * FROM "public"."plans""#);
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 #[derive(Clone)]
 pub struct Template {
@@ -95,8 +110,13 @@ impl Template {
         }
     }
 
+    /// A builder for a template assembled at run time (see [`TemplateBuilder`]).
+    pub fn builder() -> TemplateBuilder {
+        TemplateBuilder::new()
+    }
+
     /// A template built at run time. Its cache key is its content.
-    pub fn new(pieces: Vec<Piece>) -> Template {
+    pub(crate) fn new(pieces: Vec<Piece>) -> Template {
         let mut canon = String::new();
         for p in &pieces {
             match p {
@@ -168,9 +188,8 @@ impl fmt::Debug for Template {
 /// Shows the SQL with each slot as `{tenant}` or `{name}`.
 ///
 /// ```
-/// # use std::borrow::Cow;
-/// # use tenant_runtime::{Piece, Slot, Template};
-/// let t = Template::new(vec![Piece::Sql(Cow::Borrowed("TABLE ")), Piece::Schema(Slot::Tenant), Piece::Sql(Cow::Borrowed(".\"t\""))]);
+/// # use tenant_runtime::{sql::Template, Slot};
+/// let t = Template::builder().sql("TABLE ").table(Slot::Tenant, "t").build();
 /// assert_eq!(t.to_string(), r#"TABLE {tenant}."t""#);
 /// ```
 impl fmt::Display for Template {
@@ -197,7 +216,7 @@ impl fmt::Display for Template {
 /// let map = SchemaMap::new().with("shared", "public")?.with("audit", "audit_2026")?;
 /// assert_eq!(map.get("shared").unwrap().as_str(), "public");
 /// assert!(map.get("billing").is_none());
-/// # Ok::<(), tenant_runtime::InvalidSchemaName>(())
+/// # Ok::<(), tenant_runtime::error::InvalidSchemaName>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct SchemaMap {

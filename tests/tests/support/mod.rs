@@ -3,10 +3,10 @@
 //! the wrong schema is caught by the read that sees it and by the final per-schema count.
 #![allow(dead_code)]
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use tenant_runtime::{Allowlist, Error, Model, Piece, Slot, Template, TenantPool};
+use tenant_runtime::sql::Template;
+use tenant_runtime::{Allowlist, Error, Model, Slot, TenantPool};
 use tokio::sync::Mutex;
 
 /// One row of the load: tagged with its tenant's key.
@@ -121,20 +121,20 @@ impl Rng {
 
 /// `SELECT <columns> FROM {tenant}.items ORDER BY id DESC LIMIT 10`.
 pub fn recent_items() -> Template {
-    Template::new(vec![
-        Piece::Sql(Cow::Borrowed("SELECT id, tenant_key, seq, payload FROM ")),
-        Piece::Schema(Slot::Tenant),
-        Piece::Sql(Cow::Borrowed(".\"items\" ORDER BY id DESC LIMIT 10")),
-    ])
+    Template::builder()
+        .sql("SELECT id, tenant_key, seq, payload FROM ")
+        .slot(Slot::Tenant)
+        .sql(".\"items\" ORDER BY id DESC LIMIT 10")
+        .build()
 }
 
 /// `SELECT count(*) FROM {tenant}.items WHERE tenant_key <> $1`.
 pub fn foreign_rows() -> Template {
-    Template::new(vec![
-        Piece::Sql(Cow::Borrowed("SELECT count(*) FROM ")),
-        Piece::Schema(Slot::Tenant),
-        Piece::Sql(Cow::Borrowed(".\"items\" WHERE tenant_key <> $1")),
-    ])
+    Template::builder()
+        .sql("SELECT count(*) FROM ")
+        .slot(Slot::Tenant)
+        .sql(".\"items\" WHERE tenant_key <> $1")
+        .build()
 }
 
 fn check_rows(report: &mut LoadReport, key: &str, rows: &[Item]) {
@@ -273,7 +273,7 @@ async fn one_op(
         70..=79 => {
             report.statements += 1;
             report.reads += 1;
-            let rows = db.query(recent, &[]).await?;
+            let rows = db.fetch_all(recent, &[]).await?;
             let rows = rows
                 .iter()
                 .map(Item::from_row)
@@ -293,7 +293,7 @@ async fn one_op(
             }
             let a = item(1).insert(&tx).await?;
             let b = item(2).insert(&tx).await?;
-            let rows = tx.query(recent, &[]).await?;
+            let rows = tx.fetch_all(recent, &[]).await?;
             let rows = rows
                 .iter()
                 .map(Item::from_row)
@@ -313,7 +313,7 @@ async fn one_op(
         _ => {
             report.statements += 1;
             report.reads += 1;
-            let n: i64 = db.query_one(foreign, &[&key]).await?.get(0);
+            let n: i64 = db.fetch_one(foreign, &[&key]).await?.get(0);
             report.wrong_tenant_rows += n as u64;
             Ok(None)
         }

@@ -1,5 +1,6 @@
 // The query builder's UPDATE (and DELETE) through a replica handle does not compile.
-use tenant_runtime::{Model, ReplicaDb};
+use tenant_runtime::pool::ReplicaDb;
+use tenant_runtime::Model;
 
 #[derive(Model)]
 #[tenant(table = "invoices")]

@@ -1,5 +1,6 @@
 // A model write through a replica handle does not compile: writes go to the primary.
-use tenant_runtime::{Model, ReplicaDb};
+use tenant_runtime::pool::ReplicaDb;
+use tenant_runtime::Model;
 
 #[derive(Model)]
 #[tenant(table = "invoices")]

@@ -51,21 +51,17 @@ async fn models_queries_and_migrations_run_through_the_reexport() {
     // acme: the application's embedded migrations (expanded through the re-export).
     client.for_tenant(&acme).create_schema().await.unwrap();
     let report = Migrator::new(&MIGRATIONS)
-        .run(
-            std::slice::from_mut(&mut client),
-            std::slice::from_ref(&acme),
-        )
-        .await;
+        .run(&mut client, std::slice::from_ref(&acme))
+        .await
+        .unwrap();
     assert!(report.is_success(), "{report:?}");
 
     // globex: the library's migrations, then the application's own model's DDL.
     client.for_tenant(&globex).create_schema().await.unwrap();
     let report = Migrator::new(&reexport_invoicing::MIGRATIONS)
-        .run(
-            std::slice::from_mut(&mut client),
-            std::slice::from_ref(&globex),
-        )
-        .await;
+        .run(&mut client, std::slice::from_ref(&globex))
+        .await
+        .unwrap();
     assert!(report.is_success(), "{report:?}");
     Note::create_table(&client.for_tenant(&globex))
         .await
