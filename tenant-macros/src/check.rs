@@ -149,11 +149,15 @@ pub fn check_schema(
                 .iter()
                 .map(|i| (i.name.as_str(), i.name_lit, i.span)),
         );
+    // A default name made of an invalid table name is that error already: only its length
+    // can make a default name from valid names invalid.
+    let table_ok = identifier_problem(&c.table).is_none();
     for (name, lit, span) in all {
         if let Some(problem) = identifier_problem(name) {
             match lit {
                 Some(lit) => cx.error_spanned_by(lit, format!("invalid constraint or index name {name:?}: {problem}")),
-                None => cx.error_at(span, format!("the default name {name:?} is invalid ({problem}); pick one with `name = \"...\"`")),
+                None if table_ok => cx.error_at(span, format!("the default name {name:?} is invalid ({problem}); pick one with `name = \"...\"`")),
+                None => {}
             }
         }
         if seen.insert(name.to_owned(), ()).is_some() {
