@@ -362,7 +362,7 @@ pub fn lower<'a>(
             .filter_map(|r| {
                 let found = fields.iter().find(|f| {
                     let name = f.ident.to_string();
-                    name.strip_prefix("r#").unwrap_or(&name) == r.ident.to_string()
+                    r.ident == name.strip_prefix("r#").unwrap_or(&name)
                 });
                 if found.is_none() {
                     let known: Vec<String> =

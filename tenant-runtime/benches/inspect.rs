@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 use futures_util::future::join_all;
-use tenant_runtime::{
-    connect_many, Allowlist, Client, Db, Model, ModelSet, SchemaName, SchemaSnapshot, Slot, Tenant,
-};
+use tenant_runtime::lifecycle::connect_many;
+use tenant_runtime::model::SchemaSnapshot;
+use tenant_runtime::{Allowlist, Client, Db, Model, ModelSet, SchemaName, Slot, Tenant};
 use tokio::runtime::Runtime;
 
 #[derive(Debug, Model)]

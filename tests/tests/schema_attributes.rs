@@ -48,11 +48,11 @@ struct Invoice {
 }
 
 #[derive(Debug, Clone, PartialEq, Model)]
-#[tenant(
-    table = "lines",
-    unique(invoice_id, sku),
-    unique(sku, position, name = "lines_position_once")
-)]
+// Clippy's `duplicated_attributes` reads `sku` twice in `#[tenant(..)]` as a repeated
+// attribute; here it is two constraints.
+#[allow(clippy::duplicated_attributes)]
+#[tenant(table = "lines", unique(invoice_id, sku))]
+#[tenant(unique(sku, position, name = "lines_position_once"))]
 struct Line {
     #[tenant(primary_key)]
     invoice_id: i64,

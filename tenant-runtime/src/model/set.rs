@@ -480,6 +480,13 @@ fn render_shared<E: Executor>(m: &ModelInfo, exec: &E, map: Option<&SchemaMap>) 
     }
 }
 
+/// One foreign key's target, from a column or a container-level constraint.
+struct ForeignKeyRef {
+    model: &'static str,
+    table: &'static str,
+    slot: Slot,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,11 +599,4 @@ mod tests {
         let order: Vec<_> = set.create_order().unwrap().iter().map(|m| m.name).collect();
         assert_eq!(order, ["a", "b", "c", "d"]);
     }
-}
-
-/// One foreign key's target, from a column or a container-level constraint.
-struct ForeignKeyRef {
-    model: &'static str,
-    table: &'static str,
-    slot: Slot,
 }
