@@ -1,7 +1,7 @@
 //! What a schema holds, as one description type ([`SchemaShape`]), from two sources: the
 //! models of a [`ModelSet`] rendered for one schema ([`ModelSet::expected_shape`]), and a
 //! live schema read from `pg_catalog` ([`SchemaSnapshot::read`], many schemas at once).
-//! [`SchemaShape::diff`](super::diff) compares the two.
+//! [`SchemaShape::diff`] compares the two.
 
 use std::collections::BTreeMap;
 
