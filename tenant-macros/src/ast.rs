@@ -5,6 +5,7 @@ use syn::{Data, DeriveInput, Fields, Ident, LitStr, Path, Type};
 use crate::attr::{self, for_each_tenant_meta, parse_crate, parse_lit_str, parse_path, Attr, Flag};
 use crate::ctxt::Ctxt;
 use crate::ident::snake;
+use crate::schema::{self, Action, Constraint, IdentityOptions, Index};
 
 pub struct Container<'a> {
     pub ident: &'a Ident,
@@ -20,6 +21,12 @@ pub struct Container<'a> {
     /// A generic struct (an error): its fields are checked, but only a stub impl is
     /// generated.
     pub generic: bool,
+    /// Container-level `unique(..)`, `check`, `foreign_key(..)`, in attribute order.
+    pub constraints: Vec<Constraint>,
+    /// Container-level `index(..)`, in attribute order.
+    pub indexes: Vec<Index>,
+    /// `primary_key_name = "..."`.
+    pub primary_key_name: Option<LitStr>,
 }
 
 pub struct Field<'a> {
@@ -31,9 +38,19 @@ pub struct Field<'a> {
     pub primary_key: Flag,
     pub identity: Flag,
     pub unique: bool,
+    /// `unique(name = "...")`.
+    pub unique_name: Option<LitStr>,
     pub index: bool,
+    /// The field-level `index` with its options.
+    pub index_def: Option<Index>,
     pub default: Option<LitStr>,
     pub references: Option<Path>,
+    pub on_delete: Option<(proc_macro2::TokenStream, Action)>,
+    pub on_update: Option<(proc_macro2::TokenStream, Action)>,
+    pub foreign_key_name: Option<(proc_macro2::TokenStream, LitStr)>,
+    /// Field-level `check`.
+    pub check: Option<Constraint>,
+    pub identity_options: IdentityOptions,
     pub sql_type: Option<LitStr>,
 }
 
@@ -92,6 +109,9 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Container<'a> {
     let mut table = Attr::<LitStr>::none(attr::TABLE);
     let mut slot = Attr::<LitStr>::none(attr::SCHEMA);
     let mut krate = Attr::<Path>::none(attr::CRATE);
+    let mut primary_key_name = Attr::<LitStr>::none(attr::PRIMARY_KEY_NAME);
+    let mut constraints = Vec::new();
+    let mut indexes = Vec::new();
     for_each_tenant_meta(
         cx,
         &input.attrs,
@@ -105,6 +125,17 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Container<'a> {
             } else if meta.path.is_ident(attr::CRATE) {
                 let v = parse_crate(cx, meta.value()?)?;
                 krate.set(cx, meta, v);
+            } else if meta.path.is_ident(attr::PRIMARY_KEY_NAME) {
+                let v = parse_lit_str(meta)?;
+                primary_key_name.set(cx, meta, v);
+            } else if meta.path.is_ident(attr::UNIQUE) {
+                constraints.push(schema::parse_unique(meta)?);
+            } else if meta.path.is_ident(attr::CHECK) {
+                constraints.push(schema::parse_check(meta)?);
+            } else if meta.path.is_ident(attr::FOREIGN_KEY) {
+                constraints.push(schema::parse_foreign_key(cx, meta)?);
+            } else if meta.path.is_ident(attr::INDEX) {
+                indexes.push(schema::parse_index(meta, None)?);
             } else {
                 return Ok(false);
             }
@@ -160,6 +191,9 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Container<'a> {
         krate: krate.get(),
         fields,
         generic,
+        constraints,
+        indexes,
+        primary_key_name: primary_key_name.get(),
     }
 }
 
@@ -173,6 +207,13 @@ fn parse_field<'a>(cx: &Ctxt, field: &'a syn::Field) -> Field<'a> {
     let mut default = Attr::<LitStr>::none(attr::DEFAULT);
     let mut references = Attr::<Path>::none(attr::REFERENCES);
     let mut sql_type = Attr::<LitStr>::none(attr::SQL_TYPE);
+    let mut unique_name = None;
+    let mut index_def = Attr::<Index>::none(attr::INDEX);
+    let mut on_delete = Attr::<Action>::none(attr::ON_DELETE);
+    let mut on_update = Attr::<Action>::none(attr::ON_UPDATE);
+    let mut foreign_key_name = Attr::<LitStr>::none(attr::FOREIGN_KEY_NAME);
+    let mut check = Attr::<Constraint>::none(attr::CHECK);
+    let mut identity_options = IdentityOptions::default();
     for_each_tenant_meta(
         cx,
         &field.attrs,
@@ -184,11 +225,27 @@ fn parse_field<'a>(cx: &Ctxt, field: &'a syn::Field) -> Field<'a> {
             } else if p.is_ident(attr::PRIMARY_KEY) {
                 primary_key.set(cx, meta);
             } else if p.is_ident(attr::IDENTITY) {
+                identity_options = schema::parse_identity(meta)?;
                 identity.set(cx, meta);
             } else if p.is_ident(attr::UNIQUE) {
+                unique_name = schema::parse_field_unique(meta)?;
                 unique.set(cx, meta);
             } else if p.is_ident(attr::INDEX) {
+                let v = schema::parse_index(meta, Some(ident))?;
+                index_def.set(cx, meta, v);
                 index.set(cx, meta);
+            } else if p.is_ident(attr::ON_DELETE) {
+                let v = schema::parse_action(cx, meta)?;
+                on_delete.set(cx, meta, v);
+            } else if p.is_ident(attr::ON_UPDATE) {
+                let v = schema::parse_action(cx, meta)?;
+                on_update.set(cx, meta, v);
+            } else if p.is_ident(attr::FOREIGN_KEY_NAME) {
+                let v = parse_lit_str(meta)?;
+                foreign_key_name.set(cx, meta, v);
+            } else if p.is_ident(attr::CHECK) {
+                let v = schema::parse_check(meta)?;
+                check.set(cx, meta, v);
             } else if p.is_ident(attr::DEFAULT) {
                 let v = parse_lit_str(meta)?;
                 default.set(cx, meta, v);
@@ -218,9 +275,16 @@ fn parse_field<'a>(cx: &Ctxt, field: &'a syn::Field) -> Field<'a> {
         primary_key,
         identity,
         unique: unique.get(),
+        unique_name,
         index: index.get(),
+        index_def: index_def.get(),
         default: default.get(),
         references: references.get_with_tokens().map(|(_, p)| p),
+        on_delete: on_delete.get_with_tokens(),
+        on_update: on_update.get_with_tokens(),
+        foreign_key_name: foreign_key_name.get_with_tokens(),
+        check: check.get(),
+        identity_options,
         sql_type: sql_type.get(),
     }
 }

@@ -12,7 +12,18 @@ pub const TENANT: &str = "tenant";
 pub const TABLE: &str = "table";
 pub const SCHEMA: &str = "schema";
 pub const CRATE: &str = "crate";
-pub const CONTAINER_KEYS: &[&str] = &[TABLE, SCHEMA, CRATE];
+pub const FOREIGN_KEY: &str = "foreign_key";
+pub const PRIMARY_KEY_NAME: &str = "primary_key_name";
+pub const CONTAINER_KEYS: &[&str] = &[
+    TABLE,
+    SCHEMA,
+    CRATE,
+    UNIQUE,
+    INDEX,
+    CHECK,
+    FOREIGN_KEY,
+    PRIMARY_KEY_NAME,
+];
 // Field keys.
 pub const RENAME: &str = "rename";
 pub const PRIMARY_KEY: &str = "primary_key";
@@ -22,6 +33,10 @@ pub const INDEX: &str = "index";
 pub const DEFAULT: &str = "default";
 pub const REFERENCES: &str = "references";
 pub const SQL_TYPE: &str = "sql_type";
+pub const CHECK: &str = "check";
+pub const ON_DELETE: &str = "on_delete";
+pub const ON_UPDATE: &str = "on_update";
+pub const FOREIGN_KEY_NAME: &str = "foreign_key_name";
 pub const FIELD_KEYS: &[&str] = &[
     RENAME,
     PRIMARY_KEY,
@@ -30,6 +45,10 @@ pub const FIELD_KEYS: &[&str] = &[
     INDEX,
     DEFAULT,
     REFERENCES,
+    ON_DELETE,
+    ON_UPDATE,
+    FOREIGN_KEY_NAME,
+    CHECK,
     SQL_TYPE,
 ];
 

@@ -10,6 +10,7 @@ use crate::check;
 use crate::ctxt::Ctxt;
 use crate::ident::screaming;
 use crate::runtime::runtime_path;
+use crate::schema::{self, Body, Named, NamedIndex};
 
 /// The expansion of `#[derive(Model)]`: every error found, next to the impls (a model with
 /// bad attributes still gets its impls, so its uses add no errors of their own; one that is
@@ -18,10 +19,18 @@ pub fn derive_model(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let container = ast::parse(&cx, input);
     check::check(&cx, &container);
+    let (named, indexes) = match &container.fields {
+        Some(fields) => schema::lower(&cx, &container, fields),
+        None => (Vec::new(), Vec::new()),
+    };
+    check::check_schema(&cx, &container, &named, &indexes);
     let errors = cx.check().err().map(syn::Error::into_compile_error);
     let p = runtime_path(container.krate.as_ref());
     let body = match &container.fields {
-        Some(fields) if !container.generic => expand(&container, fields, &p),
+        Some(fields) if !container.generic => {
+            let schema = schema_consts(&p, &named, &indexes, fields);
+            expand(&container, fields, &p, schema)
+        }
         // No columns to speak of: a stub impl keeps uses of the model from cascading.
         _ => stub(input, &p),
     };
@@ -76,7 +85,12 @@ fn quoted_list<'f>(cols: impl Iterator<Item = &'f Field<'f>>) -> String {
         .join(", ")
 }
 
-fn expand(c: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStream {
+fn expand(
+    c: &Container<'_>,
+    fields: &[Field<'_>],
+    p: &TokenStream,
+    (constraints, indexes): (TokenStream, TokenStream),
+) -> TokenStream {
     let ident = c.ident;
     let name = ident.to_string();
     let table = &c.table;
@@ -128,8 +142,23 @@ fn expand(c: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStre
         };
         let references = match &f.references {
             // One generic call, spanned at the target: a non-model target is one error there.
-            Some(target) => quote_spanned!(target.span()=>
-                ::core::option::Option::Some(#p::foreign_key::<#target>())),
+            // The constraint list reads the same const.
+            Some(target) => {
+                let fk_const = format_ident!("__TENANT_FOREIGN_KEY_{}", i);
+                type_consts.push(quote_spanned!(target.span()=>
+                    const #fk_const: #p::ForeignKey = #p::foreign_key::<#target>();));
+                quote!(::core::option::Option::Some(#fk_const))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        let o = &f.identity_options;
+        let always = o.always;
+        let start = match &o.start {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
+            None => quote!(::core::option::Option::None),
+        };
+        let increment = match &o.increment {
+            Some(n) => quote!(::core::option::Option::Some(#n)),
             None => quote!(::core::option::Option::None),
         };
         column_defs.push(quote! {
@@ -140,6 +169,11 @@ fn expand(c: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStre
                 nullable: #ty_const.nullable,
                 primary_key: #primary_key,
                 identity: #identity,
+                identity_options: #p::IdentityOptions {
+                    always: #always,
+                    start: #start,
+                    increment: #increment,
+                },
                 unique: #unique,
                 index: #index,
                 default: #default,
@@ -299,6 +333,8 @@ fn expand(c: &Container<'_>, fields: &[Field<'_>], p: &TokenStream) -> TokenStre
                 const SLOT: #p::Slot = #slot;
                 const COLUMNS: &'static [#p::ColumnDef] = &[#(#column_defs),*];
                 const PRIMARY_KEY: &'static [&'static str] = &[#(#key_names),*];
+                const CONSTRAINTS: &'static [#p::TableConstraint] = #constraints;
+                const INDEXES: &'static [#p::IndexDef] = #indexes;
 
                 fn templates() -> &'static #p::ModelTemplates {
                     static TEMPLATES: #p::ModelTemplates = #p::ModelTemplates {
@@ -393,4 +429,94 @@ fn stub(input: &DeriveInput, p: &TokenStream) -> TokenStream {
             }
         };
     }
+}
+
+/// `Model::CONSTRAINTS` and `Model::INDEXES` of the lowered schema attributes.
+fn schema_consts(
+    p: &TokenStream,
+    named: &[Named<'_>],
+    indexes: &[NamedIndex<'_>],
+    fields: &[Field<'_>],
+) -> (TokenStream, TokenStream) {
+    let action = |a: Option<&schema::Action>| {
+        let v = format_ident!("{}", a.map(|a| a.variant()).unwrap_or("NoAction"));
+        quote!(#p::FkAction::#v)
+    };
+    let constraints = named.iter().map(|n| {
+        let name = &n.name;
+        let def = match &n.body {
+            Body::PrimaryKey(cols) => {
+                quote!(#p::ConstraintDef::PrimaryKey { columns: &[#(#cols),*] })
+            }
+            Body::Unique(cols) => quote!(#p::ConstraintDef::Unique { columns: &[#(#cols),*] }),
+            Body::Check(expr) => quote!(#p::ConstraintDef::Check { expr: #expr }),
+            Body::ForeignKey {
+                columns,
+                target,
+                on_delete,
+                on_update,
+            } => {
+                let on_delete = action(*on_delete);
+                let on_update = action(*on_update);
+                let single = fields.iter().position(|f| {
+                    f.references
+                        .as_ref()
+                        .is_some_and(|t| std::ptr::eq(t, *target))
+                });
+                match single {
+                    Some(i) => {
+                        let fk = format_ident!("__TENANT_FOREIGN_KEY_{}", i);
+                        quote!(#p::ConstraintDef::ForeignKey {
+                            columns: &[#(#columns),*],
+                            model: #fk.model,
+                            table: #fk.table,
+                            slot: #fk.slot,
+                            target_columns: &[#fk.column],
+                            on_delete: #on_delete,
+                            on_update: #on_update,
+                        })
+                    }
+                    None => {
+                        let n = columns.len();
+                        quote_spanned!(target.span()=> #p::ConstraintDef::ForeignKey {
+                            columns: &[#(#columns),*],
+                            model: <#target as #p::Model>::NAME,
+                            table: <#target as #p::Model>::TABLE,
+                            slot: <#target as #p::Model>::SLOT,
+                            target_columns: #p::foreign_key_target::<#target>(#n),
+                            on_delete: #on_delete,
+                            on_update: #on_update,
+                        })
+                    }
+                }
+            }
+        };
+        quote!(#p::TableConstraint { name: #name, def: #def })
+    });
+    let index_defs = indexes.iter().map(|i| {
+        let name = &i.name;
+        let keys = i
+            .index
+            .keys
+            .iter()
+            .zip(&i.keys)
+            .filter_map(|(k, col)| match (k, col) {
+                (schema::IndexKey::Expr(e), _) => Some(quote!(#p::IndexKey::Expr(#e))),
+                (schema::IndexKey::Column(_), Some(c)) => Some(quote!(#p::IndexKey::Column(#c))),
+                (schema::IndexKey::Column(_), None) => None,
+            });
+        let unique = i.index.unique;
+        let using = schema::opt_str(i.index.using.as_ref());
+        let predicate = schema::opt_str(i.index.predicate.as_ref());
+        let include = &i.include;
+        quote!(#p::IndexDef {
+            name: #name,
+            keys: &[#(#keys),*],
+            unique: #unique,
+            using: #using,
+            include: &[#(#include),*],
+            predicate: #predicate,
+        })
+    });
+    (quote!(&[#(#constraints),*]), quote!(&[#(#index_defs),*]))
 }

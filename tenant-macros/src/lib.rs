@@ -52,6 +52,7 @@ mod ident;
 mod migrations;
 mod query;
 mod runtime;
+mod schema;
 #[cfg(test)]
 mod snapshots;
 

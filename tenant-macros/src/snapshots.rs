@@ -40,6 +40,33 @@ fn derive_model_with_keys_identity_rename_and_references() {
 }
 
 #[test]
+fn derive_model_with_constraints_indexes_actions_and_identity_options() {
+    insta::assert_snapshot!(derive(quote! {
+        #[tenant(
+            table = "lines",
+            primary_key_name = "lines_pk",
+            unique(invoice_id, sku, name = "lines_sku_once"),
+            check = "qty <= 1000",
+            index(sku, qty, using = "btree", where = "qty > 0", include(note)),
+            index(expr = "lower(sku)", name = "lines_sku_ci"),
+            foreign_key(columns(invoice_id, position), references = Shipment, on_delete = "cascade")
+        )]
+        pub struct Line {
+            #[tenant(primary_key, identity(always, start = 100, increment = 5))]
+            pub id: i64,
+            #[tenant(references = Invoice, on_delete = "set null", on_update = "cascade", foreign_key_name = "lines_invoice")]
+            pub invoice_id: Option<i64>,
+            pub position: i32,
+            #[tenant(unique(name = "lines_sku_uq"), check(expr = "sku <> ''", name = "lines_sku_nonempty"))]
+            pub sku: String,
+            #[tenant(check = "qty > 0", index(name = "lines_qty_brin", using = "brin"))]
+            pub qty: i32,
+            pub note: Option<String>,
+        }
+    }));
+}
+
+#[test]
 fn derive_model_in_a_named_slot_through_a_re_exported_runtime() {
     insta::assert_snapshot!(derive(quote! {
         #[tenant(table = "plans", schema = "shared", crate = my_lib::tenant)]

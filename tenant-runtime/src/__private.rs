@@ -4,6 +4,9 @@ pub use crate::error::{Error, Result};
 pub use crate::lifecycle::{Migration, Migrations};
 pub use crate::model::SqlType;
 pub use crate::model::{Column, ColumnDef, ForeignKey, ModelTemplates, Params};
+pub use crate::model::{
+    ConstraintDef, FkAction, IdentityOptions, IndexDef, IndexKey, TableConstraint,
+};
 pub use crate::model::{Keyed, Model};
 pub use crate::sql::{Piece, Slot, Template};
 pub use postgres_types::{FromSql, ToSql};
@@ -95,6 +98,17 @@ pub const fn foreign_key<T: Model>() -> ForeignKey {
         slot: T::SLOT,
         column,
     }
+}
+
+/// The primary key of `T` as the target of a foreign key with `n` columns; fails to compile
+/// when the counts differ.
+pub const fn foreign_key_target<T: Model>(n: usize) -> &'static [&'static str] {
+    if T::PRIMARY_KEY.len() != n {
+        panic!(
+            "`foreign_key(columns(..))` needs as many columns as the target model's primary key"
+        );
+    }
+    T::PRIMARY_KEY
 }
 
 // ---- query macros (`query!`, `query_as!`, `query_scalar!`) ----

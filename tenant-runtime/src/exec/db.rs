@@ -350,6 +350,36 @@ impl<E: Executor> Db<E> {
         self.exec.pg().batch_execute(&sql).await
     }
 
+    /// Drops the tenant's schema and everything in it (`DROP SCHEMA IF EXISTS ... CASCADE`):
+    /// the bare opposite of [`Db::create_schema`], for rebuilding a tenant or cleaning up
+    /// scratch schemas. Registered tenants are retired and purged by the
+    /// [`Provisioner`](crate::Provisioner) (two phases, with a grace period), not dropped.
+    ///
+    /// It cannot drop `public` or a system schema (`pg_*`, `information_schema`): a
+    /// [`Tenant`] never names one (the [`Allowlist`](crate::Allowlist) refuses them with
+    /// [`AllowlistError::ReservedSchema`](crate::error::AllowlistError::ReservedSchema) and
+    /// [`Error::InvalidSchemaName`]). When a registry is in
+    /// play use [`Db::drop_schema_registered`], which also refuses schemas the registry does
+    /// not give to this tenant.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client};
+    /// # async fn run(client: &Client, allowlist: &Allowlist) -> tenant_runtime::Result<()> {
+    /// let db = tenant_runtime::Db::new(client, &allowlist.resolve("scratch")?);
+    /// db.create_schema().await?;
+    /// db.drop_schema().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn drop_schema(&self) -> Result<()>
+    where
+        E: Writable,
+    {
+        let mut sql = String::from("DROP SCHEMA IF EXISTS ");
+        self.tenant.schema().push_quoted(&mut sql);
+        sql.push_str(" CASCADE");
+        self.exec.pg().batch_execute(&sql).await
+    }
+
     /// Runs one or more parameterless statements of the caller's through the simple query
     /// protocol, as one implicit transaction (all or nothing); not cached.
     ///

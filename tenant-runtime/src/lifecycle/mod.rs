@@ -4,6 +4,7 @@
 //! [`Connections`]) and the scale-out path on Citus ([`citus`]).
 
 pub mod citus;
+mod drop;
 mod jobs;
 mod migrate;
 mod provision;

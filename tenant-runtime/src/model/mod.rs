@@ -3,13 +3,17 @@
 //! everything generic over one model: its typed [`Column`]s with their operators
 //! ([`Filter`], [`Order`], [`Bind`]), the typed query builder ([`Select`]), bulk loads
 //! ([`bulk`]), the Rust-to-SQL type mapping ([`SqlType`]), DDL ([`ddl`]) and the
-//! [`ModelSet`] an application creates in each tenant schema.
+//! [`ModelSet`] an application creates in each tenant schema, and what a live schema holds
+//! compared with it ([`inspect`], [`Difference`]).
 
 mod builder;
 pub mod bulk;
 mod column;
+mod constraint;
 pub mod ddl;
+mod diff;
 mod filter;
+pub mod inspect;
 mod set;
 mod sql_type;
 
@@ -24,8 +28,16 @@ use tokio_postgres::Row;
 
 pub use builder::{Delete, Select, Update, UpdateSet};
 pub use column::{Column, ColumnDef, ForeignKey};
+pub use constraint::{
+    ConstraintDef, FkAction, IdentityOptions, IndexDef, IndexKey, TableConstraint,
+};
+pub use diff::Difference;
 pub use filter::{Bind, Filter, Order};
 pub(crate) use filter::{Node, Value};
+pub use inspect::{
+    ColumnShape, ConstraintKind, ConstraintShape, IndexShape, Reference, SchemaShape,
+    SchemaSnapshot, TableShape,
+};
 pub use set::{ModelInfo, ModelSet};
 pub use sql_type::SqlType;
 
@@ -87,6 +99,13 @@ pub trait Model: Sized + Send + Sync + 'static {
     const COLUMNS: &'static [ColumnDef];
     /// Names of the primary-key columns, in key order (empty if none).
     const PRIMARY_KEY: &'static [&'static str];
+    /// Every constraint of the table, named: the primary key, then field-level foreign keys,
+    /// unique and check constraints in field order, then container-level ones in attribute
+    /// order.
+    const CONSTRAINTS: &'static [TableConstraint] = &[];
+    /// Every index of the table that backs no constraint, named: field-level `index`, then
+    /// container-level `index(..)`.
+    const INDEXES: &'static [IndexDef] = &[];
     #[doc(hidden)]
     fn templates() -> &'static ModelTemplates;
 

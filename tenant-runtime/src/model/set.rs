@@ -9,8 +9,8 @@ use crate::error::{Error, ModelError, Result};
 use crate::exec::Db;
 use crate::exec::{Executor, Writable};
 use crate::model::ddl;
-use crate::model::ColumnDef;
 use crate::model::Model;
+use crate::model::{ColumnDef, ConstraintDef, IndexDef, TableConstraint};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
@@ -24,6 +24,12 @@ pub struct ModelInfo {
     pub slot: Slot,
     /// The columns (with their foreign keys).
     pub columns: &'static [ColumnDef],
+    /// The primary-key columns, in key order (empty without a primary key).
+    pub primary_key: &'static [&'static str],
+    /// Every constraint, named ([`Model::CONSTRAINTS`]).
+    pub constraints: &'static [TableConstraint],
+    /// Every index that backs no constraint, named ([`Model::INDEXES`]).
+    pub indexes: &'static [IndexDef],
     create: fn() -> Vec<Template>,
     drop: fn() -> Template,
 }
@@ -44,6 +50,9 @@ impl ModelInfo {
             table: M::TABLE,
             slot: M::SLOT,
             columns: M::COLUMNS,
+            primary_key: M::PRIMARY_KEY,
+            constraints: M::CONSTRAINTS,
+            indexes: M::INDEXES,
             create: ddl::create_table::<M>,
             drop: ddl::drop_table::<M>,
         }
@@ -181,17 +190,40 @@ impl ModelSet {
         let mut edges: Vec<Vec<usize>> = Vec::with_capacity(self.models.len());
         for m in &self.models {
             let mut targets = Vec::new();
-            for column in m.columns {
-                let Some(fk) = column.references else {
-                    continue;
-                };
+            // Foreign keys: the columns' own (`references`), and the container-level
+            // `foreign_key(..)` ones, which only the constraint list has.
+            let composite = m.constraints.iter().filter_map(|k| match k.def {
+                ConstraintDef::ForeignKey {
+                    columns,
+                    model,
+                    table,
+                    slot,
+                    ..
+                } if columns.len() > 1
+                    || !m
+                        .columns
+                        .iter()
+                        .any(|c| c.name == columns[0] && c.references.is_some()) =>
+                {
+                    Some((columns[0], model, table, slot))
+                }
+                _ => None,
+            });
+            let fks: Vec<(&'static str, &'static str, &'static str, Slot)> = m
+                .columns
+                .iter()
+                .filter_map(|c| c.references.map(|fk| (c.name, fk.model, fk.table, fk.slot)))
+                .chain(composite)
+                .collect();
+            for (column, model, table, slot) in fks {
+                let fk = ForeignKeyRef { model, table, slot };
                 if (fk.slot, fk.table) == (m.slot, m.table) {
                     continue; // a self-reference needs no order
                 }
                 let Some(&target) = by_table.get(&(fk.slot, fk.table)) else {
                     return Err(ModelError::MissingReference {
                         model: m.name,
-                        column: column.name,
+                        column,
                         target: fk.model,
                         slot: fk.slot.name(),
                         table: fk.table,
@@ -460,6 +492,13 @@ fn render_shared<E: Executor>(
     }
 }
 
+/// One foreign key's target, from a column or a container-level constraint.
+struct ForeignKeyRef {
+    model: &'static str,
+    table: &'static str,
+    slot: Slot,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,6 +521,11 @@ mod tests {
             nullable: false,
             primary_key: false,
             identity: false,
+            identity_options: crate::model::IdentityOptions {
+                always: false,
+                start: None,
+                increment: None,
+            },
             unique: false,
             index: false,
             default: None,
@@ -495,8 +539,11 @@ mod tests {
             table: name,
             slot: Slot::Tenant,
             columns,
+            primary_key: &[],
+            constraints: &[],
+            indexes: &[],
             create: Vec::new,
-            drop: || Template::new(Vec::new()),
+            drop: || Template::builder().build(),
         }
     }
 
@@ -530,6 +577,11 @@ mod tests {
             nullable: false,
             primary_key: false,
             identity: false,
+            identity_options: crate::model::IdentityOptions {
+                always: false,
+                start: None,
+                increment: None,
+            },
             unique: false,
             index: false,
             default: None,

@@ -28,12 +28,37 @@ pub trait SqlType {
     const SQL_TYPE: &'static str;
     /// Whether the column accepts NULL (true only for `Option<T>`).
     const NULLABLE: bool = false;
+    /// The type of a column of arrays of it (`BIGINT[]`), which `Vec<T>` maps to; `None`
+    /// (the default) when it has none, and then `Vec<T>` fails to compile where it is used.
+    const ARRAY_TYPE: Option<&'static str> = None;
 }
 
 macro_rules! sql_types {
     ($($t:ty => $name:literal),* $(,)?) => {
-        $(impl SqlType for $t { const SQL_TYPE: &'static str = $name; })*
+        $(impl SqlType for $t {
+            const SQL_TYPE: &'static str = $name;
+            const ARRAY_TYPE: Option<&'static str> = Some(concat!($name, "[]"));
+        })*
     };
+}
+
+/// `Vec<T>` is the array type `T[]` (`Vec<u8>` is `BYTEA`, since `u8` has no `SqlType`).
+///
+/// ```
+/// use tenant_runtime::model::SqlType;
+/// assert_eq!(<Vec<String> as SqlType>::SQL_TYPE, "TEXT[]");
+/// assert_eq!(<Vec<u8> as SqlType>::SQL_TYPE, "BYTEA");
+/// assert_eq!(<Option<Vec<i64>> as SqlType>::SQL_TYPE, "BIGINT[]");
+/// ```
+impl<T: SqlType> SqlType for Vec<T> {
+    const SQL_TYPE: &'static str = match T::ARRAY_TYPE {
+        Some(t) => t,
+        None => panic!("this element type has no PostgreSQL array type known to tenant; name the column type with `#[tenant(sql_type = \"...\")]`"),
+    };
+}
+
+impl SqlType for Vec<u8> {
+    const SQL_TYPE: &'static str = "BYTEA";
 }
 
 sql_types! {
@@ -44,7 +69,6 @@ sql_types! {
     f64 => "DOUBLE PRECISION",
     bool => "BOOLEAN",
     String => "TEXT",
-    Vec<u8> => "BYTEA",
 }
 
 #[cfg(feature = "uuid")]
