@@ -211,6 +211,12 @@ pub fn check_file(
             ));
         }
     }
+    if errors.is_empty() && ranges.is_empty() {
+        errors.push(error(
+            None,
+            "the file has no SQL statement; a migration needs at least one".into(),
+        ));
+    }
     let mut statements = Vec::new();
     if errors.is_empty() {
         for range in ranges {

@@ -159,7 +159,7 @@ pub const DISTRIBUTED_TABLES_SQL: &str = "SELECT t FROM unnest($1::text[]) AS t 
 /// ```no_run
 /// # async fn run() -> Result<(), tenant_runtime::Error> {
 /// let client = tenant_runtime::Client::connect("postgres://app@citus-coordinator/app").await?;
-/// let made = tenant_runtime::citus::make_reference_tables(&client, &[r#""shared"."plans""#.to_owned()]).await?;
+/// let made = tenant_runtime::lifecycle::citus::make_reference_tables(&client, &[r#""shared"."plans""#.to_owned()]).await?;
 /// # Ok(()) }
 /// ```
 pub async fn make_reference_tables<E: Writable>(

@@ -32,7 +32,7 @@ use crate::sql::{Template, TemplateBuilder};
 /// #[tenant(table = "notes")]
 /// struct Note { #[tenant(primary_key, identity)] id: i64, #[tenant(index)] body: Option<String> }
 ///
-/// let ddl = tenant_runtime::ddl::create_table::<Note>();
+/// let ddl = tenant_runtime::model::ddl::create_table::<Note>();
 /// assert_eq!(ddl.len(), 2);
 /// let table = ddl[0].to_string();
 /// assert!(table.starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."notes""#));
