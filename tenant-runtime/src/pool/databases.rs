@@ -313,6 +313,14 @@ fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
 type ConfigurePool = Arc<dyn Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send + Sync>;
 
 /// A tenant handle in the tenant's own database: what [`TenantDatabases::get`] returns.
+///
+/// ```
+/// use tenant_runtime::pool::DatabaseDb;
+///
+/// fn tenant_of(db: &DatabaseDb) -> &str {
+///     db.tenant().key()
+/// }
+/// ```
 pub type DatabaseDb = Db<DatabaseClient>;
 
 /// A connection checked out of one of the pools of a [`TenantDatabases`]: a [`Client`] that
