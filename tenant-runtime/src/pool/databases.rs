@@ -456,6 +456,14 @@ struct PoolEntry {
 }
 
 /// Counters of a [`TenantDatabases`], read with [`TenantDatabases::stats`].
+///
+/// ```
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// let databases = TenantDatabases::builder(DatabaseRegistry::new()).max_pools(8).build()?;
+/// let stats = databases.stats();
+/// assert_eq!((stats.live_pools, stats.max_pools, stats.connections), (0, 8, 0));
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DatabasesStats {
