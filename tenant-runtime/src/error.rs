@@ -233,6 +233,18 @@ pub enum AllowlistError {
 }
 
 /// Which half of a tenant entry is repeated ([`AllowlistError::DuplicateTenant`]).
+///
+/// ```
+/// use tenant_runtime::error::{AllowlistError, Duplicated};
+/// use tenant_runtime::{Allowlist, Error};
+///
+/// match Allowlist::from_pairs([("acme", "tenant_a"), ("globex", "tenant_a")]) {
+///     Err(Error::Allowlist(AllowlistError::DuplicateTenant { what, .. })) => {
+///         assert_eq!(what, Duplicated::Schema)
+///     }
+///     other => panic!("expected a duplicate schema, got {other:?}"),
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Duplicated {
     /// The tenant key.
@@ -551,6 +563,15 @@ fn describe_db_error(e: &tokio_postgres::Error) -> String {
 }
 
 /// `Result` with [`Error`](enum@Error) as the error type.
+///
+/// ```
+/// use tenant_runtime::{Allowlist, Result, Tenant};
+///
+/// fn acme(allowlist: &Allowlist) -> Result<Tenant> {
+///     allowlist.resolve("acme")
+/// }
+/// # assert!(acme(&Allowlist::new()).is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a string is not a valid [`SchemaName`](crate::SchemaName).

@@ -83,6 +83,22 @@ pub use query::{Query, QueryAs, QueryScalar};
 pub use sql::{SchemaMap, Slot};
 
 /// Derives [`Model`] (and [`Keyed`] when a field is `#[tenant(primary_key)]`).
+///
+/// ```
+/// use tenant_runtime::{Keyed, Model};
+///
+/// #[derive(Debug, Clone, PartialEq, Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice {
+///     #[tenant(primary_key, identity)] id: i64,
+///     amount_cents: i64,
+///     note: Option<String>,
+/// }
+///
+/// let invoice = Invoice { id: 7, amount_cents: 1200, note: None };
+/// assert_eq!(invoice.key(), 7);
+/// assert_eq!(Invoice::ID.name(), "id");
+/// ```
 pub use tenant_macros::Model;
 
 /// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].

@@ -8,6 +8,9 @@
 //!   the state's [`TenantPool`] only once the tenant is known.
 //! - [`TenantRejection`]: what a request gets instead: malformed or missing → 400, unknown
 //!   → 404, no connection in time → 503. A rejected request never reaches SQL.
+//! - `impl IntoResponse for` [`Error`]: a handler can return `Result<_, tenant_runtime::Error>`
+//!   and use `?`; the status of each error is [`Error::http_status`] (the table there), and
+//!   the body is a short public sentence, never the error's internals.
 //!
 //! The resolved tenant's key is recorded into a `tenant` field of the current span when it
 //! has one (e.g. a request span declared with `tenant = tracing::field::Empty`), and every
@@ -130,7 +133,7 @@ impl TenantResolver {
         let key = match &self.source {
             Source::Header(name) => {
                 let value = parts.headers.get(name).ok_or(TenantRejection::Missing {
-                    what: "the tenant header",
+                    what: "tenant header",
                 })?;
                 value.to_str().map_err(|_| TenantRejection::Malformed {
                     reason: "the tenant header is not visible ASCII".into(),
@@ -157,7 +160,7 @@ fn subdomain_key(parts: &Parts, base: &str) -> Result<String, TenantRejection> {
             reason: "the Host header is not visible ASCII".into(),
         })?,
         None => parts.uri.host().ok_or(TenantRejection::Missing {
-            what: "the Host header",
+            what: "Host header",
         })?,
     };
     // Drop a port; an IPv6 literal has no subdomain anyway.
@@ -170,7 +173,7 @@ fn subdomain_key(parts: &Parts, base: &str) -> Result<String, TenantRejection> {
     };
     if host.eq_ignore_ascii_case(base) {
         return Err(TenantRejection::Missing {
-            what: "a tenant subdomain",
+            what: "tenant subdomain",
         });
     }
     // `to_str` and `Uri::host` give ASCII only, so byte offsets are char boundaries.
@@ -194,7 +197,9 @@ fn record_tenant(tenant: &Tenant) {
 }
 
 /// Why a request has no tenant. As a response: `Missing` and `Malformed` are 400 Bad
-/// Request, `Unknown` is 404 Not Found, `Unavailable` is 503 (no connection in time) or 500.
+/// Request, `Unknown` is 404 Not Found, `Unavailable` has the status of its error
+/// ([`Error::http_status`]: 503 for a pool timeout or a closed pool, else mostly 500) and a
+/// body without the error's internals (those are logged).
 ///
 /// ```
 /// use axum::response::IntoResponse;
@@ -208,7 +213,8 @@ pub enum TenantRejection {
     /// The request does not name a tenant.
     #[error("no tenant: the request has no {what}")]
     Missing {
-        /// What was looked for.
+        /// What was looked for, without an article (`"tenant header"`, `"Host header"`,
+        /// `"tenant subdomain"`): the message reads "the request has no tenant header".
         what: &'static str,
     },
     /// The request names a tenant in a form that cannot be a tenant key.
@@ -235,13 +241,13 @@ impl IntoResponse for TenantRejection {
                 StatusCode::BAD_REQUEST
             }
             TenantRejection::Unknown { .. } => StatusCode::NOT_FOUND,
-            TenantRejection::Unavailable(Error::PoolTimeout { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            TenantRejection::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            TenantRejection::Unavailable(error) => error.http_status(),
         };
         if let TenantRejection::Unavailable(error) = &self {
             tracing::error!(%error, "no database connection for the request");
+            // The cause is in the log; the client learns only the kind of failure.
+            let body = format!("tenant database unavailable: {}", error.public_message());
+            return (status, body).into_response();
         }
         (status, self.to_string()).into_response()
     }
@@ -321,5 +327,166 @@ where
             .await
             .map_err(TenantRejection::Unavailable)?;
         Ok(TenantDb(db))
+    }
+}
+
+/// What an [`Error`] returned by a handler answers. The status is [`Error::http_status`];
+/// the body is [`Error::public_message`] as plain text, so a client learns what kind of
+/// failure it was and nothing about the database. A 5xx is logged with the whole error
+/// (`tracing::error!`), so the cause is in the server's log, not in the response.
+///
+/// The response carries the error in its extensions as an [`ErrorReport`], so a middleware
+/// can answer differently (see [`ErrorReport`]).
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use tenant_runtime::Error;
+///
+/// let response = Error::RowNotFound.into_response();
+/// assert_eq!(response.status(), 404);
+/// let response = Error::PoolClosed.into_response();
+/// assert_eq!(response.status(), 503);
+/// ```
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.http_status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut response = (status, self.public_message()).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorReport(Arc::new(self)));
+        response
+    }
+}
+
+/// The [`Error`] behind a response made by `Error::into_response`, in the response's
+/// extensions. This is the way to change how errors answer: a middleware
+/// (`axum::middleware::map_response`) finds it and builds another response; everything
+/// else keeps the default mapping. (A handler can also return its own error type; the
+/// orphan rule forbids a second `IntoResponse for Error`.)
+///
+/// ```
+/// use axum::{middleware::map_response, response::{IntoResponse, Response}, routing::get, Router};
+/// use axum::http::StatusCode;
+/// use tenant_runtime::{web::ErrorReport, Error};
+///
+/// /// Answer every error as JSON, and a missing row as 410 Gone.
+/// async fn errors_as_json(response: Response) -> Response {
+///     let Some(ErrorReport(error)) = response.extensions().get::<ErrorReport>().cloned() else {
+///         return response;
+///     };
+///     let status = match &*error {
+///         Error::RowNotFound => StatusCode::GONE,
+///         other => other.http_status(),
+///     };
+///     let body = format!(r#"{{"error": {:?}}}"#, error.public_message());
+///     (status, [("content-type", "application/json")], body).into_response()
+/// }
+///
+/// async fn handler() -> Result<String, Error> { Err(Error::RowNotFound) }
+///
+/// let app: Router = Router::new().route("/", get(handler)).layer(map_response(errors_as_json));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ErrorReport(pub Arc<Error>);
+
+impl Error {
+    /// The HTTP status this error answers with when a handler returns it (feature `axum`):
+    ///
+    /// | error | status | why |
+    /// |---|---|---|
+    /// | `InvalidTenantKey` | 400 Bad Request | the request named a tenant in a form no key can have |
+    /// | `UnknownTenant` | 404 Not Found | no such tenant, as for [`TenantRejection::Unknown`] |
+    /// | `RowNotFound` | 404 Not Found | `fetch_one` of a row that is not there (e.g. `/invoices/7`) |
+    /// | `Db` with SQLSTATE `23505` (unique violation) | 409 Conflict | the row already exists |
+    /// | `Db` with SQLSTATE `40001` / `40P01` (serialization failure, deadlock) | 503 Service Unavailable | retry the request |
+    /// | `PoolTimeout`, `PoolClosed`, `TenantPoolsBusy`, `NoReplicaAvailable` | 503 Service Unavailable | no connection in time: retry later |
+    /// | everything else | 500 Internal Server Error | a bug or a misconfiguration of the server |
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use tenant_runtime::Error;
+    /// assert_eq!(Error::UnknownTenant { key: "initech".into() }.http_status(), StatusCode::NOT_FOUND);
+    /// assert_eq!(Error::TooManyRows.http_status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// ```
+    pub fn http_status(&self) -> StatusCode {
+        use tokio_postgres::error::SqlState;
+        match self {
+            Error::InvalidTenantKey { .. } => StatusCode::BAD_REQUEST,
+            Error::UnknownTenant { .. } | Error::RowNotFound => StatusCode::NOT_FOUND,
+            Error::PoolTimeout { .. }
+            | Error::PoolClosed
+            | Error::TenantPoolsBusy { .. }
+            | Error::NoReplicaAvailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Db(e) => match e.code() {
+                Some(code) if *code == SqlState::UNIQUE_VIOLATION => StatusCode::CONFLICT,
+                Some(code)
+                    if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                        || *code == SqlState::T_R_DEADLOCK_DETECTED =>
+                {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The body of this error's response: one sentence for the client, naming the kind of
+    /// failure and nothing internal (no SQL, schema, or database message). A malformed or
+    /// unknown tenant key is not echoed either: it is the client's own input.
+    ///
+    /// ```
+    /// use tenant_runtime::Error;
+    /// assert_eq!(Error::RowNotFound.public_message(), "not found");
+    /// assert_eq!(Error::TooManyRows.public_message(), "internal server error");
+    /// ```
+    pub fn public_message(&self) -> &'static str {
+        match self.http_status() {
+            StatusCode::BAD_REQUEST => "malformed tenant key",
+            StatusCode::NOT_FOUND if matches!(self, Error::UnknownTenant { .. }) => {
+                "unknown tenant"
+            }
+            StatusCode::NOT_FOUND => "not found",
+            StatusCode::CONFLICT => "conflict: the row already exists",
+            StatusCode::SERVICE_UNAVAILABLE => "service unavailable: retry later",
+            _ => "internal server error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(host: Option<&str>) -> Parts {
+        let mut request = Request::get("/");
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn a_missing_tenant_is_said_in_plain_words() {
+        let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")]).unwrap();
+        let by_header = TenantResolver::header(allowlist.clone(), "x-tenant");
+        let by_host = TenantResolver::subdomain(allowlist, "example.com");
+        let said = |r: Result<Tenant, TenantRejection>| r.unwrap_err().to_string();
+        assert_eq!(
+            said(by_header.resolve(&parts(None))),
+            "no tenant: the request has no tenant header"
+        );
+        assert_eq!(
+            said(by_host.resolve(&parts(Some("example.com")))),
+            "no tenant: the request has no tenant subdomain"
+        );
+        assert_eq!(
+            said(by_host.resolve(&parts(None))),
+            "no tenant: the request has no Host header"
+        );
     }
 }

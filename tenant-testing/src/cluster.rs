@@ -27,6 +27,16 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 ///
 /// For fault tests (killing backends, restarting the server): never do those to the
 /// shared server of [`database_url`](crate::database_url).
+///
+/// ```no_run
+/// use tenant_testing::ThrowawayCluster;
+///
+/// let cluster = ThrowawayCluster::start()?;      // initdb + pg_ctl start, a free port
+/// let url = cluster.url();                        // postgres://postgres@127.0.0.1:<port>/postgres
+/// assert!(url.contains(&cluster.port().to_string()));
+/// drop(cluster);                                  // stopped, its directory removed
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct ThrowawayCluster {
     /// Temp dir holding `data/`, `server.log` and the Unix socket.

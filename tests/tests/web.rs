@@ -43,7 +43,17 @@ struct Response {
 /// One HTTP/1.1 request on a fresh connection (`Connection: close`), raw bytes for the
 /// header lines so that malformed values reach the server as they are.
 async fn request(server: &Server, method: &str, headers: &[(&str, &[u8])], body: &str) -> Response {
-    let mut raw = format!("{method} /invoices HTTP/1.1\r\nconnection: close\r\n").into_bytes();
+    request_at(server, method, "/invoices", headers, body).await
+}
+
+async fn request_at(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: &str,
+) -> Response {
+    let mut raw = format!("{method} {path} HTTP/1.1\r\nconnection: close\r\n").into_bytes();
     if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
         raw.extend_from_slice(format!("host: {}\r\n", server.addr).as_bytes());
     }
@@ -161,7 +171,7 @@ async fn two_tenants_create_and_list_their_own_invoices_over_http() {
     }
     let missing = request(&server, "GET", &[], "").await;
     assert_eq!(missing.status, 400);
-    assert!(missing.body.contains("no tenant"), "{}", missing.body);
+    assert_eq!(missing.body, "no tenant: the request has no tenant header");
     assert_eq!(
         pool.status().size,
         0,
@@ -227,6 +237,67 @@ async fn the_tenant_can_come_from_the_subdomain() {
         let r = request(&server, "GET", &[("host", host.as_bytes())], "").await;
         assert_eq!(r.status, status, "{host}: {}", r.body);
     }
+
+    drop(server);
+    drop(pool);
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn handlers_return_tenant_errors_with_their_documented_status_and_no_internals() {
+    let schemas = TestSchemas::new("web_errors").await;
+    let allowlist = fixture(&schemas);
+    let pool = pool().await;
+    let server = serve(AppState {
+        pool: pool.clone(),
+        tenants: TenantResolver::header(allowlist.clone(), "x-tenant"),
+    })
+    .await;
+
+    // Not provisioned yet: the INSERT fails in the database (no such schema) -> 500, and the
+    // body names neither the schema nor the SQL.
+    let failed = request(
+        &server,
+        "POST",
+        &[("x-tenant", b"acme")],
+        r#"{"amount_cents": 1}"#,
+    )
+    .await;
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    assert_eq!(failed.body, "internal server error");
+    assert!(!failed.body.contains(&schemas.name("acme")));
+
+    app::provision(&pool, &allowlist).await.unwrap();
+    let created = create(&server, "acme", 1200, "first").await;
+    let found = request_at(
+        &server,
+        "GET",
+        &format!("/invoices/{}", created.id),
+        &[("x-tenant", b"acme")],
+        "",
+    )
+    .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(
+        serde_json::from_str::<Invoice>(&found.body).unwrap(),
+        created
+    );
+    // The same id in the other tenant's schema does not exist: RowNotFound -> 404.
+    let missing = request_at(
+        &server,
+        "GET",
+        &format!("/invoices/{}", created.id),
+        &[("x-tenant", b"globex")],
+        "",
+    )
+    .await;
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    assert_eq!(missing.body, "not found");
+
+    // A closed pool: 503.
+    pool.close();
+    let closed = request(&server, "GET", &[("x-tenant", b"acme")], "").await;
+    assert_eq!(closed.status, 503, "{}", closed.body);
 
     drop(server);
     drop(pool);

@@ -3,12 +3,14 @@
 //!
 //! Every route is per tenant: the `TenantDb` extractor resolves the tenant from the request
 //! (header or subdomain) through the allowlist and checks a connection out of the pool for
-//! it. Unknown tenants get 404 and malformed ones 400 before any SQL runs.
+//! it. Unknown tenants get 404 and malformed ones 400 before any SQL runs. Handlers return
+//! `tenant_runtime::Error`, which answers with its documented status (a missing invoice 404,
+//! a database failure 500 with no internals in the body).
 
-use axum::extract::{FromRef, Request};
+use axum::extract::{FromRef, Path, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,7 @@ impl FromRef<AppState> for TenantResolver {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/invoices", get(list_invoices).post(create_invoice))
+        .route("/invoices/{id}", get(show_invoice))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }
@@ -87,7 +90,9 @@ pub async fn provision(
     Ok(())
 }
 
-async fn list_invoices(TenantDb(db): TenantDb) -> Result<Json<Vec<Invoice>>, AppError> {
+async fn list_invoices(
+    TenantDb(db): TenantDb,
+) -> Result<Json<Vec<Invoice>>, tenant_runtime::Error> {
     let invoices = Invoice::query()
         .order_by(Invoice::ID.asc())
         .fetch_all(&db)
@@ -99,7 +104,7 @@ async fn list_invoices(TenantDb(db): TenantDb) -> Result<Json<Vec<Invoice>>, App
 async fn create_invoice(
     TenantDb(db): TenantDb,
     Json(new): Json<NewInvoice>,
-) -> Result<(StatusCode, Json<Invoice>), AppError> {
+) -> Result<(StatusCode, Json<Invoice>), tenant_runtime::Error> {
     let invoice = Invoice {
         id: 0,
         amount_cents: new.amount_cents,
@@ -112,18 +117,14 @@ async fn create_invoice(
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
-/// A database error while serving a known tenant: 500, logged with its cause.
-struct AppError(tenant_runtime::Error);
-
-impl From<tenant_runtime::Error> for AppError {
-    fn from(e: tenant_runtime::Error) -> AppError {
-        AppError(e)
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        tracing::error!(error = %self.0, "request failed");
-        (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-    }
+/// `GET /invoices/{id}`: a missing row is `Error::RowNotFound`, which answers 404.
+async fn show_invoice(
+    TenantDb(db): TenantDb,
+    Path(id): Path<i64>,
+) -> Result<Json<Invoice>, tenant_runtime::Error> {
+    let invoice = Invoice::query()
+        .filter(Invoice::ID.eq(id))
+        .fetch_one(&db)
+        .await?;
+    Ok(Json(invoice))
 }

@@ -73,6 +73,15 @@ pub struct StatementCache {
 }
 
 /// Counters of a [`StatementCache`], read with [`StatementCache::stats`].
+///
+/// ```no_run
+/// use tenant_runtime::Client;
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let stats = client.statement_cache().stats();
+/// println!("{} hits, {} misses, {}/{} held", stats.hits, stats.misses, stats.len, stats.capacity);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {

@@ -162,6 +162,16 @@ impl Client {
 /// A transaction (or savepoint) on a [`Client`]. Rolls back on drop unless committed.
 ///
 /// Usually reached through [`Db::transaction`], which keeps the tenant and map.
+///
+/// ```no_run
+/// use tenant_runtime::Client;
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let tx = client.transaction().await?;     // BEGIN
+/// // ... statements on `tx`, or `Db::new(&tx, &tenant)` for a tenant's models ...
+/// tx.commit().await?;                         // dropped without commit: ROLLBACK
+/// # Ok(()) }
+/// ```
 pub struct Transaction<'a> {
     pub(crate) pg: tokio_postgres::Transaction<'a>,
     pub(crate) state: &'a ConnState,

@@ -219,6 +219,23 @@ impl<E: Writable + ?Sized> Writable for &mut E {}
 
 /// An executor that can open a transaction: a [`Client`] opens one, a [`Transaction`] opens a
 /// savepoint inside itself.
+///
+/// ```no_run
+/// use tenant_runtime::{Begin, Client};
+///
+/// /// Runs in a transaction of its own on a client, in a savepoint inside a transaction.
+/// async fn in_a_transaction<B: Begin>(on: &mut B) -> Result<(), tenant_runtime::Error> {
+///     let tx = on.begin().await?;
+///     tx.commit().await
+/// }
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// in_a_transaction(&mut client).await?;           // BEGIN ... COMMIT
+/// let mut tx = client.transaction().await?;
+/// in_a_transaction(&mut tx).await?;               // SAVEPOINT ... RELEASE
+/// tx.commit().await?;
+/// # Ok(()) }
+/// ```
 pub trait Begin: Executor {
     /// Opens a transaction (or a savepoint).
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send;

@@ -252,6 +252,13 @@ impl Migrations {
 }
 
 /// What happened to one tenant in a migration run.
+///
+/// ```
+/// use tenant_runtime::lifecycle::Outcome;
+/// assert_eq!(Outcome::Applied(vec![1, 2]).to_string(), "applied 1, 2");
+/// assert_eq!(Outcome::UpToDate.to_string(), "up to date");
+/// assert!(!Outcome::Pending(vec![3]).is_failed());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -288,6 +295,19 @@ impl fmt::Display for Outcome {
 }
 
 /// One tenant's line of a [`MigrationReport`].
+///
+/// ```no_run
+/// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+/// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+/// let report = Migrator::new(&MIGRATIONS).run(&mut client, &tenants).await?;
+/// for line in &report.tenants {
+///     println!("{}: {} (was at {:?}, took {:?})", line.tenant.key(), line.outcome, line.version_before, line.elapsed);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct TenantReport {
@@ -302,6 +322,18 @@ pub struct TenantReport {
 }
 
 /// Counts of a [`MigrationReport`] by outcome.
+///
+/// ```no_run
+/// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+/// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+/// let report = Migrator::new(&MIGRATIONS).run(&mut client, &tenants).await?;
+/// let counts = report.counts();
+/// println!("{} applied, {} up to date, {} failed", counts.applied, counts.up_to_date, counts.failed);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OutcomeCounts {
@@ -318,6 +350,22 @@ pub struct OutcomeCounts {
 }
 
 /// The outcome of a migration run, one line per tenant, in the order the tenants were given.
+///
+/// ```no_run
+/// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+/// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+/// let report = Migrator::new(&MIGRATIONS).run(&mut client, &tenants).await?;
+/// if !report.is_success() {
+///     for failed in report.failed() {
+///         eprintln!("{}: {}", failed.tenant.key(), failed.outcome);
+///     }
+/// }
+/// println!("{report}");       // one line per tenant, then the counts
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct MigrationReport {
@@ -384,6 +432,15 @@ impl fmt::Display for MigrationReport {
 }
 
 /// Progress of a run, passed to the [`Migrator::on_progress`] hook after each tenant.
+///
+/// ```
+/// use tenant_runtime::{embed_migrations, Migrations, Migrator};
+/// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+///
+/// let migrator = Migrator::new(&MIGRATIONS).on_progress(|p| {
+///     eprintln!("{}/{} {}: {} ({} failed so far)", p.done, p.total, p.tenant.key(), p.outcome, p.failed)
+/// });
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Progress<'a> {

@@ -66,6 +66,18 @@ pub struct Provisioner {
 }
 
 /// What [`Provisioner::retire`] did.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
+/// let provisioner = Provisioner::new(ModelSet::new())?;
+/// let retired = provisioner.retire(&mut client, &allowlist, "acme").await?;
+/// println!("{} ({}) retired; its data is in {}", retired.key, retired.schema, retired.renamed_to);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Retired {
@@ -78,6 +90,21 @@ pub struct Retired {
 }
 
 /// One tenant [`Provisioner::purge`] dropped.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant_runtime::{Allowlist, Client, ModelSet, Provisioner};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
+/// let provisioner = Provisioner::new(ModelSet::new())?;
+/// // Tenants retired more than 30 days ago: their schemas are dropped for good.
+/// for purged in provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await? {
+///     println!("{}: dropped {}", purged.key, purged.dropped_schema);
+/// }
+/// # let _ = allowlist;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Purged {

@@ -79,6 +79,11 @@ pub struct Registry {
 }
 
 /// Where a registered tenant is in its life.
+///
+/// ```
+/// use tenant_runtime::lifecycle::TenantState;
+/// assert_ne!(TenantState::Active, TenantState::Retired);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TenantState {
@@ -103,6 +108,20 @@ impl TenantState {
 }
 
 /// One row of the registry.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::TenantState;
+/// use tenant_runtime::{Client, Registry};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// for entry in Registry::default().entries(&client).await? {
+///     match entry.state {
+///         TenantState::Active => println!("{} in {}", entry.key, entry.schema),
+///         _ => println!("{} retired into {:?}", entry.key, entry.retired_schema),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RegistryEntry {

@@ -292,6 +292,27 @@ enum Shape {
 }
 
 /// An `UPDATE` with no values yet: [`set`](Update::set) gives the first.
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64, paid: bool }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+/// // UPDATE "tenant_acme"."invoices" SET "paid" = $1 WHERE "amount_cents" = $2
+/// let changed: u64 = Invoice::query()
+///     .filter(Invoice::AMOUNT_CENTS.eq(0))
+///     .update()                       // an Update
+///     .set(Invoice::PAID, true)       // an UpdateSet
+///     .execute(&db)
+///     .await?;                        // rows affected
+/// # Ok(()) }
+/// ```
 #[must_use = "an update does nothing until `set(..)` and `execute(&db)`"]
 pub struct Update<'a, M> {
     select: Select<'a, M>,
@@ -312,6 +333,28 @@ impl<'a, M: Model> Update<'a, M> {
 }
 
 /// An `UPDATE` with at least one value: run it with [`execute`](UpdateSet::execute).
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64, paid: bool }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+/// let changed = Invoice::query()
+///     .filter(Invoice::ID.eq(7))
+///     .update()
+///     .set(Invoice::PAID, true)
+///     .set(Invoice::AMOUNT_CENTS, 1500)  // more values: still an UpdateSet
+///     .execute(&db)
+///     .await?;
+/// assert!(changed <= 1);
+/// # Ok(()) }
+/// ```
 #[must_use = "an update does nothing until `execute(&db)`"]
 pub struct UpdateSet<'a, M> {
     select: Select<'a, M>,
@@ -364,6 +407,22 @@ impl<'a, M: Model> UpdateSet<'a, M> {
 }
 
 /// A `DELETE` of the rows a [`Select`] matches.
+///
+/// ```no_run
+/// use tenant_runtime::{Allowlist, Client, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice { #[tenant(primary_key, identity)] id: i64, amount_cents: i64, paid: bool }
+///
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+/// let db = client.for_tenant(&acme);
+/// // DELETE FROM "tenant_acme"."invoices" WHERE "paid" = $1
+/// let deleted: u64 = Invoice::query().filter(Invoice::PAID.eq(true)).delete().execute(&db).await?;
+/// # Ok(()) }
+/// ```
 #[must_use = "a delete does nothing until `execute(&db)`"]
 pub struct Delete<'a, M> {
     select: Select<'a, M>,

@@ -49,6 +49,27 @@ pub struct ColumnDef {
 }
 
 /// The target of a foreign key: another model's table, slot and key column.
+///
+/// ```
+/// use tenant_runtime::model::ModelInfo;
+/// use tenant_runtime::{Model, ModelSet, Slot};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "customers")]
+/// struct Customer { #[tenant(primary_key, identity)] id: i64, name: String }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice {
+///     #[tenant(primary_key, identity)] id: i64,
+///     #[tenant(references = Customer)] customer_id: i64,
+/// }
+///
+/// let info = ModelInfo::of::<Invoice>();
+/// let fk = info.columns.iter().find_map(|c| c.references).expect("customer_id references");
+/// assert_eq!((fk.model, fk.table, fk.slot, fk.column), ("Customer", "customers", Slot::Tenant, "id"));
+/// # let _ = ModelSet::new();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForeignKey {
     /// Target model's Rust name.

@@ -341,6 +341,24 @@ pub trait Model: Sized + Send + Sync + 'static {
 ///
 /// `#[derive(Model)]` implements it when a field is marked `#[tenant(primary_key)]`; `Key`
 /// is that field's type, or a tuple for a composite key, in field order.
+///
+/// ```
+/// use tenant_runtime::{Keyed, Model};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "seats")]
+/// struct Seat {
+///     #[tenant(primary_key)] section: i32,
+///     #[tenant(primary_key)] number: i32,
+///     taken: bool,
+/// }
+///
+/// fn keys<M: Keyed>(rows: &[M]) -> Vec<M::Key> {
+///     rows.iter().map(Keyed::key).collect()
+/// }
+/// let seats = [Seat { section: 1, number: 2, taken: false }, Seat { section: 3, number: 4, taken: true }];
+/// assert_eq!(keys(&seats), [(1, 2), (3, 4)]);
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no primary key",
     label = "this model has no primary key",

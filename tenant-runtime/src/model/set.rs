@@ -14,6 +14,28 @@ use crate::model::{ColumnDef, ConstraintDef, IndexDef, TableConstraint};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
+///
+/// ```
+/// use tenant_runtime::model::ModelInfo;
+/// use tenant_runtime::{Model, ModelSet, Slot};
+///
+/// #[derive(Model)]
+/// #[tenant(table = "customers")]
+/// struct Customer { #[tenant(primary_key, identity)] id: i64, name: String }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "invoices")]
+/// struct Invoice {
+///     #[tenant(primary_key, identity)] id: i64,
+///     #[tenant(references = Customer)] customer_id: i64,
+/// }
+///
+/// let models = ModelSet::new().with::<Invoice>().with::<Customer>();
+/// let order: Vec<&str> = models.create_order()?.iter().map(|m| m.name).collect();
+/// assert_eq!(order, ["Customer", "Invoice"]);       // referenced tables first
+/// assert_eq!(ModelInfo::of::<Invoice>().table, "invoices");
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
 #[derive(Clone, Copy)]
 pub struct ModelInfo {
     /// The Rust type name.

@@ -313,6 +313,14 @@ fn parse_url(key: &str, url: &str) -> Result<tokio_postgres::Config> {
 type ConfigurePool = Arc<dyn Fn(TenantPoolBuilder) -> TenantPoolBuilder + Send + Sync>;
 
 /// A tenant handle in the tenant's own database: what [`TenantDatabases::get`] returns.
+///
+/// ```
+/// use tenant_runtime::pool::DatabaseDb;
+///
+/// fn tenant_of(db: &DatabaseDb) -> &str {
+///     db.tenant().key()
+/// }
+/// ```
 pub type DatabaseDb = Db<DatabaseClient>;
 
 /// A connection checked out of one of the pools of a [`TenantDatabases`]: a [`Client`] that
@@ -448,6 +456,14 @@ struct PoolEntry {
 }
 
 /// Counters of a [`TenantDatabases`], read with [`TenantDatabases::stats`].
+///
+/// ```
+/// use tenant_runtime::pool::{DatabaseRegistry, TenantDatabases};
+/// let databases = TenantDatabases::builder(DatabaseRegistry::new()).max_pools(8).build()?;
+/// let stats = databases.stats();
+/// assert_eq!((stats.live_pools, stats.max_pools, stats.connections), (0, 8, 0));
+/// # Ok::<(), tenant_runtime::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DatabasesStats {

@@ -28,9 +28,24 @@ use crate::pool::{PooledClient, PooledDb, TenantPool};
 use crate::sql::SchemaMap;
 
 /// A tenant handle for reads on a replica: what [`ReplicatedPool::read`] returns.
+///
+/// ```
+/// use tenant_runtime::pool::ReplicaDb;
+///
+/// // Reads only: a ReplicaDb is an Executor but not Writable.
+/// fn tenant_of(db: &ReplicaDb) -> &str {
+///     db.tenant().key()
+/// }
+/// ```
 pub type ReplicaDb = Db<ReplicaClient>;
 
 /// Which server a [`ReplicaClient`] came from.
+///
+/// ```
+/// use tenant_runtime::pool::ServedBy;
+/// let served = ServedBy::Replica(0);
+/// assert_ne!(served, ServedBy::Primary);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ServedBy {
     /// The replica at this index, in the order they were added to the builder.
@@ -41,6 +56,12 @@ pub enum ServedBy {
 }
 
 /// How [`ReplicatedPool::read`] picks among the replicas.
+///
+/// ```
+/// use tenant_runtime::pool::ReadBalance;
+/// assert_eq!(ReadBalance::default(), ReadBalance::RoundRobin);
+/// // ReplicatedPool::builder(primary).replica(r1).replica(r2).balance(ReadBalance::LeastBusy)
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadBalance {
     /// Each read starts at the next replica in turn.

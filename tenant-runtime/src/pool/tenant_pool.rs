@@ -192,6 +192,15 @@ impl std::fmt::Debug for PooledClient {
 }
 
 /// A tenant handle on a pooled connection: what [`TenantPool::get`] returns.
+///
+/// ```
+/// use tenant_runtime::pool::PooledDb;
+///
+/// // A function that works on a tenant's pooled handle (it goes back to the pool when dropped).
+/// fn tenant_of(db: &PooledDb) -> &str {
+///     db.tenant().key()
+/// }
+/// ```
 pub type PooledDb = Db<PooledClient>;
 
 /// A pool of PostgreSQL connections that serves any number of tenants.
@@ -270,6 +279,15 @@ pub struct TenantPool {
 }
 
 /// Counters of a [`TenantPool`], read with [`TenantPool::status`].
+///
+/// ```
+/// use tenant_runtime::TenantPool;
+/// # fn main() -> Result<(), tenant_runtime::Error> {
+/// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?.max_size(4).build()?;
+/// let status = pool.status();
+/// assert_eq!((status.max_size, status.size, status.waiting), (4, 0, 0)); // opens lazily
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStatus {

@@ -58,6 +58,20 @@ impl fmt::Display for Slot {
 }
 
 /// One piece of a [`Template`]: literal SQL, or a schema slot.
+///
+/// ```
+/// use std::borrow::Cow;
+/// use tenant_runtime::sql::{Piece, Template};
+/// use tenant_runtime::Slot;
+///
+/// static PIECES: [Piece; 3] = [
+///     Piece::Sql(Cow::Borrowed("SELECT count(*) FROM ")),
+///     Piece::Schema(Slot::Tenant),
+///     Piece::Sql(Cow::Borrowed(".\"invoices\"")),
+/// ];
+/// let template = Template::from_static(&PIECES);
+/// assert_eq!(template.pieces().len(), 3);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Piece {
     /// Literal SQL text, written as is.
