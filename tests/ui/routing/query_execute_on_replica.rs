@@ -1,6 +1,7 @@
 // `query!(..).execute` through a replica handle does not compile: it may write, and writes go
 // to the primary (a standby would refuse the DELETE at run time with 25006).
-use tenant_runtime::{query, Model, ReplicaDb};
+use tenant_runtime::pool::ReplicaDb;
+use tenant_runtime::{query, Model};
 
 #[derive(Model)]
 #[tenant(table = "invoices")]

@@ -1,5 +1,6 @@
 // `query_scalar!(..).execute` through a replica handle does not compile: it may write.
-use tenant_runtime::{query_scalar, Model, ReplicaDb};
+use tenant_runtime::pool::ReplicaDb;
+use tenant_runtime::{query_scalar, Model};
 
 #[derive(Model)]
 #[tenant(table = "invoices")]
