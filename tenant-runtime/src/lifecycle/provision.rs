@@ -99,7 +99,8 @@ pub struct Retired {
 /// let allowlist = Allowlist::from_pairs([("acme", "tenant_acme")])?;
 /// let provisioner = Provisioner::new(ModelSet::new())?;
 /// // Tenants retired more than 30 days ago: their schemas are dropped for good.
-/// for purged in provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await? {
+/// let report = provisioner.purge(&mut client, Duration::from_secs(30 * 86_400)).await?;
+/// for purged in &report.purged {
 ///     println!("{}: dropped {}", purged.key, purged.dropped_schema);
 /// }
 /// # let _ = allowlist;
@@ -130,7 +131,7 @@ pub struct PurgeRefused {
 /// on with the other rows after a refusal).
 ///
 /// ```
-/// let report = tenant_runtime::PurgeReport::default();
+/// let report = tenant_runtime::lifecycle::PurgeReport::default();
 /// assert!(report.purged.is_empty() && report.refused.is_empty());
 /// ```
 #[derive(Debug, Default)]
@@ -756,7 +757,7 @@ impl Provisioner {
 /// for bad in ["2026-04-21", "20261301", "20260230", "2026042", "x"] {
 ///     assert!(matches!(
 ///         retired_schema_name(short, bad),
-///         Err(Error::Lifecycle(LifecycleError::Lifecycle(LifecycleError::InvalidRetirementDate { .. })))
+///         Err(Error::Lifecycle(LifecycleError::InvalidRetirementDate { .. }))
 ///     ));
 /// }
 /// # Ok::<(), Error>(())
