@@ -241,7 +241,7 @@ impl Provisioner {
     ///
     /// With [`distribute_on_citus(true)`](Provisioner::distribute_on_citus) it also makes each
     /// shared table a Citus reference table (`create_reference_table`, see
-    /// [`citus::make_reference_tables`](crate::citus::make_reference_tables)), skipping those
+    /// [`citus::make_reference_tables`](crate::lifecycle::citus::make_reference_tables)), skipping those
     /// Citus already distributes: foreign keys from a distributed tenant schema may only
     /// point into the same schema or to reference tables.
     ///

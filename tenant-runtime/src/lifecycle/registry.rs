@@ -54,9 +54,9 @@ const RETIRED_CHECK_SQL: &str = "(state = 'retired') = (retired_at IS NOT NULL) 
 ///
 /// The `tenants_retired_schema_derived` check makes PostgreSQL refuse a row whose
 /// `retired_schema` is not derived from the row's own `schema` (the
-/// [`retired_schema_name`](crate::retired_schema_name) shape: `<schema>_deleted_<8 digits>`, or
+/// [`retired_schema_name`](crate::lifecycle::retired_schema_name) shape: `<schema>_deleted_<8 digits>`, or
 /// for long names the first 37 bytes, `_`, 8 hex digits and the suffix), or a retired row
-/// without `retired_at`. [`install`](Registry::install) adds it (`NOT VALID`, then validated
+/// without `retired_at`. [`Provisioner::install`](crate::Provisioner::install) adds it (`NOT VALID`, then validated
 /// if the rows allow) to a registry created before it existed. What it cannot check (the
 /// date, the hash, that the name is no other tenant's schema) purge and restore check
 /// before they touch a schema.

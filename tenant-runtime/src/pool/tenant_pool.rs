@@ -236,7 +236,7 @@ pub type PooledDb = Db<PooledClient>;
 /// connections.
 ///
 /// SQL of the caller's that runs through the library's own calls ([`query!`](crate::query!)
-/// and friends, [`Db::query`] with a template) is trusted not to change the session: use
+/// and friends, [`Db::fetch_all`] with a template) is trusted not to change the session: use
 /// `SET LOCAL`, `set_config(.., true)` and `pg_advisory_xact_lock` there, which end with the
 /// transaction.
 ///
