@@ -117,6 +117,16 @@ pub struct Purged {
 
 /// A retired tenant [`Provisioner::purge`] refused to drop, because its registry row does not
 /// name the schema that retiring the tenant produced. Nothing of it was dropped or deleted.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// # async fn run(provisioner: &tenant_runtime::Provisioner, client: &mut tenant_runtime::Client) -> tenant_runtime::Result<()> {
+/// let report = provisioner.purge(client, Duration::from_secs(30 * 86_400)).await?;
+/// for refused in &report.refused {
+///     eprintln!("left alone: tenant {:?}: {}", refused.key, refused.error);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct PurgeRefused {

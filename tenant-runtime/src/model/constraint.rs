@@ -47,6 +47,19 @@ pub struct TableConstraint {
 }
 
 /// The body of a [`TableConstraint`].
+///
+/// ```
+/// use tenant_runtime::model::{ConstraintDef, IndexKey};
+/// use tenant_runtime::Model;
+///
+/// #[derive(Model)]
+/// #[tenant(table = "users", index(expr = "lower(email)", name = "users_email_lower_idx"))]
+/// struct User { #[tenant(primary_key)] id: i64, #[tenant(check = "email <> ''")] email: String }
+///
+/// assert!(User::CONSTRAINTS.iter().any(|c| matches!(c.def, ConstraintDef::PrimaryKey { columns: &["id"] })));
+/// assert!(User::CONSTRAINTS.iter().any(|c| matches!(c.def, ConstraintDef::Check { .. })));
+/// assert_eq!(User::INDEXES[0].keys, &[IndexKey::Expr("lower(email)")]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConstraintDef {
     /// `PRIMARY KEY (columns)`.
@@ -154,6 +167,19 @@ pub struct IndexDef {
 }
 
 /// One key of an [`IndexDef`].
+///
+/// ```
+/// use tenant_runtime::model::{ConstraintDef, IndexKey};
+/// use tenant_runtime::Model;
+///
+/// #[derive(Model)]
+/// #[tenant(table = "users", index(expr = "lower(email)", name = "users_email_lower_idx"))]
+/// struct User { #[tenant(primary_key)] id: i64, #[tenant(check = "email <> ''")] email: String }
+///
+/// assert!(User::CONSTRAINTS.iter().any(|c| matches!(c.def, ConstraintDef::PrimaryKey { columns: &["id"] })));
+/// assert!(User::CONSTRAINTS.iter().any(|c| matches!(c.def, ConstraintDef::Check { .. })));
+/// assert_eq!(User::INDEXES[0].keys, &[IndexKey::Expr("lower(email)")]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexKey {
     /// A column.

@@ -48,6 +48,30 @@ pub struct SchemaShape {
 }
 
 /// One table: columns in position order, constraints and (non-constraint) indexes by name.
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct TableShape {
@@ -67,6 +91,30 @@ impl TableShape {
 }
 
 /// One column.
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ColumnShape {
@@ -86,6 +134,30 @@ pub struct ColumnShape {
 }
 
 /// The kind of a [`ConstraintShape`].
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConstraintKind {
     /// `PRIMARY KEY`.
@@ -115,6 +187,30 @@ impl ConstraintKind {
 }
 
 /// One table constraint.
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConstraintShape {
@@ -130,6 +226,30 @@ pub struct ConstraintShape {
 }
 
 /// The target of a foreign key.
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Reference {
@@ -146,6 +266,30 @@ pub struct Reference {
 }
 
 /// One index.
+///
+/// ```no_run
+/// use tenant_runtime::model::inspect::{ConstraintKind, SchemaSnapshot};
+/// use tenant_runtime::{Client, SchemaName};
+/// # async fn run() -> tenant_runtime::Result<()> {
+/// let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let acme = SchemaName::parse("tenant_acme")?;
+/// let snapshot = SchemaSnapshot::read(&client, &[acme]).await?;
+/// for (name, table) in &snapshot.get(acme).expect("the schema exists").tables {
+///     for column in &table.columns {
+///         println!("{name}.{}: {} (null: {})", column.name, column.sql_type, column.nullable);
+///     }
+///     for (cname, c) in &table.constraints {
+///         if c.kind == ConstraintKind::ForeignKey {
+///             let target = c.references.as_ref().expect("a foreign key has a target");
+///             println!("{cname}: -> {}.{} on delete {:?}", target.schema, target.table, target.on_delete);
+///         }
+///     }
+///     for (iname, index) in &table.indexes {
+///         println!("{iname}: {} ({})", index.method, index.columns.join(", "));
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IndexShape {
