@@ -320,7 +320,7 @@ impl<E: Executor> Db<E> {
 }
 
 /// The writes: only on an executor that may write ([`Writable`]), so a replica handle
-/// ([`ReplicaDb`](crate::pool::ReplicaDb)) does not compile with them. Reads (`fetch_*`, `stream`) run on
+/// (a `ReplicaDb`, see [`TenantPool`](crate::TenantPool)) does not compile with them. Reads (`fetch_*`, `stream`) run on
 /// every executor.
 impl<E: Executor> Db<E> {
     /// Runs `template` and returns the number of rows it affected.

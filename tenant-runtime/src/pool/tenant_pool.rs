@@ -235,7 +235,7 @@ pub type PooledDb = Db<PooledClient>;
 /// of extensions (a `dblink` connection, a loaded library's globals): keep it off pooled
 /// connections.
 ///
-/// SQL of the caller's that runs through the library's own calls ([`query!`](crate::query!)
+/// SQL of the caller's that runs through the library's own calls ([`query!`](macro@crate::query)
 /// and friends, [`Db::fetch_all`] with a template) is trusted not to change the session: use
 /// `SET LOCAL`, `set_config(.., true)` and `pg_advisory_xact_lock` there, which end with the
 /// transaction.
