@@ -206,7 +206,31 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub fail_fast: bool,
     #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+    #[command(flatten)]
     pub migrations: MigrationsArgs,
+}
+
+/// The bounded waits of each tenant's migration.
+#[derive(Debug, Args)]
+pub struct TimeoutArgs {
+    /// How long a tenant waits for a lock (e.g. a table the application holds) before it
+    /// fails, while the other tenants go on: 5s, 500ms, 1m; 0 waits without bound.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "5s")]
+    pub lock_timeout: Duration,
+    /// How long one statement of a migration may run before its tenant fails; 0: no bound.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout, default_value = "10m")]
+    pub statement_timeout: Duration,
+}
+
+/// `0`, or a duration `humantime` reads (`5s`, `500ms`, `1m`).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let text = s.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}; use a duration such as 5s, 500ms or 1m, or 0 for no bound"))
 }
 
 /// Arguments of `status`.

@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-use tenant_runtime::lifecycle::{MigrationReport, Outcome, RegistryEntry, TenantState};
+use tenant_runtime::lifecycle::{
+    Connections, MigrationReport, Outcome, RegistryEntry, TenantState,
+};
 use tenant_runtime::{
     Allowlist, Client, Migrations, Migrator, ModelSet, Provisioner, Registry, SchemaMap, Tenant,
 };
@@ -428,25 +430,34 @@ fn progress_bar(total: usize, verb: &str) -> ProgressBar {
     bar
 }
 
+/// Runs `migrator` over `jobs` connections; with `print_lines`, prints each tenant's outcome
+/// (but up to date) as it finishes.
 async fn run_migrator(
     migrator: Migrator<'_>,
     url: &str,
     jobs: u16,
     tenants: &[Tenant],
     verb: &str,
+    print_lines: bool,
 ) -> Result<MigrationReport, Failure> {
     let bar = progress_bar(tenants.len(), verb);
     let hook_bar = bar.clone();
     let migrator = migrator.on_progress(move |p| {
+        // Each tenant's line as it finishes (above the bar on a terminal), so a log shows
+        // progress and a stuck tenant shows as the one missing. Up-to-date tenants are the
+        // quiet majority: only the others get a line.
+        if print_lines && !matches!(p.outcome, Outcome::UpToDate) {
+            let line = format!("{}: {}", tenant_label(p.tenant), outcome(p.outcome));
+            hook_bar.suspend(|| println!("{line}"));
+        }
         hook_bar.set_position(p.done as u64);
         hook_bar.set_message(format!("{} failed", p.failed));
     });
     let jobs = usize::from(jobs).min(tenants.len()).max(1);
-    let mut clients = Vec::with_capacity(jobs);
-    for _ in 0..jobs {
-        clients.push(connect(url).await?);
-    }
-    let report = migrator.run(&mut clients, tenants).await?;
+    let report = migrator
+        .run(Connections::url(url, jobs), tenants)
+        .await
+        .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))?;
     bar.finish_and_clear();
     Ok(report)
 }
@@ -459,16 +470,18 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
     let migrator = Migrator::new(&migrations)
         .with_schema_map(map)
         .dry_run(args.dry_run)
-        .fail_fast(args.fail_fast);
+        .fail_fast(args.fail_fast)
+        .lock_timeout(args.timeouts.lock_timeout)
+        .statement_timeout(args.timeouts.statement_timeout);
     let verb = if args.dry_run {
         "checking"
     } else {
         "migrating"
     };
-    let report = run_migrator(migrator, url, args.jobs, &tenants, verb).await?;
-    // Up-to-date tenants are the quiet majority: only the others get a line.
+    let report = run_migrator(migrator, url, args.jobs, &tenants, verb, true).await?;
+    // Tenants that never started (fail-fast, or no connection left) had no line yet.
     for t in &report.tenants {
-        if !matches!(t.outcome, Outcome::UpToDate) {
+        if t.elapsed.is_zero() && !matches!(t.outcome, Outcome::UpToDate) {
             println!("{}: {}", tenant_label(&t.tenant), outcome(&t.outcome));
         }
     }
@@ -553,7 +566,7 @@ async fn status(url: &str, registry: &Registry, args: StatusArgs) -> Result<(), 
             let migrator = Migrator::new(migrations)
                 .with_schema_map(map.clone())
                 .dry_run(true);
-            Some(run_migrator(migrator, url, args.jobs, &active, "reading").await?)
+            Some(run_migrator(migrator, url, args.jobs, &active, "reading", false).await?)
         }
         None => None,
     };

@@ -5,7 +5,7 @@
 //! commands. Errors whose library message uses library words are reworded here; the others
 //! keep the library's message, which already names the values it refuses escaped (`{:?}`).
 
-use tenant_runtime::error::{AllowlistError, LifecycleError, MigrateError};
+use tenant_runtime::error::{AllowlistError, LifecycleError, MigrateError, TimeLimit};
 use tenant_runtime::lifecycle::Outcome;
 use tenant_runtime::Error;
 
@@ -79,6 +79,36 @@ fn migrate_message(error: &MigrateError) -> String {
              nothing of this run was applied to that tenant: {}",
             operator_message(source)
         ),
+        // Issue 13, part 6: the limits are the command's options.
+        MigrateError::TimedOut {
+            tenant,
+            schema,
+            version,
+            name,
+            limit,
+            after,
+        } => {
+            let at = match (version, name) {
+                (Some(v), Some(n)) => format!(" at migration {v} ({n})"),
+                _ => String::new(),
+            };
+            let what = match limit {
+                TimeLimit::Lock => format!(
+                    "waited longer than --lock-timeout ({after:?}) for a lock that another \
+                     session holds (a long transaction, or a LOCK TABLE, of the application: \
+                     see pg_locks and pg_stat_activity); end that session or raise \
+                     --lock-timeout"
+                ),
+                _ => format!(
+                    "a statement ran longer than --statement-timeout ({after:?}); raise \
+                     --statement-timeout"
+                ),
+            };
+            format!(
+                "tenant {tenant:?} (schema {schema:?}){at}: {what}, then run migrate again; \
+                 nothing of this run was applied to that tenant"
+            )
+        }
         other => other.to_string(),
     }
 }

@@ -1038,3 +1038,123 @@ async fn registry_keys_are_printed_escaped() {
     assert!(run.stderr.contains("malformed tenant key"), "{run:?}");
     schemas.cleanup().await;
 }
+
+// Issue 13, part 6: bounded waits, and each tenant's line as it finishes.
+
+/// `migrate` without a terminal prints each tenant's line as the tenant finishes (a log shows
+/// progress while a locked tenant waits), and `--lock-timeout` fails the locked tenant, with
+/// the option named, while the others migrate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_prints_each_tenant_as_it_finishes_and_bounds_a_locked_tenant() {
+    use std::io::BufRead;
+    use std::time::Duration;
+
+    let schemas = TestSchemas::new("cli_locked").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    for key in ["t0", "t1", "t2", "t3"] {
+        let run = tenant(
+            &url,
+            &registry,
+            &["tenants", "create", key, &schemas.name(key)],
+        )
+        .await;
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    // The application holds t1's version table (made ahead, as a first run would) locked.
+    let t1 = schemas.name("t1");
+    let app = tenant_tests::connect_to(&url).await;
+    let lock = format!(
+        "CREATE TABLE IF NOT EXISTS \"{t1}\"._tenant_migrations (version bigint PRIMARY KEY, \
+         name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now()); \
+         BEGIN; LOCK TABLE \"{t1}\"._tenant_migrations IN ACCESS EXCLUSIVE MODE"
+    );
+    app.batch_execute(&lock).await.unwrap();
+
+    // Waiting without bound (--lock-timeout 0): the others' lines arrive while it waits.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args([
+            "migrate",
+            "--all",
+            "--jobs",
+            "2",
+            "--lock-timeout",
+            "0",
+            "--migrations",
+            MIGRATIONS,
+        ])
+        .env("DATABASE_URL", &url)
+        .env("TENANT_REGISTRY", &registry)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            lines_tx.send(line.unwrap()).unwrap();
+        }
+    });
+    let mut early = Vec::new();
+    while early.len() < 3 {
+        let line = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}: only {early:?}"));
+        early.push(line);
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running while t1 is locked: {early:?}"
+    );
+    for line in &early {
+        assert!(line.ends_with(": applied 1, 2, 3"), "{early:?}");
+        assert!(!line.starts_with("t1 "), "{early:?}");
+    }
+    app.batch_execute("ROLLBACK").await.unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert_eq!(status.code(), Some(0), "{early:?} {rest:?}");
+    assert!(
+        rest[0].starts_with(&format!("t1 ({t1}): applied 1, 2, 3")),
+        "{rest:?}"
+    );
+    assert!(
+        rest[1].contains(": 4 migrated, 0 up to date, 0 pending, 0 failed, 0 not run"),
+        "{rest:?}"
+    );
+
+    // With a bound, the locked tenant fails after it, saying which option to raise.
+    app.batch_execute(&lock).await.unwrap();
+    let run = tenant(
+        &url,
+        &registry,
+        &[
+            "migrate",
+            "--all",
+            "--lock-timeout",
+            "300ms",
+            "--migrations",
+            MIGRATIONS,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "t1 ({t1}): FAILED: tenant \"t1\" (schema \"{t1}\"): waited longer than --lock-timeout (300ms)"
+        )),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout
+            .contains(": 0 migrated, 3 up to date, 0 pending, 1 failed, 0 not run"),
+        "{run:?}"
+    );
+    app.batch_execute("ROLLBACK").await.unwrap();
+
+    let run = without_database(&["migrate", "--all", "--lock-timeout", "soon"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    schemas.cleanup().await;
+}

@@ -509,6 +509,85 @@ pub enum MigrateError {
         /// One line per problem: `file:line:column: what is wrong`.
         problems: Vec<String>,
     },
+    // Issue 13, part 6: bounded waits and lost connections.
+    /// A tenant's migration waited longer than the migrator's lock or statement timeout;
+    /// the tenant's transaction was rolled back, the other tenants went on.
+    #[error("tenant {tenant:?} (schema {schema:?}){}: {}; nothing of this run was applied to that tenant", at_migration(*.version, .name.as_deref()), timed_out(*.limit, *.after))]
+    TimedOut {
+        /// The tenant key.
+        tenant: String,
+        /// The tenant's schema.
+        schema: String,
+        /// The migration that was running (`None`: before any, e.g. waiting for the
+        /// schema's advisory lock or the version table).
+        version: Option<u64>,
+        /// Its name.
+        name: Option<String>,
+        /// Which limit ran out.
+        limit: TimeLimit,
+        /// The limit that was set.
+        after: std::time::Duration,
+    },
+    /// The connection died while it was migrating a tenant (the server ended it, or the
+    /// network went away). The tenant's transaction is rolled back unless its commit had
+    /// reached the server; a rerun applies what is missing.
+    #[error("the connection migrating tenant {tenant:?} (schema {schema:?}) was lost: {source}; the tenant was rolled back unless its commit had reached the server: run the migration again, it applies only what is missing")]
+    ConnectionLost {
+        /// The tenant key.
+        tenant: String,
+        /// The tenant's schema.
+        schema: String,
+        /// What the driver or the server said.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+/// Which bound of a migration ran out ([`MigrateError::TimedOut`]).
+///
+/// ```
+/// use tenant_runtime::error::TimeLimit;
+/// assert_eq!(TimeLimit::Lock.setting(), "lock_timeout");
+/// assert_eq!(TimeLimit::Statement.setting(), "statement_timeout");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeLimit {
+    /// Waiting for a lock (`lock_timeout`): another session holds a conflicting one.
+    Lock,
+    /// One statement ran too long (`statement_timeout`).
+    Statement,
+}
+
+impl TimeLimit {
+    /// The PostgreSQL setting that carries this limit.
+    pub fn setting(self) -> &'static str {
+        match self {
+            TimeLimit::Lock => "lock_timeout",
+            TimeLimit::Statement => "statement_timeout",
+        }
+    }
+}
+
+fn at_migration(version: Option<u64>, name: Option<&str>) -> String {
+    match (version, name) {
+        (Some(v), Some(n)) => format!(" at migration {v} ({n})"),
+        (Some(v), None) => format!(" at migration {v}"),
+        _ => String::new(),
+    }
+}
+
+fn timed_out(limit: TimeLimit, after: std::time::Duration) -> String {
+    match limit {
+        TimeLimit::Lock => format!(
+            "waited longer than the lock timeout ({after:?}, {}) for a lock that another session holds (a long transaction, or a LOCK TABLE, of the application: see pg_locks and pg_stat_activity); end that session or raise the lock timeout, then migrate again",
+            limit.setting()
+        ),
+        TimeLimit::Statement => format!(
+            "a statement ran longer than the statement timeout ({after:?}, {}); raise the statement timeout for this migration, then migrate again",
+            limit.setting()
+        ),
+    }
 }
 
 /// A slot as templates show it: `{tenant}` or `{name}`. (Error fields hold the slot's name

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use postgres_types::Type;
 
 use crate::door::Tenant;
-use crate::error::{Error, LifecycleError, MigrateError, Result};
+use crate::error::{Error, LifecycleError, MigrateError, Result, TimeLimit};
 use crate::exec::Client;
 use crate::exec::Db;
 use crate::exec::Executor;
@@ -22,6 +22,16 @@ use crate::sql::{Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";
+
+/// How long a tenant's migration waits for a lock before it fails (and the other tenants go
+/// on): long enough for the application's ordinary transactions to finish, short enough
+/// that the application's queries, which queue behind a waiting `ALTER TABLE`, are not held
+/// for long. [`Migrator::lock_timeout`] changes it.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long one statement of a migration may run ([`Migrator::statement_timeout`]): room
+/// for an index build or a table rewrite on a large tenant, a bound on a runaway one.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
     Template::builder()
@@ -468,6 +478,13 @@ type ProgressHook = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
 /// and is reported, while the other tenants go on (or, with
 /// [`fail_fast`](Migrator::fail_fast), no new tenant starts). Rerunning skips what is done.
 ///
+/// Every wait is bounded: each tenant's transaction sets `lock_timeout`
+/// ([`DEFAULT_LOCK_TIMEOUT`]) and `statement_timeout` ([`DEFAULT_STATEMENT_TIMEOUT`]), so a
+/// table the application keeps locked fails that tenant with [`MigrateError::TimedOut`]
+/// instead of holding up the run. A connection that dies is replaced or left (see
+/// [`Connections`]) and its tenant run again; [`on_progress`](Migrator::on_progress) sees
+/// each tenant as it finishes.
+///
 /// ```no_run
 /// use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator, Registry};
 /// use tenant_runtime::lifecycle::Connections;
@@ -496,6 +513,8 @@ pub struct Migrator<'m> {
     dry_run: bool,
     map: SchemaMap,
     progress: Option<ProgressHook>,
+    lock_timeout: Duration,
+    statement_timeout: Duration,
 }
 
 impl<'m> Migrator<'m> {
@@ -507,7 +526,37 @@ impl<'m> Migrator<'m> {
             dry_run: false,
             map: SchemaMap::new(),
             progress: None,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
         }
+    }
+
+    /// How long a tenant waits for any lock (the schema's advisory lock, a table the
+    /// application holds) before it fails with [`MigrateError::TimedOut`]; the other tenants
+    /// go on. `Duration::ZERO` waits without bound. Default [`DEFAULT_LOCK_TIMEOUT`]; set as
+    /// `lock_timeout` for the tenant's transaction only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant_runtime::{embed_migrations, Migrations, Migrator};
+    /// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    ///
+    /// let migrator = Migrator::new(&MIGRATIONS)
+    ///     .lock_timeout(Duration::from_secs(2))
+    ///     .statement_timeout(Duration::from_secs(30 * 60));
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Migrator<'m> {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// How long one statement of a migration may run before its tenant fails with
+    /// [`MigrateError::TimedOut`]. `Duration::ZERO`: no bound. Default
+    /// [`DEFAULT_STATEMENT_TIMEOUT`]; set as `statement_timeout` for the tenant's
+    /// transaction only.
+    pub fn statement_timeout(mut self, timeout: Duration) -> Migrator<'m> {
+        self.statement_timeout = timeout;
+        self
     }
 
     /// Stop starting new tenants after the first failure (tenants already running finish;
@@ -566,11 +615,16 @@ impl<'m> Migrator<'m> {
         tenants: &[Tenant],
     ) -> Result<MigrationReport> {
         let mut opened = Vec::new();
-        let clients = on.into().open(tenants.len(), &mut opened).await?;
-        Ok(self.run_on(clients, tenants).await)
+        let (clients, reconnect) = on.into().open(tenants.len(), &mut opened).await?;
+        Ok(self.run_on(clients, tenants, reconnect).await)
     }
 
-    async fn run_on(&self, clients: &mut [Client], tenants: &[Tenant]) -> MigrationReport {
+    async fn run_on(
+        &self,
+        clients: &mut [Client],
+        tenants: &[Tenant],
+        reconnect: Option<&str>,
+    ) -> MigrationReport {
         let started = Instant::now();
         let stop = AtomicBool::new(false);
         let (done, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
@@ -594,14 +648,21 @@ impl<'m> Migrator<'m> {
                 });
             }
         };
-        let results = run_jobs(clients, tenants, &stop, self, &on_done).await;
+        let results = run_jobs(clients, tenants, &stop, self, &on_done, reconnect).await;
+        let stopped = stop.load(Ordering::Relaxed);
         let tenants = results
             .into_iter()
             .zip(tenants)
             .map(|(result, tenant)| {
                 result.unwrap_or_else(|| TenantReport {
                     tenant: tenant.clone(),
-                    outcome: Outcome::NotRun,
+                    // Not started: after a fail-fast stop, or because every connection was
+                    // lost (and none could be replaced) before its turn.
+                    outcome: if stopped || clients.is_empty() {
+                        Outcome::NotRun
+                    } else {
+                        Outcome::Failed(Error::Lifecycle(LifecycleError::NoConnection))
+                    },
                     version_before: None,
                     elapsed: Duration::ZERO,
                 })
@@ -622,7 +683,7 @@ impl<'m> Migrator<'m> {
             .await
         {
             Ok(outcome) => outcome,
-            Err(e) => Outcome::Failed(e),
+            Err(e) => Outcome::Failed(self.classify(tenant, client.is_closed(), e)),
         };
         TenantReport {
             tenant: tenant.clone(),
@@ -642,6 +703,15 @@ impl<'m> Migrator<'m> {
         let mut db = client.for_tenant(tenant).with_schema_map(self.map.clone());
         let tx = db.transaction().await?;
         let pg = tx.executor().pg();
+        // Before the first lock is asked for, so the advisory lock's wait is bounded too.
+        pg.query_typed(
+            "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
+            &[
+                (&millis(self.lock_timeout), Type::TEXT),
+                (&millis(self.statement_timeout), Type::TEXT),
+            ],
+        )
+        .await?;
         if !self.dry_run {
             lock_schema(pg, schema).await?;
         }
@@ -706,6 +776,64 @@ impl<'m> Migrator<'m> {
         Ok(Outcome::Applied(versions))
     }
 
+    /// A lock or statement timeout, or a lost connection, as its own typed error (the
+    /// server's error stays the source of the others).
+    fn classify(&self, tenant: &Tenant, closed: bool, error: Error) -> Error {
+        let (version, name, cause) = match &error {
+            Error::Migrate(m) => match &**m {
+                MigrateError::Failed {
+                    version,
+                    name,
+                    source,
+                    ..
+                } => (Some(*version), Some(name.clone()), &**source),
+                _ => return error,
+            },
+            other => (None, None, other),
+        };
+        let (tenant_key, schema) = (tenant.key().to_owned(), tenant.schema().as_str().to_owned());
+        let lost = match cause {
+            Error::Db(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P0")),
+            _ => false,
+        };
+        if closed || lost {
+            return MigrateError::ConnectionLost {
+                tenant: tenant_key,
+                schema,
+                source: Box::new(error),
+            }
+            .into();
+        }
+        let limit = match cause {
+            Error::Db(e) => match e.as_db_error() {
+                Some(db) if db.code().code() == "55P03" => Some(TimeLimit::Lock),
+                Some(db)
+                    if db.code().code() == "57014"
+                        && db.message().contains("statement timeout") =>
+                {
+                    Some(TimeLimit::Statement)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        match limit {
+            Some(limit) => MigrateError::TimedOut {
+                tenant: tenant_key,
+                schema,
+                version,
+                name,
+                limit,
+                after: match limit {
+                    TimeLimit::Lock => self.lock_timeout,
+                    _ => self.statement_timeout,
+                },
+            }
+            .into(),
+            None => error,
+        }
+    }
+
     /// The migrations not yet applied, after checking every applied one against this build.
     fn pending(
         &self,
@@ -755,6 +883,16 @@ impl Job<Tenant> for Migrator<'_> {
     ) -> impl std::future::Future<Output = TenantReport> + Send + 'a {
         self.migrate_one(client, tenant)
     }
+
+    fn lost_connection(&self, report: &TenantReport) -> bool {
+        matches!(&report.outcome, Outcome::Failed(Error::Migrate(m))
+            if matches!(**m, MigrateError::ConnectionLost { .. }))
+    }
+}
+
+/// A duration as a PostgreSQL setting in milliseconds (`0`: no limit).
+fn millis(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
 }
 
 impl fmt::Debug for Migrator<'_> {
@@ -764,6 +902,8 @@ impl fmt::Debug for Migrator<'_> {
             .field("fail_fast", &self.fail_fast)
             .field("dry_run", &self.dry_run)
             .field("map", &self.map)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("statement_timeout", &self.statement_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -16,6 +16,7 @@ pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
     TenantReport, VERSION_TABLE,
 };
+pub use migrate::{DEFAULT_LOCK_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT};
 pub(crate) use provision::lock_schema;
 pub use provision::{
     retired_schema_name, Provisioner, PurgeRefused, PurgeReport, Purged, Retired, RETIRED_MARKER,

@@ -357,7 +357,7 @@ impl Provisioner {
             allowlist,
         };
         let never = AtomicBool::new(false);
-        let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}).await;
+        let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}, None).await;
         results
             .into_iter()
             .map(|r| r.unwrap_or(Err(Error::Lifecycle(LifecycleError::NoConnection))))
