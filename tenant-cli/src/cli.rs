@@ -57,7 +57,7 @@ impl Cli {
         self.registry = Some(registry.unwrap_or_else(|| DEFAULT_REGISTRY.to_owned()));
         let migrations = match &mut self.command {
             Command::Tenants(TenantsCommand::Create { migrations, .. }) => migrations,
-            Command::Migrate(args) => &mut args.migrations,
+            Command::Migrate(args) => args.migrations_mut(),
             Command::Status(args) => &mut args.migrations,
             Command::Tenants(_) => return,
         };
@@ -81,7 +81,8 @@ pub enum Command {
     /// List, create, drop (retire), restore and purge tenants.
     #[command(subcommand)]
     Tenants(TenantsCommand),
-    /// Apply pending migrations to tenant schemas.
+    /// Apply pending migrations to tenant schemas (or go to a version, or run the shared
+    /// migrations); `history`, `current` and `stamp` read and set the recorded versions.
     Migrate(MigrateArgs),
     /// Show every tenant's state and migration version.
     Status(StatusArgs),
@@ -186,16 +187,30 @@ impl MigrationsArgs {
     }
 }
 
-/// Arguments of `migrate`.
+/// Arguments of `migrate`: with no subcommand it applies migrations.
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("which").required(true).args(["all", "tenant"]))]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    group = clap::ArgGroup::new("which").required(true).multiple(true).args(["all", "tenant", "shared"])
+)]
 pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub command: Option<MigrateCommand>,
     /// Migrate every active tenant of the registry.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "tenant")]
     pub all: bool,
     /// Migrate only this tenant (repeatable).
     #[arg(long, value_name = "KEY")]
     pub tenant: Vec<String>,
+    /// Run the shared migrations (those that name no {tenant}) once, recorded in the
+    /// registry's schema; with --all or --tenant, before the tenants.
+    #[arg(long)]
+    pub shared: bool,
+    /// Go to this version instead of the latest: up, or down through the migrations'
+    /// `-- down` sections (0: roll every migration back).
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u64>,
     /// Tenants migrated at once (one connection each).
     #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
@@ -210,6 +225,84 @@ pub struct MigrateArgs {
     #[command(flatten)]
     pub migrations: MigrationsArgs,
 }
+
+impl MigrateArgs {
+    /// The migrations options of whichever form was used.
+    pub fn migrations_mut(&mut self) -> &mut MigrationsArgs {
+        match &mut self.command {
+            Some(MigrateCommand::History(a) | MigrateCommand::Current(a)) => &mut a.migrations,
+            Some(MigrateCommand::Stamp(a)) => &mut a.migrations,
+            None => &mut self.migrations,
+        }
+    }
+}
+
+/// The subcommands of `migrate`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Each tenant's applied migrations (version, name, when) and pending ones.
+    History(VersionsArgs),
+    /// Each tenant's current version and pending count.
+    Current(VersionsArgs),
+    /// Record the migrations up to VERSION as applied without running them (adopt schemas
+    /// built by hand); recorded versions above it are forgotten.
+    Stamp(StampArgs),
+}
+
+/// Arguments of `migrate history` and `migrate current`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["all", "tenant"]))]
+pub struct VersionsArgs {
+    /// Every active tenant of the registry.
+    #[arg(long)]
+    pub all: bool,
+    /// Only this tenant (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub tenant: Vec<String>,
+    /// Connections used to read the versions.
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, long_help = VERSIONS_JSON)]
+    pub format: Format,
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
+/// Arguments of `migrate stamp`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("which").required(true).args(["all", "tenant"]))]
+pub struct StampArgs {
+    /// The version to record (0: forget every recorded migration).
+    pub version: u64,
+    /// Stamp every active tenant of the registry.
+    #[arg(long)]
+    pub all: bool,
+    /// Stamp only this tenant (repeatable).
+    #[arg(long, value_name = "KEY")]
+    pub tenant: Vec<String>,
+    /// Tenants stamped at once (one connection each).
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Only report what would be recorded.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
+/// `--help` of `migrate history --format` and `migrate current --format`.
+const VERSIONS_JSON: &str = "\
+Output format: text or json (one JSON document on stdout).
+
+The JSON shape (fields may be added, none is removed or changes meaning):
+  {\"registry\": \"tenant_registry\", \"latest_version\": null | 3,
+   \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\", \"current\": null | 2,
+                \"pending\": [3],
+                \"applied\": [{\"version\": 1, \"name\": \"create_customers\",
+                             \"checksum\": \"9f2c...\", \"applied_at\": \"2026-04-21T12:00:00Z\"}],
+                \"error\": null | \"why the tenant's versions could not be read\"}]}
+`current` leaves out \"applied\". Tenants are sorted by key; times are UTC (RFC 3339).";
 
 /// The bounded waits of each tenant's migration.
 #[derive(Debug, Args)]

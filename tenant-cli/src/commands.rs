@@ -13,7 +13,8 @@ use tenant_runtime::{
 };
 
 use crate::cli::{
-    Cli, Command, Format, Grace, MigrateArgs, MigrationsArgs, StatusArgs, TenantsCommand,
+    Cli, Command, Format, Grace, MigrateArgs, MigrateCommand, MigrationsArgs, StampArgs,
+    StatusArgs, TenantsCommand, VersionsArgs,
 };
 use crate::show::{escaped, print_json, print_table, rfc3339, utc};
 use crate::wording::{operator_message, outcome};
@@ -457,19 +458,36 @@ async fn run_migrator(
     let report = migrator
         .run(Connections::url(url, jobs), tenants)
         .await
-        .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))?;
+        .map_err(run_failure)?;
     bar.finish_and_clear();
     Ok(report)
 }
 
 async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<(), Failure> {
+    match args.command {
+        Some(MigrateCommand::History(a)) => return versions(url, registry, a, true).await,
+        Some(MigrateCommand::Current(a)) => return versions(url, registry, a, false).await,
+        Some(MigrateCommand::Stamp(a)) => return stamp(url, registry, a).await,
+        None => {}
+    }
     let (migrations, map) = load_migrations(&args.migrations)?;
-    let client = connect(url).await?;
+    let mut client = connect(url).await?;
+    let mut migrator = Migrator::new(&migrations)
+        .with_schema_map(map)
+        .dry_run(args.dry_run);
+    if let Some(version) = args.to {
+        migrator = migrator.to(version);
+    }
+    if args.shared {
+        let outcome = migrator.run_shared(&mut client, registry).await?;
+        println!("shared ({}): {}", registry.schema().as_str(), outcome);
+        if !args.all && args.tenant.is_empty() {
+            return Ok(());
+        }
+    }
     let tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
     drop(client);
-    let migrator = Migrator::new(&migrations)
-        .with_schema_map(map)
-        .dry_run(args.dry_run)
+    let migrator = migrator
         .fail_fast(args.fail_fast)
         .lock_timeout(args.timeouts.lock_timeout)
         .statement_timeout(args.timeouts.statement_timeout);
@@ -479,6 +497,11 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
         "migrating"
     };
     let report = run_migrator(migrator, url, args.jobs, &tenants, verb, true).await?;
+    summarise(&report)
+}
+
+/// The lines of tenants that had none yet, the summary line, and the exit status.
+fn summarise(report: &MigrationReport) -> Result<(), Failure> {
     // Tenants that never started (fail-fast, or no connection left) had no line yet.
     for t in &report.tenants {
         if t.elapsed.is_zero() && !matches!(t.outcome, Outcome::UpToDate) {
@@ -486,8 +509,15 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
         }
     }
     let c = report.counts();
+    let mut more = String::new();
+    if c.rolled_back > 0 {
+        more.push_str(&format!(", {} rolled back", c.rolled_back));
+    }
+    if c.stamped > 0 {
+        more.push_str(&format!(", {} stamped", c.stamped));
+    }
     println!(
-        "{} tenant(s) in {:.1?}: {} migrated, {} up to date, {} pending, {} failed, {} not run",
+        "{} tenant(s) in {:.1?}: {} migrated, {} up to date, {} pending, {} failed, {} not run{more}",
         report.tenants.len(),
         report.elapsed,
         c.applied,
@@ -501,6 +531,167 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
     } else {
         Err(Failure::TenantsFailed)
     }
+}
+
+// Issue 13, part 3: `migrate history`, `migrate current`, `migrate stamp`.
+
+/// One tenant of `migrate history|current --format json` (shape documented in `--help`).
+#[derive(Serialize)]
+struct VersionsTenant {
+    key: String,
+    schema: String,
+    current: Option<u64>,
+    pending: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<Vec<AppliedJson>>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AppliedJson {
+    version: u64,
+    name: String,
+    checksum: String,
+    applied_at: String,
+}
+
+#[derive(Serialize)]
+struct VersionsJson<'a> {
+    registry: &'a str,
+    latest_version: Option<u64>,
+    tenants: Vec<VersionsTenant>,
+}
+
+async fn versions(
+    url: &str,
+    registry: &Registry,
+    args: VersionsArgs,
+    with_history: bool,
+) -> Result<(), Failure> {
+    let (migrations, map) = load_migrations(&args.migrations)?;
+    let client = connect(url).await?;
+    let mut tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    drop(client);
+    tenants.sort_by(|a, b| a.key().cmp(b.key()));
+    let jobs = usize::from(args.jobs).min(tenants.len()).max(1);
+    let histories = Migrator::new(&migrations)
+        .with_schema_map(map)
+        .history(Connections::url(url, jobs), &tenants)
+        .await
+        .map_err(run_failure)?;
+    let rows: Vec<VersionsTenant> = histories
+        .iter()
+        .map(|h| VersionsTenant {
+            key: h.tenant.key().to_owned(),
+            schema: h.tenant.schema().as_str().to_owned(),
+            current: h.current(),
+            pending: h.pending.clone(),
+            applied: with_history.then(|| {
+                h.applied
+                    .iter()
+                    .map(|a| AppliedJson {
+                        version: a.version,
+                        name: a.name.clone(),
+                        checksum: a.checksum.clone(),
+                        applied_at: rfc3339(a.applied_at),
+                    })
+                    .collect()
+            }),
+            error: h.error.as_ref().map(operator_message),
+        })
+        .collect();
+    let failed = rows.iter().any(|r| r.error.is_some());
+    if args.format == Format::Json {
+        write_json(&VersionsJson {
+            registry: registry.schema().as_str(),
+            latest_version: migrations
+                .iter()
+                .filter(|m| !m.is_shared())
+                .map(|m| m.version())
+                .max(),
+            tenants: rows,
+        })?;
+    } else if with_history {
+        for r in &rows {
+            println!(
+                "{} ({}): at {}",
+                escaped(&r.key),
+                escaped(&r.schema),
+                r.current.map_or("none".to_owned(), |v| v.to_string())
+            );
+            for a in r.applied.iter().flatten() {
+                println!("  {:>6}  {}  applied {}", a.version, a.name, a.applied_at);
+            }
+            for v in &r.pending {
+                let name = migrations.get(*v).map_or("", |m| m.name());
+                println!("  {v:>6}  {name}  pending");
+            }
+            if let Some(e) = &r.error {
+                println!("  error: {e}");
+            }
+        }
+    } else {
+        let mut table = vec![[
+            "KEY".to_owned(),
+            "SCHEMA".to_owned(),
+            "CURRENT".to_owned(),
+            "PENDING".to_owned(),
+        ]];
+        for r in &rows {
+            table.push([
+                escaped(&r.key).into_owned(),
+                escaped(&r.schema).into_owned(),
+                r.current.map_or("-".to_owned(), |v| v.to_string()),
+                match &r.error {
+                    Some(_) => "error".to_owned(),
+                    None => r.pending.len().to_string(),
+                },
+            ]);
+        }
+        print_table(&table);
+        for r in rows.iter().filter(|r| r.error.is_some()) {
+            eprintln!(
+                "error: {}: {}",
+                escaped(&r.key),
+                r.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    if failed {
+        Err(Failure::TenantsFailed)
+    } else {
+        Ok(())
+    }
+}
+
+/// A run's `Err`: the connections could not be opened (exit 3), or the run was refused
+/// before it started (an unknown target version: exit 2).
+fn run_failure(e: tenant_runtime::Error) -> Failure {
+    match e {
+        tenant_runtime::Error::Db(_) => {
+            Failure::Unreachable(format!("cannot connect to the database: {e}"))
+        }
+        other => Failure::from(other),
+    }
+}
+
+async fn stamp(url: &str, registry: &Registry, args: StampArgs) -> Result<(), Failure> {
+    let (migrations, map) = load_migrations(&args.migrations)?;
+    let client = connect(url).await?;
+    let tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    drop(client);
+    let migrator = Migrator::new(&migrations)
+        .with_schema_map(map)
+        .dry_run(args.dry_run);
+    let jobs = usize::from(args.jobs).min(tenants.len()).max(1);
+    let report = migrator
+        .stamp(Connections::url(url, jobs), &tenants, args.version)
+        .await
+        .map_err(run_failure)?;
+    for t in &report.tenants {
+        println!("{}: {}", tenant_label(&t.tenant), outcome(&t.outcome));
+    }
+    summarise(&report)
 }
 
 /// `status --format json` (shape documented in `--help`).

@@ -48,7 +48,10 @@ impl From<tenant_runtime::Error> for Failure {
             | E::InvalidTenantKey { .. }
             | E::InvalidRoleName { .. }
             | E::Lifecycle(LifecycleError::RegistryNotInstalled { .. }) => true,
-            E::Migrate(m) => matches!(**m, MigrateError::Invalid { .. }),
+            E::Migrate(m) => matches!(
+                **m,
+                MigrateError::Invalid { .. } | MigrateError::UnknownVersion { .. }
+            ),
             _ => false,
         };
         if usage {

@@ -180,10 +180,26 @@ fn embed(cx: &Ctxt, args: &Args) -> Option<TokenStream> {
         statics.push(quote! {
             static #statements_static: [#p::Template; #n_statements] = [#(#statements),*];
         });
+        // The down section's statements, in a static of their own likewise.
+        let down = match &m.down {
+            Some(down) => {
+                let down_static = quote::format_ident!("__TENANT_MIGRATION_{}_DOWN", items.len());
+                let statements = down.iter().map(|parts| {
+                    let pieces = pieces(parts);
+                    quote!(#p::Template::from_static(&[#(#pieces),*]))
+                });
+                let n = down.len();
+                statics.push(quote! {
+                    static #down_static: [#p::Template; #n] = [#(#statements),*];
+                });
+                quote!(::core::option::Option::Some(&#down_static))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         let whole = pieces(&m.parts);
         let (version, name, file, checksum) = (m.version, &m.name, &m.file_name, &m.checksum);
         items.push(quote! {
-            #p::Migration::from_static(#version, #name, #file, #checksum, &[#(#whole),*], &#statements_static)
+            #p::Migration::from_static(#version, #name, #file, #checksum, &[#(#whole),*], &#statements_static, #down)
         });
     }
     let n = items.len();

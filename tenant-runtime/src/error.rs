@@ -541,6 +541,62 @@ pub enum MigrateError {
         #[source]
         source: Box<Error>,
     },
+    // Issue 13, part 3: versions.
+    /// A schema lacks migrations below its latest applied one (e.g. a file merged from a
+    /// branch after a later version was applied). Refused, not applied out of order.
+    #[error("schema {schema:?} has migration {latest} applied but not {}, which come before it (merged from another branch?); they are not applied out of order: give them versions above {latest} (rename the files), or roll back below them with `to` and migrate again", versions_list(.missing))]
+    MissingBelowApplied {
+        /// The schema (a tenant's, or the shared migrations' home).
+        schema: String,
+        /// The versions missing, ascending.
+        missing: Vec<u64>,
+        /// The latest applied version (at or below the target).
+        latest: u64,
+    },
+    /// Rolling back to `target` needs the down section of an applied migration that has
+    /// none. Refused: nothing was rolled back.
+    #[error("schema {schema:?} cannot go down to version {target}: migration {version} ({name}) is applied and has no down section; add a `-- down` section to its file (it does not change the checksum), or migrate to {version} or above")]
+    NoDown {
+        /// The schema.
+        schema: String,
+        /// The migration without a down section.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// The version asked for.
+        target: u64,
+    },
+    /// A target version (`to`, `stamp`) that is not one of the migrations.
+    #[error("there is no migration {version}; the versions are {} (0: before the first)", versions_list(.known))]
+    UnknownVersion {
+        /// The version asked for.
+        version: u64,
+        /// The versions there are.
+        known: Vec<u64>,
+    },
+    /// A shared migration (one that names no `{tenant}`) failed; its transaction was rolled
+    /// back.
+    #[error("shared migration {version} ({name}), recorded in schema {schema:?}, failed; nothing of this run was applied: {source}")]
+    SharedFailed {
+        /// The schema of the version table (the registry's).
+        schema: String,
+        /// The failing migration's version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// What the database said.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+fn versions_list(versions: &[u64]) -> String {
+    let list: Vec<String> = versions.iter().map(u64::to_string).collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 /// Which bound of a migration ran out ([`MigrateError::TimedOut`]).

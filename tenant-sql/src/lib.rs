@@ -25,6 +25,9 @@
 //!   that holds a `CREATE INDEX` next to another statement). For a checked file the split
 //!   must find as many statements as the parser does.
 //!
+//! - the down section: optional, after a line `-- down` ([`DOWN_MARKER`]); checked like the
+//!   rest; the checksum covers the up SQL only.
+//!
 //! Hidden files (`.gitkeep`) and directories are ignored; any other file is an error. Every
 //! problem of every file is reported, not only the first.
 //!
@@ -79,6 +82,12 @@ pub const TENANT_PLACEHOLDER: &str = "tenant";
 /// The marker line that skips the SQL parser for one file.
 pub const UNCHECKED_MARKER: &str = "-- tenant:unchecked";
 
+/// The line that starts a migration's optional down section: what undoes it, run by
+/// `migrate --to` a version below it. On a line of its own; the rest of the file is the down
+/// SQL, checked like the up SQL. The checksum covers only the up SQL above it, so a down
+/// section can be added to a migration that is applied already.
+pub const DOWN_MARKER: &str = "-- down";
+
 /// A schema placeholder in a migration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotRef {
@@ -115,6 +124,9 @@ pub struct CheckedMigration {
     pub checksum: String,
     /// Digits in the version prefix (used to check that every file uses the same width).
     pub version_width: usize,
+    /// The statements of the down section (after a line [`DOWN_MARKER`]), if the file has
+    /// one.
+    pub down: Option<Vec<Vec<Part>>>,
 }
 
 /// What is wrong with one migration file (or with the set of files).
@@ -156,6 +168,16 @@ impl std::error::Error for FileError {}
 ///     .unwrap_err();
 /// assert!(errors[0].message.contains("unknown placeholder {tenat}"));
 /// assert!(errors[1].message.contains("does not parse"));
+///
+/// // An optional down section, checked the same way, positions counted in the file.
+/// let up = "CREATE TABLE {tenant}.tags (id int);\n";
+/// let m = tenant_sql::check_file("0004_tags.sql", &format!("{up}-- down\nDROP TABLE {{tenant}}.tags;\n"), &[])
+///     .map_err(|e| e[0].to_string())?;
+/// assert_eq!(m.down.as_ref().map(Vec::len), Some(1));
+/// assert_eq!(m.checksum, tenant_sql::checksum(up)); // the up SQL only
+/// let errors = tenant_sql::check_file("0005_x.sql", "SELECT 1;\n-- down\nDROP TABLE {tenat}.x;", &[])
+///     .unwrap_err();
+/// assert!(errors[0].to_string().starts_with("0005_x.sql:3:12: down section: unknown placeholder {tenat}"), "{}", errors[0]);
 /// # Ok::<(), String>(())
 /// ```
 pub fn check_file(
@@ -181,68 +203,108 @@ pub fn check_file(
             (0, String::new(), 0)
         }
     };
-    // Placeholder problems do not stop the parser: the split stands an identifier in for
-    // each bad placeholder, so one build reports every problem of the file.
-    let split = placeholders::split(content, slots);
-    errors.extend(
-        split
-            .errors
-            .into_iter()
-            .map(|(offset, m)| error(Some(line_column(content, offset)), m)),
-    );
-    let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
-    let (problems, parsed) = statements::check(&split.dummy, unchecked);
-    errors.extend(
-        problems
-            .into_iter()
-            .map(|problem| error(problem.position, problem.message)),
-    );
-    // Each statement is sent on its own (Citus refuses several in one query string), so the
-    // file is split at each `;` outside literals, quoted names, dollar quotes and comments.
-    let ranges = statement_ranges(content);
-    if errors.is_empty() {
-        if let Some(parsed) = parsed.filter(|&n| n != ranges.len()) {
-            errors.push(error(
-                None,
-                format!(
-                    "the SQL parser finds {parsed} statement(s) but splitting at `;` finds {}; each statement is sent on its own, so the two must agree: report this, and meanwhile add a line `{UNCHECKED_MARKER}`",
-                    ranges.len()
-                ),
-            ));
-        }
-    }
-    if errors.is_empty() && ranges.is_empty() {
-        errors.push(error(
-            None,
-            "the file has no SQL statement; a migration needs at least one".into(),
-        ));
-    }
-    let mut statements = Vec::new();
-    if errors.is_empty() {
-        for range in ranges {
-            match split_placeholders(&content[range.clone()], slots) {
-                Ok((parts, _)) => statements.push(parts),
-                Err(problems) => {
-                    errors.extend(problems.into_iter().map(|(offset, m)| {
-                        error(Some(line_column(content, range.start + offset)), m)
-                    }))
-                }
-            }
-        }
-    }
+    // The up SQL is what is above a `-- down` line; the down SQL is checked with the up part
+    // blanked (newlines kept), so positions stay the file's.
+    let marker = down_marker_at(content);
+    let up = &content[..marker.map_or(content.len(), |(start, _)| start)];
+    let (parts, statements) = check_section(up, slots, "", &mut errors, &error);
+    let down = marker.map(|(_, end)| {
+        let blanked: String = content[..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .chain(content[end..].chars())
+            .collect();
+        check_section(&blanked, slots, "down section: ", &mut errors, &error).1
+    });
     if !errors.is_empty() {
         return Err(errors);
     }
-    let parts = split.parts;
     Ok(CheckedMigration {
         version,
         name,
         file_name: file_name.to_owned(),
         parts,
         statements,
-        checksum: checksum(content),
+        checksum: checksum(up),
         version_width,
+        down,
     })
+}
+
+#[cfg(feature = "migrations")]
+/// Where the line [`DOWN_MARKER`] is: the byte offset of its start and of its end.
+fn down_marker_at(content: &str) -> Option<(usize, usize)> {
+    let mut start = 0;
+    for line in content.split_inclusive('\n') {
+        if line.trim() == DOWN_MARKER {
+            return Some((start, start + line.len()));
+        }
+        start += line.len();
+    }
+    None
+}
+
+#[cfg(feature = "migrations")]
+/// Checks one section (the up SQL, or the down SQL with the up part blanked): placeholders,
+/// the parser, the split into statements. Returns the section split at placeholders and
+/// its statements; problems go to `errors`, their messages prefixed with `what`.
+fn check_section(
+    content: &str,
+    slots: &[&str],
+    what: &str,
+    errors: &mut Vec<FileError>,
+    error: &dyn Fn(Option<(usize, usize)>, String) -> FileError,
+) -> (Vec<Part>, Vec<Vec<Part>>) {
+    let before = errors.len();
+    let mut push =
+        |position, message: String| errors.push(error(position, format!("{what}{message}")));
+    // Placeholder problems do not stop the parser: the split stands an identifier in for
+    // each bad placeholder, so one build reports every problem of the file.
+    let split = placeholders::split(content, slots);
+    for (offset, m) in split.errors {
+        push(Some(line_column(content, offset)), m);
+    }
+    let unchecked = content.lines().any(|l| l.trim() == UNCHECKED_MARKER);
+    let (problems, parsed) = statements::check(&split.dummy, unchecked);
+    for problem in problems {
+        push(problem.position, problem.message);
+    }
+    // Each statement is sent on its own (Citus refuses several in one query string), so the
+    // file is split at each `;` outside literals, quoted names, dollar quotes and comments.
+    let ranges = statement_ranges(content);
+    let clean = |errors: &Vec<FileError>| errors.len() == before;
+    if clean(errors) {
+        if let Some(parsed) = parsed.filter(|&n| n != ranges.len()) {
+            errors.push(error(
+                None,
+                format!(
+                    "{what}the SQL parser finds {parsed} statement(s) but splitting at `;` finds {}; each statement is sent on its own, so the two must agree: report this, and meanwhile add a line `{UNCHECKED_MARKER}`",
+                    ranges.len()
+                ),
+            ));
+        }
+    }
+    if clean(errors) && ranges.is_empty() {
+        errors.push(error(
+            None,
+            format!("{what}the file has no SQL statement; a migration needs at least one"),
+        ));
+    }
+    let mut statements = Vec::new();
+    if clean(errors) {
+        for range in ranges {
+            match split_placeholders(&content[range.clone()], slots) {
+                Ok((parts, _)) => statements.push(parts),
+                Err(problems) => errors.extend(problems.into_iter().map(|(offset, m)| {
+                    error(
+                        Some(line_column(content, range.start + offset)),
+                        format!("{what}{m}"),
+                    )
+                })),
+            }
+        }
+    }
+    (split.parts, statements)
 }
 
 /// Checks a set of migrations together: versions unique, version prefixes of one width (so

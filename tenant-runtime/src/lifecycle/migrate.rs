@@ -5,20 +5,22 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
 
+use crate::door::SchemaName;
 use crate::door::Tenant;
 use crate::error::{Error, LifecycleError, MigrateError, Result, TimeLimit};
 use crate::exec::Client;
-use crate::exec::Db;
 use crate::exec::Executor;
+use crate::exec::PgRef;
 use crate::lifecycle::lock_schema;
+use crate::lifecycle::Registry;
 use crate::lifecycle::{run_jobs, Connections, Job};
 use crate::model::ddl::run_statements;
-use crate::sql::{Piece, SchemaMap, Slot, Template};
+use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
 
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";
@@ -33,32 +35,184 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// for an index build or a table rewrite on a large tenant, a bound on a runaway one.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
-static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
-    Template::builder()
-        .sql("CREATE TABLE IF NOT EXISTS ")
-        .table(Slot::Tenant, VERSION_TABLE)
-        .sql(
-            " (version bigint PRIMARY KEY, name text NOT NULL, \
-             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+/// `(version, name, checksum)` of an applied migration.
+type Applied = (u64, String, String);
+
+/// The SQL of one schema's version table, rendered once per tenant (each statement runs
+/// unnamed: one round trip, nothing prepared that 10,000 schemas would not reuse).
+struct VersionTable {
+    create: String,
+    select: String,
+    insert: String,
+    delete: String,
+}
+
+impl VersionTable {
+    fn new(schema: SchemaName) -> VersionTable {
+        let table = format!("{}.\"{VERSION_TABLE}\"", schema);
+        VersionTable {
+            create: format!(
+                "CREATE TABLE IF NOT EXISTS {table} (version bigint PRIMARY KEY, name text NOT NULL, \
+                 checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            ),
+            select: format!("SELECT version, name, checksum, applied_at FROM {table} ORDER BY version"),
+            insert: format!(
+                "INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3) ON CONFLICT (version) DO NOTHING"
+            ),
+            delete: format!("DELETE FROM {table} WHERE version = $1"),
+        }
+    }
+
+    async fn read(&self, pg: PgRef<'_>) -> Result<Vec<Applied>> {
+        Ok(self
+            .read_with_times(pg)
+            .await?
+            .into_iter()
+            .map(|a| (a.version, a.name, a.checksum))
+            .collect())
+    }
+
+    async fn read_with_times(&self, pg: PgRef<'_>) -> Result<Vec<AppliedMigration>> {
+        let rows = pg.query_typed(&self.select, &[]).await?;
+        rows.iter()
+            .map(|r| {
+                let version: i64 = r.try_get(0)?;
+                Ok(AppliedMigration {
+                    version: version as u64,
+                    name: r.try_get(1)?,
+                    checksum: r.try_get(2)?,
+                    applied_at: r.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record(&self, pg: PgRef<'_>, m: &Migration) -> Result<()> {
+        let version = i64::try_from(m.version)
+            .map_err(|_| Error::from(MigrateError::VersionOutOfRange { version: m.version }))?;
+        pg.execute_typed(
+            &self.insert,
+            &[
+                (&version, Type::INT8),
+                (&m.name(), Type::TEXT),
+                (&m.checksum(), Type::TEXT),
+            ],
         )
-        .build()
-});
+        .await?;
+        Ok(())
+    }
 
-static SELECT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
-    Template::builder()
-        .sql("SELECT version, name, checksum FROM ")
-        .table(Slot::Tenant, VERSION_TABLE)
-        .sql(" ORDER BY version")
-        .build()
-});
+    async fn forget(&self, pg: PgRef<'_>, version: u64) -> Result<()> {
+        let version = version as i64;
+        pg.execute_typed(&self.delete, &[(&version, Type::INT8)])
+            .await?;
+        Ok(())
+    }
 
-static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
-    Template::builder()
-        .sql("INSERT INTO ")
-        .table(Slot::Tenant, VERSION_TABLE)
-        .sql(" (version, name, checksum) VALUES ($1, $2, $3)")
-        .build()
-});
+    /// Records `outcome`'s versions as applied and forgets its removed ones.
+    async fn stamp(&self, pg: PgRef<'_>, outcome: &Outcome, known: &Migrations) -> Result<()> {
+        let Outcome::Stamped { recorded, removed } = outcome else {
+            return Ok(());
+        };
+        for v in removed {
+            self.forget(pg, *v).await?;
+        }
+        for m in recorded.iter().filter_map(|v| known.get(*v)) {
+            self.record(pg, m).await?;
+        }
+        Ok(())
+    }
+}
+
+/// What one schema needs to reach the target.
+struct Plan<'m> {
+    /// Newest first.
+    down: Vec<&'m Migration>,
+    /// Oldest first.
+    up: Vec<&'m Migration>,
+}
+
+impl Plan<'_> {
+    fn is_empty(&self) -> bool {
+        self.down.is_empty() && self.up.is_empty()
+    }
+
+    fn outcome(&self, dry_run: bool) -> Outcome {
+        let versions = |list: &[&Migration]| list.iter().map(|m| m.version).collect::<Vec<_>>();
+        let (down, up) = (versions(&self.down), versions(&self.up));
+        match (down.is_empty(), dry_run) {
+            (true, false) => Outcome::Applied(up),
+            (true, true) => Outcome::Pending(up),
+            (false, false) => Outcome::RolledBack {
+                versions: down,
+                then_applied: up,
+            },
+            (false, true) => Outcome::PendingRollback {
+                versions: down,
+                then_applied: up,
+            },
+        }
+    }
+
+    /// Runs the down sections, then the up migrations, each recorded in `vt`.
+    async fn apply(
+        &self,
+        pg: PgRef<'_>,
+        vt: &VersionTable,
+        render: &(dyn Fn(&Template) -> Result<String> + Sync),
+        failed: &(dyn Fn(&Migration, Error) -> Error + Sync),
+    ) -> Result<()> {
+        for m in &self.down {
+            let statements = m.down.as_deref().unwrap_or_default();
+            let sql = statements
+                .iter()
+                .map(render)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| failed(m, e))?;
+            run_statements(pg, &sql).await.map_err(|e| failed(m, e))?;
+            vt.forget(pg, m.version).await.map_err(|e| failed(m, e))?;
+        }
+        for m in &self.up {
+            let sql = m
+                .statements
+                .iter()
+                .map(render)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| failed(m, e))?;
+            run_statements(pg, &sql).await.map_err(|e| failed(m, e))?;
+            vt.record(pg, m).await.map_err(|e| failed(m, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// What `stamp(version)` does to a schema that has `applied`: record every tenant
+/// migration up to `version` not recorded yet, forget the recorded ones above it.
+fn stamp_plan<'m>(
+    migrations: impl Iterator<Item = &'m Migration>,
+    applied: &[Applied],
+    version: u64,
+) -> Outcome {
+    let is_applied = |v: u64| applied.binary_search_by_key(&v, |a| a.0).is_ok();
+    let (mut recorded, mut removed) = (Vec::new(), Vec::new());
+    for m in migrations {
+        if m.version <= version && !is_applied(m.version) {
+            recorded.push(m.version);
+        } else if m.version > version && is_applied(m.version) {
+            removed.push(m.version);
+        }
+    }
+    Outcome::Stamped { recorded, removed }
+}
+
+/// What a run does to each schema.
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    /// Roll back and apply to reach the target.
+    Migrate,
+    /// Record versions up to this one as applied without running them.
+    Stamp(u64),
+}
 
 /// One versioned migration: its file as a [`Template`] whose slots are `{tenant}` and named
 /// slots, the same SQL split into its statements, and the checksum of the file.
@@ -79,6 +233,7 @@ pub struct Migration {
     checksum: Cow<'static, str>,
     template: Template,
     statements: Cow<'static, [Template]>,
+    down: Option<Cow<'static, [Template]>>,
 }
 
 impl Migration {
@@ -91,6 +246,7 @@ impl Migration {
         checksum: &'static str,
         pieces: &'static [Piece],
         statements: &'static [Template],
+        down: Option<&'static [Template]>,
     ) -> Migration {
         Migration {
             version,
@@ -99,6 +255,10 @@ impl Migration {
             checksum: Cow::Borrowed(checksum),
             template: Template::from_static(pieces),
             statements: Cow::Borrowed(statements),
+            down: match down {
+                Some(down) => Some(Cow::Borrowed(down)),
+                None => None,
+            },
         }
     }
 
@@ -140,6 +300,35 @@ impl Migration {
     /// ```
     pub fn statements(&self) -> &[Template] {
         &self.statements
+    }
+
+    /// The statements of the file's down section (after a line `-- down`), which
+    /// [`Migrator::to`] runs to roll the migration back; `None` if the file has none.
+    ///
+    /// ```
+    /// # use tenant_runtime::Migrations;
+    /// static MIGRATIONS: Migrations = tenant_runtime::embed_migrations!("examples/migrations");
+    /// let first = MIGRATIONS.get(1).unwrap();
+    /// assert!(first.down().unwrap()[0].to_string().starts_with("DROP TABLE {tenant}"));
+    /// ```
+    pub fn down(&self) -> Option<&[Template]> {
+        self.down.as_deref()
+    }
+
+    /// Whether this is a shared migration: one that names no `{tenant}` (only named slots,
+    /// or no schema at all), so it runs once ([`Migrator::run_shared`]), not per tenant.
+    ///
+    /// ```
+    /// # use tenant_runtime::Migrations;
+    /// static MIGRATIONS: Migrations = tenant_runtime::embed_migrations!("examples/migrations");
+    /// assert!(!MIGRATIONS.get(1).unwrap().is_shared());
+    /// ```
+    pub fn is_shared(&self) -> bool {
+        !self
+            .statements
+            .iter()
+            .chain(self.down.iter().flat_map(|d| d.iter()))
+            .any(|t| t.slots().any(|s| s == Slot::Tenant))
     }
 }
 
@@ -225,6 +414,7 @@ impl Migrations {
                 checksum: Cow::Owned(m.checksum),
                 template: template(m.parts),
                 statements: m.statements.into_iter().map(template).collect(),
+                down: m.down.map(|down| down.into_iter().map(template).collect()),
             })
             .collect::<Vec<_>>();
         Ok(Migrations {
@@ -282,6 +472,30 @@ pub enum Outcome {
     Failed(Error),
     /// Not attempted: the run stopped at an earlier failure (fail-fast).
     NotRun,
+    // Issue 13, part 3: versions.
+    /// [`Migrator::to`] a lower version: these were rolled back (their down sections run,
+    /// newest first), then `then_applied` applied; committed together.
+    RolledBack {
+        /// Rolled back, newest first.
+        versions: Vec<u64>,
+        /// Applied afterwards (versions at or below the target that were missing).
+        then_applied: Vec<u64>,
+    },
+    /// Dry run of [`Migrator::to`] a lower version: what would be rolled back, then applied.
+    PendingRollback {
+        /// Would be rolled back, newest first.
+        versions: Vec<u64>,
+        /// Would be applied afterwards.
+        then_applied: Vec<u64>,
+    },
+    /// [`Migrator::stamp`]: versions recorded as applied without running them, and
+    /// recorded versions above the stamp forgotten (nothing was run either way).
+    Stamped {
+        /// Recorded as applied.
+        recorded: Vec<u64>,
+        /// Removed from the version table.
+        removed: Vec<u64>,
+    },
 }
 
 impl Outcome {
@@ -300,6 +514,40 @@ impl fmt::Display for Outcome {
             Outcome::Pending(v) => write!(f, "would apply {}", versions(v)),
             Outcome::Failed(e) => write!(f, "FAILED: {e}"),
             Outcome::NotRun => f.write_str("not run (stopped at an earlier failure)"),
+            Outcome::RolledBack {
+                versions: v,
+                then_applied,
+            } => {
+                write!(f, "rolled back {}", versions(v))?;
+                if !then_applied.is_empty() {
+                    write!(f, "; applied {}", versions(then_applied))?;
+                }
+                Ok(())
+            }
+            Outcome::PendingRollback {
+                versions: v,
+                then_applied,
+            } => {
+                write!(f, "would roll back {}", versions(v))?;
+                if !then_applied.is_empty() {
+                    write!(f, "; would apply {}", versions(then_applied))?;
+                }
+                Ok(())
+            }
+            Outcome::Stamped { recorded, removed } => {
+                match recorded.is_empty() {
+                    true => f.write_str("stamped: nothing to record")?,
+                    false => write!(
+                        f,
+                        "stamped: recorded {} without running them",
+                        versions(recorded)
+                    )?,
+                }
+                if !removed.is_empty() {
+                    write!(f, "; forgot {}", versions(removed))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -357,6 +605,10 @@ pub struct OutcomeCounts {
     pub failed: usize,
     /// Tenants not attempted.
     pub not_run: usize,
+    /// Tenants rolled back ([`Outcome::RolledBack`]).
+    pub rolled_back: usize,
+    /// Tenants stamped ([`Outcome::Stamped`]).
+    pub stamped: usize,
 }
 
 /// The outcome of a migration run, one line per tenant, in the order the tenants were given.
@@ -408,6 +660,9 @@ impl MigrationReport {
                 Outcome::Pending(_) => c.pending += 1,
                 Outcome::Failed(_) => c.failed += 1,
                 Outcome::NotRun => c.not_run += 1,
+                Outcome::RolledBack { .. } => c.rolled_back += 1,
+                Outcome::PendingRollback { .. } => c.pending += 1,
+                Outcome::Stamped { .. } => c.stamped += 1,
             }
         }
         c
@@ -437,7 +692,14 @@ impl fmt::Display for MigrationReport {
             c.pending,
             c.failed,
             c.not_run
-        )
+        )?;
+        if c.rolled_back > 0 {
+            write!(f, ", {} rolled back", c.rolled_back)?;
+        }
+        if c.stamped > 0 {
+            write!(f, ", {} stamped", c.stamped)?;
+        }
+        Ok(())
     }
 }
 
@@ -515,6 +777,8 @@ pub struct Migrator<'m> {
     progress: Option<ProgressHook>,
     lock_timeout: Duration,
     statement_timeout: Duration,
+    target: Option<u64>,
+    mode: Mode,
 }
 
 impl<'m> Migrator<'m> {
@@ -528,7 +792,31 @@ impl<'m> Migrator<'m> {
             progress: None,
             lock_timeout: DEFAULT_LOCK_TIMEOUT,
             statement_timeout: DEFAULT_STATEMENT_TIMEOUT,
+            target: None,
+            mode: Mode::Migrate,
         }
+    }
+
+    /// Migrate each tenant to `version` instead of the latest: up (the missing versions up
+    /// to it) or down (the applied versions above it, newest first, by their `-- down`
+    /// sections), in the tenant's one transaction. `0` rolls every migration back. A
+    /// version this set does not have makes [`run`](Migrator::run) fail before anything
+    /// runs ([`MigrateError::UnknownVersion`]); an applied version above it without a down
+    /// section fails that tenant ([`MigrateError::NoDown`]), with nothing changed.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+    /// let report = Migrator::new(&MIGRATIONS).to(1).run(&mut client, &tenants).await?;
+    /// println!("{report}"); // acme (tenant_acme): rolled back 2
+    /// # Ok(()) }
+    /// ```
+    pub fn to(mut self, version: u64) -> Migrator<'m> {
+        self.target = Some(version);
+        self
     }
 
     /// How long a tenant waits for any lock (the schema's advisory lock, a table the
@@ -614,9 +902,174 @@ impl<'m> Migrator<'m> {
         on: impl Into<Connections<'_>>,
         tenants: &[Tenant],
     ) -> Result<MigrationReport> {
+        if let Some(target) = self.target {
+            self.check_target(target)?;
+        }
         let mut opened = Vec::new();
         let (clients, reconnect) = on.into().open(tenants.len(), &mut opened).await?;
         Ok(self.run_on(clients, tenants, reconnect).await)
+    }
+
+    /// Records the tenant migrations up to `version` as applied to each tenant, without
+    /// running them, and forgets recorded ones above it: `Alembic stamp`, to adopt a schema
+    /// that was built by hand (or by an older tool) into the version table. Checksums are
+    /// this build's; the schemas are not changed otherwise. Each tenant reports
+    /// [`Outcome::Stamped`]; with [`dry_run`](Migrator::dry_run) nothing is written.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+    /// // tenant_acme was made by hand as migration 2 would leave it:
+    /// let report = Migrator::new(&MIGRATIONS).stamp(&mut client, &tenants, 2).await?;
+    /// assert!(report.is_success());
+    /// # Ok(()) }
+    /// ```
+    pub async fn stamp(
+        &self,
+        on: impl Into<Connections<'_>>,
+        tenants: &[Tenant],
+        version: u64,
+    ) -> Result<MigrationReport> {
+        self.check_target(version)?;
+        let mut stamper = self.clone();
+        stamper.mode = Mode::Stamp(version);
+        stamper.target = None;
+        let mut opened = Vec::new();
+        let (clients, reconnect) = on.into().open(tenants.len(), &mut opened).await?;
+        Ok(stamper.run_on(clients, tenants, reconnect).await)
+    }
+
+    /// Each tenant's applied migrations (version, name, checksum, when) and the pending
+    /// ones, read over `on` without locking or changing anything. [`TenantHistory::current`]
+    /// is the tenant's version.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+    /// for h in Migrator::new(&MIGRATIONS).history(&mut client, &tenants).await? {
+    ///     println!("{}: at {:?}, pending {:?}", h.tenant.key(), h.current(), h.pending);
+    ///     for m in &h.applied {
+    ///         println!("  {} {} applied {:?}", m.version, m.name, m.applied_at);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn history(
+        &self,
+        on: impl Into<Connections<'_>>,
+        tenants: &[Tenant],
+    ) -> Result<Vec<TenantHistory>> {
+        let mut opened = Vec::new();
+        let (clients, reconnect) = on.into().open(tenants.len(), &mut opened).await?;
+        let never = AtomicBool::new(false);
+        let job = HistoryJob(self);
+        let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}, reconnect).await;
+        Ok(results
+            .into_iter()
+            .zip(tenants)
+            .map(|(h, tenant)| {
+                h.unwrap_or_else(|| TenantHistory {
+                    tenant: tenant.clone(),
+                    applied: Vec::new(),
+                    pending: Vec::new(),
+                    error: Some(Error::Lifecycle(LifecycleError::NoConnection)),
+                })
+            })
+            .collect())
+    }
+
+    /// Applies the shared migrations (those that name no `{tenant}`: tables in named slots,
+    /// extensions) once, recorded in the version table of `home`'s schema (the registry's:
+    /// one per database, like them), in one transaction under that schema's advisory lock.
+    /// The same rules as per tenant: checksums checked, a version missing below the latest
+    /// applied one refused, [`to`](Migrator::to) and [`dry_run`](Migrator::dry_run)
+    /// honoured. Per-tenant runs skip shared migrations; run this first when tenant
+    /// migrations refer to shared tables. A failure is the `Err`
+    /// ([`MigrateError::SharedFailed`]), with nothing applied.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Client, Migrations, Migrator, Registry, SchemaMap};
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let outcome = Migrator::new(&MIGRATIONS)
+    ///     .with_schema_map(SchemaMap::new().with("shared", "public")?)
+    ///     .run_shared(&mut client, &Registry::default())
+    ///     .await?;
+    /// println!("shared: {outcome}");
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_shared(&self, client: &mut Client, home: &Registry) -> Result<Outcome> {
+        if let Some(target) = self.target {
+            self.check_target(target)?;
+        }
+        let schema = home.schema();
+        let tx = client.transaction().await?;
+        let pg = Executor::pg(&tx);
+        let vt = VersionTable::new(schema);
+        let Some(applied) = self.open_version_table(pg, &vt, schema, false).await? else {
+            return Err(Error::Lifecycle(LifecycleError::RegistryNotInstalled {
+                schema: schema.as_str().into(),
+            }));
+        };
+        self.check_applied(schema, &applied)?;
+        let plan = self.plan(schema, &applied, true)?;
+        if plan.is_empty() {
+            return Ok(Outcome::UpToDate);
+        }
+        if self.dry_run {
+            return Ok(plan.outcome(true));
+        }
+        let conn_map = Executor::conn_state(&tx).map.clone();
+        let render = |t: &Template| -> Result<String> {
+            let mut failed = None;
+            let sql = t.render(|slot| {
+                let resolved = match slot {
+                    Slot::Named(name) => match self.map.get(name).or_else(|| conn_map.get(name)) {
+                        Some(s) => Ok(s),
+                        None => default_for_slot(name).map_err(Error::from),
+                    },
+                    Slot::Tenant => Err(MigrateError::Invalid {
+                        problems: vec!["a shared migration names {tenant}".into()],
+                    }
+                    .into()),
+                };
+                resolved.unwrap_or_else(|e| {
+                    failed = Some(e);
+                    schema
+                })
+            });
+            failed.map_or(Ok(sql), Err)
+        };
+        let failed = |m: &Migration, source: Error| {
+            Error::from(MigrateError::SharedFailed {
+                schema: schema.as_str().into(),
+                version: m.version,
+                name: m.name.to_string(),
+                source: Box::new(source),
+            })
+        };
+        plan.apply(pg, &vt, &render, &failed).await?;
+        tx.commit().await?;
+        Ok(plan.outcome(false))
+    }
+
+    /// `version` is 0 or a tenant migration of this set.
+    fn check_target(&self, version: u64) -> Result<()> {
+        if version == 0 || self.migrations.get(version).is_some() {
+            return Ok(());
+        }
+        Err(MigrateError::UnknownVersion {
+            version,
+            known: self.migrations.iter().map(|m| m.version).collect(),
+        }
+        .into())
     }
 
     async fn run_on(
@@ -703,6 +1156,58 @@ impl<'m> Migrator<'m> {
         let mut db = client.for_tenant(tenant).with_schema_map(self.map.clone());
         let tx = db.transaction().await?;
         let pg = tx.executor().pg();
+        let vt = VersionTable::new(schema);
+        let Some(applied) = self.open_version_table(pg, &vt, schema, false).await? else {
+            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
+                schema: schema.as_str().into(),
+            }));
+        };
+        *version_before = applied
+            .iter()
+            .filter(|a| self.migrations.get(a.0).is_none_or(|m| !m.is_shared()))
+            .map(|a| a.0)
+            .max();
+        self.check_applied(schema, &applied)?;
+        if let Mode::Stamp(version) = self.mode {
+            let outcome = stamp_plan(self.tenant_migrations(), &applied, version);
+            if !self.dry_run {
+                vt.stamp(pg, &outcome, self.migrations).await?;
+                tx.commit().await?;
+            }
+            return Ok(outcome);
+        }
+        let plan = self.plan(schema, &applied, false)?;
+        if plan.is_empty() {
+            return Ok(Outcome::UpToDate);
+        }
+        if self.dry_run {
+            return Ok(plan.outcome(true));
+        }
+        let failed = |m: &Migration, source: Error| {
+            Error::from(MigrateError::Failed {
+                tenant: tenant.key().into(),
+                schema: schema.as_str().into(),
+                version: m.version,
+                name: m.name.to_string(),
+                source: Box::new(source),
+            })
+        };
+        let render = |t: &Template| tx.render(t, None);
+        plan.apply(pg, &vt, &render, &failed).await?;
+        tx.commit().await?;
+        Ok(plan.outcome(false))
+    }
+
+    /// Sets the transaction's time limits, takes the schema's advisory lock (not in a dry
+    /// run), makes the version table if missing (not in a dry run; `None` if the schema does
+    /// not exist) and reads it.
+    async fn open_version_table(
+        &self,
+        pg: PgRef<'_>,
+        vt: &VersionTable,
+        schema: SchemaName,
+        read_only: bool,
+    ) -> Result<Option<Vec<Applied>>> {
         // Before the first lock is asked for, so the advisory lock's wait is bounded too.
         pg.query_typed(
             "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
@@ -712,7 +1217,8 @@ impl<'m> Migrator<'m> {
             ],
         )
         .await?;
-        if !self.dry_run {
+        let writes = !self.dry_run && !read_only;
+        if writes {
             lock_schema(pg, schema).await?;
         }
         let found = pg
@@ -726,54 +1232,102 @@ impl<'m> Migrator<'m> {
         let (schema_found, table_found): (bool, bool) =
             (found[0].try_get(0)?, found[0].try_get(1)?);
         if !schema_found {
-            return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
+            return Ok(None);
+        }
+        if table_found {
+            return Ok(Some(vt.read(pg).await?));
+        }
+        if writes {
+            run_statements(pg, std::slice::from_ref(&vt.create)).await?;
+        }
+        Ok(Some(Vec::new()))
+    }
+
+    /// The tenant migrations (those that name `{tenant}`), by version.
+    fn tenant_migrations(&self) -> impl Iterator<Item = &'m Migration> + '_ {
+        self.migrations.list.iter().filter(|m| !m.is_shared())
+    }
+
+    /// What to roll back (newest first) and apply (oldest first) to reach the target, or why
+    /// not: a version missing below the latest applied one, a rollback without a down
+    /// section.
+    fn plan(&self, schema: SchemaName, applied: &[Applied], shared: bool) -> Result<Plan<'m>> {
+        let of_kind = |m: &&Migration| m.is_shared() == shared;
+        let known: Vec<&'m Migration> = self.migrations.list.iter().filter(of_kind).collect();
+        let target = self
+            .target
+            .unwrap_or_else(|| known.last().map_or(0, |m| m.version));
+        let is_applied = |v: u64| applied.binary_search_by_key(&v, |a| a.0).is_ok();
+        let mut down: Vec<&'m Migration> = known
+            .iter()
+            .copied()
+            .filter(|m| m.version > target && is_applied(m.version))
+            .collect();
+        down.reverse();
+        if let Some(m) = down.iter().find(|m| m.down.is_none()) {
+            return Err(MigrateError::NoDown {
                 schema: schema.as_str().into(),
-            }));
+                version: m.version,
+                name: m.name().into(),
+                target,
+            }
+            .into());
         }
-        let applied = if table_found {
-            read_applied(&tx).await?
-        } else {
-            Vec::new()
-        };
-        *version_before = applied.iter().map(|a| a.0).max();
-        let pending = self.pending(tenant, &applied)?;
-        if pending.is_empty() {
-            return Ok(Outcome::UpToDate);
-        }
-        let versions: Vec<u64> = pending.iter().map(|m| m.version).collect();
-        if self.dry_run {
-            return Ok(Outcome::Pending(versions));
-        }
-        if !table_found {
-            let sql = tx.render(&CREATE_VERSION_TABLE, None)?;
-            run_statements(pg, &[sql]).await?;
-        }
-        for m in pending {
-            let failed = |source: Error| {
-                Error::from(MigrateError::Failed {
-                    tenant: tenant.key().into(),
-                    schema: schema.as_str().into(),
-                    version: m.version,
-                    name: m.name.to_string(),
-                    source: Box::new(source),
-                })
-            };
-            let statements = m
-                .statements
+        let kept_latest = known
+            .iter()
+            .filter(|m| m.version <= target && is_applied(m.version))
+            .map(|m| m.version)
+            .max();
+        if let Some(latest) = kept_latest {
+            let missing: Vec<u64> = known
                 .iter()
-                .map(|t| tx.render(t, None))
-                .collect::<Result<Vec<_>>>()
-                .map_err(failed)?;
-            run_statements(pg, &statements).await.map_err(failed)?;
-            let version = i64::try_from(m.version).map_err(|_| {
-                failed(MigrateError::VersionOutOfRange { version: m.version }.into())
-            })?;
-            tx.execute(&INSERT_APPLIED, &[&version, &m.name(), &m.checksum()])
-                .await
-                .map_err(failed)?;
+                .filter(|m| m.version < latest && !is_applied(m.version))
+                .map(|m| m.version)
+                .collect();
+            if !missing.is_empty() {
+                return Err(MigrateError::MissingBelowApplied {
+                    schema: schema.as_str().into(),
+                    missing,
+                    latest,
+                }
+                .into());
+            }
         }
-        tx.commit().await?;
-        Ok(Outcome::Applied(versions))
+        let up = known
+            .iter()
+            .copied()
+            .filter(|m| m.version <= target && !is_applied(m.version))
+            .collect();
+        Ok(Plan { down, up })
+    }
+
+    /// Every applied migration checked against this build: known, and unchanged.
+    fn check_applied(&self, schema: SchemaName, applied: &[Applied]) -> Result<()> {
+        let schema = schema.as_str();
+        for (version, name, checksum) in applied {
+            match self.migrations.get(*version) {
+                None => {
+                    return Err(MigrateError::UnknownApplied {
+                        schema: schema.into(),
+                        version: *version,
+                        name: name.clone(),
+                    }
+                    .into())
+                }
+                Some(m) if m.checksum() != checksum => {
+                    return Err(MigrateError::ChecksumMismatch {
+                        schema: schema.into(),
+                        version: *version,
+                        name: m.name().into(),
+                        applied: checksum.clone(),
+                        embedded: m.checksum().into(),
+                    }
+                    .into())
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
     }
 
     /// A lock or statement timeout, or a lost connection, as its own typed error (the
@@ -833,45 +1387,6 @@ impl<'m> Migrator<'m> {
             None => error,
         }
     }
-
-    /// The migrations not yet applied, after checking every applied one against this build.
-    fn pending(
-        &self,
-        tenant: &Tenant,
-        applied: &[(u64, String, String)],
-    ) -> Result<Vec<&'m Migration>> {
-        let schema = tenant.schema();
-        let schema = schema.as_str();
-        for (version, name, checksum) in applied {
-            match self.migrations.get(*version) {
-                None => {
-                    return Err(MigrateError::UnknownApplied {
-                        schema: schema.into(),
-                        version: *version,
-                        name: name.clone(),
-                    }
-                    .into())
-                }
-                Some(m) if m.checksum() != checksum => {
-                    return Err(MigrateError::ChecksumMismatch {
-                        schema: schema.into(),
-                        version: *version,
-                        name: m.name().into(),
-                        applied: checksum.clone(),
-                        embedded: m.checksum().into(),
-                    }
-                    .into())
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(self
-            .migrations
-            .list
-            .iter()
-            .filter(|m| applied.binary_search_by_key(&m.version, |a| a.0).is_err())
-            .collect())
-    }
 }
 
 impl Job<Tenant> for Migrator<'_> {
@@ -908,15 +1423,135 @@ impl fmt::Debug for Migrator<'_> {
     }
 }
 
-/// `(version, name, checksum)` of every applied migration, by version.
-async fn read_applied<E: Executor>(db: &Db<E>) -> Result<Vec<(u64, String, String)>> {
-    let rows = db.fetch_all(&SELECT_APPLIED, &[]).await?;
-    rows.iter()
-        .map(|r| {
-            let version: i64 = r.try_get(0)?;
-            Ok((version as u64, r.try_get(1)?, r.try_get(2)?))
-        })
-        .collect()
+/// One applied migration, as the version table records it ([`TenantHistory`]).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tenant_runtime::lifecycle::AppliedMigration;
+/// let m = AppliedMigration::new(1, "create_notes", "ab12", SystemTime::UNIX_EPOCH);
+/// assert_eq!((m.version, m.name.as_str()), (1, "create_notes"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AppliedMigration {
+    /// Its version.
+    pub version: u64,
+    /// Its name when it was applied.
+    pub name: String,
+    /// The checksum recorded when it was applied (or stamped).
+    pub checksum: String,
+    /// When it was applied (or stamped), by the database's clock.
+    pub applied_at: std::time::SystemTime,
+}
+
+impl AppliedMigration {
+    /// A record (for tests and tools that compare histories).
+    pub fn new(
+        version: u64,
+        name: &str,
+        checksum: &str,
+        applied_at: std::time::SystemTime,
+    ) -> AppliedMigration {
+        AppliedMigration {
+            version,
+            name: name.into(),
+            checksum: checksum.into(),
+            applied_at,
+        }
+    }
+}
+
+/// One tenant's migrations ([`Migrator::history`]): what its version table records, and the
+/// tenant migrations of this set not applied yet.
+///
+/// ```no_run
+/// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+/// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+/// let history = Migrator::new(&MIGRATIONS).history(&mut client, &tenants).await?;
+/// assert_eq!(history[0].current(), Some(2));
+/// assert!(history[0].pending.is_empty());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct TenantHistory {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Recorded migrations, by version.
+    pub applied: Vec<AppliedMigration>,
+    /// Tenant migrations of this set not recorded, by version.
+    pub pending: Vec<u64>,
+    /// Why the history could not be read (e.g. the schema does not exist).
+    pub error: Option<Error>,
+}
+
+impl TenantHistory {
+    /// The highest recorded version (`None`: nothing applied).
+    pub fn current(&self) -> Option<u64> {
+        self.applied.last().map(|a| a.version)
+    }
+}
+
+/// Reads one tenant's history (a job of [`Migrator::history`]).
+struct HistoryJob<'a, 'm>(&'a Migrator<'m>);
+
+impl Job<Tenant> for HistoryJob<'_, '_> {
+    type Output = TenantHistory;
+    fn run<'a>(
+        &'a self,
+        client: &'a mut Client,
+        tenant: &'a Tenant,
+    ) -> impl std::future::Future<Output = TenantHistory> + Send + 'a {
+        self.0.history_one(client, tenant)
+    }
+}
+
+impl Migrator<'_> {
+    async fn history_one(&self, client: &mut Client, tenant: &Tenant) -> TenantHistory {
+        let mut history = TenantHistory {
+            tenant: tenant.clone(),
+            applied: Vec::new(),
+            pending: Vec::new(),
+            error: None,
+        };
+        match self.read_history(client, tenant).await {
+            Ok(applied) => {
+                history.pending = self
+                    .tenant_migrations()
+                    .filter(|m| {
+                        applied
+                            .binary_search_by_key(&m.version, |a| a.version)
+                            .is_err()
+                    })
+                    .map(|m| m.version)
+                    .collect();
+                history.applied = applied;
+            }
+            Err(e) => history.error = Some(e),
+        }
+        history
+    }
+
+    async fn read_history(
+        &self,
+        client: &mut Client,
+        tenant: &Tenant,
+    ) -> Result<Vec<AppliedMigration>> {
+        let schema = tenant.schema();
+        let tx = client.transaction().await?;
+        let pg = Executor::pg(&tx);
+        let vt = VersionTable::new(schema);
+        match self.open_version_table(pg, &vt, schema, true).await? {
+            None => Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
+                schema: schema.as_str().into(),
+            })),
+            Some(applied) if applied.is_empty() => Ok(Vec::new()),
+            Some(_) => vt.read_with_times(pg).await,
+        }
+    }
 }
 
 /// Compile-time check: the futures of migrating and provisioning can be spawned.

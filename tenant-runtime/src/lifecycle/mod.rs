@@ -12,6 +12,7 @@ mod registry;
 
 pub use jobs::{connect_many, Connections};
 pub(crate) use jobs::{run_jobs, Job};
+pub use migrate::{AppliedMigration, TenantHistory};
 pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
     TenantReport, VERSION_TABLE,

@@ -4,3 +4,5 @@ CREATE TABLE {tenant}.invoices (
     amount_cents bigint NOT NULL
 );
 CREATE INDEX invoices_customer_idx ON {tenant}.invoices (customer_id);
+-- down
+DROP TABLE {tenant}.invoices;

@@ -10,3 +10,7 @@ CREATE TABLE {tenant}.audit_log (
 CREATE FUNCTION {tenant}.unpaid_cents() RETURNS bigint LANGUAGE sql AS $$
     SELECT coalesce(sum(amount_cents), 0)::bigint FROM {tenant}.invoices WHERE NOT paid
 $$;
+-- down
+DROP FUNCTION {tenant}.unpaid_cents();
+DROP TABLE {tenant}.audit_log;
+ALTER TABLE {tenant}.invoices DROP COLUMN paid;
