@@ -1357,3 +1357,140 @@ fn with_migrations<'a>(args: &[&'a str]) -> Vec<&'a str> {
     all.extend(["--migrations", MIGRATIONS]);
     all
 }
+
+// Issue 13, part 5: resumable after kill -9.
+
+/// `tenant migrate --all` killed with SIGKILL mid-run leaves every tenant at no version or
+/// at the latest (one transaction each); a rerun finishes the rest, and each migration is
+/// applied once: the tenants the first run reported are up to date in the second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_killed_mid_run_resumes_and_applies_each_migration_once() {
+    use std::io::BufRead;
+    use std::time::Duration;
+    use tenant_runtime::{Allowlist, ModelSet, Provisioner, Registry};
+
+    // Small by default (CI); TENANT_KILL9_TENANTS=3000 for a longer run.
+    let tenants_n: usize = std::env::var("TENANT_KILL9_TENANTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(120);
+    let schemas = TestSchemas::new("cli_kill9").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    let provisioner = Provisioner::new(ModelSet::new())
+        .unwrap()
+        .with_registry(Registry::new(&registry).unwrap());
+    let mut clients = tenant_runtime::lifecycle::connect_many(&url, 4)
+        .await
+        .unwrap();
+    provisioner.install(&clients[0]).await.unwrap();
+    let pairs: Vec<(String, String)> = (0..tenants_n)
+        .map(|i| (format!("t{i:03}"), schemas.name(&format!("t{i:03}"))))
+        .collect();
+    for r in provisioner
+        .provision_many(&mut clients, &Allowlist::new(), &pairs)
+        .await
+    {
+        r.unwrap();
+    }
+    drop(clients);
+    let started = std::time::Instant::now();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tenant"))
+        .args(with_migrations(&["migrate", "--all", "--jobs", "4"]))
+        .env("DATABASE_URL", &url)
+        .env("TENANT_REGISTRY", &registry)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first_run = Vec::new();
+    while first_run.len() < 20 {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "{first_run:?}");
+        assert!(line.trim_end().ends_with(": applied 1, 2, 3"), "{line}");
+        first_run.push(line.split(' ').next().unwrap().to_owned());
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "killed, not exited: {status:?}");
+
+    // Every tenant is at nothing or at 3: no half-applied tenant.
+    let check = tenant_tests::connect_to(&url).await;
+    let count_at = |rows: &[tokio_postgres::Row]| -> (usize, usize) {
+        let done = rows.iter().filter(|r| r.get::<_, i64>(1) == 3).count();
+        let none = rows.iter().filter(|r| r.get::<_, i64>(1) == 0).count();
+        (done, none)
+    };
+    let mut rows = Vec::new();
+    for (_, schema) in &pairs {
+        let exists: bool = check
+            .query_one(
+                "SELECT to_regclass(format('%I._tenant_migrations', $1::text)) IS NOT NULL",
+                &[schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let sql = if exists {
+            format!("SELECT $1::text, count(*) FROM \"{schema}\"._tenant_migrations")
+        } else {
+            "SELECT $1::text, 0::bigint".to_owned()
+        };
+        rows.push(check.query_one(&sql, &[schema]).await.unwrap());
+    }
+    let (done, none) = count_at(&rows);
+    assert_eq!(done + none, tenants_n, "every tenant at 0 or 3 migrations");
+    assert!(
+        done >= 20 && done < tenants_n,
+        "killed mid-run: {done} done"
+    );
+    eprintln!(
+        "killed after {} reported lines: {done} tenants done, {none} not started",
+        first_run.len()
+    );
+
+    // The rerun: the rest is migrated, nothing twice.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let run = tenant(
+        &url,
+        &registry,
+        &with_migrations(&["migrate", "--all", "--jobs", "4"]),
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    eprintln!("rerun done ({:.1?})", started.elapsed());
+    assert!(
+        run.stdout.contains(&format!(
+            ": {none} migrated, {done} up to date, 0 pending, 0 failed, 0 not run"
+        )),
+        "{run:?}"
+    );
+    for key in &first_run {
+        assert!(
+            !run.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{key} "))),
+            "{key} was applied in the first run: {run:?}"
+        );
+    }
+    let mut rows = Vec::new();
+    for (_, schema) in &pairs {
+        rows.push(
+            check
+                .query_one(
+                    &format!("SELECT $1::text, count(*) FROM \"{schema}\"._tenant_migrations"),
+                    &[schema],
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(
+        count_at(&rows),
+        (tenants_n, 0),
+        "every schema at the latest version"
+    );
+    schemas.cleanup().await;
+}
