@@ -10,6 +10,12 @@
 //! One iteration is the whole 1,000 tenants (`iter_custom`, 10 samples); setup and dropping
 //! the schemas are not timed. Medians and the tenant/baseline ratios are printed at the end.
 //! Run: `cargo bench -p tenant-runtime --bench lifecycle` (uses `$DATABASE_URL`).
+//!
+//! `BENCH_SCALE=1` runs the issue-13 scale run instead, once (a criterion sample of 10,000
+//! tenants would take an hour): `BENCH_TENANTS` tenants (default 10,000) provisioned, then
+//! migrated with the 3 migrations of `benches/migrations` (which alter the provisioned
+//! tables), 8 connections, by `tenant` and then by hand-written tokio-postgres; wall times
+//! and ratios printed.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -27,6 +33,8 @@ use tokio::runtime::Runtime;
 use tokio_postgres::NoTls;
 
 static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+/// Three migrations on top of the provisioned tables (the scale run).
+static SCALE_MIGRATIONS: Migrations = embed_migrations!("benches/migrations");
 const JOBS: usize = 8;
 
 #[derive(Debug, Model)]
@@ -72,7 +80,12 @@ fn tenant_count() -> usize {
     std::env::var("BENCH_TENANTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000)
+        .unwrap_or(if scale_run() { 10_000 } else { 1_000 })
+}
+
+/// Whether `BENCH_SCALE` asks for the scale run.
+fn scale_run() -> bool {
+    std::env::var("BENCH_SCALE").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
 /// A fresh prefix per iteration: `bench_lc_<pid>_<n>`.
@@ -261,7 +274,23 @@ async fn migrate_baseline(admin: &Client, clients: &mut [tokio_postgres::Client]
     let prefix = prefix();
     let tenants = empty_schemas(admin, &prefix).await;
     // The migration SQL as text with `{tenant}`; the baseline substitutes it by hand.
-    let files: Vec<(i64, String, String, String)> = MIGRATIONS
+    let files = migration_files(&MIGRATIONS);
+
+    let started = Instant::now();
+    baseline_migrate(clients, &tenants, &files).await;
+    let elapsed = started.elapsed();
+
+    assert_eq!(
+        count_tables(admin, &prefix, "_tenant_migrations").await as usize,
+        tenants.len()
+    );
+    drop_all(admin, &prefix).await;
+    elapsed
+}
+
+/// `(version, name, checksum, SQL with {tenant})` of each migration, for the baseline.
+fn migration_files(migrations: &Migrations) -> Vec<(i64, String, String, String)> {
+    migrations
         .iter()
         .map(|m| {
             (
@@ -271,12 +300,18 @@ async fn migrate_baseline(admin: &Client, clients: &mut [tokio_postgres::Client]
                 m.template().to_string(),
             )
         })
-        .collect();
+        .collect()
+}
 
-    let started = Instant::now();
+/// The hand-written migration loop: per tenant one transaction (lock, version table,
+/// applied versions, each pending file and its record, commit).
+async fn baseline_migrate(
+    clients: &mut [tokio_postgres::Client],
+    tenants: &[Tenant],
+    files: &[(i64, String, String, String)],
+) {
     over_clients(clients, tenants.len(), async |client: &mut tokio_postgres::Client, i| {
         let schema = format!("\"{}\"", tenants[i].schema().as_str());
-        let files = &files;
         let lock_id = format!("tenant:schema:{}", tenants[i].schema().as_str());
         {
             let tx = client.transaction().await.unwrap();
@@ -319,14 +354,94 @@ async fn migrate_baseline(admin: &Client, clients: &mut [tokio_postgres::Client]
         }
     })
     .await;
-    let elapsed = started.elapsed();
+}
 
+/// The scale run by `tenant`: provision every tenant, then migrate all (both timed).
+async fn scale_tenant(admin: &Client, clients: &mut [Client]) -> (Duration, Duration) {
+    let prefix = prefix();
+    let pairs = pairs(&prefix);
+    let provisioner = Provisioner::new(ModelSet::new().with::<Invoice>().with::<Customer>())
+        .unwrap()
+        .with_registry(Registry::new(&format!("{prefix}_reg")).unwrap());
+    provisioner.install(admin).await.unwrap();
+    let allowlist = Allowlist::new();
+    let started = Instant::now();
+    let results = provisioner
+        .provision_many(clients, &allowlist, &pairs)
+        .await;
+    let provisioned = started.elapsed();
+    assert!(results.iter().all(|r| r.is_ok()));
+    let tenants = allowlist.tenants();
+    let started = Instant::now();
+    let report = Migrator::new(&SCALE_MIGRATIONS)
+        .run(clients, &tenants)
+        .await
+        .unwrap();
+    let migrated = started.elapsed();
+    assert!(report.is_success(), "{report}");
     assert_eq!(
-        count_tables(admin, &prefix, "_tenant_migrations").await as usize,
-        tenants.len()
+        count_tables(admin, &prefix, "payments").await as usize,
+        pairs.len()
     );
     drop_all(admin, &prefix).await;
-    elapsed
+    (provisioned, migrated)
+}
+
+/// The same scale run hand-written on tokio-postgres.
+async fn scale_baseline(
+    admin: &Client,
+    clients: &mut [tokio_postgres::Client],
+) -> (Duration, Duration) {
+    let prefix = prefix();
+    let pairs = pairs(&prefix);
+    let registry = format!("\"{prefix}_reg\".\"tenants\"");
+    admin
+        .as_tokio_postgres()
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{prefix}_reg\"; CREATE TABLE {registry} (key text PRIMARY KEY, schema text NOT NULL UNIQUE, state text NOT NULL DEFAULT 'active', created_at timestamptz NOT NULL DEFAULT now())"
+        ))
+        .await
+        .unwrap();
+    let insert =
+        format!("INSERT INTO {registry} (key, schema) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+    let started = Instant::now();
+    over_clients(
+        clients,
+        pairs.len(),
+        async |client: &mut tokio_postgres::Client, i| {
+            let (key, schema) = &pairs[i];
+            let tx = client.transaction().await.unwrap();
+            let lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+            tx.execute(lock, &[&format!("tenant:key:{key}")])
+                .await
+                .unwrap();
+            tx.execute(lock, &[&format!("tenant:schema:{schema}")])
+                .await
+                .unwrap();
+            tx.batch_execute(&BASELINE_DDL.replace("{s}", &format!("\"{schema}\"")))
+                .await
+                .unwrap();
+            tx.execute(insert.as_str(), &[key, schema]).await.unwrap();
+            tx.commit().await.unwrap();
+        },
+    )
+    .await;
+    let provisioned = started.elapsed();
+    let allowlist = Allowlist::new();
+    for (key, schema) in &pairs {
+        allowlist.insert(key, schema).unwrap();
+    }
+    let tenants = allowlist.tenants();
+    let files = migration_files(&SCALE_MIGRATIONS);
+    let started = Instant::now();
+    baseline_migrate(clients, &tenants, &files).await;
+    let migrated = started.elapsed();
+    assert_eq!(
+        count_tables(admin, &prefix, "payments").await as usize,
+        pairs.len()
+    );
+    drop_all(admin, &prefix).await;
+    (provisioned, migrated)
 }
 
 fn record(name: &'static str, d: Duration) -> Duration {
@@ -347,6 +462,28 @@ fn main() {
             raw_clients(&url).await,
         )
     });
+    if scale_run() {
+        let n = tenant_count();
+        let (ours, theirs) = rt.block_on(async {
+            let ours = scale_tenant(&admin, &mut clients).await;
+            let theirs = scale_baseline(&admin, &mut raw).await;
+            (ours, theirs)
+        });
+        let rate = |d: Duration| n as f64 / d.as_secs_f64();
+        println!("scale run: {n} tenants, {JOBS} connections, 3 migrations, once each:");
+        for (what, o, t) in [
+            ("provision", ours.0, theirs.0),
+            ("migrate", ours.1, theirs.1),
+        ] {
+            println!(
+                "  {what:<9} tenant {o:>9.2?} ({:.0}/s)  tokio-postgres {t:>9.2?} ({:.0}/s)  ratio {:.2}",
+                rate(o),
+                rate(t),
+                o.as_secs_f64() / t.as_secs_f64()
+            );
+        }
+        return;
+    }
     let n = tenant_count();
 
     let mut c = Criterion::default()

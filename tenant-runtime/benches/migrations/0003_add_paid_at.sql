@@ -1,0 +1,1 @@
+ALTER TABLE {tenant}.invoices ADD COLUMN paid_at timestamptz;
