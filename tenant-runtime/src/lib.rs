@@ -101,6 +101,32 @@ pub use sql::{SchemaMap, Slot};
 /// ```
 pub use tenant_macros::Model;
 
+/// Derives [`SqlEnum`](trait@SqlEnum) (with [`model::SqlType`], `ToSql` and `FromSql`) for a
+/// fieldless enum: a PostgreSQL enum type that lives in the slot of each model with a column
+/// of it, created before their tables (see the trait for the attributes).
+///
+/// ```
+/// use tenant_runtime::{Model, SqlEnum};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, SqlEnum)]
+/// #[tenant(type_name = "ticket_status", rename_all = "SCREAMING_SNAKE_CASE")]
+/// enum Status { Open, InProgress, #[tenant(rename = "done")] Closed }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "tickets")]
+/// struct Ticket { #[tenant(primary_key)] id: i64, status: Status }
+///
+/// assert_eq!(<Status as SqlEnum>::LABELS, ["OPEN", "IN_PROGRESS", "done"]);
+/// let types = tenant_runtime::model::ddl::enum_types::<Ticket>();
+/// assert_eq!(
+///     tenant_runtime::model::ddl::create_enum_type(Ticket::SLOT, types[0]).to_string(),
+///     "DO $tenant_enum$ BEGIN CREATE TYPE {tenant}.\"ticket_status\" AS ENUM ('OPEN', 'IN_PROGRESS', 'done'); \
+///      EXCEPTION WHEN duplicate_object THEN NULL; END $tenant_enum$"
+/// );
+/// ```
+pub use tenant_macros::SqlEnum;
+pub use model::SqlEnum;
+
 /// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].
 ///
 /// `embed_migrations!("migrations")` reads `<crate dir>/migrations/*.sql`;
