@@ -54,9 +54,9 @@ mod migrations;
 mod query;
 mod runtime;
 mod schema;
-mod sql_enum;
 #[cfg(test)]
 mod snapshots;
+mod sql_enum;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};

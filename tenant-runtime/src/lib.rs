@@ -101,6 +101,7 @@ pub use sql::{SchemaMap, Slot};
 /// ```
 pub use tenant_macros::Model;
 
+pub use model::SqlEnum;
 /// Derives [`SqlEnum`](trait@SqlEnum) (with [`model::SqlType`], `ToSql` and `FromSql`) for a
 /// fieldless enum: a PostgreSQL enum type that lives in the slot of each model with a column
 /// of it, created before their tables (see the trait for the attributes).
@@ -125,7 +126,6 @@ pub use tenant_macros::Model;
 /// );
 /// ```
 pub use tenant_macros::SqlEnum;
-pub use model::SqlEnum;
 
 /// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].
 ///

@@ -8,8 +8,8 @@
 use futures_util::TryStreamExt;
 use tenant_runtime::model::{Difference, SchemaSnapshot};
 use tenant_runtime::{
-    query, query_as, query_scalar, Client, Db, Error, Model, ModelSet, SchemaMap, SchemaName,
-    Slot, SqlEnum, StatementMode, Tenant,
+    query, query_as, query_scalar, Client, Db, Error, Model, ModelSet, SchemaMap, SchemaName, Slot,
+    SqlEnum, StatementMode, Tenant,
 };
 use tenant_tests::TestSchemas;
 
@@ -85,7 +85,12 @@ async fn enum_types(client: &Client, prefix: &str) -> Vec<(String, String, Vec<S
 }
 
 /// The schema owning the type of column `table.column` in `schema`, and the type's name.
-async fn column_type_owner(client: &Client, schema: &str, table: &str, column: &str) -> (String, String) {
+async fn column_type_owner(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> (String, String) {
     let row = client
         .as_tokio_postgres()
         .query_one(
@@ -152,7 +157,10 @@ async fn enum_types_live_in_each_tenant_schema_before_their_tables() {
             (shared.as_str(), "tier", &tier_labels),
         ]
     );
-    assert_ne!(types[0].3, types[1].3, "each tenant has its own type (own OID)");
+    assert_ne!(
+        types[0].3, types[1].3,
+        "each tenant has its own type (own OID)"
+    );
     // Each table uses its own schema's type.
     for schema in [&acme, &globex] {
         for column in ["status", "previous"] {
@@ -215,7 +223,10 @@ async fn enum_types_live_in_each_tenant_schema_before_their_tables() {
         .into_iter()
         .map(|(s, n, _, _)| format!("{s}.{n}"))
         .collect();
-    assert_eq!(left, [format!("{globex}.ticket_status"), format!("{shared}.tier")]);
+    assert_eq!(
+        left,
+        [format!("{globex}.ticket_status"), format!("{shared}.tier")]
+    );
     schemas.cleanup().await;
 }
 
@@ -234,16 +245,26 @@ async fn every_path(client: &mut Client, tenant: &Tenant, url_schema: &str) -> V
     changed.status = InProgress;
     changed.history = vec![Open, InProgress];
     assert!(changed.update(&db).await.unwrap());
-    assert_eq!(Ticket::get(&db, stored.id).await.unwrap(), Some(changed.clone()));
+    assert_eq!(
+        Ticket::get(&db, stored.id).await.unwrap(),
+        Some(changed.clone())
+    );
 
     // Bulk: insert_many (one statement), insert_many_returning, copy_in (binary COPY).
-    let rows = [ticket("many1", Closed, Some(Open)), ticket("many2", Open, None)];
+    let rows = [
+        ticket("many1", Closed, Some(Open)),
+        ticket("many2", Open, None),
+    ];
     assert_eq!(Ticket::insert_many(&mut db, &rows).await.unwrap(), 2);
-    let returned = Ticket::insert_many_returning(&mut db, &[ticket("many3", InProgress, Some(Closed))])
-        .await
-        .unwrap();
+    let returned =
+        Ticket::insert_many_returning(&mut db, &[ticket("many3", InProgress, Some(Closed))])
+            .await
+            .unwrap();
     assert_eq!(returned[0].history, [Closed, InProgress]);
-    let copied = [ticket("copy1", Closed, Some(InProgress)), ticket("copy2", Open, None)];
+    let copied = [
+        ticket("copy1", Closed, Some(InProgress)),
+        ticket("copy2", Open, None),
+    ];
     assert_eq!(Ticket::copy_in(&db, &copied).await.unwrap(), 2);
 
     // The builder: filters bind the enum (eq, in_list: an array of this schema's type), and
@@ -255,7 +276,10 @@ async fn every_path(client: &mut Client, tenant: &Tenant, url_schema: &str) -> V
         .await
         .unwrap();
     assert_eq!(
-        in_progress.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(),
+        in_progress
+            .iter()
+            .map(|t| t.title.as_str())
+            .collect::<Vec<_>>(),
         ["crud", "many3"]
     );
     let n = Ticket::query()
@@ -366,7 +390,13 @@ async fn the_same_enum_column_round_trips_through_every_path_in_both_statement_m
         models().create_tenant_tables(&db).await.unwrap();
     }
     // many1, many2, many3, copy1, copy2 (crud was deleted).
-    let expected = ["closed_for_good", "open", "in_progress", "closed_for_good", "closed_for_good"];
+    let expected = [
+        "closed_for_good",
+        "open",
+        "in_progress",
+        "closed_for_good",
+        "closed_for_good",
+    ];
     for mode in [StatementMode::Prepared, StatementMode::Unnamed] {
         // One connection for two tenants: their types have different OIDs, and each
         // statement must use its own schema's.
@@ -374,7 +404,11 @@ async fn the_same_enum_column_round_trips_through_every_path_in_both_statement_m
             .await
             .unwrap()
             .with_statement_mode(mode)
-            .with_schema_map(SchemaMap::new().with("shared", &schemas.name("shared")).unwrap());
+            .with_schema_map(
+                SchemaMap::new()
+                    .with("shared", &schemas.name("shared"))
+                    .unwrap(),
+            );
         let prefix = match mode {
             StatementMode::Prepared => "prepared",
             _ => "unnamed",
@@ -441,9 +475,7 @@ async fn diff_reports_missing_enum_types_and_labels_that_differ() {
             models().create_tenant_tables(&db).await.unwrap();
         }
     }
-    let alter = |key: &str, sql: &str| {
-        sql.replace("{s}", &format!("\"{}\"", schemas.name(key)))
-    };
+    let alter = |key: &str, sql: &str| sql.replace("{s}", &format!("\"{}\"", schemas.name(key)));
     client
         .as_tokio_postgres()
         .batch_execute(&alter(
@@ -479,7 +511,11 @@ async fn diff_reports_missing_enum_types_and_labels_that_differ() {
         format!("{}.ticket_status[]", schemas.name("clean")),
         "an enum column's type is read schema-qualified"
     );
-    assert_eq!(diff("clean"), vec![], "built from the models: no difference");
+    assert_eq!(
+        diff("clean"),
+        vec![],
+        "built from the models: no difference"
+    );
     assert_eq!(
         diff("added_label"),
         vec![Difference::ExtraEnumLabel {
@@ -524,7 +560,10 @@ async fn diff_reports_missing_enum_types_and_labels_that_differ() {
         )
         .unwrap();
     assert_eq!(expected_shared.enums["tier"], ["FREE", "PRO"]);
-    assert_eq!(expected_shared.diff(shared_live.get(shared).unwrap()), vec![]);
+    assert_eq!(
+        expected_shared.diff(shared_live.get(shared).unwrap()),
+        vec![]
+    );
     schemas.cleanup().await;
 }
 

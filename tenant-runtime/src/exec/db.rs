@@ -226,12 +226,7 @@ impl<E: Executor> Db<E> {
                 schemas.push(schema);
             }
         }
-        schema_enum_types(
-            self.exec.pg(),
-            &self.exec.conn_state().enum_types,
-            &schemas,
-        )
-        .await
+        schema_enum_types(self.exec.pg(), &self.exec.conn_state().enum_types, &schemas).await
     }
 
     /// The span every statement runs in: it carries the tenant key, so logs of concurrent

@@ -176,7 +176,8 @@ JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
 WHERE t.typtype = 'e' AND n.nspname = ANY($1)";
     let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
     let rows = pg.query_typed(SQL, &[(&names, Type::TEXT_ARRAY)]).await?;
-    let mut found: Vec<(SchemaName, Vec<Type>)> = missing.iter().map(|s| (*s, Vec::new())).collect();
+    let mut found: Vec<(SchemaName, Vec<Type>)> =
+        missing.iter().map(|s| (*s, Vec::new())).collect();
     for row in &rows {
         let schema: String = row.try_get(0)?;
         let name: String = row.try_get(1)?;

@@ -14,9 +14,9 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use super::{ConstraintDef, EnumType, FkAction, IndexKey, Model};
-use crate::sql::Slot;
 use crate::error::Result;
 use crate::exec::PgRef;
+use crate::sql::Slot;
 use crate::sql::{Template, TemplateBuilder};
 
 /// The statements that create `M`, one per template (see the [module docs](self) for why):
@@ -269,7 +269,8 @@ pub fn create_enum_type(slot: Slot, ty: &EnumType) -> Template {
         }
         b.sql("'").sql(&label.replace('\'', "''")).sql("'");
     }
-    b.sql("); EXCEPTION WHEN duplicate_object THEN NULL; END ").sql(&tag);
+    b.sql("); EXCEPTION WHEN duplicate_object THEN NULL; END ")
+        .sql(&tag);
     b.build()
 }
 

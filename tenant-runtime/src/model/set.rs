@@ -196,7 +196,10 @@ impl ModelSet {
     /// The enum types (`#[derive(SqlEnum)]`) of the models whose slot satisfies `keep`, each
     /// once per slot (they live in the slot of the models that use them), in model order;
     /// [`ModelError::ConflictingEnumType`] if two of one name in one slot differ.
-    pub fn enum_types(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<(Slot, &'static EnumType)>> {
+    pub fn enum_types(
+        &self,
+        keep: impl Fn(Slot) -> bool,
+    ) -> Result<Vec<(Slot, &'static EnumType)>> {
         let mut out: Vec<(Slot, &'static EnumType)> = Vec::new();
         for m in self.models.iter().filter(|m| keep(m.slot)) {
             for ty in ddl::enum_types_of(m.columns) {
