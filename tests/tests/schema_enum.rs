@@ -8,8 +8,8 @@
 use futures_util::TryStreamExt;
 use tenant_runtime::model::{Difference, SchemaSnapshot};
 use tenant_runtime::{
-    query, query_as, query_scalar, Client, Db, Error, Model, ModelSet, SchemaMap, SchemaName, Slot,
-    SqlEnum, StatementMode, Tenant,
+    query, query_as, query_scalar, Allowlist, Client, Db, Error, Model, ModelSet, Provisioner,
+    Registry, SchemaMap, SchemaName, Slot, SqlEnum, StatementMode, Tenant,
 };
 use tenant_tests::TestSchemas;
 
@@ -579,4 +579,34 @@ fn labels_follow_rename_all_and_rename() {
     assert_eq!(Status::from_label("Closed"), None);
     assert_eq!(<Tier as SqlEnum>::TYPE_NAME, "tier");
     assert_eq!(<Tier as SqlEnum>::LABELS, ["FREE", "PRO"]);
+}
+
+#[tokio::test]
+async fn provisioning_creates_the_enum_types_in_the_new_tenant_schema() {
+    let schemas = TestSchemas::new("schema_enum_provision").await;
+    let mut client = Client::connect(schemas.url()).await.unwrap();
+    let provisioner = Provisioner::new(ModelSet::new().with::<Ticket>())
+        .unwrap()
+        .with_registry(Registry::new(&schemas.name("registry")).unwrap());
+    provisioner.install(&client).await.unwrap();
+    let allowlist = Allowlist::new();
+    let acme = provisioner
+        .provision(&mut client, &allowlist, "acme", &schemas.name("acme"))
+        .await
+        .unwrap();
+    let types = enum_types(&client, schemas.prefix()).await;
+    assert_eq!(
+        types
+            .iter()
+            .map(|(s, n, _, _)| (s.as_str(), n.as_str()))
+            .collect::<Vec<_>>(),
+        [(schemas.name("acme").as_str(), "ticket_status")]
+    );
+    let db = client.for_tenant(&acme);
+    let stored = ticket("provisioned", Status::InProgress, Some(Status::Open))
+        .insert(&db)
+        .await
+        .unwrap();
+    assert_eq!(Ticket::get(&db, stored.id).await.unwrap(), Some(stored));
+    schemas.cleanup().await;
 }
