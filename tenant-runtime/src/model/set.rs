@@ -102,7 +102,9 @@ impl fmt::Debug for ModelInfo {
 /// (SQLAlchemy's `MetaData`).
 ///
 /// Tables are created in foreign-key order (a referenced table before the tables that
-/// reference it) and dropped in the reverse order. A model may reference itself; a cycle
+/// reference it) and dropped in the reverse order. The enum types of their columns
+/// (`#[derive(SqlEnum)]`, see [`ModelSet::enum_types`]) are created before all tables, in
+/// the slot of the models that use them, and dropped after them. A model may reference itself; a cycle
 /// between models is [`ModelError::ForeignKeyCycle`] naming the cycle.
 ///
 /// Models in the tenant slot are per tenant ([`ModelSet::create_tenant_tables`], what
@@ -196,6 +198,26 @@ impl ModelSet {
     /// The enum types (`#[derive(SqlEnum)]`) of the models whose slot satisfies `keep`, each
     /// once per slot (they live in the slot of the models that use them), in model order;
     /// [`ModelError::ConflictingEnumType`] if two of one name in one slot differ.
+    ///
+    /// ```
+    /// use tenant_runtime::{Model, ModelSet, Slot, SqlEnum};
+    ///
+    /// #[derive(Debug, SqlEnum)] enum Status { Open, Closed }
+    /// #[derive(Model)] #[tenant(table = "tickets")]
+    /// struct Ticket { #[tenant(primary_key)] id: i64, status: Status }
+    /// #[derive(Model)] #[tenant(table = "plans", schema = "shared")]
+    /// struct Plan { #[tenant(primary_key)] code: String, status: Option<Status> }
+    ///
+    /// let models = ModelSet::new().with::<Ticket>().with::<Plan>();
+    /// let types = models.enum_types(|_| true)?;
+    /// let found: Vec<_> = types.iter().map(|(slot, ty)| (*slot, ty.name)).collect();
+    /// assert_eq!(found, [(Slot::Tenant, "status"), (Slot::Named("shared"), "status")]);
+    /// // The tenant DDL creates the type before the table.
+    /// let ddl = models.tenant_tables_ddl()?;
+    /// assert!(ddl[0].to_string().contains(r#"CREATE TYPE {tenant}."status" AS ENUM ('open', 'closed')"#));
+    /// assert!(ddl[1].to_string().starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."tickets""#));
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
     pub fn enum_types(
         &self,
         keep: impl Fn(Slot) -> bool,
