@@ -42,7 +42,7 @@
 //! | [`error`] | the one [`Error`](enum@Error), the causes request handling matches at its top, the rest nested by area | [`Error`](enum@Error), [`Result`] |
 //! | [`sql`] | templates with schema slots, the one template builder, schema maps | [`Slot`], [`SchemaMap`] |
 //! | [`exec`] | everything that runs statements: the executor traits, [`Client`], [`Transaction`], the [`Db`] handle and its one run path, the statement cache and mode, row streams | [`Executor`], [`Writable`], [`Begin`], [`Client`], [`Transaction`], [`Db`], [`StatementMode`] |
-//! | [`model`] | [`Model`] and [`Keyed`], typed [`Column`]s and their filters, the [`Select`] builder, bulk loads ([`model::bulk`]), DDL ([`model::ddl`]), [`ModelSet`] | [`Model`], [`Keyed`], [`Column`], [`Select`], [`ModelSet`] |
+//! | [`model`] | [`Model`] and [`Keyed`], typed [`Column`]s and their filters, the [`Select`] builder, PostgreSQL enum types ([`SqlEnum`](trait@SqlEnum)), bulk loads ([`model::bulk`]), DDL ([`model::ddl`]), [`ModelSet`], the live-schema reader and diff | [`Model`], [`Keyed`], [`Column`], [`Select`], [`ModelSet`], [`SqlEnum`](trait@SqlEnum) |
 //! | `query.rs` | what [`query!`], [`query_as!`] and [`query_scalar!`] expand to | [`Query`], [`QueryAs`], [`QueryScalar`] |
 //! | [`pool`] | [`TenantPool`], read replicas, a database per tenant, vertical partitions | [`TenantPool`] |
 //! | [`lifecycle`] | the tenant [`Registry`], the [`Provisioner`], [`Migrations`] and the [`Migrator`], Citus | [`Registry`], [`Provisioner`], [`Migrations`], [`Migrator`] |
