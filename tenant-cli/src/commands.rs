@@ -402,20 +402,34 @@ fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Fai
     Ok((migrations, map))
 }
 
-/// The active tenants to work on: all of the registry's, or the ones named.
+/// The active tenants to work on: all of the registry's, or the ones named; and how many
+/// active registry rows were skipped because the library refuses them (each one warned of).
 async fn select_tenants(
     client: &Client,
     registry: &Registry,
     all: bool,
     keys: &[String],
-) -> Result<Vec<Tenant>, Failure> {
-    let allowlist = Allowlist::load_from_registry(client, registry).await?;
-    if all {
-        return Ok(allowlist.tenants());
+) -> Result<(Vec<Tenant>, usize), Failure> {
+    let allowlist = Allowlist::new();
+    let refresh = allowlist.refresh_from_registry(client, registry).await?;
+    // A row the library refuses (a hand-edited schema such as `public`) is skipped, not
+    // fatal: every other tenant is still worked on, and the run ends with exit 1.
+    for row in &refresh.refused {
+        eprintln!(
+            "warning: the registry row of tenant {} cannot be loaded: {}; skipped",
+            escaped(&row.key),
+            operator_message(&row.reason)
+        );
     }
-    keys.iter()
+    let skipped = refresh.refused.len();
+    if all {
+        return Ok((allowlist.tenants(), skipped));
+    }
+    let tenants = keys
+        .iter()
         .map(|k| allowlist.resolve(k).map_err(Failure::from))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((tenants, skipped))
 }
 
 fn progress_bar(total: usize, verb: &str) -> ProgressBar {
@@ -485,7 +499,7 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
             return Ok(());
         }
     }
-    let tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    let (tenants, skipped) = select_tenants(&client, registry, args.all, &args.tenant).await?;
     drop(client);
     let migrator = migrator
         .fail_fast(args.fail_fast)
@@ -497,11 +511,12 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
         "migrating"
     };
     let report = run_migrator(migrator, url, args.jobs, &tenants, verb, true).await?;
-    summarise(&report)
+    summarise(&report, skipped)
 }
 
-/// The lines of tenants that had none yet, the summary line, and the exit status.
-fn summarise(report: &MigrationReport) -> Result<(), Failure> {
+/// The lines of tenants that had none yet, the summary line, and the exit status
+/// (`skipped`: registry rows that could not be loaded).
+fn summarise(report: &MigrationReport, skipped: usize) -> Result<(), Failure> {
     // Tenants that never started (fail-fast, or no connection left) had no line yet.
     for t in &report.tenants {
         if t.elapsed.is_zero() && !matches!(t.outcome, Outcome::UpToDate) {
@@ -526,7 +541,10 @@ fn summarise(report: &MigrationReport) -> Result<(), Failure> {
         c.failed,
         c.not_run
     );
-    if report.is_success() {
+    if skipped > 0 {
+        println!("{skipped} registry row(s) skipped: they cannot be loaded (see the warnings)");
+    }
+    if report.is_success() && skipped == 0 {
         Ok(())
     } else {
         Err(Failure::TenantsFailed)
@@ -570,7 +588,7 @@ async fn versions(
 ) -> Result<(), Failure> {
     let (migrations, map) = load_migrations(&args.migrations)?;
     let client = connect(url).await?;
-    let mut tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    let (mut tenants, skipped) = select_tenants(&client, registry, args.all, &args.tenant).await?;
     drop(client);
     tenants.sort_by(|a, b| a.key().cmp(b.key()));
     let jobs = usize::from(args.jobs).min(tenants.len()).max(1);
@@ -600,7 +618,7 @@ async fn versions(
             error: h.error.as_ref().map(operator_message),
         })
         .collect();
-    let failed = rows.iter().any(|r| r.error.is_some());
+    let failed = skipped > 0 || rows.iter().any(|r| r.error.is_some());
     if args.format == Format::Json {
         write_json(&VersionsJson {
             registry: registry.schema().as_str(),
@@ -678,7 +696,7 @@ fn run_failure(e: tenant_runtime::Error) -> Failure {
 async fn stamp(url: &str, registry: &Registry, args: StampArgs) -> Result<(), Failure> {
     let (migrations, map) = load_migrations(&args.migrations)?;
     let client = connect(url).await?;
-    let tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    let (tenants, skipped) = select_tenants(&client, registry, args.all, &args.tenant).await?;
     drop(client);
     let migrator = Migrator::new(&migrations)
         .with_schema_map(map)
@@ -691,7 +709,7 @@ async fn stamp(url: &str, registry: &Registry, args: StampArgs) -> Result<(), Fa
     for t in &report.tenants {
         println!("{}: {}", tenant_label(&t.tenant), outcome(&t.outcome));
     }
-    summarise(&report)
+    summarise(&report, skipped)
 }
 
 /// `status --format json` (shape documented in `--help`).
