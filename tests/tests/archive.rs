@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tenant_runtime::error::ArchiveError;
-use tenant_runtime::lifecycle::archive::{ArchiveSummary, Exporter, Importer};
+use tenant_runtime::lifecycle::archive::{verify, ArchiveSummary, Exporter, Importer};
 use tenant_runtime::{
     Allowlist, Client, Error, Migrations, Migrator, Model, ModelSet, Provisioner, Registry,
     SchemaMap, Tenant,
@@ -306,10 +306,9 @@ async fn round_trip_keeps_every_type_and_null_and_continues_the_sequences() {
         types.contains(&"numeric(20,6)") && types.contains(&"text[]"),
         "{types:?}"
     );
-    let verified =
-        tenant_runtime::lifecycle::archive::verify(tokio::fs::File::open(&file).await.unwrap())
-            .await
-            .unwrap();
+    let verified = verify(tokio::fs::File::open(&file).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(checksums(&verified), checksums(&exported));
 
     let copy_schema = schemas.name("acme_copy");
@@ -704,7 +703,15 @@ async fn damaged_or_mismatched_archives_are_refused_and_create_nothing() {
         }
     };
 
-    // Truncated anywhere: in the header, the manifest, a frame, the end.
+    // Truncated anywhere: in the header, the manifest, a frame, the end. Every cut is read by
+    // `verify` (no database: the reader the import uses); the import is tried on the fixed
+    // places and one cut in eight of the sweep (each import provisions, then rolls back).
+    let truncated = |e: &ArchiveError| {
+        matches!(
+            e,
+            ArchiveError::Truncated { .. } | ArchiveError::NotAnArchive
+        )
+    };
     let mut cuts = vec![
         0,
         5,
@@ -714,32 +721,38 @@ async fn damaged_or_mismatched_archives_are_refused_and_create_nothing() {
         archive.len() - 9,
         archive.len() - 13,
     ];
+    let fixed = cuts.len();
     cuts.extend((1..40).map(|i| archive.len() * i / 40));
-    for cut in cuts {
-        let e = attempt(&archive[..cut], &importer).await;
-        assert!(
-            matches!(
-                e,
-                ArchiveError::Truncated { .. } | ArchiveError::NotAnArchive
-            ),
-            "cut at {cut}: {e}"
-        );
+    for (n, cut) in cuts.into_iter().enumerate() {
+        let e = verify(&archive[..cut]).await.expect_err("a cut archive");
+        assert!(truncated(&e), "verify, cut at {cut}: {e}");
+        if n < fixed || n % 8 == 0 {
+            let e = attempt(&archive[..cut], &importer).await;
+            assert!(truncated(&e), "import, cut at {cut}: {e}");
+        }
     }
-    // One flipped byte anywhere, and bytes after the end.
+    // One flipped byte anywhere: refused as damaged (never read as another model set, never
+    // an I/O error). `verify` reads every flip, the import the fixed places and one in eight.
+    let damaged_not_mismatched = |e: &ArchiveError| {
+        !matches!(
+            e,
+            ArchiveError::TablesDiffer { .. } | ArchiveError::Io { .. }
+        )
+    };
     let mut positions: Vec<usize> = vec![0, 9, 14, 20, archive.len() - 1, archive.len() - 10];
+    let fixed = positions.len();
     positions.extend((1..60).map(|i| archive.len() * i / 60));
-    for at in positions {
+    for (n, at) in positions.into_iter().enumerate() {
         let mut damaged = archive.clone();
         damaged[at] ^= 0x20;
-        let e = attempt(&damaged, &importer).await;
-        assert!(
-            !matches!(
-                e,
-                ArchiveError::TablesDiffer { .. } | ArchiveError::Io { .. }
-            ),
-            "flip at {at}: {e}"
-        );
+        let e = verify(&damaged[..]).await.expect_err("a damaged archive");
+        assert!(damaged_not_mismatched(&e), "verify, flip at {at}: {e}");
+        if n < fixed || n % 8 == 0 {
+            let e = attempt(&damaged, &importer).await;
+            assert!(damaged_not_mismatched(&e), "import, flip at {at}: {e}");
+        }
     }
+    // And bytes after the end.
     let mut longer = archive.clone();
     longer.push(0);
     let e = attempt(&longer, &importer).await;
@@ -1024,10 +1037,9 @@ async fn purge_snapshots_each_schema_first_and_keeps_it_when_the_snapshot_fails(
         std::slice::from_ref(&file),
         "the archive, no partial file"
     );
-    let verified =
-        tenant_runtime::lifecycle::archive::verify(tokio::fs::File::open(&file).await.unwrap())
-            .await
-            .unwrap();
+    let verified = verify(tokio::fs::File::open(&file).await.unwrap())
+        .await
+        .unwrap();
     assert_eq!(verified.manifest.source.key, "acme");
     // The whole schema, in its own foreign-key order (ties by name).
     let mut by_name = checksums(&before);
@@ -1119,6 +1131,12 @@ struct Event {
     task: i32,
 }
 
+/// Rows of the moved tenant before the move: enough for the copy to take a while (the
+/// writers run through it), few enough for CI.
+const MOVE_SEED: i64 = 30_000;
+/// Rows of the tenant whose target is killed once 1 MiB arrived (about 3 MiB in all).
+const FAULT_SEED: i64 = 80_000;
+
 /// Whether a failed statement is what a moving tenant answers (and the caller retries):
 /// the moved tables' refusal, or the old schema gone (renamed by its retirement).
 fn retry_after_move(e: &Error) -> bool {
@@ -1167,7 +1185,7 @@ async fn a_move_under_load_loses_and_duplicates_no_committed_write() {
     client
         .as_tokio_postgres()
         .batch_execute(&format!(
-            "INSERT INTO \"{schema}\".events (tag, task) SELECT 'seed-' || g, -1 FROM generate_series(1, 100000) g"
+            "INSERT INTO \"{schema}\".events (tag, task) SELECT 'seed-' || g, -1 FROM generate_series(1, {MOVE_SEED}) g"
         ))
         .await
         .unwrap();
@@ -1218,7 +1236,7 @@ async fn a_move_under_load_loses_and_duplicates_no_committed_write() {
                     }
                 } else {
                     match Event::query().count(&db).await {
-                        Ok(count) => assert!(count >= 100_000),
+                        Ok(count) => assert!(count >= MOVE_SEED),
                         Err(e) if retry_after_move(&e) => {}
                         Err(e) => panic!("task {task}: {e}"),
                     }
@@ -1247,7 +1265,7 @@ async fn a_move_under_load_loses_and_duplicates_no_committed_write() {
 
     let moved_rows = moved.tables[0].rows;
     let target = tags(&database.url(), &schema).await;
-    let mut expected: Vec<String> = (1..=100_000).map(|g| format!("seed-{g}")).collect();
+    let mut expected: Vec<String> = (1..=MOVE_SEED).map(|g| format!("seed-{g}")).collect();
     expected.extend(committed.iter().cloned());
     expected.sort();
     assert_eq!(
@@ -1259,7 +1277,7 @@ async fn a_move_under_load_loses_and_duplicates_no_committed_write() {
     // Writes landed on both sides of the move, and the old schema kept what it had.
     let old = tags(&url, &retired.renamed_to).await;
     assert_eq!(old.len() as u64, moved_rows);
-    assert!(moved_rows > 100_000, "writes before the move");
+    assert!(moved_rows > MOVE_SEED as u64, "writes before the move");
     assert!((target.len() as u64) > moved_rows, "writes after the move");
     assert!(old.iter().all(|t| target.binary_search(t).is_ok()));
     // The old tables refuse writes.
@@ -1304,7 +1322,7 @@ async fn a_target_killed_mid_copy_leaves_the_tenant_serving_where_it_was() {
     client
         .as_tokio_postgres()
         .batch_execute(&format!(
-            "INSERT INTO \"{schema}\".events (tag, task) SELECT 'seed-' || g, -1 FROM generate_series(1, 200000) g"
+            "INSERT INTO \"{schema}\".events (tag, task) SELECT 'seed-' || g, -1 FROM generate_series(1, {FAULT_SEED}) g"
         ))
         .await
         .unwrap();
@@ -1362,7 +1380,7 @@ async fn a_target_killed_mid_copy_leaves_the_tenant_serving_where_it_was() {
     .insert(&db)
     .await
     .unwrap();
-    assert_eq!(Event::query().count(&db).await.unwrap(), 200_001);
+    assert_eq!(Event::query().count(&db).await.unwrap(), FAULT_SEED + 1);
     drop(db);
     // And nothing of it in the target.
     let restarted = cluster.clone();
