@@ -160,6 +160,12 @@ pub enum ArchiveError {
 }
 
 /// The part of an archive a reader expected (in [`ArchiveError::Truncated`]).
+///
+/// ```
+/// use tenant_runtime::error::{ArchiveError, ArchivePart};
+/// let e = ArchiveError::Truncated { offset: 20, expected: ArchivePart::Manifest };
+/// assert!(e.to_string().starts_with("the archive is truncated: it ends at byte 20 while the manifest was expected"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ArchivePart {
@@ -185,6 +191,12 @@ impl std::fmt::Display for ArchivePart {
 }
 
 /// What [`ArchiveError::Corrupt`] found.
+///
+/// ```
+/// use tenant_runtime::error::{ArchiveError, Corruption};
+/// let e = ArchiveError::Corrupt { offset: 4096, problem: Corruption::UnknownFrame(0x51) };
+/// assert!(e.to_string().starts_with("the archive is damaged at byte 4096: unknown frame tag 0x51"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Corruption {
@@ -245,6 +257,17 @@ impl std::fmt::Display for Corruption {
 }
 
 /// What an [`ArchiveError::Io`] was doing.
+///
+/// ```
+/// use std::io::{Error as IoError, ErrorKind};
+/// use tenant_runtime::error::{ArchiveError, IoAction};
+/// let e = ArchiveError::Io {
+///     action: IoAction::Open,
+///     path: Some("acme.tenant".into()),
+///     source: IoError::from(ErrorKind::NotFound),
+/// };
+/// assert!(e.to_string().starts_with("cannot open the archive acme.tenant: "));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IoAction {

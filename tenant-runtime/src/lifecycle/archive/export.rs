@@ -25,6 +25,19 @@ pub(crate) type ProgressHook = Arc<dyn Fn(&ArchiveProgress<'_>) + Send + Sync>;
 
 /// What an export wrote (or what [`verify`](super::verify) read): the manifest and, per
 /// table, its row count and checksum.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::archive::Exporter;
+/// # async fn run(client: &mut tenant_runtime::Client, acme: &tenant_runtime::Tenant) -> Result<(), tenant_runtime::Error> {
+/// let summary = Exporter::whole_schema().export_to_file(client, acme, "acme.tenant").await?;
+/// println!(
+///     "{} bytes, {} rows, migration version {:?}",
+///     summary.bytes,
+///     summary.rows(),
+///     summary.manifest.migration_version
+/// );
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArchiveSummary {

@@ -56,6 +56,17 @@ pub struct Manifest {
 }
 
 /// The tenant an archive was exported from.
+///
+/// ```
+/// use tenant_runtime::lifecycle::archive::Manifest;
+/// # let json = r#"{"format":1,"source":{"key":"acme","schema":"tenant_acme"},
+/// #   "exported_at":"2026-12-01T10:00:00Z","server_version":150000,"migration_version":3,
+/// #   "tables":[{"name":"notes","columns":[{"name":"id","sql_type":"bigint","nullable":false,"schema_type":false}],
+/// #              "primary_key":["id"],"sequences":[{"column":"id","last_value":7,"is_called":true}]}]}"#;
+/// let manifest: Manifest = serde_json::from_str(json)?;
+/// assert_eq!((manifest.source.key.as_str(), manifest.source.schema.as_str()), ("acme", "tenant_acme"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Source {
@@ -66,6 +77,18 @@ pub struct Source {
 }
 
 /// One table of a [`Manifest`].
+///
+/// ```
+/// use tenant_runtime::lifecycle::archive::Manifest;
+/// # let json = r#"{"format":1,"source":{"key":"acme","schema":"tenant_acme"},
+/// #   "exported_at":"2026-12-01T10:00:00Z","server_version":150000,"migration_version":3,
+/// #   "tables":[{"name":"notes","columns":[{"name":"id","sql_type":"bigint","nullable":false,"schema_type":false}],
+/// #              "primary_key":["id"],"sequences":[{"column":"id","last_value":7,"is_called":true}]}]}"#;
+/// let manifest: Manifest = serde_json::from_str(json)?;
+/// let notes = &manifest.tables[0];
+/// assert_eq!((notes.name.as_str(), notes.primary_key.as_slice()), ("notes", &["id".to_owned()][..]));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TableSpec {
@@ -81,6 +104,18 @@ pub struct TableSpec {
 }
 
 /// One column of a [`TableSpec`].
+///
+/// ```
+/// use tenant_runtime::lifecycle::archive::Manifest;
+/// # let json = r#"{"format":1,"source":{"key":"acme","schema":"tenant_acme"},
+/// #   "exported_at":"2026-12-01T10:00:00Z","server_version":150000,"migration_version":3,
+/// #   "tables":[{"name":"notes","columns":[{"name":"id","sql_type":"bigint","nullable":false,"schema_type":false}],
+/// #              "primary_key":["id"],"sequences":[{"column":"id","last_value":7,"is_called":true}]}]}"#;
+/// let manifest: Manifest = serde_json::from_str(json)?;
+/// let id = &manifest.tables[0].columns[0];
+/// assert_eq!((id.name.as_str(), id.sql_type.as_str(), id.nullable), ("id", "bigint", false));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ColumnSpec {
@@ -98,7 +133,20 @@ pub struct ColumnSpec {
     pub schema_type: bool,
 }
 
-/// The sequence of one identity or serial column of a [`TableSpec`].
+/// The sequence of one identity or serial column of a [`TableSpec`]: an import sets the
+/// new tenant's sequence to it, so ids continue after the imported ones.
+///
+/// ```
+/// use tenant_runtime::lifecycle::archive::Manifest;
+/// # let json = r#"{"format":1,"source":{"key":"acme","schema":"tenant_acme"},
+/// #   "exported_at":"2026-12-01T10:00:00Z","server_version":150000,"migration_version":3,
+/// #   "tables":[{"name":"notes","columns":[{"name":"id","sql_type":"bigint","nullable":false,"schema_type":false}],
+/// #              "primary_key":["id"],"sequences":[{"column":"id","last_value":7,"is_called":true}]}]}"#;
+/// let manifest: Manifest = serde_json::from_str(json)?;
+/// let seq = &manifest.tables[0].sequences[0];
+/// assert_eq!((seq.column.as_str(), seq.last_value, seq.is_called), ("id", 7, true));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct SequenceSpec {
@@ -112,6 +160,16 @@ pub struct SequenceSpec {
 
 /// What one table's stream held: written at the end of each table stream, and returned by
 /// export, import and [`verify`](super::verify).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// let file = tokio::fs::File::open("acme.tenant").await.expect("open");
+/// let summary = tenant_runtime::lifecycle::archive::verify(file).await?;
+/// for t in &summary.tables {
+///     println!("{}: {} rows, {} bytes, sha256 {}", t.name, t.rows, t.bytes, t.sha256);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TableSummary {
@@ -126,6 +184,15 @@ pub struct TableSummary {
 }
 
 /// How far an export, import or clone is (passed to `on_progress` callbacks).
+///
+/// ```
+/// use tenant_runtime::lifecycle::archive::{ArchiveProgress, Exporter};
+///
+/// fn show(p: &ArchiveProgress<'_>) {
+///     eprintln!("table {} ({}/{}): {} rows, {} bytes", p.table, p.table_index + 1, p.tables, p.table_rows, p.bytes);
+/// }
+/// let exporter = Exporter::whole_schema().on_progress(show);
+/// ```
 #[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct ArchiveProgress<'a> {

@@ -29,6 +29,17 @@ use crate::model::ddl::run_statements;
 use crate::sql::Slot;
 
 /// What an import made: the new tenant and, per table, what was loaded into it.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::archive::Importer;
+/// # async fn run(provisioner: &tenant_runtime::Provisioner, client: &mut tenant_runtime::Client, allowlist: &tenant_runtime::Allowlist) -> Result<(), tenant_runtime::Error> {
+/// let imported = Importer::new(provisioner)
+///     .import_file(client, allowlist, "acme-copy", "tenant_acme_copy", "acme.tenant")
+///     .await?;
+/// assert_eq!(allowlist.resolve("acme-copy")?, imported.tenant);
+/// println!("from {:?}: {} tables", imported.manifest.source.key, imported.tables.len());
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Imported {
@@ -41,6 +52,19 @@ pub struct Imported {
 }
 
 /// What a clone made: the new tenant and the rows copied into each table.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::archive::Importer;
+/// # async fn run(provisioner: &tenant_runtime::Provisioner, client: &mut tenant_runtime::Client, allowlist: &tenant_runtime::Allowlist) -> Result<(), tenant_runtime::Error> {
+/// let acme = allowlist.resolve("acme")?;
+/// let demo = Importer::new(provisioner)
+///     .clone_tenant(client, allowlist, &acme, "demo-1", "tenant_demo_1")
+///     .await?;
+/// for (table, rows) in &demo.tables {
+///     println!("{table}: {rows} rows");
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Cloned {

@@ -20,6 +20,20 @@ use crate::pool::DatabaseRegistry;
 pub const MOVED_SQLSTATE: &str = "40001";
 
 /// What [`Mover::move_tenant`] did.
+///
+/// ```no_run
+/// use tenant_runtime::lifecycle::archive::Mover;
+/// use tenant_runtime::pool::DatabaseRegistry;
+/// # async fn run(shared: &tenant_runtime::Provisioner, own: &tenant_runtime::Provisioner, client: &mut tenant_runtime::Client, routes: &DatabaseRegistry, acme: &tenant_runtime::Tenant) -> Result<(), tenant_runtime::Error> {
+/// let moved = Mover::new(shared, own)
+///     .move_tenant(client, "postgres://app@db-acme/app", routes, acme)
+///     .await?;
+/// match &moved.retired {
+///     Ok(retired) => println!("old schema kept as {}", retired.renamed_to),
+///     Err(e) => eprintln!("moved, but the old schema is not retired yet: {e}"),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Moved {
