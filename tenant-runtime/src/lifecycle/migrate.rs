@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use postgres_types::Type;
@@ -34,6 +34,27 @@ pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one statement of a migration may run ([`Migrator::statement_timeout`]): room
 /// for an index build or a table rewrite on a large tenant, a bound on a runaway one.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// The version table of the tenant slot's schema, made if missing (archive import).
+pub(crate) static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("CREATE TABLE IF NOT EXISTS ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(
+            " (version bigint PRIMARY KEY, name text NOT NULL, \
+             checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .build()
+});
+
+/// Records one applied migration in the tenant slot's version table (archive import).
+pub(crate) static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+    Template::builder()
+        .sql("INSERT INTO ")
+        .table(Slot::Tenant, VERSION_TABLE)
+        .sql(" (version, name, checksum) VALUES ($1, $2, $3)")
+        .build()
+});
 
 /// `(version, name, checksum)` of an applied migration.
 type Applied = (u64, String, String);
