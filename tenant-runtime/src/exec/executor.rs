@@ -20,15 +20,31 @@ pub(crate) mod sealed {
 }
 
 /// The connection-level state every executor carries: its statement cache, its default
-/// [`SchemaMap`] (the widest of the three map levels) and its [`StatementMode`].
-#[derive(Debug, Default)]
+/// [`SchemaMap`] (the widest of the three map levels), its [`StatementMode`] and prepare
+/// threshold.
+#[derive(Debug)]
 pub struct ConnState {
     pub(crate) cache: StatementCache,
     pub(crate) map: SchemaMap,
     pub(crate) mode: StatementMode,
+    /// In [`StatementMode::Prepared`], the use (while cached) at which a statement is
+    /// prepared; 0 never.
+    pub(crate) prepare_threshold: u32,
     /// Set when the connection was handed out raw (SQL the library did not write could have
     /// changed its session state): a pool resets it before its next checkout.
     pub(crate) needs_reset: AtomicBool,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        ConnState {
+            cache: StatementCache::default(),
+            map: SchemaMap::default(),
+            mode: StatementMode::default(),
+            prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
+            needs_reset: AtomicBool::new(false),
+        }
+    }
 }
 
 impl ConnState {

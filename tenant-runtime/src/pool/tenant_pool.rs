@@ -59,6 +59,7 @@ struct Manager {
     map: SchemaMap,
     mode: StatementMode,
     cache_capacity: usize,
+    prepare_threshold: u32,
 }
 
 impl managed::Manager for Manager {
@@ -70,7 +71,8 @@ impl managed::Manager for Manager {
         Ok(Client::new(pg)
             .with_statement_cache_capacity(self.cache_capacity)
             .with_schema_map(self.map.clone())
-            .with_statement_mode(self.mode))
+            .with_statement_mode(self.mode)
+            .with_prepare_threshold(self.prepare_threshold))
     }
 
     async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<Error> {
@@ -429,6 +431,7 @@ pub struct TenantPoolBuilder {
     create_timeout: Option<Duration>,
     recycle_timeout: Option<Duration>,
     cache_capacity: usize,
+    prepare_threshold: u32,
     mode: StatementMode,
     map: SchemaMap,
 }
@@ -463,6 +466,7 @@ impl TenantPoolBuilder {
             create_timeout: Some(Self::DEFAULT_CREATE_TIMEOUT),
             recycle_timeout: Some(Self::DEFAULT_RECYCLE_TIMEOUT),
             cache_capacity: StatementCache::DEFAULT_CAPACITY,
+            prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
             mode: StatementMode::Prepared,
             map: SchemaMap::new(),
         }
@@ -512,6 +516,23 @@ impl TenantPoolBuilder {
         self
     }
 
+    /// In [`StatementMode::Prepared`], the use at which a statement is prepared on a
+    /// connection (see [`Client::with_prepare_threshold`]): default
+    /// [`StatementCache::DEFAULT_PREPARE_THRESHOLD`] (first use unnamed, prepared on the
+    /// second while cached), `1` prepares on first use, `0` never.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .prepare_threshold(5) // like pgjdbc's default
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_threshold(mut self, threshold: u32) -> TenantPoolBuilder {
+        self.prepare_threshold = threshold;
+        self
+    }
+
     /// How statements are sent: [`StatementMode::Unnamed`] behind a transaction pooler.
     pub fn statement_mode(mut self, mode: StatementMode) -> TenantPoolBuilder {
         self.mode = mode;
@@ -542,6 +563,7 @@ impl TenantPoolBuilder {
             map: self.map,
             mode: self.mode,
             cache_capacity: self.cache_capacity,
+            prepare_threshold: self.prepare_threshold,
         };
         let inner = managed::Pool::builder(manager)
             .max_size(self.max_size)
@@ -567,6 +589,7 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("create_timeout", &self.create_timeout)
             .field("recycle_timeout", &self.recycle_timeout)
             .field("statement_cache_capacity", &self.cache_capacity)
+            .field("prepare_threshold", &self.prepare_threshold)
             .field("mode", &self.mode)
             .field("map", &self.map)
             .finish_non_exhaustive()
