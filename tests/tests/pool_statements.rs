@@ -191,3 +191,73 @@ async fn a_statement_runs_unnamed_first_and_is_prepared_when_it_comes_back() {
     drop(fresh);
     schemas.cleanup().await;
 }
+
+/// A value of a type PostgreSQL does not build in (an enum of the test's), bound by name.
+#[derive(Debug)]
+struct Mood(&'static str);
+
+impl tokio_postgres::types::ToSql for Mood {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        ty.name() == "mood"
+    }
+    tokio_postgres::types::to_sql_checked!();
+}
+
+#[tokio::test]
+async fn a_value_of_a_type_that_is_not_built_in_is_prepared_on_first_use() {
+    let (schemas, tenant, client) = fixture("pool_stmt_custom").await;
+    let schema = tenant.schema().as_str().to_owned();
+    client
+        .as_tokio_postgres()
+        .batch_execute(&format!(
+            "CREATE TYPE \"{schema}\".mood AS ENUM ('happy', 'sad'); \
+             CREATE TABLE \"{schema}\".moods (m \"{schema}\".mood NOT NULL); \
+             INSERT INTO \"{schema}\".moods VALUES ('happy'), ('sad'), ('sad')"
+        ))
+        .await
+        .unwrap();
+    let count = tenant_runtime::sql::Template::builder()
+        .sql("SELECT count(*) FROM ")
+        .table(tenant_runtime::Slot::Tenant, "moods")
+        .sql(" WHERE m = $1")
+        .build();
+    let fresh = Client::connect(&database_url().await).await.unwrap();
+    let db = Db::new(&fresh, &tenant);
+    let sad: i64 = db.fetch_one(&count, &[&Mood("sad")]).await.unwrap().get(0);
+    assert_eq!(sad, 2);
+    let stats = fresh.statement_cache().stats();
+    assert_eq!((stats.misses, stats.prepares), (1, 1), "{stats:?}");
+    let happy: i64 = db
+        .fetch_one(&count, &[&Mood("happy")])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(happy, 1);
+    assert_eq!(fresh.statement_cache().stats().prepares, 1, "then hits");
+
+    // Unnamed mode has no server to ask: the same value is refused, typed, before sending.
+    let unnamed = Client::connect(&database_url().await)
+        .await
+        .unwrap()
+        .with_statement_mode(StatementMode::Unnamed);
+    let db = Db::new(&unnamed, &tenant);
+    let refused = db.fetch_one(&count, &[&Mood("sad")]).await;
+    assert!(
+        matches!(
+            refused,
+            Err(tenant_runtime::Error::UntypedParameter { position: 1, .. })
+        ),
+        "{refused:?}"
+    );
+    drop(db);
+    drop((client, fresh, unnamed));
+    schemas.cleanup().await;
+}
