@@ -6,17 +6,19 @@
 //! `deadpool-postgres`' client wrapper has its own statement cache, which is unbounded and
 //! keyed by SQL text, so thousands of tenants would grow it without limit.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType, Timeouts};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 
-use crate::door::Tenant;
+use crate::door::{SchemaName, Tenant};
 use crate::error::{Error, PoolError, PoolStage, Result};
 use crate::exec::Client;
 use crate::exec::Db;
@@ -156,18 +158,23 @@ async fn reset_session(client: &mut Client) -> RecycleResult<Error> {
 /// println!("statements cached on this connection: {}", conn.statement_cache().stats().len);
 /// # Ok(()) }
 /// ```
-pub struct PooledClient(managed::Object<Manager>);
+pub struct PooledClient {
+    // Dropped first: the connection is back in the pool before the tenant's slot is freed.
+    object: managed::Object<Manager>,
+    /// The tenant's share of `max_per_tenant`, held while the connection is out.
+    _tenant_slot: Option<TenantSlot>,
+}
 
 impl Deref for PooledClient {
     type Target = Client;
     fn deref(&self) -> &Client {
-        &self.0
+        &self.object
     }
 }
 
 impl DerefMut for PooledClient {
     fn deref_mut(&mut self) -> &mut Client {
-        &mut self.0
+        &mut self.object
     }
 }
 
@@ -189,7 +196,7 @@ impl Begin for PooledClient {
 
 impl std::fmt::Debug for PooledClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PooledClient").field(&*self.0).finish()
+        f.debug_tuple("PooledClient").field(&*self.object).finish()
     }
 }
 
@@ -278,6 +285,81 @@ pub type PooledDb = Db<PooledClient>;
 #[derive(Clone)]
 pub struct TenantPool {
     inner: managed::Pool<Manager>,
+    /// The per-tenant cap, if [`TenantPoolBuilder::max_per_tenant`] set one.
+    caps: Option<Arc<TenantCaps>>,
+}
+
+/// The connections each tenant has checked out, capped: a semaphore per tenant that holds
+/// one, made on its first checkout and dropped when its last connection comes back (so the
+/// map holds the tenants in flight, not every tenant ever served).
+struct TenantCaps {
+    max_per_tenant: usize,
+    in_use: Mutex<HashMap<SchemaName, Arc<Semaphore>>>,
+}
+
+impl TenantCaps {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SchemaName, Arc<Semaphore>>> {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One of `schema`'s slots, waiting at most `wait` (`None`: without limit).
+    async fn acquire(
+        self: &Arc<Self>,
+        schema: SchemaName,
+        wait: Option<Duration>,
+    ) -> Result<TenantSlot> {
+        let semaphore = {
+            let mut in_use = self.lock();
+            let semaphore = in_use
+                .entry(schema)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_tenant)));
+            Arc::clone(semaphore)
+        };
+        // Made now so that, if the wait times out, dropping it forgets an unused semaphore.
+        let mut slot = TenantSlot {
+            caps: Arc::clone(self),
+            schema,
+            permit: None,
+        };
+        let acquire = semaphore.acquire_owned();
+        let permit = match wait {
+            Some(wait) => {
+                tokio::time::timeout(wait, acquire)
+                    .await
+                    .map_err(|_| Error::PoolTimeout {
+                        stage: PoolStage::TenantCap {
+                            max_per_tenant: self.max_per_tenant,
+                        },
+                        timeout: Some(wait),
+                    })?
+            }
+            None => acquire.await,
+        };
+        slot.permit = Some(permit.expect("the semaphores of a pool are never closed"));
+        Ok(slot)
+    }
+}
+
+/// A tenant's share of its cap, held by a [`PooledClient`] checked out for it.
+struct TenantSlot {
+    caps: Arc<TenantCaps>,
+    schema: SchemaName,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut in_use = self.caps.lock();
+        // Only the map holds it: no connection out for this tenant, nobody waiting (waiters
+        // and holders each keep a clone, taken under this lock).
+        if in_use
+            .get(&self.schema)
+            .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
+        {
+            in_use.remove(&self.schema);
+        }
+    }
 }
 
 /// Counters of a [`TenantPool`], read with [`TenantPool::status`].
@@ -323,20 +405,59 @@ impl TenantPool {
     /// A handle for `tenant` on a connection from the pool; the connection goes back when the
     /// handle is dropped.
     ///
-    /// Waits at most the wait timeout for a free connection, then fails with
-    /// [`Error::PoolTimeout`].
+    /// Waits at most the wait timeout in all for a free connection, then fails with
+    /// [`Error::PoolTimeout`]. With [`TenantPoolBuilder::max_per_tenant`], a tenant that has
+    /// that many connections out waits (first come, first served) for one of them to come
+    /// back, within the same wait timeout, while other tenants' checkouts go through; if none
+    /// comes back in time it fails with [`Error::PoolTimeout`] whose stage is
+    /// [`PoolStage::TenantCap`] (the cap named).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tenant_runtime::{error::PoolStage, Allowlist, Error, TenantPool};
+    /// # async fn run() -> Result<(), Error> {
+    /// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(8)
+    ///     .max_per_tenant(Some(1))
+    ///     .wait_timeout(Some(Duration::from_millis(100)))
+    ///     .build()?;
+    /// let tenants = Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")])?;
+    /// let acme = tenants.resolve("acme")?;
+    /// let held = pool.get(&acme).await?;
+    /// let again = pool.get(&acme).await;
+    /// assert!(matches!(again, Err(Error::PoolTimeout { stage: PoolStage::TenantCap { max_per_tenant: 1 }, .. })));
+    /// let other = pool.get(&tenants.resolve("globex")?).await?; // other tenants go through
+    /// # Ok(()) }
+    /// ```
     pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
-        Ok(Db::new(self.client().await?, tenant))
+        let Some(caps) = &self.caps else {
+            return Ok(Db::new(self.client().await?, tenant));
+        };
+        let started = Instant::now();
+        let wait = self.inner.timeouts().wait;
+        let slot = caps.acquire(tenant.schema(), wait).await?;
+        let mut timeouts = self.inner.timeouts();
+        timeouts.wait = wait.map(|wait| wait.saturating_sub(started.elapsed()));
+        let mut client = self.checkout(&timeouts).await?;
+        client._tenant_slot = Some(slot);
+        Ok(Db::new(client, tenant))
     }
 
     /// A connection from the pool, for work that involves no one tenant (or several: make a
-    /// handle per tenant with [`Db::new`]`(&conn, &tenant)`).
+    /// handle per tenant with [`Db::new`]`(&conn, &tenant)`). It counts against no tenant's
+    /// [`max_per_tenant`](TenantPoolBuilder::max_per_tenant).
     pub async fn client(&self) -> Result<PooledClient> {
-        match self.inner.get().await {
-            Ok(object) => Ok(PooledClient(object)),
+        self.checkout(&self.inner.timeouts()).await
+    }
+
+    async fn checkout(&self, timeouts: &Timeouts) -> Result<PooledClient> {
+        match self.inner.timeout_get(timeouts).await {
+            Ok(object) => Ok(PooledClient {
+                object,
+                _tenant_slot: None,
+            }),
             Err(managed::PoolError::Backend(e)) => Err(e),
             Err(managed::PoolError::Timeout(kind)) => {
-                let timeouts = self.inner.timeouts();
                 let (stage, timeout) = match kind {
                     TimeoutType::Wait => (PoolStage::Wait, timeouts.wait),
                     TimeoutType::Create => (PoolStage::Create, timeouts.create),
@@ -376,6 +497,12 @@ impl TenantPool {
             available: s.available,
             waiting: s.waiting,
         }
+    }
+
+    /// The per-tenant cap on connections checked out, if any
+    /// ([`TenantPoolBuilder::max_per_tenant`]).
+    pub fn max_per_tenant(&self) -> Option<usize> {
+        self.caps.as_ref().map(|caps| caps.max_per_tenant)
     }
 
     /// The statement mode every connection of this pool uses.
@@ -434,6 +561,7 @@ pub struct TenantPoolBuilder {
     prepare_threshold: u32,
     mode: StatementMode,
     map: SchemaMap,
+    max_per_tenant: Option<usize>,
 }
 
 impl TenantPoolBuilder {
@@ -469,6 +597,7 @@ impl TenantPoolBuilder {
             prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
             mode: StatementMode::Prepared,
             map: SchemaMap::new(),
+            max_per_tenant: None,
         }
     }
 
@@ -539,6 +668,27 @@ impl TenantPoolBuilder {
         self
     }
 
+    /// The most connections one tenant may have checked out at once through
+    /// [`TenantPool::get`], so one tenant's burst cannot take the whole pool: over the cap,
+    /// its next checkout waits for one of its own connections to come back (within the wait
+    /// timeout, then [`Error::PoolTimeout`] at [`PoolStage::TenantCap`]), while other tenants'
+    /// checkouts go through. `None` (the default): no cap. Costs a mutex and a map lookup per
+    /// checkout; the map holds the tenants with a connection out or waiting, no more.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(16)
+    ///     .max_per_tenant(Some(4)) // a quarter of the pool at most per tenant
+    ///     .build()?;
+    /// assert_eq!(pool.max_per_tenant(), Some(4));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_per_tenant(mut self, cap: Option<usize>) -> TenantPoolBuilder {
+        self.max_per_tenant = cap;
+        self
+    }
+
     /// The pool default schema map: the widest map level, on every connection.
     pub fn schema_map(mut self, map: SchemaMap) -> TenantPoolBuilder {
         self.map = map;
@@ -557,6 +707,19 @@ impl TenantPoolBuilder {
                 reason: "statement_cache_capacity is 0; keep at least one statement".into(),
             }));
         }
+        if self.max_per_tenant == Some(0) {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason:
+                    "max_per_tenant is 0; a tenant needs at least one connection (None: no cap)"
+                        .into(),
+            }));
+        }
+        let caps = self.max_per_tenant.map(|max_per_tenant| {
+            Arc::new(TenantCaps {
+                max_per_tenant,
+                in_use: Mutex::new(HashMap::new()),
+            })
+        });
         let manager = Manager {
             config: self.config,
             connect: self.connect,
@@ -577,7 +740,7 @@ impl TenantPoolBuilder {
                     reason: e.to_string(),
                 })
             })?;
-        Ok(TenantPool { inner })
+        Ok(TenantPool { inner, caps })
     }
 }
 
@@ -592,6 +755,7 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("prepare_threshold", &self.prepare_threshold)
             .field("mode", &self.mode)
             .field("map", &self.map)
+            .field("max_per_tenant", &self.max_per_tenant)
             .finish_non_exhaustive()
     }
 }
