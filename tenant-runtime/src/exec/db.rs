@@ -191,6 +191,7 @@ impl<E: Executor> Db<E> {
             Some((statement, uses)) => return Ok((key, statement, uses)),
             None => {}
         }
+        state.note_schemas(&key.schemas);
         let mut fills = key.schemas.iter();
         let sql = template.render(|_| *fills.next().expect("one schema per slot"));
         state.cache.note_render();

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -62,6 +63,83 @@ struct Manager {
     mode: StatementMode,
     cache_capacity: usize,
     prepare_threshold: u32,
+    budget: ServerBudget,
+    /// Set once a memory check failed (the role may not read `pg_backend_memory_contexts`):
+    /// no more checks are sent.
+    memory_unreadable: AtomicBool,
+}
+
+/// When a connection is retired (closed at its next checkout, a new one opened lazily), to
+/// keep what its server backend holds bounded.
+#[derive(Debug, Clone, Copy)]
+struct ServerBudget {
+    max_lifetime: Option<Duration>,
+    max_schemas: Option<usize>,
+    max_memory: Option<u64>,
+}
+
+/// How many checkouts apart a connection's backend memory is read (one round trip each), if
+/// it served new schemas since the last read.
+const MEMORY_CHECK_EVERY: usize = 64;
+
+/// The bytes the backend holds in all its memory contexts (PostgreSQL 14+; superusers and
+/// roles with `pg_read_all_stats` may read it).
+const BACKEND_MEMORY_SQL: &str =
+    "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts";
+
+impl Manager {
+    /// Why `client` must be retired, if it must.
+    async fn over_budget(&self, client: &Client, metrics: &Metrics) -> Option<String> {
+        let budget = self.budget;
+        if let Some(max) = budget.max_lifetime {
+            if metrics.age() >= max {
+                return Some(format!("older than max_lifetime ({max:?})"));
+            }
+        }
+        let served = client.state.schemas_served();
+        if let Some(max) = budget.max_schemas {
+            if served >= max {
+                return Some(format!(
+                    "served {served} schemas, max_schemas_per_connection is {max}"
+                ));
+            }
+        }
+        let max = budget.max_memory?;
+        let read_at = &client.state.memory_read_at_schemas;
+        if metrics.recycle_count % MEMORY_CHECK_EVERY != MEMORY_CHECK_EVERY - 1
+            || served == read_at.load(Ordering::Relaxed)
+            || self.memory_unreadable.load(Ordering::Relaxed)
+        {
+            return None;
+        }
+        read_at.store(served, Ordering::Relaxed);
+        match backend_memory(client).await {
+            Ok(bytes) if bytes >= max => Some(format!(
+                "its backend holds {bytes} bytes, max_backend_memory is {max}"
+            )),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::info!(
+                    %error,
+                    "cannot read pg_backend_memory_contexts; the pool's memory budget is not checked"
+                );
+                self.memory_unreadable.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// The memory `client`'s backend holds, in bytes.
+async fn backend_memory(client: &Client) -> std::result::Result<u64, tokio_postgres::Error> {
+    let messages = client.pg.simple_query(BACKEND_MEMORY_SQL).await?;
+    Ok(messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .unwrap_or(0))
 }
 
 impl managed::Manager for Manager {
@@ -70,17 +148,25 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<Client> {
         let pg = (self.connect)(&self.config).await?;
-        Ok(Client::new(pg)
+        let mut client = Client::new(pg)
             .with_statement_cache_capacity(self.cache_capacity)
             .with_schema_map(self.map.clone())
             .with_statement_mode(self.mode)
-            .with_prepare_threshold(self.prepare_threshold))
+            .with_prepare_threshold(self.prepare_threshold);
+        if self.budget.max_schemas.is_some() || self.budget.max_memory.is_some() {
+            client.state.schemas_served = Some(Mutex::default());
+        }
+        Ok(client)
     }
 
-    async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<Error> {
+    async fn recycle(&self, client: &mut Client, metrics: &Metrics) -> RecycleResult<Error> {
         if client.is_closed() {
             tracing::debug!("dropping a closed pooled connection");
             return Err(RecycleError::message("the connection is closed"));
+        }
+        if let Some(reason) = self.over_budget(client, metrics).await {
+            tracing::debug!(%reason, "retiring a pooled connection");
+            return Err(RecycleError::message(format!("retired: {reason}")));
         }
         // Only the library's own statements ran: nothing to check, no round trip. They never
         // leave a transaction open (a `Transaction` dropped without commit, by a panic or a
@@ -287,6 +373,48 @@ pub struct TenantPool {
     inner: managed::Pool<Manager>,
     /// The per-tenant cap, if [`TenantPoolBuilder::max_per_tenant`] set one.
     caps: Option<Arc<TenantCaps>>,
+    /// Closes idle connections above the minimum, if an idle timeout is set.
+    reaper: Option<Arc<IdleReaper>>,
+}
+
+/// Closes connections idle for longer than the idle timeout, keeping `min_idle`; run at a
+/// checkout, at most once per [`IdleReaper::EVERY`] (no task of its own, so a pool can be
+/// built outside a runtime).
+struct IdleReaper {
+    idle_timeout: Duration,
+    min_idle: usize,
+    started: Instant,
+    /// Milliseconds after `started` of the last run.
+    last_run_ms: AtomicU64,
+}
+
+impl IdleReaper {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn maybe_run(&self, pool: &managed::Pool<Manager>) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_run_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < Self::EVERY.as_millis() as u64
+            || self
+                .last_run_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mut kept = 0;
+        let removed = pool.retain(|_, metrics| {
+            let keep = kept < self.min_idle || metrics.last_used() < self.idle_timeout;
+            kept += usize::from(keep);
+            keep
+        });
+        if !removed.removed.is_empty() {
+            tracing::debug!(
+                closed = removed.removed.len(),
+                "closed idle pooled connections"
+            );
+        }
+    }
 }
 
 /// The connections each tenant has checked out, capped: a semaphore per tenant that holds
@@ -451,6 +579,9 @@ impl TenantPool {
     }
 
     async fn checkout(&self, timeouts: &Timeouts) -> Result<PooledClient> {
+        if let Some(reaper) = &self.reaper {
+            reaper.maybe_run(&self.inner);
+        }
         match self.inner.timeout_get(timeouts).await {
             Ok(object) => Ok(PooledClient {
                 object,
@@ -562,6 +693,9 @@ pub struct TenantPoolBuilder {
     mode: StatementMode,
     map: SchemaMap,
     max_per_tenant: Option<usize>,
+    budget: ServerBudget,
+    idle_timeout: Option<Duration>,
+    min_idle: usize,
 }
 
 impl TenantPoolBuilder {
@@ -573,6 +707,14 @@ impl TenantPoolBuilder {
     pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default time to check a returned connection.
     pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default age at which a connection is retired (30 minutes).
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+    /// Default number of distinct schemas after which a connection is retired.
+    pub const DEFAULT_MAX_SCHEMAS_PER_CONNECTION: usize = 500;
+    /// Default backend memory (bytes) at which a connection is retired: 128 MiB.
+    pub const DEFAULT_MAX_BACKEND_MEMORY: u64 = 128 * 1024 * 1024;
+    /// Default time an idle connection above [`min_idle`](Self::min_idle) stays open.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
     /// A builder from a `tokio_postgres::Config`, without TLS, with the defaults: 16
     /// connections, timeouts of 30 s (wait), 10 s (create) and 5 s (recycle),
@@ -598,6 +740,13 @@ impl TenantPoolBuilder {
             mode: StatementMode::Prepared,
             map: SchemaMap::new(),
             max_per_tenant: None,
+            budget: ServerBudget {
+                max_lifetime: Some(Self::DEFAULT_MAX_LIFETIME),
+                max_schemas: Some(Self::DEFAULT_MAX_SCHEMAS_PER_CONNECTION),
+                max_memory: Some(Self::DEFAULT_MAX_BACKEND_MEMORY),
+            },
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            min_idle: 0,
         }
     }
 
@@ -689,6 +838,68 @@ impl TenantPoolBuilder {
         self
     }
 
+    /// Retires a connection (closes it at its next checkout; a new one opens when needed)
+    /// once it is `max` old. `None`: never for its age. Default
+    /// [`DEFAULT_MAX_LIFETIME`](Self::DEFAULT_MAX_LIFETIME) (30 minutes). Bounds what a
+    /// backend accumulates over its life, whatever the other budgets miss.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_lifetime(Some(Duration::from_secs(15 * 60)))
+    ///     .max_schemas_per_connection(Some(200))
+    ///     .max_backend_memory(Some(64 << 20))
+    ///     .idle_timeout(Some(Duration::from_secs(60)))
+    ///     .min_idle(2)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_lifetime(mut self, max: Option<Duration>) -> TenantPoolBuilder {
+        self.budget.max_lifetime = max;
+        self
+    }
+
+    /// Retires a connection once its statements have named `max` distinct schemas. A
+    /// PostgreSQL backend keeps the catalog entries of every relation it touched and never
+    /// gives that memory back (about 27 KB per schema of 2 tables and 3 indexes, measured
+    /// with `pg_backend_memory_contexts`; it grows with the tables per schema), so a
+    /// long-lived connection serving every tenant ends up holding every tenant's catalog.
+    /// This bounds it to about `max` schemas' worth per backend. `None`: no bound. Default
+    /// [`DEFAULT_MAX_SCHEMAS_PER_CONNECTION`](Self::DEFAULT_MAX_SCHEMAS_PER_CONNECTION)
+    /// (500: about 14 MB of catalog for 2-table schemas). Costs a set insert per statement
+    /// cache miss, and a new connection (and a cold cache) per `max` schemas served.
+    pub fn max_schemas_per_connection(mut self, max: Option<usize>) -> TenantPoolBuilder {
+        self.budget.max_schemas = max;
+        self
+    }
+
+    /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
+    /// read from `pg_backend_memory_contexts` every 64 checkouts of the connection if it has
+    /// served new schemas since the last read (one round trip each; a connection that keeps
+    /// serving the same schemas is not read again). The view needs PostgreSQL 14+ and a superuser or a role with
+    /// `pg_read_all_stats`; if the pool's role cannot read it, the first failed read turns the
+    /// check off (logged at `info`) and the other budgets still hold. `None`: not checked.
+    /// Default [`DEFAULT_MAX_BACKEND_MEMORY`](Self::DEFAULT_MAX_BACKEND_MEMORY) (128 MiB).
+    pub fn max_backend_memory(mut self, max: Option<u64>) -> TenantPoolBuilder {
+        self.budget.max_memory = max;
+        self
+    }
+
+    /// Closes connections idle for longer than `timeout`, above [`min_idle`](Self::min_idle);
+    /// checked at checkouts, at most once a second. `None`: idle connections stay open.
+    /// Default [`DEFAULT_IDLE_TIMEOUT`](Self::DEFAULT_IDLE_TIMEOUT) (10 minutes).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> TenantPoolBuilder {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Idle connections kept open however long they are idle (default 0).
+    pub fn min_idle(mut self, min: usize) -> TenantPoolBuilder {
+        self.min_idle = min;
+        self
+    }
+
     /// The pool default schema map: the widest map level, on every connection.
     pub fn schema_map(mut self, map: SchemaMap) -> TenantPoolBuilder {
         self.map = map;
@@ -705,6 +916,11 @@ impl TenantPoolBuilder {
         if self.cache_capacity == 0 {
             return Err(Error::Pool(PoolError::InvalidConfig {
                 reason: "statement_cache_capacity is 0; keep at least one statement".into(),
+            }));
+        }
+        if self.budget.max_schemas == Some(0) {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason: "max_schemas_per_connection is 0; a connection serves at least one schema (None: no bound)".into(),
             }));
         }
         if self.max_per_tenant == Some(0) {
@@ -727,7 +943,17 @@ impl TenantPoolBuilder {
             mode: self.mode,
             cache_capacity: self.cache_capacity,
             prepare_threshold: self.prepare_threshold,
+            budget: self.budget,
+            memory_unreadable: AtomicBool::new(false),
         };
+        let reaper = self.idle_timeout.map(|idle_timeout| {
+            Arc::new(IdleReaper {
+                idle_timeout,
+                min_idle: self.min_idle,
+                started: Instant::now(),
+                last_run_ms: AtomicU64::new(0),
+            })
+        });
         let inner = managed::Pool::builder(manager)
             .max_size(self.max_size)
             .wait_timeout(self.wait_timeout)
@@ -740,7 +966,11 @@ impl TenantPoolBuilder {
                     reason: e.to_string(),
                 })
             })?;
-        Ok(TenantPool { inner, caps })
+        Ok(TenantPool {
+            inner,
+            caps,
+            reaper,
+        })
     }
 }
 
@@ -756,6 +986,11 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("mode", &self.mode)
             .field("map", &self.map)
             .field("max_per_tenant", &self.max_per_tenant)
+            .field("max_lifetime", &self.budget.max_lifetime)
+            .field("max_schemas_per_connection", &self.budget.max_schemas)
+            .field("max_backend_memory", &self.budget.max_memory)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("min_idle", &self.min_idle)
             .finish_non_exhaustive()
     }
 }
