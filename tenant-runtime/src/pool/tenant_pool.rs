@@ -8,13 +8,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType, Timeouts};
+use smallvec::SmallVec;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
@@ -245,8 +247,11 @@ async fn reset_session(client: &mut Client) -> RecycleResult<Error> {
 /// # Ok(()) }
 /// ```
 pub struct PooledClient {
-    // Dropped first: the connection is back in the pool before the tenant's slot is freed.
+    // Dropped first: the connection is back in the pool before its permit and the tenant's
+    // slot are freed, so whoever they wake finds it idle.
     object: managed::Object<Manager>,
+    /// One of the pool's `max_size` permits.
+    _permit: OwnedSemaphorePermit,
     /// The tenant's share of `max_per_tenant`, held while the connection is out.
     _tenant_slot: Option<TenantSlot>,
 }
@@ -370,7 +375,18 @@ pub type PooledDb = Db<PooledClient>;
 /// ```
 #[derive(Clone)]
 pub struct TenantPool {
-    inner: managed::Pool<Manager>,
+    /// One single-connection pool per connection slot: a checkout picks which (tenant
+    /// affinity), `deadpool` creates, recycles and retires each slot's connection.
+    slots: Arc<[managed::Pool<Manager>]>,
+    /// `max_size` permits: holding one guarantees a slot that is idle or empty.
+    permits: Arc<Semaphore>,
+    /// Callers waiting for a permit.
+    waiting: Arc<AtomicUsize>,
+    timeouts: Timeouts,
+    /// Rendezvous hashing of tenants onto slots (else a rotating start).
+    affinity: bool,
+    /// Where the next checkout without affinity starts looking.
+    next: Arc<AtomicUsize>,
     /// The per-tenant cap, if [`TenantPoolBuilder::max_per_tenant`] set one.
     caps: Option<Arc<TenantCaps>>,
     /// Closes idle connections above the minimum, if an idle timeout is set.
@@ -391,7 +407,7 @@ struct IdleReaper {
 impl IdleReaper {
     const EVERY: Duration = Duration::from_secs(1);
 
-    fn maybe_run(&self, pool: &managed::Pool<Manager>) {
+    fn maybe_run(&self, slots: &[managed::Pool<Manager>]) {
         let now = self.started.elapsed().as_millis() as u64;
         let last = self.last_run_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) < Self::EVERY.as_millis() as u64
@@ -403,16 +419,17 @@ impl IdleReaper {
             return;
         }
         let mut kept = 0;
-        let removed = pool.retain(|_, metrics| {
-            let keep = kept < self.min_idle || metrics.last_used() < self.idle_timeout;
-            kept += usize::from(keep);
-            keep
-        });
-        if !removed.removed.is_empty() {
-            tracing::debug!(
-                closed = removed.removed.len(),
-                "closed idle pooled connections"
-            );
+        let mut closed = 0;
+        for slot in slots {
+            let removed = slot.retain(|_, metrics| {
+                let keep = kept < self.min_idle || metrics.last_used() < self.idle_timeout;
+                kept += usize::from(keep);
+                keep
+            });
+            closed += removed.removed.len();
+        }
+        if closed > 0 {
+            tracing::debug!(closed, "closed idle pooled connections");
         }
     }
 }
@@ -558,55 +575,135 @@ impl TenantPool {
     /// # Ok(()) }
     /// ```
     pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
+        let schema = tenant.schema();
+        let wait = self.timeouts.wait;
         let Some(caps) = &self.caps else {
-            return Ok(Db::new(self.client().await?, tenant));
+            return Ok(Db::new(self.checkout(Some(schema), wait).await?, tenant));
         };
         let started = Instant::now();
-        let wait = self.inner.timeouts().wait;
-        let slot = caps.acquire(tenant.schema(), wait).await?;
-        let mut timeouts = self.inner.timeouts();
-        timeouts.wait = wait.map(|wait| wait.saturating_sub(started.elapsed()));
-        let mut client = self.checkout(&timeouts).await?;
+        let slot = caps.acquire(schema, wait).await?;
+        let wait = wait.map(|wait| wait.saturating_sub(started.elapsed()));
+        let mut client = self.checkout(Some(schema), wait).await?;
         client._tenant_slot = Some(slot);
         Ok(Db::new(client, tenant))
     }
 
     /// A connection from the pool, for work that involves no one tenant (or several: make a
     /// handle per tenant with [`Db::new`]`(&conn, &tenant)`). It counts against no tenant's
-    /// [`max_per_tenant`](TenantPoolBuilder::max_per_tenant).
+    /// [`max_per_tenant`](TenantPoolBuilder::max_per_tenant) and has no tenant affinity.
     pub async fn client(&self) -> Result<PooledClient> {
-        self.checkout(&self.inner.timeouts()).await
+        self.checkout(None, self.timeouts.wait).await
     }
 
-    async fn checkout(&self, timeouts: &Timeouts) -> Result<PooledClient> {
+    /// A connection, preferring (for `schema`, with affinity) the slots its rendezvous
+    /// ranking puts first: waits for one of the pool's permits (at most `wait`), then takes
+    /// the first idle connection in that order, else opens one in the first empty slot.
+    async fn checkout(
+        &self,
+        schema: Option<SchemaName>,
+        wait: Option<Duration>,
+    ) -> Result<PooledClient> {
         if let Some(reaper) = &self.reaper {
-            reaper.maybe_run(&self.inner);
+            reaper.maybe_run(&self.slots);
         }
-        match self.inner.timeout_get(timeouts).await {
-            Ok(object) => Ok(PooledClient {
-                object,
-                _tenant_slot: None,
-            }),
-            Err(managed::PoolError::Backend(e)) => Err(e),
-            Err(managed::PoolError::Timeout(kind)) => {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let acquire = Arc::clone(&self.permits).acquire_owned();
+        let acquired = match wait {
+            Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
+            None => Some(acquire.await),
+        };
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        let permit = match acquired {
+            None => {
+                return Err(Error::PoolTimeout {
+                    stage: PoolStage::Wait,
+                    timeout: wait,
+                })
+            }
+            Some(Err(_closed)) => return Err(Error::PoolClosed),
+            Some(Ok(permit)) => permit,
+        };
+        let order = self.order(schema);
+        // The permit guarantees a slot that is idle or empty; a zero wait takes it or
+        // reports at once that another caller just did.
+        let now = Timeouts {
+            wait: Some(Duration::ZERO),
+            ..self.timeouts
+        };
+        loop {
+            for open_new in [false, true] {
+                for &i in &order {
+                    let slot = &self.slots[i];
+                    let status = slot.status();
+                    let candidate = if open_new {
+                        status.size == 0
+                    } else {
+                        status.available > 0
+                    };
+                    if !candidate {
+                        continue;
+                    }
+                    match slot.timeout_get(&now).await {
+                        Ok(object) => {
+                            return Ok(PooledClient {
+                                object,
+                                _permit: permit,
+                                _tenant_slot: None,
+                            })
+                        }
+                        Err(managed::PoolError::Timeout(TimeoutType::Wait)) => continue,
+                        Err(e) => return Err(self.checkout_error(e)),
+                    }
+                }
+            }
+            // Every candidate was taken between its status and its checkout by a caller that
+            // holds a permit too; one of theirs comes back or opens soon.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The slots in the order a checkout tries them: for a tenant with affinity, its
+    /// rendezvous ranking (highest random weight first: each slot's weight is a hash of the
+    /// schema and the slot), so each tenant keeps to the same few connections and each
+    /// connection sees about `tenants / max_size` schemas; otherwise a rotating start.
+    fn order(&self, schema: Option<SchemaName>) -> SmallVec<[usize; 32]> {
+        let n = self.slots.len();
+        match schema {
+            Some(schema) if self.affinity => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                schema.as_str().hash(&mut hasher);
+                let tenant = hasher.finish();
+                let mut ranked: SmallVec<[(u64, usize); 32]> = (0..n)
+                    .map(|i| (mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)), i))
+                    .collect();
+                ranked.sort_unstable_by(|a, b| b.cmp(a));
+                ranked.into_iter().map(|(_, i)| i).collect()
+            }
+            _ => {
+                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                (0..n).map(|k| (start + k) % n).collect()
+            }
+        }
+    }
+
+    fn checkout_error(&self, error: managed::PoolError<Error>) -> Error {
+        match error {
+            managed::PoolError::Backend(e) => e,
+            managed::PoolError::Timeout(kind) => {
                 let (stage, timeout) = match kind {
-                    TimeoutType::Wait => (PoolStage::Wait, timeouts.wait),
-                    TimeoutType::Create => (PoolStage::Create, timeouts.create),
-                    TimeoutType::Recycle => (PoolStage::Recycle, timeouts.recycle),
+                    TimeoutType::Wait => (PoolStage::Wait, self.timeouts.wait),
+                    TimeoutType::Create => (PoolStage::Create, self.timeouts.create),
+                    TimeoutType::Recycle => (PoolStage::Recycle, self.timeouts.recycle),
                 };
-                Err(Error::PoolTimeout { stage, timeout })
+                Error::PoolTimeout { stage, timeout }
             }
-            Err(managed::PoolError::Closed) => Err(Error::PoolClosed),
-            Err(managed::PoolError::NoRuntimeSpecified) => {
-                Err(Error::Pool(PoolError::InvalidConfig {
-                    reason: "timeouts need a runtime".into(),
-                }))
-            }
-            Err(managed::PoolError::PostCreateHook(e)) => {
-                Err(Error::Pool(PoolError::InvalidConfig {
-                    reason: e.to_string(),
-                }))
-            }
+            managed::PoolError::Closed => Error::PoolClosed,
+            managed::PoolError::NoRuntimeSpecified => Error::Pool(PoolError::InvalidConfig {
+                reason: "timeouts need a runtime".into(),
+            }),
+            managed::PoolError::PostCreateHook(e) => Error::Pool(PoolError::InvalidConfig {
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -621,12 +718,17 @@ impl TenantPool {
     /// # Ok(()) }
     /// ```
     pub fn status(&self) -> PoolStatus {
-        let s = self.inner.status();
+        let (mut size, mut available) = (0, 0);
+        for slot in self.slots.iter() {
+            let s = slot.status();
+            size += s.size;
+            available += s.available;
+        }
         PoolStatus {
-            max_size: s.max_size,
-            size: s.size,
-            available: s.available,
-            waiting: s.waiting,
+            max_size: self.slots.len(),
+            size,
+            available,
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 
@@ -638,29 +740,33 @@ impl TenantPool {
 
     /// The statement mode every connection of this pool uses.
     pub fn statement_mode(&self) -> StatementMode {
-        self.inner.manager().mode
+        self.slots[0].manager().mode
     }
 
     /// The pool default schema map (the connection level of every connection).
     pub fn schema_map(&self) -> &SchemaMap {
-        &self.inner.manager().map
+        &self.slots[0].manager().map
     }
 
     /// Closes the pool: waiters and later checkouts fail with [`Error::PoolClosed`]; idle
     /// connections are closed, checked-out ones when they come back.
     pub fn close(&self) {
-        self.inner.close();
+        self.permits.close();
+        for slot in self.slots.iter() {
+            slot.close();
+        }
     }
 }
 
 impl std::fmt::Debug for TenantPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let manager = self.inner.manager();
+        let manager = self.slots[0].manager();
         f.debug_struct("TenantPool")
             .field("status", &self.status())
             .field("mode", &manager.mode)
             .field("map", &manager.map)
             .field("statement_cache_capacity", &manager.cache_capacity)
+            .field("affinity", &self.affinity)
             .finish_non_exhaustive()
     }
 }
@@ -696,6 +802,7 @@ pub struct TenantPoolBuilder {
     budget: ServerBudget,
     idle_timeout: Option<Duration>,
     min_idle: usize,
+    affinity: bool,
 }
 
 impl TenantPoolBuilder {
@@ -747,6 +854,7 @@ impl TenantPoolBuilder {
             },
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             min_idle: 0,
+            affinity: true,
         }
     }
 
@@ -894,6 +1002,27 @@ impl TenantPoolBuilder {
         self
     }
 
+    /// Tenant affinity (default on): each tenant prefers the connections that served it
+    /// before, by rendezvous hashing of its schema onto the pool's connection slots, and falls
+    /// back to the next idle connection in its ranking when those are busy (never waiting for
+    /// a preferred one while another is idle). So each backend touches about
+    /// `tenants / max_size` schemas instead of all of them (less catalog memory, see
+    /// [`max_schemas_per_connection`](Self::max_schemas_per_connection)) and each connection's
+    /// statement cache keeps hitting. Costs a hash of the schema and a sort of `max_size`
+    /// weights per checkout. Off: connections are tried from a rotating start.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .affinity(false)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn affinity(mut self, on: bool) -> TenantPoolBuilder {
+        self.affinity = on;
+        self
+    }
+
     /// Idle connections kept open however long they are idle (default 0).
     pub fn min_idle(mut self, min: usize) -> TenantPoolBuilder {
         self.min_idle = min;
@@ -936,16 +1065,6 @@ impl TenantPoolBuilder {
                 in_use: Mutex::new(HashMap::new()),
             })
         });
-        let manager = Manager {
-            config: self.config,
-            connect: self.connect,
-            map: self.map,
-            mode: self.mode,
-            cache_capacity: self.cache_capacity,
-            prepare_threshold: self.prepare_threshold,
-            budget: self.budget,
-            memory_unreadable: AtomicBool::new(false),
-        };
         let reaper = self.idle_timeout.map(|idle_timeout| {
             Arc::new(IdleReaper {
                 idle_timeout,
@@ -954,20 +1073,42 @@ impl TenantPoolBuilder {
                 last_run_ms: AtomicU64::new(0),
             })
         });
-        let inner = managed::Pool::builder(manager)
-            .max_size(self.max_size)
-            .wait_timeout(self.wait_timeout)
-            .create_timeout(self.create_timeout)
-            .recycle_timeout(self.recycle_timeout)
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|e| {
-                Error::Pool(PoolError::InvalidConfig {
-                    reason: e.to_string(),
-                })
-            })?;
+        let mut slots = Vec::with_capacity(self.max_size);
+        for _ in 0..self.max_size {
+            let manager = Manager {
+                config: self.config.clone(),
+                connect: Arc::clone(&self.connect),
+                map: self.map.clone(),
+                mode: self.mode,
+                cache_capacity: self.cache_capacity,
+                prepare_threshold: self.prepare_threshold,
+                budget: self.budget,
+                memory_unreadable: AtomicBool::new(false),
+            };
+            let slot = managed::Pool::builder(manager)
+                .max_size(1)
+                .create_timeout(self.create_timeout)
+                .recycle_timeout(self.recycle_timeout)
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| {
+                    Error::Pool(PoolError::InvalidConfig {
+                        reason: e.to_string(),
+                    })
+                })?;
+            slots.push(slot);
+        }
         Ok(TenantPool {
-            inner,
+            slots: slots.into(),
+            permits: Arc::new(Semaphore::new(self.max_size)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            timeouts: Timeouts {
+                wait: self.wait_timeout,
+                create: self.create_timeout,
+                recycle: self.recycle_timeout,
+            },
+            affinity: self.affinity,
+            next: Arc::new(AtomicUsize::new(0)),
             caps,
             reaper,
         })
@@ -991,6 +1132,17 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("max_backend_memory", &self.budget.max_memory)
             .field("idle_timeout", &self.idle_timeout)
             .field("min_idle", &self.min_idle)
+            .field("affinity", &self.affinity)
             .finish_non_exhaustive()
     }
+}
+
+/// 2^64 / φ: spreads consecutive slot numbers over the whole hash range.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's finalizer: a slot's rendezvous weight for a tenant.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
