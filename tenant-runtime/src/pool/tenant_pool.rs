@@ -66,6 +66,9 @@ struct Manager {
     cache_capacity: usize,
     prepare_threshold: u32,
     budget: ServerBudget,
+    /// Bounds the round trips of a recycle (applied here, not by deadpool, so the usual
+    /// recycle with no round trip sets no timer).
+    recycle_timeout: Option<Duration>,
     /// Set once a memory check failed (the role may not read `pg_backend_memory_contexts`):
     /// no more checks are sent.
     memory_unreadable: AtomicBool,
@@ -90,31 +93,37 @@ const BACKEND_MEMORY_SQL: &str =
     "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts";
 
 impl Manager {
-    /// Why `client` must be retired, if it must.
-    async fn over_budget(&self, client: &Client, metrics: &Metrics) -> Option<String> {
-        let budget = self.budget;
-        if let Some(max) = budget.max_lifetime {
+    /// Why `client` must be retired by its age or the schemas it served, if it must.
+    fn over_budget(&self, client: &Client, metrics: &Metrics) -> Option<String> {
+        if let Some(max) = self.budget.max_lifetime {
             if metrics.age() >= max {
                 return Some(format!("older than max_lifetime ({max:?})"));
             }
         }
+        let max = self.budget.max_schemas?;
         let served = client.state.schemas_served();
-        if let Some(max) = budget.max_schemas {
-            if served >= max {
-                return Some(format!(
-                    "served {served} schemas, max_schemas_per_connection is {max}"
-                ));
-            }
-        }
-        let max = budget.max_memory?;
-        let read_at = &client.state.memory_read_at_schemas;
-        if metrics.recycle_count % MEMORY_CHECK_EVERY != MEMORY_CHECK_EVERY - 1
-            || served == read_at.load(Ordering::Relaxed)
-            || self.memory_unreadable.load(Ordering::Relaxed)
-        {
-            return None;
-        }
-        read_at.store(served, Ordering::Relaxed);
+        (served >= max)
+            .then(|| format!("served {served} schemas, max_schemas_per_connection is {max}"))
+    }
+
+    /// Whether `client`'s backend memory is due a read: every [`MEMORY_CHECK_EVERY`]
+    /// checkouts, if it served new schemas since the last read.
+    fn memory_read_due(&self, client: &Client, metrics: &Metrics) -> bool {
+        self.budget.max_memory.is_some()
+            && metrics.recycle_count % MEMORY_CHECK_EVERY == MEMORY_CHECK_EVERY - 1
+            && client.state.schemas_served()
+                != client.state.memory_read_at_schemas.load(Ordering::Relaxed)
+            && !self.memory_unreadable.load(Ordering::Relaxed)
+    }
+
+    /// Reads `client`'s backend memory (one round trip); why it must be retired, if it must.
+    async fn over_memory_budget(&self, client: &Client) -> Option<String> {
+        let max = self.budget.max_memory?;
+        let served = client.state.schemas_served();
+        client
+            .state
+            .memory_read_at_schemas
+            .store(served, Ordering::Relaxed);
         match backend_memory(client).await {
             Ok(bytes) if bytes >= max => Some(format!(
                 "its backend holds {bytes} bytes, max_backend_memory is {max}"
@@ -128,6 +137,21 @@ impl Manager {
                 self.memory_unreadable.store(true, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// The round trips a returned connection may need (a memory read, a session reset).
+    async fn recycle_slow(&self, client: &mut Client, read_memory: bool) -> RecycleResult<Error> {
+        if read_memory {
+            if let Some(reason) = self.over_memory_budget(client).await {
+                tracing::debug!(%reason, "retiring a pooled connection");
+                return Err(RecycleError::message(format!("retired: {reason}")));
+            }
+        }
+        if client.state.needs_reset() {
+            reset_session(client).await
+        } else {
+            Ok(())
         }
     }
 }
@@ -166,7 +190,7 @@ impl managed::Manager for Manager {
             tracing::debug!("dropping a closed pooled connection");
             return Err(RecycleError::message("the connection is closed"));
         }
-        if let Some(reason) = self.over_budget(client, metrics).await {
+        if let Some(reason) = self.over_budget(client, metrics) {
             tracing::debug!(%reason, "retiring a pooled connection");
             return Err(RecycleError::message(format!("retired: {reason}")));
         }
@@ -174,11 +198,26 @@ impl managed::Manager for Manager {
         // leave a transaction open (a `Transaction` dropped without commit, by a panic or a
         // cancelled future, queues its ROLLBACK ahead of anything the next user sends) and
         // never change the session (every schema is named in the SQL; `SET LOCAL` ends with
-        // its transaction).
-        if !client.state.needs_reset() {
+        // its transaction). No timer either: the recycle timeout covers round trips only.
+        let read_memory = self.memory_read_due(client, metrics);
+        if !read_memory && !client.state.needs_reset() {
             return Ok(());
         }
-        reset_session(client).await
+        let slow = self.recycle_slow(client, read_memory);
+        match self.recycle_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, slow)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(
+                        ?timeout,
+                        "dropping a pooled connection whose check timed out"
+                    );
+                    Err(RecycleError::message(
+                        "checking the returned connection timed out",
+                    ))
+                }),
+            None => slow.await,
+        }
     }
 }
 
@@ -466,6 +505,10 @@ impl TenantCaps {
             schema,
             permit: None,
         };
+        if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
+            slot.permit = Some(permit);
+            return Ok(slot);
+        }
         let acquire = semaphore.acquire_owned();
         let permit = match wait {
             Some(wait) => {
@@ -606,13 +649,21 @@ impl TenantPool {
         if let Some(reaper) = &self.reaper {
             reaper.maybe_run(&self.slots);
         }
-        self.waiting.fetch_add(1, Ordering::Relaxed);
-        let acquire = Arc::clone(&self.permits).acquire_owned();
-        let acquired = match wait {
-            Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
-            None => Some(acquire.await),
+        let acquired = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => Some(Ok(permit)),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::PoolClosed),
+            // None free: wait in line (first come, first served), with a timer only now.
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let acquire = Arc::clone(&self.permits).acquire_owned();
+                let acquired = match wait {
+                    Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
+                    None => Some(acquire.await),
+                };
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                acquired
+            }
         };
-        self.waiting.fetch_sub(1, Ordering::Relaxed);
         let permit = match acquired {
             None => {
                 return Err(Error::PoolTimeout {
@@ -628,7 +679,9 @@ impl TenantPool {
         // reports at once that another caller just did.
         let now = Timeouts {
             wait: Some(Duration::ZERO),
-            ..self.timeouts
+            create: self.timeouts.create,
+            // Applied by the manager around the round trips a recycle may need.
+            recycle: None,
         };
         loop {
             for open_new in [false, true] {
@@ -1083,12 +1136,12 @@ impl TenantPoolBuilder {
                 cache_capacity: self.cache_capacity,
                 prepare_threshold: self.prepare_threshold,
                 budget: self.budget,
+                recycle_timeout: self.recycle_timeout,
                 memory_unreadable: AtomicBool::new(false),
             };
             let slot = managed::Pool::builder(manager)
                 .max_size(1)
                 .create_timeout(self.create_timeout)
-                .recycle_timeout(self.recycle_timeout)
                 .runtime(deadpool::Runtime::Tokio1)
                 .build()
                 .map_err(|e| {
