@@ -358,6 +358,19 @@ pub enum ModelError {
         /// end (`["A", "B", "A"]`).
         cycle: Vec<&'static str>,
     },
+    /// Two Rust enums (`#[derive(SqlEnum)]`) of models in one slot declare the same
+    /// PostgreSQL type name with different labels.
+    #[error("invalid model set: two Rust enums declare the enum type {}.\"{name}\" with different labels ({} and {}); give one of them another `type_name`, or the same labels", slot_text(*.slot), .first.join(", "), .second.join(", "))]
+    ConflictingEnumType {
+        /// The slot of the models using them: `None` for the tenant slot, else its name.
+        slot: Option<&'static str>,
+        /// The type name.
+        name: &'static str,
+        /// The labels of the first one met, in model order.
+        first: &'static [&'static str],
+        /// The labels of the other.
+        second: &'static [&'static str],
+    },
 }
 
 /// Provisioning, retiring, restoring or purging a tenant was refused ([`Error::Lifecycle`]).
@@ -405,13 +418,6 @@ pub enum LifecycleError {
     #[error("schema {schema:?} already exists; rename or drop it by hand before retrying")]
     SchemaExists {
         /// The existing schema.
-        schema: String,
-    },
-    /// A schema the registry gives as retired does not have a retired name; tenant only ever
-    /// drops or renames back schemas it renamed itself.
-    #[error("schema {schema:?} is not a retired tenant schema (`<schema>_deleted_<yyyymmdd>`); the registry row was edited by hand: fix it")]
-    NotRetiredSchema {
-        /// The refused schema.
         schema: String,
     },
     /// A registry row's `retired_schema` is not the name that retiring the row's own schema

@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::door::SchemaName;
 use crate::door::Tenant;
 use crate::error::{Error, Result};
-use crate::exec::typed_params;
+use crate::exec::{schema_enum_types, typed_params};
 use crate::exec::{Begin, Executor, PgRef, QueryStream, Transaction, Writable};
 use crate::exec::{CachedStatement, StatementKey, StatementMode};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
@@ -236,6 +236,23 @@ impl<E: Executor> Db<E> {
         }
     }
 
+    /// The enum types (with this database's OIDs) of the schemas `template` names, for
+    /// typing unnamed-statement parameters (see `exec/param_types.rs`).
+    async fn enum_types_of(
+        &self,
+        template: &Template,
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<Vec<Type>> {
+        let mut schemas: SmallVec<[SchemaName; 4]> = SmallVec::new();
+        for slot in template.slots() {
+            let schema = self.resolve(slot, statement_map)?;
+            if !schemas.contains(&schema) {
+                schemas.push(schema);
+            }
+        }
+        schema_enum_types(self.exec.pg(), &self.exec.conn_state().enum_types, &schemas).await
+    }
+
     /// The span every statement runs in: it carries the tenant key, so logs of concurrent
     /// requests say which tenant each statement ran for.
     fn span(&self) -> tracing::Span {
@@ -334,16 +351,21 @@ impl<E: Executor> Db<E> {
                 (_, CachedStatement::Prepared(statement), _) => {
                     act.prepared(pg, &statement, params).await
                 }
-                (key, CachedStatement::Unnamed(sql), uses) => match typed_params(params) {
+                (key, CachedStatement::Unnamed(sql), uses) => match typed_params(params, &[]) {
                     Ok(typed) => act.unnamed(pg, &sql, &typed).await,
-                    // A value of a type that is not built in (a custom enum, say) cannot
-                    // travel typed with the unnamed statement; a prepared one learns its
-                    // types from the server.
+                    // A value of a type that is not built in (a custom enum, say): in
+                    // Prepared mode, prepare now (the server gives the types, no lookup)...
                     Err(Error::UntypedParameter { .. })
                         if self.exec.conn_state().mode == StatementMode::Prepared =>
                     {
                         let statement = self.prepare_cached(key, &sql, uses).await?;
                         act.prepared(pg, &statement, params).await
+                    }
+                    // ...in Unnamed mode, maybe an enum of the statement's schemas.
+                    Err(Error::UntypedParameter { .. }) => {
+                        let types = self.enum_types_of(template, statement_map).await?;
+                        let typed = typed_params(params, &types)?;
+                        act.unnamed(pg, &sql, &typed).await
                     }
                     Err(e) => Err(e),
                 },

@@ -43,6 +43,8 @@ pub struct ConnState {
     /// The schemas served when the pool last read the backend's memory: it reads again only
     /// after new ones (the catalog caches grow with new relations touched).
     pub(crate) memory_read_at_schemas: AtomicUsize,
+    /// The enum types of the schemas unnamed statements bound enum values for (bounded).
+    pub(crate) enum_types: super::EnumTypeCache,
 }
 
 impl Default for ConnState {
@@ -55,6 +57,7 @@ impl Default for ConnState {
             needs_reset: AtomicBool::new(false),
             schemas_served: None,
             memory_read_at_schemas: AtomicUsize::new(0),
+            enum_types: Default::default(),
         }
     }
 }
