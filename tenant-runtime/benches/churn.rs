@@ -183,13 +183,22 @@ fn main() {
     let rt = common::runtime();
     let mut c = common::criterion(Duration::from_secs(3), 20);
     let admin = rt.block_on(raw_connection());
-    let max = *TENANT_COUNTS.iter().max().unwrap();
+    // CHURN_TENANTS=1000,10000 runs only those tenant counts (a shorter run).
+    let counts: Vec<usize> = std::env::var("CHURN_TENANTS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().parse().expect("CHURN_TENANTS: numbers"))
+                .collect()
+        })
+        .unwrap_or_else(|| TENANT_COUNTS.to_vec());
+    let max = *counts.iter().max().unwrap();
     let started = Instant::now();
     let all = rt.block_on(Tenants::create(&admin, "churn", max, ddl));
     println!("created {max} tenant schemas in {:.1?}", started.elapsed());
     let tenants = all.all();
 
-    for n in TENANT_COUNTS {
+    for &n in &counts {
         let tenants = &tenants[..n];
         let schemas = &all.schemas[..n];
         let (bounded, unbounded, first_use) = rt.block_on(async {
@@ -288,7 +297,7 @@ fn main() {
     rt.block_on(all.drop_all(&admin));
     println!("dropped {max} tenant schemas in {:.1?}", started.elapsed());
     c.final_summary();
-    let groups: Vec<String> = TENANT_COUNTS
+    let groups: Vec<String> = counts
         .iter()
         .map(|n| format!("churn_{n}_tenants"))
         .collect();
