@@ -55,8 +55,21 @@ impl Cli {
         }
         let registry = self.registry.take().or_else(|| env("TENANT_REGISTRY"));
         self.registry = Some(registry.unwrap_or_else(|| DEFAULT_REGISTRY.to_owned()));
+        if let Command::Tenants(TenantsCommand::Purge {
+            snapshot_dir,
+            no_snapshot: false,
+            ..
+        }) = &mut self.command
+        {
+            if snapshot_dir.is_none() {
+                *snapshot_dir = env("TENANT_SNAPSHOT_DIR").map(PathBuf::from);
+            }
+        }
         let migrations = match &mut self.command {
-            Command::Tenants(TenantsCommand::Create { migrations, .. }) => migrations,
+            Command::Tenants(TenantsCommand::Create { migrations, .. })
+            | Command::Tenants(TenantsCommand::Import { migrations, .. })
+            | Command::Tenants(TenantsCommand::Clone { migrations, .. })
+            | Command::Tenants(TenantsCommand::Move { migrations, .. }) => migrations,
             Command::Migrate(args) => &mut args.migrations,
             Command::Status(args) => &mut args.migrations,
             Command::Tenants(_) => return,
@@ -134,6 +147,72 @@ pub enum TenantsCommand {
         /// Tenant key.
         key: String,
     },
+    /// Export a tenant's data into one archive file: every table of its schema, from one
+    /// consistent snapshot (the tenant keeps serving), with row counts and SHA-256 checksums.
+    Export {
+        /// Tenant key (an active tenant).
+        key: String,
+        /// The archive file to write (replaced only once the archive is complete).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Create a new tenant from an archive: provision it, apply the migrations (which make its
+    /// tables), load and verify the rows, all in one transaction: a damaged or mismatched
+    /// archive is refused and creates nothing.
+    Import {
+        /// Key of the new tenant.
+        #[arg(long, value_name = "KEY")]
+        key: String,
+        /// Schema of the new tenant.
+        #[arg(long, value_name = "SCHEMA")]
+        schema: String,
+        /// The archive file (written by `tenant tenants export`).
+        file: PathBuf,
+        /// Role to grant USAGE and CREATE on the schema (and DML on its tables) to.
+        #[arg(long, value_name = "ROLE")]
+        grant_to: Option<String>,
+        #[command(flatten)]
+        migrations: MigrationsArgs,
+    },
+    /// Copy a tenant's data into a new tenant of the same database, without a file, in one
+    /// transaction (the source keeps serving); the new tenant's tables come from the
+    /// migrations.
+    Clone {
+        /// Key of the tenant to copy (an active tenant).
+        source: String,
+        /// Key of the new tenant.
+        #[arg(long, value_name = "KEY")]
+        key: String,
+        /// Schema of the new tenant.
+        #[arg(long, value_name = "SCHEMA")]
+        schema: String,
+        /// Role to grant USAGE and CREATE on the schema (and DML on its tables) to.
+        #[arg(long, value_name = "ROLE")]
+        grant_to: Option<String>,
+        #[command(flatten)]
+        migrations: MigrationsArgs,
+    },
+    /// Move a tenant to another database (its own, or back to a shared one) while it keeps
+    /// serving: its writes wait while its tables are copied and verified, then fail with
+    /// SQLSTATE 40001 (retry) until the application routes to the new database; the routes
+    /// table is updated in the same instant, and the old schema is retired, not dropped.
+    Move {
+        /// Tenant key (an active tenant of this database).
+        key: String,
+        /// URL of the target database (its registry is created there if missing).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The routes table of this database, `SCHEMA.TABLE` with columns `tenant_key` and
+        /// `database_url` (the table the application reloads its routes from).
+        #[arg(long, value_name = "SCHEMA.TABLE", value_parser = parse_table)]
+        routes_table: (String, String),
+        /// How long to wait for the tenant's open write transactions before giving up
+        /// (nothing is changed then).
+        #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+        lock_timeout: Duration,
+        #[command(flatten)]
+        migrations: MigrationsArgs,
+    },
     /// Phase two of teardown: drop the schemas of tenants retired longer ago than the grace
     /// period.
     ///
@@ -156,6 +235,15 @@ pub enum TenantsCommand {
         /// Do not ask for confirmation on a terminal.
         #[arg(long, short = 'y')]
         yes: bool,
+        /// Before dropping each schema, export it into this directory (created if missing)
+        /// as `<retired schema>.tenant`; a schema whose snapshot cannot be written is not
+        /// dropped. Restore a purged tenant with `tenant tenants import`.
+        /// [env: TENANT_SNAPSHOT_DIR]
+        #[arg(long, value_name = "DIR", conflicts_with = "no_snapshot")]
+        snapshot_dir: Option<PathBuf>,
+        /// Drop without a snapshot, even if TENANT_SNAPSHOT_DIR names a directory.
+        #[arg(long)]
+        no_snapshot: bool,
     },
 }
 
@@ -251,6 +339,15 @@ The JSON shape (fields may be added, none is removed or changes meaning):
 \"migrations\" is null when no directory was given and ./migrations does not exist; then
 \"version\" and \"pending\" are null too. \"version\" is the highest applied migration (null:
 none applied); \"pending\" lists the versions not yet applied. Tenants are sorted by key.";
+
+fn parse_table(s: &str) -> Result<(String, String), String> {
+    match s.split_once('.') {
+        Some((schema, table)) if !schema.is_empty() && !table.is_empty() => {
+            Ok((schema.to_owned(), table.to_owned()))
+        }
+        _ => Err(format!("expected SCHEMA.TABLE, got {s:?}")),
+    }
+}
 
 fn parse_slot(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

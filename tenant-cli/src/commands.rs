@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-async fn connect(url: &str) -> Result<Client, Failure> {
+pub async fn connect(url: &str) -> Result<Client, Failure> {
     Client::connect(url)
         .await
         .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))
@@ -116,12 +116,74 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             );
             Ok(())
         }
+        TenantsCommand::Export { key, out } => {
+            crate::archive::export(&mut client, &provisioner, &key, &out).await
+        }
+        TenantsCommand::Import {
+            key,
+            schema,
+            file,
+            grant_to,
+            migrations,
+        } => {
+            let provisioner = match grant_to {
+                Some(role) => provisioner.grant_to(&role)?,
+                None => provisioner,
+            };
+            crate::archive::import(&mut client, &provisioner, &key, &schema, &file, &migrations)
+                .await
+        }
+        TenantsCommand::Clone {
+            source,
+            key,
+            schema,
+            grant_to,
+            migrations,
+        } => {
+            let provisioner = match grant_to {
+                Some(role) => provisioner.grant_to(&role)?,
+                None => provisioner,
+            };
+            crate::archive::clone(
+                &mut client,
+                &provisioner,
+                &source,
+                &key,
+                &schema,
+                &migrations,
+            )
+            .await
+        }
+        TenantsCommand::Move {
+            key,
+            to,
+            routes_table,
+            lock_timeout,
+            migrations,
+        } => {
+            crate::archive::move_tenant(
+                &mut client,
+                &provisioner,
+                &key,
+                &to,
+                &routes_table,
+                lock_timeout,
+                &migrations,
+            )
+            .await
+        }
         TenantsCommand::Purge {
             older_than,
             dry_run,
             yes,
+            snapshot_dir,
+            no_snapshot: _,
         } => {
             let ask = !dry_run && !yes && std::io::stdin().is_terminal();
+            let provisioner = match snapshot_dir {
+                Some(dir) => provisioner.snapshot_before_purge(dir),
+                None => provisioner,
+            };
             purge(&mut client, &provisioner, &older_than, dry_run, ask).await
         }
     }
@@ -273,11 +335,13 @@ async fn purge(
     if dry_run || ask {
         let (due, listed_at) = due_for_purge(client, provisioner.registry(), duration).await?;
         for e in &due {
+            let retired = e.retired_schema.as_deref().unwrap_or_default();
             println!(
-                "would purge tenant {}: drop schema {} (retired {} UTC)",
+                "would purge tenant {}: drop schema {} (retired {} UTC){}",
                 escaped(&e.key),
-                escaped(e.retired_schema.as_deref().unwrap_or_default()),
-                e.retired_at.map(utc).unwrap_or_default()
+                escaped(retired),
+                e.retired_at.map(utc).unwrap_or_default(),
+                snapshot_note(provisioner, retired, "after a snapshot to")
             );
         }
         if dry_run {
@@ -310,9 +374,10 @@ async fn purge(
     let report = provisioner.purge(client, duration).await?;
     for p in &report.purged {
         println!(
-            "purged tenant {}: dropped schema {}",
+            "purged tenant {}: dropped schema {}{}",
             escaped(&p.key),
-            escaped(&p.dropped_schema)
+            escaped(&p.dropped_schema),
+            snapshot_note(provisioner, &p.dropped_schema, "snapshot in")
         );
     }
     for refused in &report.refused {
@@ -345,11 +410,26 @@ async fn purge(
         0 => {}
         n => {
             return Err(Failure::Refused(format!(
-                "{n} retired tenant(s) were left alone because their registry rows do not name the schema retiring them produced; fix those rows by hand"
+                "{n} retired tenant(s) were left alone, each for the reason printed above (a registry row that does not name the schema retiring it produced: fix it by hand; a snapshot that could not be written: fix --snapshot-dir)"
             )))
         }
     }
     Ok(())
+}
+
+/// `, <words> <snapshot file>` when purge takes snapshots, else nothing.
+fn snapshot_note(provisioner: &Provisioner, retired_schema: &str, words: &str) -> String {
+    match provisioner.purge_snapshot_dir() {
+        Some(dir) => format!(
+            ", {words} {}",
+            escaped(
+                &tenant_runtime::lifecycle::archive::snapshot_path(dir, retired_schema)
+                    .display()
+                    .to_string()
+            )
+        ),
+        None => String::new(),
+    }
 }
 
 /// Asks on the terminal whether to drop `count` tenants' schemas; only "y" or "yes" agrees.
@@ -377,7 +457,7 @@ fn confirm(count: usize) -> Result<bool, Failure> {
 }
 
 /// Loads and checks the migration files, and the schema map of the declared slots.
-fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Failure> {
+pub fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Failure> {
     let dir = args.dir();
     if !dir.is_dir() {
         return Err(Failure::Usage(format!(

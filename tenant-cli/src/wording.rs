@@ -5,6 +5,7 @@
 //! commands. Errors whose library message uses library words are reworded here; the others
 //! keep the library's message, which already names the values it refuses escaped (`{:?}`).
 
+use tenant_runtime::error::ArchiveError;
 use tenant_runtime::error::{AllowlistError, LifecycleError, MigrateError};
 use tenant_runtime::lifecycle::Outcome;
 use tenant_runtime::Error;
@@ -43,6 +44,7 @@ pub fn operator_message(error: &Error) -> String {
              back with `tenant tenants restore`, or purge it before creating the key again"
         ),
         Error::Migrate(m) => migrate_message(m),
+        Error::Archive(a) => archive_message(a),
         other => other.to_string(),
     }
 }
@@ -78,6 +80,28 @@ fn migrate_message(error: &MigrateError) -> String {
             "migration {version} ({name}) failed in schema {schema:?} (tenant {tenant:?}); \
              nothing of this run was applied to that tenant: {}",
             operator_message(source)
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn archive_message(error: &ArchiveError) -> String {
+    match error {
+        ArchiveError::SnapshotFailed {
+            key,
+            schema,
+            dir,
+            source,
+        } => format!(
+            "tenant {key:?}: the snapshot of schema {schema:?} could not be written to {:?}, so \
+             the schema was not dropped (the tenant stays retired); fix --snapshot-dir (or \
+             TENANT_SNAPSHOT_DIR), or purge without a snapshot with --no-snapshot: {}",
+            dir.display().to_string(),
+            operator_message(source)
+        ),
+        ArchiveError::UnsupportedFormat { found, supported } => format!(
+            "the archive is in format version {found}, and this `tenant` reads version \
+             {supported}; import it with a `tenant` that reads version {found}"
         ),
         other => other.to_string(),
     }
@@ -143,6 +167,16 @@ mod tests {
                     name: "x".into(),
                 }))),
             })),
+            Error::from(ArchiveError::SnapshotFailed {
+                key: "acme".into(),
+                schema: "a_deleted_20260421".into(),
+                dir: "/backups".into(),
+                source: Box::new(Error::UnknownTenant { key: "acme".into() }),
+            }),
+            Error::from(ArchiveError::UnsupportedFormat {
+                found: 2,
+                supported: 1,
+            }),
         ];
         for e in &errors {
             let message = operator_message(e);

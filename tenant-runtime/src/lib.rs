@@ -48,6 +48,9 @@
 //! | [`lifecycle`] | the tenant [`Registry`], the [`Provisioner`], [`Migrations`] and the [`Migrator`], Citus | [`Registry`], [`Provisioner`], [`Migrations`], [`Migrator`] |
 //! | `web` | per-request tenancy for axum (feature `axum`) | |
 //!
+//! A tenant's data as one movable archive (export, import, clone, move to a database of its
+//! own, purge's snapshot) is in [`lifecycle::archive`].
+//!
 //! # One name per act
 //!
 //! Every query kind finishes with the same words: `fetch_all`, `fetch_one` (exactly one row:

@@ -23,7 +23,7 @@ use crate::sql::{Piece, SchemaMap, Slot, Template};
 /// The table, in every tenant schema, that records the migrations applied to it.
 pub const VERSION_TABLE: &str = "_tenant_migrations";
 
-static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
+pub(crate) static CREATE_VERSION_TABLE: LazyLock<Template> = LazyLock::new(|| {
     Template::builder()
         .sql("CREATE TABLE IF NOT EXISTS ")
         .table(Slot::Tenant, VERSION_TABLE)
@@ -42,7 +42,7 @@ static SELECT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
         .build()
 });
 
-static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
+pub(crate) static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
     Template::builder()
         .sql("INSERT INTO ")
         .table(Slot::Tenant, VERSION_TABLE)

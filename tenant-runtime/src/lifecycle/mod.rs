@@ -2,7 +2,11 @@
 //! and shared tables, provision a tenant, retire it, restore it, purge it after a grace
 //! period), migrations across every tenant schema ([`Migrations`], [`Migrator`], run over
 //! [`Connections`]) and the scale-out path on Citus ([`citus`]).
+//!
+//! A tenant's data as one archive: [`archive`] (export, import, clone, move, and the
+//! snapshot purge takes before dropping a schema).
 
+pub mod archive;
 pub mod citus;
 mod drop;
 mod jobs;
@@ -17,6 +21,8 @@ pub use migrate::{
     TenantReport, VERSION_TABLE,
 };
 pub(crate) use provision::lock_schema;
+// For the archive: a new tenant's version table and rows, as the migrator writes them.
+pub(crate) use migrate::{CREATE_VERSION_TABLE, INSERT_APPLIED};
 pub use provision::{
     retired_schema_name, Provisioner, PurgeRefused, PurgeReport, Purged, Retired, RETIRED_MARKER,
 };

@@ -14,7 +14,7 @@ use postgres_types::Type;
 use crate::door::{Allowlist, Tenant};
 use crate::door::{SchemaName, MAX_SCHEMA_NAME_LEN};
 use crate::error::{AllowlistError, Duplicated, Error, LifecycleError, Result};
-use crate::exec::Client;
+use crate::exec::{Client, Db, Transaction};
 use crate::exec::{Executor, PgRef, Writable};
 use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
 use crate::lifecycle::{run_jobs, Job};
@@ -63,6 +63,8 @@ pub struct Provisioner {
     map: SchemaMap,
     adopt_existing: bool,
     distribute_on_citus: bool,
+    /// Where purge snapshots each schema before dropping it (see `archive::snapshot`).
+    pub(crate) snapshot_dir: Option<std::path::PathBuf>,
 }
 
 /// What [`Provisioner::retire`] did.
@@ -116,7 +118,9 @@ pub struct Purged {
 }
 
 /// A retired tenant [`Provisioner::purge`] refused to drop, because its registry row does not
-/// name the schema that retiring the tenant produced. Nothing of it was dropped or deleted.
+/// name the schema that retiring the tenant produced, or because its snapshot could not be
+/// written (with [`snapshot_before_purge`](Provisioner::snapshot_before_purge)). Nothing of
+/// it was dropped or deleted.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -134,6 +138,7 @@ pub struct PurgeRefused {
     pub key: String,
     /// Why: [`LifecycleError::RetiredSchemaMismatch`](crate::error::LifecycleError::RetiredSchemaMismatch), [`LifecycleError::RetiredSchemaInUse`](crate::error::LifecycleError::RetiredSchemaInUse),
     /// [`AllowlistError::ReservedSchema`](crate::error::AllowlistError::ReservedSchema) or [`Error::InvalidSchemaName`] (of the row's schema).
+    /// With a snapshot directory also [`ArchiveError::SnapshotFailed`](crate::error::ArchiveError::SnapshotFailed).
     pub error: Error,
 }
 
@@ -166,6 +171,7 @@ impl Provisioner {
             map: SchemaMap::new(),
             adopt_existing: false,
             distribute_on_citus: false,
+            snapshot_dir: None,
         })
     }
 
@@ -365,9 +371,18 @@ impl Provisioner {
     }
 
     async fn provision_in_transaction(&self, client: &mut Client, tenant: &Tenant) -> Result<()> {
-        let (key, schema) = (tenant.key(), tenant.schema());
         let mut db = client.for_tenant(tenant).with_schema_map(self.map.clone());
         let tx = db.transaction().await?;
+        self.provision_within(&tx).await?;
+        tx.commit().await
+    }
+
+    /// What [`provision`](Provisioner::provision) does, inside the caller's transaction on
+    /// the tenant's handle (with [`schema_map`](Provisioner::schema_map)), without
+    /// committing: import and clone put the data in the same transaction.
+    pub(crate) async fn provision_within(&self, tx: &Db<Transaction<'_>>) -> Result<()> {
+        let tenant = tx.tenant();
+        let (key, schema) = (tenant.key(), tenant.schema());
         let pg = tx.executor().pg();
         lock_key(pg, key).await?;
         lock_schema(pg, schema).await?;
@@ -421,7 +436,7 @@ impl Provisioner {
             .collect::<Result<Vec<_>>>()?;
         run_statements(pg, &ddl).await?;
         if self.distribute_on_citus {
-            crate::lifecycle::citus::distribute_schema(&tx).await?;
+            crate::lifecycle::citus::distribute_schema(tx).await?;
         }
         if !registered {
             let sql = format!(
@@ -436,7 +451,12 @@ impl Provisioner {
                 )
                 .await?;
         }
-        tx.commit().await
+        Ok(())
+    }
+
+    /// The map that fills named slots in the tenant tables' DDL.
+    pub(crate) fn schema_map(&self) -> &SchemaMap {
+        &self.map
     }
 
     /// `CREATE SCHEMA`, the grants, and the tenant tables, one statement per template: sent
@@ -620,6 +640,11 @@ impl Provisioner {
     /// schema refused); purge goes on with the other rows. A database error stops the run
     /// (the tenants purged before it stay purged; run it again).
     ///
+    /// With [`snapshot_before_purge`](Provisioner::snapshot_before_purge), each schema is
+    /// exported first, and one whose snapshot could not be written is not dropped: it is in
+    /// [`PurgeReport::refused`] with
+    /// [`ArchiveError::SnapshotFailed`](crate::error::ArchiveError::SnapshotFailed).
+    ///
     /// ```no_run
     /// # use std::time::Duration;
     /// # use tenant_runtime::{Client, ModelSet, Provisioner};
@@ -677,6 +702,14 @@ impl Provisioner {
                 }
             };
             lock_schema(pg, retired).await?;
+            // With a snapshot directory: no drop without a written snapshot.
+            if let Err(error) =
+                crate::lifecycle::archive::snapshot_schema(self, pg, &key, retired).await
+            {
+                tracing::warn!(%error, "purge kept a schema whose snapshot failed");
+                report.refused.push(PurgeRefused { key, error });
+                continue;
+            }
             pg.batch_execute(&format!("DROP SCHEMA IF EXISTS {retired} CASCADE"))
                 .await?;
             let sql = format!("DELETE FROM {} WHERE key = $1", self.registry.table());

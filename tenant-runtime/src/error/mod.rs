@@ -13,11 +13,17 @@
 //! | [`Error::Model`]\([`ModelError`]) | model sets | [`ModelSet`](crate::ModelSet) |
 //! | [`Error::Lifecycle`]\([`LifecycleError`]) | a tenant's life | [`Provisioner`](crate::Provisioner), [`Registry`](crate::Registry) |
 //! | [`Error::Migrate`]\([`MigrateError`]) | migrations | [`Migrator`](crate::Migrator), [`Migrations`](crate::Migrations) |
+//! | [`Error::Archive`]\([`ArchiveError`]) | tenant archives | `lifecycle::archive` (export, import, clone, move), purge's snapshot |
 //!
 //! Every message says what was wrong and what to do; nested errors display as themselves.
 
 use std::fmt;
 use std::time::Duration;
+
+// The archive's errors: one nested area in a child module of its own (its many variants
+// would double this file). It names no other top-level module, so no import cycle.
+mod archive;
+pub use archive::{ArchiveError, ArchivePart, Corruption, IoAction};
 
 /// Everything that can go wrong in `tenant_runtime`, one variant per cause that callers
 /// handle differently. The causes a request handler matches are at the top; the others are
@@ -165,6 +171,10 @@ pub enum Error {
     /// A migration run, or a set of migration files, failed.
     #[error(transparent)]
     Migrate(Box<MigrateError>),
+    /// Exporting, importing, cloning or moving a tenant (or purge's snapshot) was refused or
+    /// failed (see [`ArchiveError`]).
+    #[error(transparent)]
+    Archive(Box<ArchiveError>),
 }
 
 /// What stage of handing out a pooled connection timed out ([`Error::PoolTimeout`]).
@@ -546,6 +556,12 @@ fn problems_list(problems: &[String]) -> String {
 impl From<MigrateError> for Error {
     fn from(e: MigrateError) -> Error {
         Error::Migrate(Box::new(e))
+    }
+}
+
+impl From<ArchiveError> for Error {
+    fn from(e: ArchiveError) -> Error {
+        Error::Archive(Box::new(e))
     }
 }
 
