@@ -3,9 +3,17 @@
 //! distinct (statement, schema) pairs are 5, 500, 5,000 and 50,000 against a statement
 //! cache bound of 512.
 //!
-//! Four contenders, each on its own connection:
-//! - `tenant_cache_512`: the runtime with its default bounded cache (512 statements);
+//! Six contenders, each on its own connection:
+//! - `tenant_cache_512`: the runtime with its defaults: a bounded cache (512 statements) and
+//!   adaptive preparing (prepare threshold 2: a statement's first use runs unnamed, in one
+//!   round trip; it is prepared when it comes back while cached);
+//! - `tenant_prepare_first_use`: the same with prepare threshold 1 (every miss prepares,
+//!   executes and, past the bound, closes the evicted statement: the behaviour before
+//!   adaptive preparing);
 //! - `tenant_cache_unbounded`: the runtime with a cache larger than every working set;
+//! - `baseline_query_typed`: hand-written, per-tenant SQL (formatted once up front) run with
+//!   `client.query_typed` / `execute_typed`: the unnamed statement, one round trip each,
+//!   nothing kept on the server;
 //! - `baseline_prepared_once`: hand-written, every tenant's five statements prepared once
 //!   up front and kept forever (the fastest possible, with server memory growing with the
 //!   tenant count: 50,000 prepared statements at 10,000 tenants);
@@ -34,11 +42,13 @@ struct Item {
 const TENANT_COUNTS: [usize; 4] = [1, 100, 1_000, 10_000];
 const STATEMENTS_PER_VISIT: u64 = 5;
 const CACHE_BOUND: usize = 512;
-const CONTENDERS: [&str; 4] = [
+const CONTENDERS: [&str; 6] = [
     "tenant_cache_512",
     "baseline_prepared_once",
     "tenant_cache_unbounded",
     "baseline_no_cache",
+    "baseline_query_typed",
+    "tenant_prepare_first_use",
 ];
 
 fn ddl(schema: &str) -> String {
@@ -129,6 +139,38 @@ async fn visit_uncached(pg: &tokio_postgres::Client, schema: &str) {
     assert_eq!(pg.execute(sql[4].as_str(), &[&m.id]).await.unwrap(), 0);
 }
 
+async fn visit_typed(pg: &tokio_postgres::Client, sql: &[String; 5]) {
+    use tokio_postgres::types::Type;
+    let row = pg
+        .query_typed(&sql[0], &[(&3i64, Type::INT8)])
+        .await
+        .unwrap()
+        .pop();
+    black_box(row.as_ref().map(item_from_row).expect("row 3"));
+    let n: i64 = pg.query_typed(&sql[1], &[]).await.unwrap()[0].get(0);
+    assert_eq!(n, 10);
+    let all: Vec<Item> = pg
+        .query_typed(&sql[2], &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(item_from_row)
+        .collect();
+    assert_eq!(all.len(), 10);
+    let m = &MISSING;
+    let params: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 3] = [
+        (&m.name, Type::TEXT),
+        (&m.qty, Type::INT4),
+        (&m.id, Type::INT8),
+    ];
+    assert_eq!(pg.execute_typed(&sql[3], &params).await.unwrap(), 0);
+    let deleted = pg
+        .execute_typed(&sql[4], &[(&m.id, Type::INT8)])
+        .await
+        .unwrap();
+    assert_eq!(deleted, 0);
+}
+
 async fn raw_connection() -> tokio_postgres::Client {
     let (pg, conn) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
         .await
@@ -141,29 +183,45 @@ fn main() {
     let rt = common::runtime();
     let mut c = common::criterion(Duration::from_secs(3), 20);
     let admin = rt.block_on(raw_connection());
-    let max = *TENANT_COUNTS.iter().max().unwrap();
+    // CHURN_TENANTS=1000,10000 runs only those tenant counts (a shorter run).
+    let counts: Vec<usize> = std::env::var("CHURN_TENANTS")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.trim().parse().expect("CHURN_TENANTS: numbers"))
+                .collect()
+        })
+        .unwrap_or_else(|| TENANT_COUNTS.to_vec());
+    let max = *counts.iter().max().unwrap();
     let started = Instant::now();
     let all = rt.block_on(Tenants::create(&admin, "churn", max, ddl));
     println!("created {max} tenant schemas in {:.1?}", started.elapsed());
     let tenants = all.all();
 
-    for n in TENANT_COUNTS {
+    for &n in &counts {
         let tenants = &tenants[..n];
         let schemas = &all.schemas[..n];
-        let (bounded, unbounded) = rt.block_on(async {
+        let (bounded, unbounded, first_use) = rt.block_on(async {
             let bounded = common::client()
                 .await
                 .with_statement_cache_capacity(CACHE_BOUND);
             let unbounded = common::client()
                 .await
                 .with_statement_cache_capacity(5 * max + 1);
+            let first_use = common::client()
+                .await
+                .with_statement_cache_capacity(CACHE_BOUND)
+                .with_prepare_threshold(1);
             // One full round first, so that the measurement sees the steady state.
             for t in tenants {
                 visit_tenant(&bounded, t).await;
                 visit_tenant(&unbounded, t).await;
+                visit_tenant(&first_use, t).await;
             }
-            (bounded, unbounded)
+            (bounded, unbounded, first_use)
         });
+        let typed_pg = rt.block_on(raw_connection());
+        let typed_sql: Vec<[String; 5]> = schemas.iter().map(|s| sql(s)).collect();
         let prepared_pg = rt.block_on(raw_connection());
         let uncached_pg = rt.block_on(raw_connection());
         let started = Instant::now();
@@ -190,6 +248,9 @@ fn main() {
                 visit_prepared(&prepared_pg, st).await;
                 visit_uncached(&uncached_pg, s).await;
             }
+            for q in &typed_sql {
+                visit_typed(&typed_pg, q).await;
+            }
         });
 
         common::interleaved(
@@ -207,7 +268,9 @@ fn main() {
                     0 => visit_tenant(&bounded, &tenants[t]).await,
                     1 => visit_prepared(&prepared_pg, &statements[t]).await,
                     2 => visit_tenant(&unbounded, &tenants[t]).await,
-                    _ => visit_uncached(&uncached_pg, &schemas[t]).await,
+                    3 => visit_uncached(&uncached_pg, &schemas[t]).await,
+                    4 => visit_typed(&typed_pg, &typed_sql[t]).await,
+                    _ => visit_tenant(&first_use, &tenants[t]).await,
                 }
                 start.elapsed()
             },
@@ -215,11 +278,17 @@ fn main() {
         for (name, client) in [
             ("tenant_cache_512", &bounded),
             ("tenant_cache_unbounded", &unbounded),
+            ("tenant_prepare_first_use", &first_use),
         ] {
             let stats = client.statement_cache().stats();
             println!(
-                "  {name}: cache holds {} of {} (hits {}, misses {}, evictions {})",
-                stats.len, stats.capacity, stats.hits, stats.misses, stats.evictions
+                "  {name}: cache holds {} of {} (hits {}, misses {}, prepares {}, evictions {})",
+                stats.len,
+                stats.capacity,
+                stats.hits,
+                stats.misses,
+                stats.prepares,
+                stats.evictions
             );
         }
     }
@@ -228,7 +297,7 @@ fn main() {
     rt.block_on(all.drop_all(&admin));
     println!("dropped {max} tenant schemas in {:.1?}", started.elapsed());
     c.final_summary();
-    let groups: Vec<String> = TENANT_COUNTS
+    let groups: Vec<String> = counts
         .iter()
         .map(|n| format!("churn_{n}_tenants"))
         .collect();
@@ -242,6 +311,20 @@ fn main() {
             None,
         ));
         pairs.push((g.as_str(), "tenant_cache_512", "baseline_no_cache", 5, None));
+        pairs.push((
+            g.as_str(),
+            "tenant_cache_512",
+            "baseline_query_typed",
+            5,
+            Some(0.95),
+        ));
+        pairs.push((
+            g.as_str(),
+            "tenant_prepare_first_use",
+            "baseline_query_typed",
+            5,
+            None,
+        ));
         pairs.push((
             g.as_str(),
             "tenant_cache_unbounded",

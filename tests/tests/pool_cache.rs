@@ -102,12 +102,13 @@ async fn create_kv_schemas(allowlist: &Allowlist) {
 /// A pool of one connection, and that connection. Commits do not wait for the disk (this
 /// session only): the test is about statements, not durability, and 6,000 fsyncs on a shared
 /// disk would take most of a minute.
-async fn one_connection(mode: StatementMode) -> (TenantPool, PooledClient) {
+async fn one_connection(mode: StatementMode, prepare_threshold: u32) -> (TenantPool, PooledClient) {
     let pool = TenantPool::builder(&database_url().await)
         .unwrap()
         .max_size(1)
         .statement_cache_capacity(CAPACITY)
         .statement_mode(mode)
+        .prepare_threshold(prepare_threshold)
         .build()
         .unwrap();
     let conn = pool.client().await.unwrap();
@@ -131,9 +132,10 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     let statements = Statements::new();
     let tenants = allowlist.tenants();
 
-    // Prepared mode: named statements, evicted (and closed) past the bound.
+    // Prepared mode, prepare threshold 1: every statement prepared on first use, evicted
+    // (and closed) past the bound.
     let started = std::time::Instant::now();
-    let (pool, conn) = one_connection(StatementMode::Prepared).await;
+    let (pool, conn) = one_connection(StatementMode::Prepared, 1).await;
     let mut most_on_server = 0;
     for (i, tenant) in tenants.iter().enumerate() {
         statements.run(&Db::new(&conn, tenant)).await;
@@ -159,6 +161,7 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
         "every (template, schema) is new"
     );
     assert_eq!(stats.renders, stats.misses, "rendered once per miss");
+    assert_eq!(stats.prepares, stats.misses, "prepared on first use");
     assert_eq!(stats.evictions, 5 * TENANTS as u64 - CAPACITY as u64);
     assert_eq!(most_on_server, CAPACITY);
 
@@ -173,9 +176,51 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     drop(conn);
     drop(pool);
 
+    // Prepared mode, default threshold (2): a statement that does not come back while cached
+    // is never prepared (one round trip each, nothing named on the server); one that does
+    // is prepared on its second use, then hits.
+    let started = std::time::Instant::now();
+    let (pool, conn) = one_connection(
+        StatementMode::Prepared,
+        tenant_runtime::exec::StatementCache::DEFAULT_PREPARE_THRESHOLD,
+    )
+    .await;
+    for (i, tenant) in tenants.iter().enumerate() {
+        statements.run(&Db::new(&conn, tenant)).await;
+        if i % 100 == 99 {
+            assert!(conn.statement_cache().stats().len <= CAPACITY);
+            assert_eq!(server_prepared_statements(&conn).await, 0);
+        }
+    }
+    println!("adaptive prepared mode ran in {:?}", started.elapsed());
+    let stats = conn.statement_cache().stats();
+    println!("adaptive prepared mode after {TENANTS} tenants × 5: {stats:?}");
+    assert_eq!(stats.misses, 5 * TENANTS as u64);
+    assert_eq!(stats.prepares, 0, "no statement came back while cached");
+    let last = &tenants[TENANTS - CAPACITY / 5..];
+    for tenant in last {
+        statements.run(&Db::new(&conn, tenant)).await;
+    }
+    let second = conn.statement_cache().stats();
+    assert_eq!(second.hits - stats.hits, CAPACITY as u64);
+    assert_eq!(
+        second.prepares, CAPACITY as u64,
+        "prepared on the second use"
+    );
+    assert_eq!(server_prepared_statements(&conn).await, CAPACITY);
+    for tenant in last {
+        statements.run(&Db::new(&conn, tenant)).await;
+    }
+    let third = conn.statement_cache().stats();
+    assert_eq!(third.prepares, CAPACITY as u64, "prepared once");
+    assert_eq!(third.misses, stats.misses);
+    assert_eq!(third.renders, stats.renders);
+    drop(conn);
+    drop(pool);
+
     // Unnamed (pooler-safe) mode: the rendered SQL is cached under the same bound, and the
     // server never holds a named statement.
-    let (pool, conn) = one_connection(StatementMode::Unnamed).await;
+    let (pool, conn) = one_connection(StatementMode::Unnamed, 1).await;
     for (i, tenant) in tenants.iter().enumerate() {
         statements.run(&Db::new(&conn, tenant)).await;
         if i % 100 == 99 {
@@ -187,6 +232,10 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     println!("unnamed mode after {TENANTS} tenants × 5: {stats:?}");
     assert_eq!(stats.len, CAPACITY);
     assert_eq!(stats.renders, 5 * TENANTS as u64);
+    assert_eq!(
+        stats.prepares, 0,
+        "the threshold does not apply: nothing is prepared"
+    );
     assert_eq!(stats.evictions, 5 * TENANTS as u64 - CAPACITY as u64);
     drop(conn);
     drop(pool);

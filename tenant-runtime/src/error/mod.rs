@@ -192,6 +192,12 @@ pub enum PoolStage {
     Create,
     /// Checking a returned connection before handing it out again.
     Recycle,
+    /// Waiting for one of the tenant's own connections to come back: it had
+    /// `max_per_tenant` checked out (`TenantPoolBuilder::max_per_tenant`).
+    TenantCap {
+        /// The cap the tenant was at.
+        max_per_tenant: usize,
+    },
 }
 
 impl fmt::Display for PoolStage {
@@ -200,6 +206,14 @@ impl fmt::Display for PoolStage {
             PoolStage::Wait => "waiting for a free connection",
             PoolStage::Create => "opening a new connection",
             PoolStage::Recycle => "checking a returned connection",
+            PoolStage::TenantCap { max_per_tenant } => {
+                return write!(
+                    f,
+                    "waiting for one of the tenant's own connections: it has {max_per_tenant} \
+                     checked out, its max_per_tenant (a burst of this tenant's; raise \
+                     max_per_tenant if its load is expected)"
+                )
+            }
         })
     }
 }

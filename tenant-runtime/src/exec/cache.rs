@@ -27,9 +27,19 @@ pub(crate) struct StatementKey {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StatementMode {
-    /// Named prepared statements, cached per connection in the [`StatementCache`]: parsed
-    /// and planned once per (template, schemas), then only bound and executed. The default,
-    /// and the fastest against PostgreSQL itself.
+    /// Named prepared statements for the statements that repeat, cached per connection in
+    /// the [`StatementCache`]: parsed and planned once per (template, schemas), then only
+    /// bound and executed. The default, and the fastest against PostgreSQL itself.
+    ///
+    /// Preparing is adaptive, as pgjdbc's `prepareThreshold`: a statement's first use runs as
+    /// the unnamed statement, in one round trip (parameter types sent along, as in
+    /// [`StatementMode::Unnamed`]), and it is prepared when it is used again while still in
+    /// the cache ([`StatementCache::DEFAULT_PREPARE_THRESHOLD`] uses; set with
+    /// [`Client::with_prepare_threshold`](crate::Client::with_prepare_threshold) or the pool's
+    /// `prepare_threshold`). So a connection that serves more (statement, schema) pairs than
+    /// its cache holds pays one round trip per statement, not a prepare, an execute and a
+    /// close. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
+    /// first use instead.
     #[default]
     Prepared,
     /// Pooler-safe: every statement runs as the *unnamed* statement (Parse, Bind, Execute,
@@ -44,18 +54,27 @@ pub enum StatementMode {
     Unnamed,
 }
 
-/// What the cache holds for one (template, schemas): a named prepared statement, or, in
-/// [`StatementMode::Unnamed`], the rendered SQL text.
+/// What the cache holds for one (template, schemas): a named prepared statement, or the
+/// rendered SQL text (in [`StatementMode::Unnamed`], and in [`StatementMode::Prepared`] until
+/// the statement has been used as often as the prepare threshold).
 #[derive(Clone)]
 pub(crate) enum CachedStatement {
     Prepared(Statement),
     Unnamed(Arc<str>),
 }
 
+/// One cache entry: the statement and how many times it was looked up while cached.
+struct Entry {
+    statement: CachedStatement,
+    uses: u32,
+}
+
 /// Prepared statements of one connection, keyed by (template, schemas), least recently used
 /// evicted first. Evicting a statement closes it on the server, so neither side grows without
-/// bound however many tenants one connection serves. In [`StatementMode::Unnamed`] it holds
-/// the rendered SQL instead, under the same bound.
+/// bound however many tenants one connection serves. A statement not prepared (yet) is held as
+/// its rendered SQL, under the same bound: in [`StatementMode::Unnamed`] always, in
+/// [`StatementMode::Prepared`] until its use reaches the prepare threshold (the cache is the
+/// window a statement must come back within to be prepared).
 ///
 /// ```
 /// use tenant_runtime::exec::StatementCache;
@@ -64,8 +83,9 @@ pub(crate) enum CachedStatement {
 /// assert_eq!(cache.stats().len, 0);
 /// ```
 pub struct StatementCache {
-    entries: Mutex<LruCache<StatementKey, CachedStatement>>,
+    entries: Mutex<LruCache<StatementKey, Entry>>,
     capacity: usize,
+    prepares: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     renders: AtomicU64,
@@ -85,10 +105,13 @@ pub struct StatementCache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CacheStats {
-    /// Statements found prepared.
+    /// Statements found in the cache (prepared, or rendered and waiting to be prepared).
     pub hits: u64,
-    /// Statements that had to be rendered and prepared.
+    /// Statements not found: rendered, then run unnamed or prepared.
     pub misses: u64,
+    /// Statements prepared on the server (a round trip each; see the prepare threshold of
+    /// [`StatementMode::Prepared`]).
+    pub prepares: u64,
     /// Times a template was rendered to SQL text.
     pub renders: u64,
     /// Statements evicted (and closed) to stay within capacity.
@@ -103,6 +126,11 @@ impl StatementCache {
     /// Default bound: statements kept per connection.
     pub const DEFAULT_CAPACITY: usize = 512;
 
+    /// Default prepare threshold of [`StatementMode::Prepared`]: a statement is prepared on
+    /// its second use while cached; its first runs unnamed, in one round trip. `1` prepares
+    /// on first use; `0` never prepares (every statement runs unnamed).
+    pub const DEFAULT_PREPARE_THRESHOLD: u32 = 2;
+
     /// A cache that holds at most `capacity` statements (at least 1).
     pub fn with_capacity(capacity: usize) -> StatementCache {
         let capacity = capacity.max(1);
@@ -111,6 +139,7 @@ impl StatementCache {
                 NonZeroUsize::new(capacity).expect("capacity >= 1"),
             )),
             capacity,
+            prepares: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             renders: AtomicU64::new(0),
@@ -123,6 +152,7 @@ impl StatementCache {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+            prepares: self.prepares.load(Ordering::Relaxed),
             renders: self.renders.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             len: self.lock().len(),
@@ -135,12 +165,16 @@ impl StatementCache {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, CachedStatement>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn get(&self, key: &StatementKey) -> Option<CachedStatement> {
-        let found = self.lock().get(key).cloned();
+    /// The statement cached under `key` and its use count, this use included.
+    pub(crate) fn get(&self, key: &StatementKey) -> Option<(CachedStatement, u32)> {
+        let found = self.lock().get_mut(key).map(|entry| {
+            entry.uses = entry.uses.saturating_add(1);
+            (entry.statement.clone(), entry.uses)
+        });
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -150,12 +184,17 @@ impl StatementCache {
         found
     }
 
+    pub(crate) fn note_prepare(&self) {
+        self.prepares.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn note_render(&self) {
         self.renders.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn insert(&self, key: StatementKey, statement: CachedStatement) {
-        let evicted = self.lock().push(key.clone(), statement);
+    /// Caches `statement` under `key` as used `uses` times (replacing what was there).
+    pub(crate) fn insert(&self, key: StatementKey, statement: CachedStatement, uses: u32) {
+        let evicted = self.lock().push(key.clone(), Entry { statement, uses });
         if matches!(evicted, Some((k, _)) if k != key) {
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }

@@ -104,6 +104,32 @@ impl Client {
         self
     }
 
+    /// In [`StatementMode::Prepared`], the use at which a statement is prepared, as pgjdbc's
+    /// `prepareThreshold`: uses before it run as the unnamed statement (one round trip each,
+    /// parameter types sent along), the use that reaches it prepares the statement, provided
+    /// the statement stayed in the [`StatementCache`] in between. `1` prepares every statement
+    /// on first use; `0` prepares none. Default
+    /// [`StatementCache::DEFAULT_PREPARE_THRESHOLD`] (2). No effect in
+    /// [`StatementMode::Unnamed`], which never prepares.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres")
+    ///     .await?
+    ///     .with_prepare_threshold(1); // prepare on first use
+    /// assert_eq!(client.prepare_threshold(), 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_prepare_threshold(mut self, threshold: u32) -> Client {
+        self.state.prepare_threshold = threshold;
+        self
+    }
+
+    /// The prepare threshold (see [`Client::with_prepare_threshold`]).
+    pub fn prepare_threshold(&self) -> u32 {
+        self.state.prepare_threshold
+    }
+
     /// How this connection sends statements.
     pub fn statement_mode(&self) -> StatementMode {
         self.state.mode

@@ -162,13 +162,14 @@ impl<E: Executor> Db<E> {
         }
     }
 
-    /// What the statement cache holds for `template` with these schemas: looked up, else
-    /// rendered (once per (template, schemas)) and, in [`StatementMode::Prepared`], prepared.
+    /// What the statement cache holds for `template` with these schemas, and its key: looked
+    /// up, else rendered (once per (template, schemas)); prepared when its use reaches the
+    /// prepare threshold of [`StatementMode::Prepared`] (on a miss if the threshold is 1).
     async fn cached(
         &self,
         template: &Template,
         statement_map: Option<&SchemaMap>,
-    ) -> Result<CachedStatement> {
+    ) -> Result<(StatementKey, CachedStatement, u32)> {
         let mut schemas = SmallVec::new();
         for slot in template.slots() {
             schemas.push(self.resolve(slot, statement_map)?);
@@ -178,25 +179,45 @@ impl<E: Executor> Db<E> {
             schemas,
         };
         let state = self.exec.conn_state();
-        if let Some(statement) = state.cache.get(&key) {
-            return Ok(statement);
+        let threshold = match state.mode {
+            StatementMode::Prepared => state.prepare_threshold,
+            StatementMode::Unnamed => 0,
+        };
+        match state.cache.get(&key) {
+            Some((CachedStatement::Unnamed(sql), uses)) if threshold > 0 && uses >= threshold => {
+                let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
+                return Ok((key, CachedStatement::Prepared(statement), uses));
+            }
+            Some((statement, uses)) => return Ok((key, statement, uses)),
+            None => {}
         }
+        state.note_schemas(&key.schemas);
         let mut fills = key.schemas.iter();
         let sql = template.render(|_| *fills.next().expect("one schema per slot"));
         state.cache.note_render();
-        let statement = match state.mode {
-            StatementMode::Prepared => {
-                tracing::debug!(%sql, "preparing");
-                CachedStatement::Prepared(self.exec.pg().prepare(&sql).await?)
-            }
-            StatementMode::Unnamed => CachedStatement::Unnamed(sql.into()),
-        };
-        state.cache.insert(key, statement.clone());
+        if threshold == 1 {
+            let statement = self.prepare_cached(key.clone(), &sql, 1).await?;
+            return Ok((key, CachedStatement::Prepared(statement), 1));
+        }
+        let sql: std::sync::Arc<str> = sql.into();
+        state
+            .cache
+            .insert(key.clone(), CachedStatement::Unnamed(sql.clone()), 1);
+        Ok((key, CachedStatement::Unnamed(sql), 1))
+    }
+
+    /// Prepares `sql` (one round trip) and caches it under `key`, as used `uses` times.
+    async fn prepare_cached(&self, key: StatementKey, sql: &str, uses: u32) -> Result<Statement> {
+        tracing::debug!(%sql, "preparing");
+        let statement = self.exec.pg().prepare(sql).await?;
+        let cache = &self.exec.conn_state().cache;
+        cache.note_prepare();
+        cache.insert(key, CachedStatement::Prepared(statement.clone()), uses);
         Ok(statement)
     }
 
     /// The prepared statement for `template` on this connection, from the statement cache
-    /// (rendering and preparing it on a miss).
+    /// (rendering and preparing it on a miss, or if it was cached unprepared).
     ///
     /// In [`StatementMode::Unnamed`] only the rendered SQL is cached; the statement returned
     /// is prepared anew, named, and closed when dropped: behind a transaction pooler, use it
@@ -207,8 +228,11 @@ impl<E: Executor> Db<E> {
         statement_map: Option<&SchemaMap>,
     ) -> Result<Statement> {
         match self.cached(template, statement_map).await? {
-            CachedStatement::Prepared(statement) => Ok(statement),
-            CachedStatement::Unnamed(sql) => self.exec.pg().prepare(&sql).await,
+            (_, CachedStatement::Prepared(statement), _) => Ok(statement),
+            (key, CachedStatement::Unnamed(sql), uses) => match self.exec.conn_state().mode {
+                StatementMode::Prepared => self.prepare_cached(key, &sql, uses).await,
+                StatementMode::Unnamed => self.exec.pg().prepare(&sql).await,
+            },
         }
     }
 
@@ -312,8 +336,8 @@ impl<E: Executor> Db<E> {
     }
 
     /// The one path every statement of the runtime takes (models, builder, checked queries,
-    /// bulk loads, migrations): the statement cache (render and prepare on a miss), the
-    /// statement mode, the tenant span, then `act` on the driver.
+    /// bulk loads, migrations): the statement cache (render on a miss, prepare at the prepare
+    /// threshold), the statement mode, the tenant span, then `act` on the driver.
     pub(crate) async fn run<A: Act>(
         &self,
         template: &Template,
@@ -324,19 +348,27 @@ impl<E: Executor> Db<E> {
         async {
             let pg = self.exec.pg();
             match self.cached(template, statement_map).await? {
-                CachedStatement::Prepared(statement) => act.prepared(pg, &statement, params).await,
-                CachedStatement::Unnamed(sql) => {
-                    let params = match typed_params(params, &[]) {
-                        Ok(typed) => typed,
-                        // No built-in type: maybe an enum of the statement's schemas.
-                        Err(Error::UntypedParameter { .. }) => {
-                            let types = self.enum_types_of(template, statement_map).await?;
-                            typed_params(params, &types)?
-                        }
-                        Err(e) => return Err(e),
-                    };
-                    act.unnamed(pg, &sql, &params).await
+                (_, CachedStatement::Prepared(statement), _) => {
+                    act.prepared(pg, &statement, params).await
                 }
+                (key, CachedStatement::Unnamed(sql), uses) => match typed_params(params, &[]) {
+                    Ok(typed) => act.unnamed(pg, &sql, &typed).await,
+                    // A value of a type that is not built in (a custom enum, say): in
+                    // Prepared mode, prepare now (the server gives the types, no lookup)...
+                    Err(Error::UntypedParameter { .. })
+                        if self.exec.conn_state().mode == StatementMode::Prepared =>
+                    {
+                        let statement = self.prepare_cached(key, &sql, uses).await?;
+                        act.prepared(pg, &statement, params).await
+                    }
+                    // ...in Unnamed mode, maybe an enum of the statement's schemas.
+                    Err(Error::UntypedParameter { .. }) => {
+                        let types = self.enum_types_of(template, statement_map).await?;
+                        let typed = typed_params(params, &types)?;
+                        act.unnamed(pg, &sql, &typed).await
+                    }
+                    Err(e) => Err(e),
+                },
             }
         }
         .instrument(self.span())

@@ -2,14 +2,17 @@
 //! and [`Transaction`]; [`Writable`] marks the ones that may write (all but a replica
 //! connection, `pool::ReplicaClient`).
 
+use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use postgres_types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use super::cache::{StatementCache, StatementMode};
 use super::client::{Client, Transaction};
+use crate::door::SchemaName;
 use crate::error::Result;
 use crate::sql::SchemaMap;
 
@@ -20,17 +23,43 @@ pub(crate) mod sealed {
 }
 
 /// The connection-level state every executor carries: its statement cache, its default
-/// [`SchemaMap`] (the widest of the three map levels) and its [`StatementMode`].
-#[derive(Debug, Default)]
+/// [`SchemaMap`] (the widest of the three map levels), its [`StatementMode`] and prepare
+/// threshold.
+#[derive(Debug)]
 pub struct ConnState {
     pub(crate) cache: StatementCache,
     pub(crate) map: SchemaMap,
     pub(crate) mode: StatementMode,
+    /// In [`StatementMode::Prepared`], the use (while cached) at which a statement is
+    /// prepared; 0 never.
+    pub(crate) prepare_threshold: u32,
     /// Set when the connection was handed out raw (SQL the library did not write could have
     /// changed its session state): a pool resets it before its next checkout.
     pub(crate) needs_reset: AtomicBool,
+    /// The distinct schemas this connection's statements named, counted when its pool
+    /// retires connections after a number of them (`None`: not counted). Noted on statement
+    /// cache misses only: a schema's first statement on a connection is always a miss.
+    pub(crate) schemas_served: Option<Mutex<HashSet<SchemaName>>>,
+    /// The schemas served when the pool last read the backend's memory: it reads again only
+    /// after new ones (the catalog caches grow with new relations touched).
+    pub(crate) memory_read_at_schemas: AtomicUsize,
     /// The enum types of the schemas unnamed statements bound enum values for (bounded).
     pub(crate) enum_types: super::EnumTypeCache,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        ConnState {
+            cache: StatementCache::default(),
+            map: SchemaMap::default(),
+            mode: StatementMode::default(),
+            prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
+            needs_reset: AtomicBool::new(false),
+            schemas_served: None,
+            memory_read_at_schemas: AtomicUsize::new(0),
+            enum_types: Default::default(),
+        }
+    }
 }
 
 impl ConnState {
@@ -43,6 +72,21 @@ impl ConnState {
     /// Whether the session needs a reset.
     pub(crate) fn needs_reset(&self) -> bool {
         self.needs_reset.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a statement named `schemas` (if the connection counts them).
+    pub(crate) fn note_schemas(&self, schemas: &[SchemaName]) {
+        if let Some(served) = &self.schemas_served {
+            let mut served = served.lock().unwrap_or_else(|e| e.into_inner());
+            served.extend(schemas.iter().copied());
+        }
+    }
+
+    /// How many distinct schemas the connection's statements named (0 if not counted).
+    pub(crate) fn schemas_served(&self) -> usize {
+        self.schemas_served.as_ref().map_or(0, |served| {
+            served.lock().unwrap_or_else(|e| e.into_inner()).len()
+        })
     }
 
     /// After a successful reset.

@@ -141,6 +141,50 @@ impl<'a> Node<'a> {
     }
 }
 
+impl Node<'_> {
+    /// Pushes the parameters [`write`](Node::write) numbers, in the same order, without
+    /// writing SQL: for a statement whose template came from the cache of shapes.
+    pub(crate) fn bind<'s>(&'s self, params: &mut Params<'s>) {
+        match self {
+            Node::Compare { value, .. } | Node::AnyOf { values: value, .. } => {
+                params.push(&**value)
+            }
+            Node::Null { .. } => {}
+            Node::And(nodes) | Node::Or(nodes) => nodes.iter().for_each(|n| n.bind(params)),
+            Node::Not(node) => node.bind(params),
+        }
+    }
+
+    /// Appends to `key` everything that decides the SQL [`write`](Node::write) produces
+    /// (never the values).
+    pub(crate) fn shape(&self, key: &mut super::builder::ShapeKey) {
+        match self {
+            Node::Compare { column, op, .. } => {
+                key.push(1);
+                key.push_str(column);
+                key.push_str(op);
+            }
+            Node::Null { column, negated } => {
+                key.push(if *negated { 3 } else { 2 });
+                key.push_str(column);
+            }
+            Node::AnyOf { column, .. } => {
+                key.push(4);
+                key.push_str(column);
+            }
+            Node::And(nodes) | Node::Or(nodes) => {
+                key.push(if matches!(self, Node::And(_)) { 5 } else { 6 });
+                key.push(nodes.len());
+                nodes.iter().for_each(|n| n.shape(key));
+            }
+            Node::Not(node) => {
+                key.push(7);
+                node.shape(key);
+            }
+        }
+    }
+}
+
 impl<'a, M> Filter<'a, M> {
     pub(super) fn new(node: Node<'a>) -> Self {
         Filter {

@@ -117,7 +117,9 @@ pub trait Model: Sized + Send + Sync + 'static {
     fn insert_params(&self) -> Params<'_>;
 
     /// A typed query over this model's rows: filter, order, limit, then read, count, update
-    /// or delete them (see [`Select`]).
+    /// or delete them (see [`Select`]). Rows are not sorted unless the query says
+    /// [`order_by`](Select::order_by): `M::query().fetch_all(&db)` and `.stream(&db)` read
+    /// every row in the server's order, with no `ORDER BY`.
     ///
     /// ```
     /// use tenant_runtime::Model;

@@ -48,7 +48,9 @@ impl Target {
 /// [`refresh_from_table`](Self::refresh_from_table)),
 /// replaceable at run time; a [`TenantDatabases`] reads it on every lookup, so a change takes
 /// effect on the next one. Tenants whose settings are equal share one database entry, and so
-/// one pool. Cloning shares the same registry.
+/// one pool. Cloning shares the same registry. Bounded like an
+/// [`Allowlist`](crate::Allowlist): at most [`DatabaseRegistry::DEFAULT_MAX_LEN`] tenants, or
+/// the bound of [`with_max_len`](Self::with_max_len).
 ///
 /// ```
 /// use tenant_runtime::pool::DatabaseRegistry;
@@ -62,19 +64,52 @@ impl Target {
 /// assert!(registry.contains("acme"));
 /// # Ok::<(), tenant_runtime::Error>(())
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DatabaseRegistry {
     inner: Arc<RwLock<HashMap<Box<str>, Arc<Target>>>>,
+    max_len: usize,
+}
+
+impl Default for DatabaseRegistry {
+    fn default() -> Self {
+        DatabaseRegistry::with_max_len(Self::DEFAULT_MAX_LEN)
+    }
 }
 
 impl DatabaseRegistry {
-    /// An empty registry.
+    /// Default bound on the number of tenants (the same as an allowlist's).
+    pub const DEFAULT_MAX_LEN: usize = crate::Allowlist::DEFAULT_MAX_LEN;
+
+    /// An empty registry with the default bound.
     ///
     /// ```
     /// assert!(tenant_runtime::pool::DatabaseRegistry::new().is_empty());
     /// ```
     pub fn new() -> DatabaseRegistry {
         DatabaseRegistry::default()
+    }
+
+    /// An empty registry that refuses to hold more than `max_len` tenants: an insert or a
+    /// replace past it fails with
+    /// [`AllowlistError::Full`](crate::error::AllowlistError::Full) and changes nothing.
+    ///
+    /// ```
+    /// # use tenant_runtime::{error::AllowlistError, pool::DatabaseRegistry, Error};
+    /// let registry = DatabaseRegistry::with_max_len(1);
+    /// registry.insert("acme", "postgres://app@db-acme/app")?;
+    /// registry.insert("acme", "postgres://app@db-other/app")?; // a move, not a new tenant
+    /// let full = registry.insert("globex", "postgres://app@db-globex/app");
+    /// assert!(matches!(full, Err(Error::Allowlist(AllowlistError::Full { max: 1 }))));
+    /// let too_many = registry.replace([("a", "postgres://h/db"), ("b", "postgres://h/db")]);
+    /// assert!(matches!(too_many, Err(Error::Allowlist(AllowlistError::Full { max: 1 }))));
+    /// assert!(registry.contains("acme"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn with_max_len(max_len: usize) -> DatabaseRegistry {
+        DatabaseRegistry {
+            inner: Arc::new(RwLock::new(HashMap::new())),
+            max_len,
+        }
     }
 
     /// A registry from `(tenant key, database URL)` pairs; nothing is built if any pair is bad
@@ -110,6 +145,9 @@ impl DatabaseRegistry {
     pub fn insert_config(&self, key: &str, config: tokio_postgres::Config) -> Result<()> {
         validate_key(key)?;
         let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        if !entries.contains_key(key) && entries.len() >= self.max_len {
+            return Err(Error::Allowlist(AllowlistError::Full { max: self.max_len }));
+        }
         // Linear in the number of tenants: one comparison each, without allocating.
         let target = match entries.values().find(|t| t.config == config) {
             Some(same) => same.clone(),
@@ -156,6 +194,9 @@ impl DatabaseRegistry {
             let key = key.as_ref();
             validate_key(key)?;
             parsed.push((Box::<str>::from(key), parse_url(key, url.as_ref())?));
+            if parsed.len() > self.max_len {
+                return Err(Error::Allowlist(AllowlistError::Full { max: self.max_len }));
+            }
         }
         let mut entries = self.inner.write().unwrap_or_else(|e| e.into_inner());
         // Distinct settings, bucketed by their (password-redacted) debug text, then compared.

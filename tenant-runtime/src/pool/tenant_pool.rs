@@ -6,17 +6,22 @@
 //! `deadpool-postgres`' client wrapper has its own statement cache, which is unbounded and
 //! keyed by SQL text, so thousands of tenants would grow it without limit.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType};
+use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType, Timeouts};
+use smallvec::SmallVec;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 
-use crate::door::Tenant;
+use crate::door::{SchemaName, Tenant};
 use crate::error::{Error, PoolError, PoolStage, Result};
 use crate::exec::Client;
 use crate::exec::Db;
@@ -59,6 +64,108 @@ struct Manager {
     map: SchemaMap,
     mode: StatementMode,
     cache_capacity: usize,
+    prepare_threshold: u32,
+    budget: ServerBudget,
+    /// Bounds the round trips of a recycle (applied here, not by deadpool, so the usual
+    /// recycle with no round trip sets no timer).
+    recycle_timeout: Option<Duration>,
+    /// Set once a memory check failed (the role may not read `pg_backend_memory_contexts`):
+    /// no more checks are sent.
+    memory_unreadable: AtomicBool,
+}
+
+/// When a connection is retired (closed at its next checkout, a new one opened lazily), to
+/// keep what its server backend holds bounded.
+#[derive(Debug, Clone, Copy)]
+struct ServerBudget {
+    max_lifetime: Option<Duration>,
+    max_schemas: Option<usize>,
+    max_memory: Option<u64>,
+}
+
+/// How many checkouts apart a connection's backend memory is read (one round trip each), if
+/// it served new schemas since the last read.
+const MEMORY_CHECK_EVERY: usize = 64;
+
+/// The bytes the backend holds in all its memory contexts (PostgreSQL 14+; superusers and
+/// roles with `pg_read_all_stats` may read it).
+const BACKEND_MEMORY_SQL: &str =
+    "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts";
+
+impl Manager {
+    /// Why `client` must be retired by its age or the schemas it served, if it must.
+    fn over_budget(&self, client: &Client, metrics: &Metrics) -> Option<String> {
+        if let Some(max) = self.budget.max_lifetime {
+            if metrics.age() >= max {
+                return Some(format!("older than max_lifetime ({max:?})"));
+            }
+        }
+        let max = self.budget.max_schemas?;
+        let served = client.state.schemas_served();
+        (served >= max)
+            .then(|| format!("served {served} schemas, max_schemas_per_connection is {max}"))
+    }
+
+    /// Whether `client`'s backend memory is due a read: every [`MEMORY_CHECK_EVERY`]
+    /// checkouts, if it served new schemas since the last read.
+    fn memory_read_due(&self, client: &Client, metrics: &Metrics) -> bool {
+        self.budget.max_memory.is_some()
+            && metrics.recycle_count % MEMORY_CHECK_EVERY == MEMORY_CHECK_EVERY - 1
+            && client.state.schemas_served()
+                != client.state.memory_read_at_schemas.load(Ordering::Relaxed)
+            && !self.memory_unreadable.load(Ordering::Relaxed)
+    }
+
+    /// Reads `client`'s backend memory (one round trip); why it must be retired, if it must.
+    async fn over_memory_budget(&self, client: &Client) -> Option<String> {
+        let max = self.budget.max_memory?;
+        let served = client.state.schemas_served();
+        client
+            .state
+            .memory_read_at_schemas
+            .store(served, Ordering::Relaxed);
+        match backend_memory(client).await {
+            Ok(bytes) if bytes >= max => Some(format!(
+                "its backend holds {bytes} bytes, max_backend_memory is {max}"
+            )),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::info!(
+                    %error,
+                    "cannot read pg_backend_memory_contexts; the pool's memory budget is not checked"
+                );
+                self.memory_unreadable.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The round trips a returned connection may need (a memory read, a session reset).
+    async fn recycle_slow(&self, client: &mut Client, read_memory: bool) -> RecycleResult<Error> {
+        if read_memory {
+            if let Some(reason) = self.over_memory_budget(client).await {
+                tracing::debug!(%reason, "retiring a pooled connection");
+                return Err(RecycleError::message(format!("retired: {reason}")));
+            }
+        }
+        if client.state.needs_reset() {
+            reset_session(client).await
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The memory `client`'s backend holds, in bytes.
+async fn backend_memory(client: &Client) -> std::result::Result<u64, tokio_postgres::Error> {
+    let messages = client.pg.simple_query(BACKEND_MEMORY_SQL).await?;
+    Ok(messages
+        .iter()
+        .find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .unwrap_or(0))
 }
 
 impl managed::Manager for Manager {
@@ -67,26 +174,50 @@ impl managed::Manager for Manager {
 
     async fn create(&self) -> Result<Client> {
         let pg = (self.connect)(&self.config).await?;
-        Ok(Client::new(pg)
+        let mut client = Client::new(pg)
             .with_statement_cache_capacity(self.cache_capacity)
             .with_schema_map(self.map.clone())
-            .with_statement_mode(self.mode))
+            .with_statement_mode(self.mode)
+            .with_prepare_threshold(self.prepare_threshold);
+        if self.budget.max_schemas.is_some() || self.budget.max_memory.is_some() {
+            client.state.schemas_served = Some(Mutex::default());
+        }
+        Ok(client)
     }
 
-    async fn recycle(&self, client: &mut Client, _: &Metrics) -> RecycleResult<Error> {
+    async fn recycle(&self, client: &mut Client, metrics: &Metrics) -> RecycleResult<Error> {
         if client.is_closed() {
             tracing::debug!("dropping a closed pooled connection");
             return Err(RecycleError::message("the connection is closed"));
+        }
+        if let Some(reason) = self.over_budget(client, metrics) {
+            tracing::debug!(%reason, "retiring a pooled connection");
+            return Err(RecycleError::message(format!("retired: {reason}")));
         }
         // Only the library's own statements ran: nothing to check, no round trip. They never
         // leave a transaction open (a `Transaction` dropped without commit, by a panic or a
         // cancelled future, queues its ROLLBACK ahead of anything the next user sends) and
         // never change the session (every schema is named in the SQL; `SET LOCAL` ends with
-        // its transaction).
-        if !client.state.needs_reset() {
+        // its transaction). No timer either: the recycle timeout covers round trips only.
+        let read_memory = self.memory_read_due(client, metrics);
+        if !read_memory && !client.state.needs_reset() {
             return Ok(());
         }
-        reset_session(client).await
+        let slow = self.recycle_slow(client, read_memory);
+        match self.recycle_timeout {
+            Some(timeout) => tokio::time::timeout(timeout, slow)
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::warn!(
+                        ?timeout,
+                        "dropping a pooled connection whose check timed out"
+                    );
+                    Err(RecycleError::message(
+                        "checking the returned connection timed out",
+                    ))
+                }),
+            None => slow.await,
+        }
     }
 }
 
@@ -154,18 +285,26 @@ async fn reset_session(client: &mut Client) -> RecycleResult<Error> {
 /// println!("statements cached on this connection: {}", conn.statement_cache().stats().len);
 /// # Ok(()) }
 /// ```
-pub struct PooledClient(managed::Object<Manager>);
+pub struct PooledClient {
+    // Dropped first: the connection is back in the pool before its permit and the tenant's
+    // slot are freed, so whoever they wake finds it idle.
+    object: managed::Object<Manager>,
+    /// One of the pool's `max_size` permits.
+    _permit: OwnedSemaphorePermit,
+    /// The tenant's share of `max_per_tenant`, held while the connection is out.
+    _tenant_slot: Option<TenantSlot>,
+}
 
 impl Deref for PooledClient {
     type Target = Client;
     fn deref(&self) -> &Client {
-        &self.0
+        &self.object
     }
 }
 
 impl DerefMut for PooledClient {
     fn deref_mut(&mut self) -> &mut Client {
-        &mut self.0
+        &mut self.object
     }
 }
 
@@ -187,7 +326,7 @@ impl Begin for PooledClient {
 
 impl std::fmt::Debug for PooledClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("PooledClient").field(&*self.0).finish()
+        f.debug_tuple("PooledClient").field(&*self.object).finish()
     }
 }
 
@@ -275,7 +414,140 @@ pub type PooledDb = Db<PooledClient>;
 /// ```
 #[derive(Clone)]
 pub struct TenantPool {
-    inner: managed::Pool<Manager>,
+    /// One single-connection pool per connection slot: a checkout picks which (tenant
+    /// affinity), `deadpool` creates, recycles and retires each slot's connection.
+    slots: Arc<[managed::Pool<Manager>]>,
+    /// `max_size` permits: holding one guarantees a slot that is idle or empty.
+    permits: Arc<Semaphore>,
+    /// Callers waiting for a permit.
+    waiting: Arc<AtomicUsize>,
+    timeouts: Timeouts,
+    /// Rendezvous hashing of tenants onto slots (else a rotating start).
+    affinity: bool,
+    /// Where the next checkout without affinity starts looking.
+    next: Arc<AtomicUsize>,
+    /// The per-tenant cap, if [`TenantPoolBuilder::max_per_tenant`] set one.
+    caps: Option<Arc<TenantCaps>>,
+    /// Closes idle connections above the minimum, if an idle timeout is set.
+    reaper: Option<Arc<IdleReaper>>,
+}
+
+/// Closes connections idle for longer than the idle timeout, keeping `min_idle`; run at a
+/// checkout, at most once per [`IdleReaper::EVERY`] (no task of its own, so a pool can be
+/// built outside a runtime).
+struct IdleReaper {
+    idle_timeout: Duration,
+    min_idle: usize,
+    started: Instant,
+    /// Milliseconds after `started` of the last run.
+    last_run_ms: AtomicU64,
+}
+
+impl IdleReaper {
+    const EVERY: Duration = Duration::from_secs(1);
+
+    fn maybe_run(&self, slots: &[managed::Pool<Manager>]) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let last = self.last_run_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < Self::EVERY.as_millis() as u64
+            || self
+                .last_run_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let mut kept = 0;
+        let mut closed = 0;
+        for slot in slots {
+            let removed = slot.retain(|_, metrics| {
+                let keep = kept < self.min_idle || metrics.last_used() < self.idle_timeout;
+                kept += usize::from(keep);
+                keep
+            });
+            closed += removed.removed.len();
+        }
+        if closed > 0 {
+            tracing::debug!(closed, "closed idle pooled connections");
+        }
+    }
+}
+
+/// The connections each tenant has checked out, capped: a semaphore per tenant that holds
+/// one, made on its first checkout and dropped when its last connection comes back (so the
+/// map holds the tenants in flight, not every tenant ever served).
+struct TenantCaps {
+    max_per_tenant: usize,
+    in_use: Mutex<HashMap<SchemaName, Arc<Semaphore>>>,
+}
+
+impl TenantCaps {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SchemaName, Arc<Semaphore>>> {
+        self.in_use.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One of `schema`'s slots, waiting at most `wait` (`None`: without limit).
+    async fn acquire(
+        self: &Arc<Self>,
+        schema: SchemaName,
+        wait: Option<Duration>,
+    ) -> Result<TenantSlot> {
+        let semaphore = {
+            let mut in_use = self.lock();
+            let semaphore = in_use
+                .entry(schema)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_tenant)));
+            Arc::clone(semaphore)
+        };
+        // Made now so that, if the wait times out, dropping it forgets an unused semaphore.
+        let mut slot = TenantSlot {
+            caps: Arc::clone(self),
+            schema,
+            permit: None,
+        };
+        if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
+            slot.permit = Some(permit);
+            return Ok(slot);
+        }
+        let acquire = semaphore.acquire_owned();
+        let permit = match wait {
+            Some(wait) => {
+                tokio::time::timeout(wait, acquire)
+                    .await
+                    .map_err(|_| Error::PoolTimeout {
+                        stage: PoolStage::TenantCap {
+                            max_per_tenant: self.max_per_tenant,
+                        },
+                        timeout: Some(wait),
+                    })?
+            }
+            None => acquire.await,
+        };
+        slot.permit = Some(permit.expect("the semaphores of a pool are never closed"));
+        Ok(slot)
+    }
+}
+
+/// A tenant's share of its cap, held by a [`PooledClient`] checked out for it.
+struct TenantSlot {
+    caps: Arc<TenantCaps>,
+    schema: SchemaName,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for TenantSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut in_use = self.caps.lock();
+        // Only the map holds it: no connection out for this tenant, nobody waiting (waiters
+        // and holders each keep a clone, taken under this lock).
+        if in_use
+            .get(&self.schema)
+            .is_some_and(|semaphore| Arc::strong_count(semaphore) == 1)
+        {
+            in_use.remove(&self.schema);
+        }
+    }
 }
 
 /// Counters of a [`TenantPool`], read with [`TenantPool::status`].
@@ -321,38 +593,170 @@ impl TenantPool {
     /// A handle for `tenant` on a connection from the pool; the connection goes back when the
     /// handle is dropped.
     ///
-    /// Waits at most the wait timeout for a free connection, then fails with
-    /// [`Error::PoolTimeout`].
+    /// Waits at most the wait timeout in all for a free connection, then fails with
+    /// [`Error::PoolTimeout`]. With [`TenantPoolBuilder::max_per_tenant`], a tenant that has
+    /// that many connections out waits (first come, first served) for one of them to come
+    /// back, within the same wait timeout, while other tenants' checkouts go through; if none
+    /// comes back in time it fails with [`Error::PoolTimeout`] whose stage is
+    /// [`PoolStage::TenantCap`] (the cap named).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tenant_runtime::{error::PoolStage, Allowlist, Error, TenantPool};
+    /// # async fn run() -> Result<(), Error> {
+    /// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(8)
+    ///     .max_per_tenant(Some(1))
+    ///     .wait_timeout(Some(Duration::from_millis(100)))
+    ///     .build()?;
+    /// let tenants = Allowlist::from_pairs([("acme", "tenant_acme"), ("globex", "tenant_globex")])?;
+    /// let acme = tenants.resolve("acme")?;
+    /// let held = pool.get(&acme).await?;
+    /// let again = pool.get(&acme).await;
+    /// assert!(matches!(again, Err(Error::PoolTimeout { stage: PoolStage::TenantCap { max_per_tenant: 1 }, .. })));
+    /// let other = pool.get(&tenants.resolve("globex")?).await?; // other tenants go through
+    /// # Ok(()) }
+    /// ```
     pub async fn get(&self, tenant: &Tenant) -> Result<PooledDb> {
-        Ok(Db::new(self.client().await?, tenant))
+        let schema = tenant.schema();
+        let wait = self.timeouts.wait;
+        let Some(caps) = &self.caps else {
+            return Ok(Db::new(self.checkout(Some(schema), wait).await?, tenant));
+        };
+        let started = Instant::now();
+        let slot = caps.acquire(schema, wait).await?;
+        let wait = wait.map(|wait| wait.saturating_sub(started.elapsed()));
+        let mut client = self.checkout(Some(schema), wait).await?;
+        client._tenant_slot = Some(slot);
+        Ok(Db::new(client, tenant))
     }
 
     /// A connection from the pool, for work that involves no one tenant (or several: make a
-    /// handle per tenant with [`Db::new`]`(&conn, &tenant)`).
+    /// handle per tenant with [`Db::new`]`(&conn, &tenant)`). It counts against no tenant's
+    /// [`max_per_tenant`](TenantPoolBuilder::max_per_tenant) and has no tenant affinity.
     pub async fn client(&self) -> Result<PooledClient> {
-        match self.inner.get().await {
-            Ok(object) => Ok(PooledClient(object)),
-            Err(managed::PoolError::Backend(e)) => Err(e),
-            Err(managed::PoolError::Timeout(kind)) => {
-                let timeouts = self.inner.timeouts();
-                let (stage, timeout) = match kind {
-                    TimeoutType::Wait => (PoolStage::Wait, timeouts.wait),
-                    TimeoutType::Create => (PoolStage::Create, timeouts.create),
-                    TimeoutType::Recycle => (PoolStage::Recycle, timeouts.recycle),
+        self.checkout(None, self.timeouts.wait).await
+    }
+
+    /// A connection, preferring (for `schema`, with affinity) the slots its rendezvous
+    /// ranking puts first: waits for one of the pool's permits (at most `wait`), then takes
+    /// the first idle connection in that order, else opens one in the first empty slot.
+    async fn checkout(
+        &self,
+        schema: Option<SchemaName>,
+        wait: Option<Duration>,
+    ) -> Result<PooledClient> {
+        if let Some(reaper) = &self.reaper {
+            reaper.maybe_run(&self.slots);
+        }
+        let acquired = match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => Some(Ok(permit)),
+            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::PoolClosed),
+            // None free: wait in line (first come, first served), with a timer only now.
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let acquire = Arc::clone(&self.permits).acquire_owned();
+                let acquired = match wait {
+                    Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
+                    None => Some(acquire.await),
                 };
-                Err(Error::PoolTimeout { stage, timeout })
+                self.waiting.fetch_sub(1, Ordering::Relaxed);
+                acquired
             }
-            Err(managed::PoolError::Closed) => Err(Error::PoolClosed),
-            Err(managed::PoolError::NoRuntimeSpecified) => {
-                Err(Error::Pool(PoolError::InvalidConfig {
-                    reason: "timeouts need a runtime".into(),
-                }))
+        };
+        let permit = match acquired {
+            None => {
+                return Err(Error::PoolTimeout {
+                    stage: PoolStage::Wait,
+                    timeout: wait,
+                })
             }
-            Err(managed::PoolError::PostCreateHook(e)) => {
-                Err(Error::Pool(PoolError::InvalidConfig {
-                    reason: e.to_string(),
-                }))
+            Some(Err(_closed)) => return Err(Error::PoolClosed),
+            Some(Ok(permit)) => permit,
+        };
+        let order = self.order(schema);
+        // The permit guarantees a slot that is idle or empty; a zero wait takes it or
+        // reports at once that another caller just did.
+        let now = Timeouts {
+            wait: Some(Duration::ZERO),
+            create: self.timeouts.create,
+            // Applied by the manager around the round trips a recycle may need.
+            recycle: None,
+        };
+        loop {
+            for open_new in [false, true] {
+                for &i in &order {
+                    let slot = &self.slots[i];
+                    let status = slot.status();
+                    let candidate = if open_new {
+                        status.size == 0
+                    } else {
+                        status.available > 0
+                    };
+                    if !candidate {
+                        continue;
+                    }
+                    match slot.timeout_get(&now).await {
+                        Ok(object) => {
+                            return Ok(PooledClient {
+                                object,
+                                _permit: permit,
+                                _tenant_slot: None,
+                            })
+                        }
+                        Err(managed::PoolError::Timeout(TimeoutType::Wait)) => continue,
+                        Err(e) => return Err(self.checkout_error(e)),
+                    }
+                }
             }
+            // Every candidate was taken between its status and its checkout by a caller that
+            // holds a permit too; one of theirs comes back or opens soon.
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// The slots in the order a checkout tries them: for a tenant with affinity, its
+    /// rendezvous ranking (highest random weight first: each slot's weight is a hash of the
+    /// schema and the slot), so each tenant keeps to the same few connections and each
+    /// connection sees about `tenants / max_size` schemas; otherwise a rotating start.
+    fn order(&self, schema: Option<SchemaName>) -> SmallVec<[usize; 32]> {
+        let n = self.slots.len();
+        match schema {
+            Some(schema) if self.affinity => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                schema.as_str().hash(&mut hasher);
+                let tenant = hasher.finish();
+                let mut ranked: SmallVec<[(u64, usize); 32]> = (0..n)
+                    .map(|i| (mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)), i))
+                    .collect();
+                ranked.sort_unstable_by(|a, b| b.cmp(a));
+                ranked.into_iter().map(|(_, i)| i).collect()
+            }
+            _ => {
+                let start = self.next.fetch_add(1, Ordering::Relaxed);
+                (0..n).map(|k| (start + k) % n).collect()
+            }
+        }
+    }
+
+    fn checkout_error(&self, error: managed::PoolError<Error>) -> Error {
+        match error {
+            managed::PoolError::Backend(e) => e,
+            managed::PoolError::Timeout(kind) => {
+                let (stage, timeout) = match kind {
+                    TimeoutType::Wait => (PoolStage::Wait, self.timeouts.wait),
+                    TimeoutType::Create => (PoolStage::Create, self.timeouts.create),
+                    TimeoutType::Recycle => (PoolStage::Recycle, self.timeouts.recycle),
+                };
+                Error::PoolTimeout { stage, timeout }
+            }
+            managed::PoolError::Closed => Error::PoolClosed,
+            managed::PoolError::NoRuntimeSpecified => Error::Pool(PoolError::InvalidConfig {
+                reason: "timeouts need a runtime".into(),
+            }),
+            managed::PoolError::PostCreateHook(e) => Error::Pool(PoolError::InvalidConfig {
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -367,40 +771,55 @@ impl TenantPool {
     /// # Ok(()) }
     /// ```
     pub fn status(&self) -> PoolStatus {
-        let s = self.inner.status();
-        PoolStatus {
-            max_size: s.max_size,
-            size: s.size,
-            available: s.available,
-            waiting: s.waiting,
+        let (mut size, mut available) = (0, 0);
+        for slot in self.slots.iter() {
+            let s = slot.status();
+            size += s.size;
+            available += s.available;
         }
+        PoolStatus {
+            max_size: self.slots.len(),
+            size,
+            available,
+            waiting: self.waiting.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The per-tenant cap on connections checked out, if any
+    /// ([`TenantPoolBuilder::max_per_tenant`]).
+    pub fn max_per_tenant(&self) -> Option<usize> {
+        self.caps.as_ref().map(|caps| caps.max_per_tenant)
     }
 
     /// The statement mode every connection of this pool uses.
     pub fn statement_mode(&self) -> StatementMode {
-        self.inner.manager().mode
+        self.slots[0].manager().mode
     }
 
     /// The pool default schema map (the connection level of every connection).
     pub fn schema_map(&self) -> &SchemaMap {
-        &self.inner.manager().map
+        &self.slots[0].manager().map
     }
 
     /// Closes the pool: waiters and later checkouts fail with [`Error::PoolClosed`]; idle
     /// connections are closed, checked-out ones when they come back.
     pub fn close(&self) {
-        self.inner.close();
+        self.permits.close();
+        for slot in self.slots.iter() {
+            slot.close();
+        }
     }
 }
 
 impl std::fmt::Debug for TenantPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let manager = self.inner.manager();
+        let manager = self.slots[0].manager();
         f.debug_struct("TenantPool")
             .field("status", &self.status())
             .field("mode", &manager.mode)
             .field("map", &manager.map)
             .field("statement_cache_capacity", &manager.cache_capacity)
+            .field("affinity", &self.affinity)
             .finish_non_exhaustive()
     }
 }
@@ -429,8 +848,14 @@ pub struct TenantPoolBuilder {
     create_timeout: Option<Duration>,
     recycle_timeout: Option<Duration>,
     cache_capacity: usize,
+    prepare_threshold: u32,
     mode: StatementMode,
     map: SchemaMap,
+    max_per_tenant: Option<usize>,
+    budget: ServerBudget,
+    idle_timeout: Option<Duration>,
+    min_idle: usize,
+    affinity: bool,
 }
 
 impl TenantPoolBuilder {
@@ -442,6 +867,14 @@ impl TenantPoolBuilder {
     pub const DEFAULT_CREATE_TIMEOUT: Duration = Duration::from_secs(10);
     /// Default time to check a returned connection.
     pub const DEFAULT_RECYCLE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// Default age at which a connection is retired (30 minutes).
+    pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+    /// Default number of distinct schemas after which a connection is retired.
+    pub const DEFAULT_MAX_SCHEMAS_PER_CONNECTION: usize = 500;
+    /// Default backend memory (bytes) at which a connection is retired: 128 MiB.
+    pub const DEFAULT_MAX_BACKEND_MEMORY: u64 = 128 * 1024 * 1024;
+    /// Default time an idle connection above [`min_idle`](Self::min_idle) stays open.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
     /// A builder from a `tokio_postgres::Config`, without TLS, with the defaults: 16
     /// connections, timeouts of 30 s (wait), 10 s (create) and 5 s (recycle),
@@ -463,8 +896,18 @@ impl TenantPoolBuilder {
             create_timeout: Some(Self::DEFAULT_CREATE_TIMEOUT),
             recycle_timeout: Some(Self::DEFAULT_RECYCLE_TIMEOUT),
             cache_capacity: StatementCache::DEFAULT_CAPACITY,
+            prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
             mode: StatementMode::Prepared,
             map: SchemaMap::new(),
+            max_per_tenant: None,
+            budget: ServerBudget {
+                max_lifetime: Some(Self::DEFAULT_MAX_LIFETIME),
+                max_schemas: Some(Self::DEFAULT_MAX_SCHEMAS_PER_CONNECTION),
+                max_memory: Some(Self::DEFAULT_MAX_BACKEND_MEMORY),
+            },
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
+            min_idle: 0,
+            affinity: true,
         }
     }
 
@@ -512,9 +955,130 @@ impl TenantPoolBuilder {
         self
     }
 
+    /// In [`StatementMode::Prepared`], the use at which a statement is prepared on a
+    /// connection (see [`Client::with_prepare_threshold`]): default
+    /// [`StatementCache::DEFAULT_PREPARE_THRESHOLD`] (first use unnamed, prepared on the
+    /// second while cached), `1` prepares on first use, `0` never.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .prepare_threshold(5) // like pgjdbc's default
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn prepare_threshold(mut self, threshold: u32) -> TenantPoolBuilder {
+        self.prepare_threshold = threshold;
+        self
+    }
+
     /// How statements are sent: [`StatementMode::Unnamed`] behind a transaction pooler.
     pub fn statement_mode(mut self, mode: StatementMode) -> TenantPoolBuilder {
         self.mode = mode;
+        self
+    }
+
+    /// The most connections one tenant may have checked out at once through
+    /// [`TenantPool::get`], so one tenant's burst cannot take the whole pool: over the cap,
+    /// its next checkout waits for one of its own connections to come back (within the wait
+    /// timeout, then [`Error::PoolTimeout`] at [`PoolStage::TenantCap`]), while other tenants'
+    /// checkouts go through. `None` (the default): no cap. Costs a mutex and a map lookup per
+    /// checkout; the map holds the tenants with a connection out or waiting, no more.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(16)
+    ///     .max_per_tenant(Some(4)) // a quarter of the pool at most per tenant
+    ///     .build()?;
+    /// assert_eq!(pool.max_per_tenant(), Some(4));
+    /// # Ok(()) }
+    /// ```
+    pub fn max_per_tenant(mut self, cap: Option<usize>) -> TenantPoolBuilder {
+        self.max_per_tenant = cap;
+        self
+    }
+
+    /// Retires a connection (closes it at its next checkout; a new one opens when needed)
+    /// once it is `max` old. `None`: never for its age. Default
+    /// [`DEFAULT_MAX_LIFETIME`](Self::DEFAULT_MAX_LIFETIME) (30 minutes). Bounds what a
+    /// backend accumulates over its life, whatever the other budgets miss.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_lifetime(Some(Duration::from_secs(15 * 60)))
+    ///     .max_schemas_per_connection(Some(200))
+    ///     .max_backend_memory(Some(64 << 20))
+    ///     .idle_timeout(Some(Duration::from_secs(60)))
+    ///     .min_idle(2)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_lifetime(mut self, max: Option<Duration>) -> TenantPoolBuilder {
+        self.budget.max_lifetime = max;
+        self
+    }
+
+    /// Retires a connection once its statements have named `max` distinct schemas. A
+    /// PostgreSQL backend keeps the catalog entries of every relation it touched and never
+    /// gives that memory back (about 27 KB per schema of 2 tables and 3 indexes, measured
+    /// with `pg_backend_memory_contexts`; it grows with the tables per schema), so a
+    /// long-lived connection serving every tenant ends up holding every tenant's catalog.
+    /// This bounds it to about `max` schemas' worth per backend. `None`: no bound. Default
+    /// [`DEFAULT_MAX_SCHEMAS_PER_CONNECTION`](Self::DEFAULT_MAX_SCHEMAS_PER_CONNECTION)
+    /// (500: about 14 MB of catalog for 2-table schemas). Costs a set insert per statement
+    /// cache miss, and a new connection (and a cold cache) per `max` schemas served.
+    pub fn max_schemas_per_connection(mut self, max: Option<usize>) -> TenantPoolBuilder {
+        self.budget.max_schemas = max;
+        self
+    }
+
+    /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
+    /// read from `pg_backend_memory_contexts` every 64 checkouts of the connection if it has
+    /// served new schemas since the last read (one round trip each; a connection that keeps
+    /// serving the same schemas is not read again). The view needs PostgreSQL 14+ and a superuser or a role with
+    /// `pg_read_all_stats`; if the pool's role cannot read it, the first failed read turns the
+    /// check off (logged at `info`) and the other budgets still hold. `None`: not checked.
+    /// Default [`DEFAULT_MAX_BACKEND_MEMORY`](Self::DEFAULT_MAX_BACKEND_MEMORY) (128 MiB).
+    pub fn max_backend_memory(mut self, max: Option<u64>) -> TenantPoolBuilder {
+        self.budget.max_memory = max;
+        self
+    }
+
+    /// Closes connections idle for longer than `timeout`, above [`min_idle`](Self::min_idle);
+    /// checked at checkouts, at most once a second. `None`: idle connections stay open.
+    /// Default [`DEFAULT_IDLE_TIMEOUT`](Self::DEFAULT_IDLE_TIMEOUT) (10 minutes).
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> TenantPoolBuilder {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Tenant affinity (default on): each tenant prefers the connections that served it
+    /// before, by rendezvous hashing of its schema onto the pool's connection slots, and falls
+    /// back to the next idle connection in its ranking when those are busy (never waiting for
+    /// a preferred one while another is idle). So each backend touches about
+    /// `tenants / max_size` schemas instead of all of them (less catalog memory, see
+    /// [`max_schemas_per_connection`](Self::max_schemas_per_connection)) and each connection's
+    /// statement cache keeps hitting. Costs a hash of the schema and a sort of `max_size`
+    /// weights per checkout. Off: connections are tried from a rotating start.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .affinity(false)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn affinity(mut self, on: bool) -> TenantPoolBuilder {
+        self.affinity = on;
+        self
+    }
+
+    /// Idle connections kept open however long they are idle (default 0).
+    pub fn min_idle(mut self, min: usize) -> TenantPoolBuilder {
+        self.min_idle = min;
         self
     }
 
@@ -536,26 +1100,71 @@ impl TenantPoolBuilder {
                 reason: "statement_cache_capacity is 0; keep at least one statement".into(),
             }));
         }
-        let manager = Manager {
-            config: self.config,
-            connect: self.connect,
-            map: self.map,
-            mode: self.mode,
-            cache_capacity: self.cache_capacity,
-        };
-        let inner = managed::Pool::builder(manager)
-            .max_size(self.max_size)
-            .wait_timeout(self.wait_timeout)
-            .create_timeout(self.create_timeout)
-            .recycle_timeout(self.recycle_timeout)
-            .runtime(deadpool::Runtime::Tokio1)
-            .build()
-            .map_err(|e| {
-                Error::Pool(PoolError::InvalidConfig {
-                    reason: e.to_string(),
-                })
-            })?;
-        Ok(TenantPool { inner })
+        if self.budget.max_schemas == Some(0) {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason: "max_schemas_per_connection is 0; a connection serves at least one schema (None: no bound)".into(),
+            }));
+        }
+        if self.max_per_tenant == Some(0) {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason:
+                    "max_per_tenant is 0; a tenant needs at least one connection (None: no cap)"
+                        .into(),
+            }));
+        }
+        let caps = self.max_per_tenant.map(|max_per_tenant| {
+            Arc::new(TenantCaps {
+                max_per_tenant,
+                in_use: Mutex::new(HashMap::new()),
+            })
+        });
+        let reaper = self.idle_timeout.map(|idle_timeout| {
+            Arc::new(IdleReaper {
+                idle_timeout,
+                min_idle: self.min_idle,
+                started: Instant::now(),
+                last_run_ms: AtomicU64::new(0),
+            })
+        });
+        let mut slots = Vec::with_capacity(self.max_size);
+        for _ in 0..self.max_size {
+            let manager = Manager {
+                config: self.config.clone(),
+                connect: Arc::clone(&self.connect),
+                map: self.map.clone(),
+                mode: self.mode,
+                cache_capacity: self.cache_capacity,
+                prepare_threshold: self.prepare_threshold,
+                budget: self.budget,
+                recycle_timeout: self.recycle_timeout,
+                memory_unreadable: AtomicBool::new(false),
+            };
+            let slot = managed::Pool::builder(manager)
+                .max_size(1)
+                .create_timeout(self.create_timeout)
+                .runtime(deadpool::Runtime::Tokio1)
+                .build()
+                .map_err(|e| {
+                    Error::Pool(PoolError::InvalidConfig {
+                        reason: e.to_string(),
+                    })
+                })?;
+            slots.push(slot);
+        }
+        Ok(TenantPool {
+            slots: slots.into(),
+            permits: Arc::new(Semaphore::new(self.max_size)),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            timeouts: Timeouts {
+                wait: self.wait_timeout,
+                create: self.create_timeout,
+                recycle: self.recycle_timeout,
+            },
+            affinity: self.affinity,
+            next: Arc::new(AtomicUsize::new(0)),
+            caps,
+            reaper,
+        })
     }
 }
 
@@ -567,8 +1176,26 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("create_timeout", &self.create_timeout)
             .field("recycle_timeout", &self.recycle_timeout)
             .field("statement_cache_capacity", &self.cache_capacity)
+            .field("prepare_threshold", &self.prepare_threshold)
             .field("mode", &self.mode)
             .field("map", &self.map)
+            .field("max_per_tenant", &self.max_per_tenant)
+            .field("max_lifetime", &self.budget.max_lifetime)
+            .field("max_schemas_per_connection", &self.budget.max_schemas)
+            .field("max_backend_memory", &self.budget.max_memory)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("min_idle", &self.min_idle)
+            .field("affinity", &self.affinity)
             .finish_non_exhaustive()
     }
+}
+
+/// 2^64 / φ: spreads consecutive slot numbers over the whole hash range.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64's finalizer: a slot's rendezvous weight for a tenant.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }

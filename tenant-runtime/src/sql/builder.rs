@@ -107,6 +107,13 @@ impl TemplateBuilder {
         Template::new(std::mem::take(&mut self.pieces))
     }
 
+    /// Like [`build`](Self::build), with a cache key of its own instead of the content
+    /// (see `Template::new_shape`): for templates kept in a cache of shapes.
+    pub(crate) fn build_shape(&mut self) -> Template {
+        self.flush();
+        Template::new_shape(std::mem::take(&mut self.pieces))
+    }
+
     fn flush(&mut self) {
         if !self.sql.is_empty() {
             let text = std::mem::take(&mut self.sql);

@@ -86,7 +86,14 @@ pub(crate) enum TemplateKey {
     Static(usize, usize),
     /// A template built at run time: keyed by its content.
     Dynamic(Arc<str>),
+    /// A template built at run time and kept in a process-wide cache of statement shapes
+    /// (the query builder's): keyed by a number given once per built template, so a cache
+    /// lookup hashes one word instead of the SQL text.
+    Shape(u64),
 }
+
+/// The next [`TemplateKey::Shape`] number; each is given to one template only.
+static NEXT_SHAPE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// SQL with schema slots: the unit the runtime renders, prepares and caches.
 ///
@@ -147,6 +154,17 @@ impl Template {
         Template {
             pieces: Cow::Owned(pieces),
             key: TemplateKey::Dynamic(canon.into()),
+        }
+    }
+
+    /// A template built at run time whose cache key is a number of its own instead of its
+    /// content: for templates kept (and shared) in a process-wide cache of shapes, where the
+    /// same shape always comes back as this very template.
+    pub(crate) fn new_shape(pieces: Vec<Piece>) -> Template {
+        let id = NEXT_SHAPE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Template {
+            pieces: Cow::Owned(pieces),
+            key: TemplateKey::Shape(id),
         }
     }
 

@@ -1,0 +1,148 @@
+//! Tenant affinity of a `TenantPool`: each tenant keeps to the connections its rendezvous
+//! ranking prefers when they are idle, falls back to another idle one when they are busy,
+//! and gets exactly the same results as without affinity.
+
+use std::collections::{HashMap, HashSet};
+
+use tenant_runtime::sql::Template;
+use tenant_runtime::{Allowlist, Slot, Tenant, TenantPool};
+use tenant_tests::{connect, database_url, TestSchemas};
+
+const TENANTS: usize = 12;
+
+async fn kv_schemas(test: &str) -> (TestSchemas, Allowlist) {
+    let schemas = TestSchemas::new(test).await;
+    let keys: Vec<String> = (0..TENANTS).map(|i| format!("t{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let allowlist = schemas.allowlist(&keys);
+    let mut sql = String::new();
+    for (i, tenant) in allowlist.tenants().iter().enumerate() {
+        let s = tenant.schema().as_str().to_owned();
+        let key = tenant.key();
+        sql.push_str(&format!(
+            "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".kv (k int, v text); \
+             INSERT INTO \"{s}\".kv SELECT g, '{key}:' || g FROM generate_series(1, {}) g;",
+            i + 1
+        ));
+    }
+    connect().await.batch_execute(&sql).await.unwrap();
+    (schemas, allowlist)
+}
+
+fn read_all() -> Template {
+    Template::builder()
+        .sql("SELECT pg_backend_pid(), k, v FROM ")
+        .table(Slot::Tenant, "kv")
+        .sql(" WHERE k >= $1 ORDER BY k")
+        .build()
+}
+
+async fn pool(affinity: bool) -> TenantPool {
+    TenantPool::builder(&database_url().await)
+        .unwrap()
+        .max_size(4)
+        .affinity(affinity)
+        .build()
+        .unwrap()
+}
+
+/// Opens every connection of `pool` (4 checked out at once), then returns them.
+async fn open_all(pool: &TenantPool) {
+    let held: Vec<_> = futures_util::future::join_all((0..4).map(|_| pool.client()))
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(pool.status().size, 4);
+    drop(held);
+}
+
+/// One tenant's rows from k = 1, and the backend that served them.
+async fn read(pool: &TenantPool, tenant: &Tenant) -> (i32, Vec<(i32, String)>) {
+    let db = pool.get(tenant).await.unwrap();
+    let rows = db.fetch_all(&read_all(), &[&1i32]).await.unwrap();
+    let pid = rows.first().map(|r| r.get(0)).unwrap();
+    (pid, rows.iter().map(|r| (r.get(1), r.get(2))).collect())
+}
+
+fn expected(i: usize, tenant: &Tenant) -> Vec<(i32, String)> {
+    (1..=i as i32 + 1)
+        .map(|k| (k, format!("{}:{k}", tenant.key())))
+        .collect()
+}
+
+#[tokio::test]
+async fn with_idle_connections_each_tenant_keeps_to_its_own_and_tenants_spread_over_them() {
+    let (schemas, allowlist) = kv_schemas("pool_aff_keep").await;
+    let tenants = allowlist.tenants();
+    let mut pids_of: HashMap<String, HashSet<i32>> = HashMap::new();
+    for affinity in [true, false] {
+        let pool = pool(affinity).await;
+        open_all(&pool).await;
+        let mut seen: HashMap<String, HashSet<i32>> = HashMap::new();
+        for _round in 0..3 {
+            for tenant in &tenants {
+                let (pid, _) = read(&pool, tenant).await;
+                seen.entry(tenant.key().to_owned()).or_default().insert(pid);
+            }
+            // A checkout for no tenant in between: without affinity it moves the rotating
+            // start, so no tenant count can line the rounds up by chance.
+            drop(pool.client().await.unwrap());
+        }
+        if affinity {
+            for (tenant, pids) in &seen {
+                assert_eq!(pids.len(), 1, "{tenant} served by {pids:?}");
+            }
+            let used: HashSet<i32> = seen.values().flatten().copied().collect();
+            assert!(used.len() >= 2, "tenants spread over connections: {used:?}");
+            pids_of = seen;
+        } else {
+            assert!(
+                seen.values().any(|pids| pids.len() > 1),
+                "without affinity a tenant moves between connections: {seen:?}"
+            );
+        }
+    }
+    assert_eq!(pids_of.len(), TENANTS);
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn affinity_does_not_change_results_under_concurrency() {
+    let (schemas, allowlist) = kv_schemas("pool_aff_results").await;
+    let tenants = allowlist.tenants();
+    let mut results: Vec<HashMap<String, Vec<(i32, String)>>> = Vec::new();
+    for affinity in [true, false] {
+        let pool = pool(affinity).await;
+        let mut tasks = Vec::new();
+        // 32 tasks over 4 connections: preferred connections are often busy, so tenants
+        // also fall back to others.
+        for task in 0..32usize {
+            let (pool, tenants) = (pool.clone(), tenants.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for n in 0..6usize {
+                    let i = (task * 5 + n * 7) % TENANTS;
+                    let (_, rows) = read(&pool, &tenants[i]).await;
+                    assert_eq!(rows, expected(i, &tenants[i]), "tenant {i}");
+                    got.push((tenants[i].key().to_owned(), rows));
+                }
+                got
+            }));
+        }
+        let mut by_tenant = HashMap::new();
+        for task in tasks {
+            for (key, rows) in task.await.unwrap() {
+                by_tenant.insert(key, rows);
+            }
+        }
+        assert_eq!(by_tenant.len(), TENANTS);
+        assert!(pool.status().size <= 4);
+        results.push(by_tenant);
+    }
+    assert_eq!(
+        results[0], results[1],
+        "the same rows with and without affinity"
+    );
+    schemas.cleanup().await;
+}
