@@ -24,6 +24,12 @@ mod cluster;
 
 pub use cluster::ThrowawayCluster;
 
+// A test helper over the runtime's migrations and models (feature `migrations`).
+#[cfg(feature = "migrations")]
+mod migrations;
+#[cfg(feature = "migrations")]
+pub use migrations::assert_migrations_build;
+
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -22,3 +22,10 @@ pub use provision::{
 };
 pub(crate) use registry::entry_from_row;
 pub use registry::{Registry, RegistryEntry, TenantState};
+
+// The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
+mod check;
+pub use check::{DriftReport, DriftState, Expected, TenantDrift};
+// Autogenerate (`Migrator::generate`, `Migrator::diff_models`).
+mod generate;
+pub use generate::GeneratedMigration;
