@@ -59,6 +59,7 @@ impl Cli {
             Command::Tenants(TenantsCommand::Create { migrations, .. }) => migrations,
             Command::Migrate(args) => &mut args.migrations,
             Command::Status(args) => &mut args.migrations,
+            Command::Check(args) => &mut args.migrations,
             Command::Tenants(_) => return,
         };
         if migrations.migrations.is_none() {
@@ -85,6 +86,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Show every tenant's state and migration version.
     Status(StatusArgs),
+    /// Check every active tenant's schema against what the migrations build: the applied
+    /// version, the migrations it lacks, every difference. Exit 1 when any tenant differs.
+    Check(CheckArgs),
 }
 
 /// How `tenants list` and `status` print their results.
@@ -217,6 +221,22 @@ pub struct StatusArgs {
     pub jobs: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t, long_help = STATUS_JSON)]
+    pub format: Format,
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only this tenant (repeatable); default: every active tenant of the registry.
+    #[arg(long, value_name = "KEY")]
+    pub tenant: Vec<String>,
+    /// Connections reading the catalog at once (each reads 500 schemas per round trip).
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, long_help = crate::check::CHECK_JSON)]
     pub format: Format,
     #[command(flatten)]
     pub migrations: MigrationsArgs,

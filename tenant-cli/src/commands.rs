@@ -34,10 +34,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tenants(command) => tenants(url, registry, command).await,
         Command::Migrate(args) => migrate(url, &registry, args).await,
         Command::Status(args) => status(url, &registry, args).await,
+        Command::Check(args) => crate::check::check(url, &registry, args).await,
     }
 }
 
-async fn connect(url: &str) -> Result<Client, Failure> {
+pub(crate) async fn connect(url: &str) -> Result<Client, Failure> {
     Client::connect(url)
         .await
         .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))
@@ -377,7 +378,7 @@ fn confirm(count: usize) -> Result<bool, Failure> {
 }
 
 /// Loads and checks the migration files, and the schema map of the declared slots.
-fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Failure> {
+pub(crate) fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Failure> {
     let dir = args.dir();
     if !dir.is_dir() {
         return Err(Failure::Usage(format!(
@@ -400,7 +401,7 @@ fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap), Fai
 }
 
 /// The active tenants to work on: all of the registry's, or the ones named.
-async fn select_tenants(
+pub(crate) async fn select_tenants(
     client: &Client,
     registry: &Registry,
     all: bool,

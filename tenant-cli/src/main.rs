@@ -5,6 +5,7 @@
 //! same rules (the `tenant-sql` crate) as `embed_migrations!` checks them while compiling,
 //! so one directory serves both the application and this command. See the README's CLI section.
 
+mod check;
 mod cli;
 mod commands;
 mod show;
