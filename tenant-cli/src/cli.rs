@@ -112,7 +112,9 @@ pub enum TenantsCommand {
         #[arg(long, value_enum, default_value_t, long_help = LIST_JSON)]
         format: Format,
     },
-    /// Provision a tenant: schema, grants, registry row (and migrations with --migrate).
+    /// Provision a tenant: schema, grants, its tables as the migrations build them (when a
+    /// migrations directory is named or ./migrations exists), registry row, in one
+    /// transaction.
     Create {
         /// Tenant key (what requests carry).
         key: String,
@@ -121,7 +123,8 @@ pub enum TenantsCommand {
         /// Role to grant USAGE and CREATE on the schema (and DML on its tables) to.
         #[arg(long, value_name = "ROLE")]
         grant_to: Option<String>,
-        /// Apply the migrations to the new tenant right away.
+        /// Require the migrations directory (exit 2 without one), and bring a tenant that was
+        /// provisioned before up to date.
         #[arg(long)]
         migrate: bool,
         #[command(flatten)]

@@ -48,9 +48,17 @@ async fn check_prints_json_and_exits_1_on_drift() {
         let run = tenant(
             &url,
             &registry,
-            &["tenants", "create", key, &schemas.name(key), "--migrate"],
+            &["tenants", "create", key, &schemas.name(key)],
         );
         assert_eq!(run.code, 0, "{run:?}");
+        // Built as the migrations say, in the provisioning transaction.
+        assert!(
+            run.stdout.contains(&format!(
+                "{key} ({}): applied 1, 2 (in the provisioning transaction)",
+                schemas.name(key)
+            )),
+            "{run:?}"
+        );
     }
 
     let run = tenant(&url, &registry, &["check", "--format", "json"]);

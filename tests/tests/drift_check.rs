@@ -5,10 +5,11 @@
 //! migrations (or from the models) are identical to migrated ones.
 
 use tenant_runtime::error::{LifecycleError, MigrateError};
-use tenant_runtime::lifecycle::{Connections, DriftState, Expected, TenantDrift};
-use tenant_runtime::model::Difference;
+use tenant_runtime::lifecycle::{Connections, DriftState, Expected, Outcome, TenantDrift};
+use tenant_runtime::model::{Difference, SchemaSnapshot};
 use tenant_runtime::{
-    embed_migrations, Allowlist, Client, Error, Migrations, Migrator, Model, ModelSet, Tenant,
+    embed_migrations, Allowlist, Client, Error, Migrations, Migrator, Model, ModelSet, Provisioner,
+    Registry, Tenant,
 };
 use tenant_tests::{database_url, TestSchemas};
 
@@ -306,4 +307,111 @@ async fn check_against_migrations_that_fail_on_an_empty_schema_is_an_error() {
     }
     assert!(err.to_string().contains("fix that migration"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_provisioned_from_the_migrations_is_identical_to_a_migrated_one() {
+    let schemas = TestSchemas::new("drift_provision").await;
+    let mut client = connect().await;
+    let registry = Registry::new(&schemas.name("registry")).unwrap();
+    let allowlist = Allowlist::new();
+
+    // old: provisioned empty (as before), then migrated.
+    let empty = Provisioner::new(ModelSet::new())
+        .unwrap()
+        .with_registry(registry.clone());
+    empty.install(&client).await.unwrap();
+    let old = empty
+        .provision(&mut client, &allowlist, "old", &schemas.name("old"))
+        .await
+        .unwrap();
+    let report = Migrator::new(&DRIFT)
+        .run(&mut client, &[old.clone()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(report.tenants[0].outcome, Outcome::Applied(_)),
+        "{report}"
+    );
+
+    // new: built by the migrations inside the provisioning transaction.
+    let from_migrations = Provisioner::new(models())
+        .unwrap()
+        .with_registry(registry.clone())
+        .with_migrations(&DRIFT);
+    let new = from_migrations
+        .provision(&mut client, &allowlist, "new", &schemas.name("new"))
+        .await
+        .unwrap();
+    // Provisioning it again changes nothing (its migrations are recorded).
+    from_migrations
+        .provision(&mut client, &allowlist, "new", &schemas.name("new"))
+        .await
+        .unwrap();
+    // models: no migrations, so built from the models' DDL.
+    let from_models = Provisioner::new(models())
+        .unwrap()
+        .with_registry(registry.clone());
+    let modeled = from_models
+        .provision(&mut client, &allowlist, "modeled", &schemas.name("modeled"))
+        .await
+        .unwrap();
+
+    let migrator = Migrator::new(&DRIFT);
+    let tenants = [old.clone(), new.clone(), modeled.clone()];
+    let report = migrator
+        .check(&mut client, &tenants, Expected::Models(&models()))
+        .await
+        .unwrap();
+    for t in &report.tenants[..2] {
+        assert!(
+            t.is_clean(),
+            "{}: {} (pending {:?})",
+            t.tenant.key(),
+            t.state,
+            t.pending
+        );
+        assert_eq!(t.version, Some(2));
+    }
+    // The models' tenant has the same tables, and no migration recorded.
+    let modeled_line = &report.tenants[2];
+    assert!(
+        matches!(modeled_line.state, DriftState::Clean),
+        "{}",
+        modeled_line.state
+    );
+    assert_eq!(
+        (modeled_line.version, modeled_line.pending.as_slice()),
+        (None, &[1, 2][..])
+    );
+
+    // The same catalog, object for object, the version table included.
+    let snapshot = SchemaSnapshot::read(&client, &[old.schema(), new.schema()])
+        .await
+        .unwrap();
+    let mut new_shape = snapshot.get(new.schema()).unwrap().clone();
+    let old_shape = snapshot.get(old.schema()).unwrap();
+    assert_eq!(
+        new_shape.tables.len(),
+        3,
+        "customers, invoices, the version table"
+    );
+    new_shape.schema = old_shape.schema.clone();
+    for table in new_shape.tables.values_mut() {
+        for c in table.constraints.values_mut() {
+            if let Some(r) = c.references.as_mut() {
+                r.schema = old_shape.schema.clone();
+            }
+        }
+    }
+    assert_eq!(new_shape.diff(old_shape), []);
+    assert_eq!(old_shape.diff(&new_shape), []);
+
+    // And the migrator has nothing to do for the new tenant.
+    let report = migrator.run(&mut client, &[new]).await.unwrap();
+    assert!(
+        matches!(report.tenants[0].outcome, Outcome::UpToDate),
+        "{report}"
+    );
+    schemas.cleanup().await;
 }

@@ -26,6 +26,7 @@ pub use registry::{Registry, RegistryEntry, TenantState};
 // The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
 mod check;
 pub use check::{DriftReport, DriftState, Expected, TenantDrift};
+pub(crate) use migrate::apply_all_in;
 // Autogenerate (`Migrator::generate`, `Migrator::diff_models`).
 mod generate;
 pub use generate::GeneratedMigration;
