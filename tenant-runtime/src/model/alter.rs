@@ -523,3 +523,59 @@ fn create_index(model: Option<&ModelInfo>, name: &str) -> Option<String> {
 fn drop_index(name: &str) -> String {
     format!("DROP INDEX {{tenant}}.{};", quote(name))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(enums: &[(&str, &[&str])]) -> SchemaShape {
+        let mut s = SchemaShape::default();
+        for (name, labels) in enums {
+            s.enums.insert(
+                (*name).to_owned(),
+                labels.iter().map(|l| (*l).to_owned()).collect(),
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn enum_types_and_labels_become_create_and_alter_type() {
+        let expected = shape(&[("status", &["draft", "sent", "paid"]), ("kind", &["a", "b"])]);
+        let live = shape(&[("status", &["draft", "paid", "void"]), ("old", &["x"])]);
+        let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
+        let body = &alter.body;
+        assert!(
+            body.contains(r#"CREATE TYPE {tenant}."kind" AS ENUM ('a', 'b');"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                r#"ALTER TYPE {tenant}."status" ADD VALUE IF NOT EXISTS 'sent' AFTER 'draft';"#
+            ),
+            "{body}"
+        );
+        assert!(body.contains(r#"DROP TYPE {tenant}."old";"#), "{body}");
+        // A label PostgreSQL cannot drop is a note, not a statement.
+        assert_eq!(alter.notes.len(), 1, "{:?}", alter.notes);
+        assert!(alter.notes[0].contains(r#"label "void""#), "{:?}", alter.notes);
+        assert!(body.contains("-- NOTE: "), "{body}");
+        assert_eq!(alter.statements, 3);
+        // Types are created before the tables that could use them, dropped after.
+        let create = body.find("CREATE TYPE").unwrap();
+        let drop = body.find("DROP TYPE").unwrap();
+        assert!(create < drop);
+    }
+
+    #[test]
+    fn a_first_label_goes_before_the_next_one() {
+        let expected = shape(&[("status", &["new", "draft"])]);
+        let live = shape(&[("status", &["draft"])]);
+        let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
+        assert!(
+            alter.body.contains(r#"ADD VALUE IF NOT EXISTS 'new' BEFORE 'draft';"#),
+            "{}",
+            alter.body
+        );
+    }
+}
