@@ -423,20 +423,34 @@ pub(crate) fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, Sche
     Ok((migrations, map))
 }
 
-/// The active tenants to work on: all of the registry's, or the ones named.
+/// The active tenants to work on: all of the registry's, or the ones named; and how many
+/// active registry rows were skipped because the library refuses them (each one warned of).
 pub(crate) async fn select_tenants(
     client: &Client,
     registry: &Registry,
     all: bool,
     keys: &[String],
-) -> Result<Vec<Tenant>, Failure> {
-    let allowlist = Allowlist::load_from_registry(client, registry).await?;
-    if all {
-        return Ok(allowlist.tenants());
+) -> Result<(Vec<Tenant>, usize), Failure> {
+    let allowlist = Allowlist::new();
+    let refresh = allowlist.refresh_from_registry(client, registry).await?;
+    // A row the library refuses (a hand-edited schema such as `public`) is skipped, not
+    // fatal: every other tenant is still worked on, and the run ends with exit 1.
+    for row in &refresh.refused {
+        eprintln!(
+            "warning: the registry row of tenant {} cannot be loaded: {}; skipped",
+            escaped(&row.key),
+            operator_message(&row.reason)
+        );
     }
-    keys.iter()
+    let skipped = refresh.refused.len();
+    if all {
+        return Ok((allowlist.tenants(), skipped));
+    }
+    let tenants = keys
+        .iter()
         .map(|k| allowlist.resolve(k).map_err(Failure::from))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((tenants, skipped))
 }
 
 fn progress_bar(total: usize, verb: &str) -> ProgressBar {
@@ -478,7 +492,7 @@ async fn run_migrator(
 async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<(), Failure> {
     let (migrations, map) = load_migrations(&args.migrations)?;
     let client = connect(url).await?;
-    let tenants = select_tenants(&client, registry, args.all, &args.tenant).await?;
+    let (tenants, skipped) = select_tenants(&client, registry, args.all, &args.tenant).await?;
     drop(client);
     let migrator = Migrator::new(&migrations)
         .with_schema_map(map)
@@ -507,7 +521,10 @@ async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<()
         c.failed,
         c.not_run
     );
-    if report.is_success() {
+    if skipped > 0 {
+        println!("{skipped} registry row(s) skipped: they cannot be loaded (see the warnings)");
+    }
+    if report.is_success() && skipped == 0 {
         Ok(())
     } else {
         Err(Failure::TenantsFailed)

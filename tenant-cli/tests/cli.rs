@@ -1023,18 +1023,28 @@ async fn registry_keys_are_printed_escaped() {
         "{run:?}"
     );
 
-    // migrate names the refused row escaped, too.
+    // migrate names the refused rows escaped, migrates the good tenant anyway, and exits 1
+    // (not 2: the run happened, two registered rows were left out).
     let run = tenant(
         &url,
         &registry,
         &["migrate", "--all", "--migrations", MIGRATIONS],
     )
     .await;
-    assert_ne!(run.code, 0, "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
     assert!(
         !raw_control(&run.stdout) && !raw_control(&run.stderr),
         "{run:?}"
     );
     assert!(run.stderr.contains("malformed tenant key"), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            r#"warning: the registry row of tenant \u{1b}[31mred\nforged 0 tenant(s) cannot be loaded: malformed tenant key"#
+        ),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("1 tenant(s) in"), "{run:?}");
+    assert!(run.stdout.contains("1 migrated"), "{run:?}");
+    assert!(run.stdout.contains("2 registry row(s) skipped"), "{run:?}");
     schemas.cleanup().await;
 }

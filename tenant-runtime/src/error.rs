@@ -393,13 +393,6 @@ pub enum LifecycleError {
         /// The existing schema.
         schema: String,
     },
-    /// A schema the registry gives as retired does not have a retired name; tenant only ever
-    /// drops or renames back schemas it renamed itself.
-    #[error("schema {schema:?} is not a retired tenant schema (`<schema>_deleted_<yyyymmdd>`); the registry row was edited by hand: fix it")]
-    NotRetiredSchema {
-        /// The refused schema.
-        schema: String,
-    },
     /// A registry row's `retired_schema` is not the name that retiring the row's own schema
     /// on its retirement date gives (`retired_schema_name(schema, date)`). Purge and restore
     /// act only on that exact name, so a hand-edited (or poisoned) row can never make them

@@ -745,13 +745,39 @@ async fn public_system_and_unknown_schemas_are_refused() {
     );
     assert!(schema_exists(&client, "public").await);
     assert!(schema_exists(&client, "pg_catalog").await);
-    // Such a registry cannot be loaded into an allowlist either.
-    let err = Allowlist::load_from_registry(&client, provisioner.registry())
+    // Such rows never reach an allowlist, and they do not hide the good ones: a reload
+    // serves every valid row and names the refused ones with the reason.
+    let loaded = Allowlist::new();
+    let refresh = loaded
+        .refresh_from_registry(&client, provisioner.registry())
         .await
-        .unwrap_err();
+        .unwrap();
+    assert_eq!(refresh.tenants, loaded.len());
+    assert!(loaded.contains("gone"), "a valid row still loads");
+    assert!(!loaded.contains("pub") && !loaded.contains("sys"));
+    let refused: Vec<(&str, &str)> = refresh
+        .refused
+        .iter()
+        .map(|row| (row.key.as_str(), row.schema.as_str()))
+        .collect();
+    assert_eq!(refused, [("pub", "public"), ("sys", "pg_catalog")]);
     assert!(
-        matches!(err, Error::Allowlist(AllowlistError::ReservedSchema { .. })),
-        "{err}"
+        matches!(
+            refresh.refused[0].reason,
+            Error::Allowlist(AllowlistError::ReservedSchema { .. })
+        ),
+        "{}",
+        refresh.refused[0].reason
+    );
+    assert!(
+        matches!(refresh.refused[1].reason, Error::InvalidSchemaName(_)),
+        "{}",
+        refresh.refused[1].reason
+    );
+    assert!(
+        Allowlist::load_from_registry(&client, provisioner.registry())
+            .await
+            .is_ok()
     );
 
     // A retired row whose renamed schema is not a retired name is never dropped: the

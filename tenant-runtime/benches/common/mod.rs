@@ -266,7 +266,7 @@ fn paired_ns(group: &str, name: &str) -> Option<(f64, u64)> {
         .lock()
         .unwrap()
         .iter()
-        .find(|(g, n, _, _)| g == group && n == name)
+        .find(|(g, n, _, count)| g == group && n == name && *count > 0)
         .map(|(_, _, total, count)| (total.as_nanos() as f64 / *count as f64, *count))
 }
 
@@ -283,6 +283,7 @@ pub fn print_ratios(pairs: &[(&str, &str, &str, u64, Option<f64>)]) {
     for &(group, ours, baseline, elements, target) in pairs {
         let (Some((o, on)), Some((b, _))) = (paired_ns(group, ours), paired_ns(group, baseline))
         else {
+            // Filtered out on the command line (`cargo bench -- select`): no row of stale numbers.
             println!("| {group} | (not run) | | | | |");
             continue;
         };

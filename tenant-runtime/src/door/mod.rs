@@ -10,5 +10,6 @@ mod tenant;
 
 pub(crate) use schema::validate_identifier;
 pub use schema::{SchemaName, MAX_SCHEMA_NAME_LEN};
+pub(crate) use tenant::check_pair;
 pub(crate) use tenant::validate_key;
 pub use tenant::{Allowlist, Tenant, MAX_TENANT_KEY_LEN};

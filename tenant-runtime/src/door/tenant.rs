@@ -291,6 +291,11 @@ pub(crate) fn validate_key(key: &str) -> Result<()> {
     })
 }
 
+/// Checks a `(key, schema)` pair by the rules [`Allowlist::insert`] applies, without a list.
+pub(crate) fn check_pair(key: &str, schema: &str) -> Result<()> {
+    make_tenant(key, schema).map(|_| ())
+}
+
 fn make_tenant(key: &str, schema: &str) -> Result<Tenant> {
     validate_key(key)?;
     let schema = SchemaName::parse(schema)?;

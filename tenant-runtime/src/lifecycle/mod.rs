@@ -21,7 +21,7 @@ pub use provision::{
     retired_schema_name, Provisioner, PurgeRefused, PurgeReport, Purged, Retired, RETIRED_MARKER,
 };
 pub(crate) use registry::entry_from_row;
-pub use registry::{Registry, RegistryEntry, TenantState};
+pub use registry::{RefusedRegistryRow, Registry, RegistryEntry, RegistryRefresh, TenantState};
 
 // The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
 mod check;

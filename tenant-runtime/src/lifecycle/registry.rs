@@ -313,8 +313,55 @@ pub(crate) fn entry_from_row(row: &Row) -> Result<RegistryEntry> {
     })
 }
 
+/// What [`Allowlist::refresh_from_registry`] loaded: how many tenants the list now holds,
+/// and the registry rows it refused (they stay out of the list; every other tenant loads).
+///
+/// ```no_run
+/// # use tenant_runtime::{Allowlist, Client, Registry};
+/// # async fn run() -> Result<(), tenant_runtime::Error> {
+/// # let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+/// let allowlist = Allowlist::new();
+/// let refresh = allowlist.refresh_from_registry(&client, &Registry::default()).await?;
+/// for row in &refresh.refused {
+///     eprintln!("registry row {:?} ({:?}) not served: {}", row.key, row.schema, row.reason);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RegistryRefresh {
+    /// Tenants in the list after the refresh.
+    pub tenants: usize,
+    /// Active rows that break the allowlist's rules (a malformed key, an invalid or
+    /// reserved schema name), in key order.
+    pub refused: Vec<RefusedRegistryRow>,
+}
+
+/// An active registry row that [`Allowlist::refresh_from_registry`] left out, and why.
+///
+/// ```
+/// # use tenant_runtime::lifecycle::RefusedRegistryRow;
+/// fn report(row: &RefusedRegistryRow) -> String {
+///     format!("tenant {:?}: {}", row.key, row.reason)
+/// }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RefusedRegistryRow {
+    /// The row's key, as stored.
+    pub key: String,
+    /// The row's schema, as stored.
+    pub schema: String,
+    /// What [`Allowlist::insert`] would have said about it.
+    pub reason: Error,
+}
+
 impl Allowlist {
-    /// An allowlist of the registry's active tenants.
+    /// An allowlist of the registry's active tenants. A row that breaks the allowlist's rules
+    /// (written by hand, say, with an invalid schema name) is left out and logged as a
+    /// warning (`tracing`, target `tenant::registry`), so that one bad row cannot hide every
+    /// other tenant; [`refresh_from_registry`](Allowlist::refresh_from_registry) returns
+    /// those rows to look at.
     ///
     /// ```no_run
     /// use tenant_runtime::{Allowlist, Client, Registry};
@@ -336,15 +383,48 @@ impl Allowlist {
     }
 
     /// Replaces this list (and every clone of it) with the registry's active tenants, at
-    /// once; on any error the list stays as it was. Returns the number of tenants.
+    /// once. Rows that break the allowlist's rules are left out, logged (`tracing`, target
+    /// `tenant::registry`) and returned in [`RegistryRefresh::refused`]. On an error (the
+    /// registry unreadable, more tenants than the list's bound) the list stays as it was.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{Allowlist, Client, Registry};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let allowlist = Allowlist::new();
+    /// let refresh = allowlist.refresh_from_registry(&client, &Registry::default()).await?;
+    /// assert_eq!(refresh.tenants, allowlist.len());
+    /// # Ok(()) }
+    /// ```
     pub async fn refresh_from_registry<E: Executor>(
         &self,
         exec: &E,
         registry: &Registry,
-    ) -> Result<usize> {
+    ) -> Result<RegistryRefresh> {
         let pairs = registry.active_pairs(exec.pg()).await?;
-        let len = pairs.len();
-        self.replace(pairs)?;
-        Ok(len)
+        let mut valid = Vec::with_capacity(pairs.len());
+        let mut refused = Vec::new();
+        for (key, schema) in pairs {
+            match crate::door::check_pair(&key, &schema) {
+                Ok(()) => valid.push((key, schema)),
+                Err(reason) => {
+                    tracing::warn!(
+                        target: "tenant::registry",
+                        key = %key.escape_debug(),
+                        schema = %schema.escape_debug(),
+                        %reason,
+                        "registry row left out of the allowlist"
+                    );
+                    refused.push(RefusedRegistryRow {
+                        key,
+                        schema,
+                        reason,
+                    });
+                }
+            }
+        }
+        let tenants = valid.len();
+        self.replace(valid)?;
+        Ok(RegistryRefresh { tenants, refused })
     }
 }
