@@ -326,7 +326,7 @@ async fn a_tenant_provisioned_from_the_migrations_is_identical_to_a_migrated_one
         .await
         .unwrap();
     let report = Migrator::new(&DRIFT)
-        .run(&mut client, &[old.clone()])
+        .run(&mut client, std::slice::from_ref(&old))
         .await
         .unwrap();
     assert!(

@@ -306,11 +306,14 @@ async fn generate_closes_each_kind_of_model_change() {
             .await
             .unwrap();
         let report = Migrator::new(&before)
-            .run(&mut client, &[tenant.clone()])
+            .run(&mut client, std::slice::from_ref(&tenant))
             .await
             .unwrap();
         assert!(report.is_success(), "{kind}: {report}");
-        let report = migrator.run(&mut client, &[tenant.clone()]).await.unwrap();
+        let report = migrator
+            .run(&mut client, std::slice::from_ref(&tenant))
+            .await
+            .unwrap();
         assert!(report.is_success(), "{kind}: {report}\n{sql}");
         let check = migrator
             .check(&mut client, &[tenant], Expected::Models(&models))

@@ -311,23 +311,27 @@ impl<'b> Job<&'b [Tenant]> for CheckBatch<'_> {
         client: &'a mut Client,
         batch: &'a &'b [Tenant],
     ) -> impl std::future::Future<Output = Vec<TenantDrift>> + Send + 'a {
-        async move {
-            match self.check_batch(client, batch).await {
-                Ok(lines) => lines,
-                // One schema can spoil a batch's read: check each alone, so each tenant gets
-                // its own error (and the others their results).
-                Err(_) if batch.len() > 1 => {
-                    let mut lines = Vec::with_capacity(batch.len());
-                    for tenant in batch.iter() {
-                        match self.check_batch(client, std::slice::from_ref(tenant)).await {
-                            Ok(one) => lines.extend(one),
-                            Err(e) => lines.push(failed(tenant, e)),
-                        }
+        self.check_or_split(client, batch)
+    }
+}
+
+impl CheckBatch<'_> {
+    async fn check_or_split(&self, client: &mut Client, batch: &[Tenant]) -> Vec<TenantDrift> {
+        match self.check_batch(client, batch).await {
+            Ok(lines) => lines,
+            // One schema can spoil a batch's read: check each alone, so each tenant gets
+            // its own error (and the others their results).
+            Err(_) if batch.len() > 1 => {
+                let mut lines = Vec::with_capacity(batch.len());
+                for tenant in batch {
+                    match self.check_batch(client, std::slice::from_ref(tenant)).await {
+                        Ok(one) => lines.extend(one),
+                        Err(e) => lines.push(failed(tenant, e)),
                     }
-                    lines
                 }
-                Err(e) => vec![failed(&batch[0], e)],
+                lines
             }
+            Err(e) => vec![failed(&batch[0], e)],
         }
     }
 }

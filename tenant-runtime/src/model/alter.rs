@@ -541,7 +541,10 @@ mod tests {
 
     #[test]
     fn enum_types_and_labels_become_create_and_alter_type() {
-        let expected = shape(&[("status", &["draft", "sent", "paid"]), ("kind", &["a", "b"])]);
+        let expected = shape(&[
+            ("status", &["draft", "sent", "paid"]),
+            ("kind", &["a", "b"]),
+        ]);
         let live = shape(&[("status", &["draft", "paid", "void"]), ("old", &["x"])]);
         let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
         let body = &alter.body;
@@ -558,7 +561,11 @@ mod tests {
         assert!(body.contains(r#"DROP TYPE {tenant}."old";"#), "{body}");
         // A label PostgreSQL cannot drop is a note, not a statement.
         assert_eq!(alter.notes.len(), 1, "{:?}", alter.notes);
-        assert!(alter.notes[0].contains(r#"label "void""#), "{:?}", alter.notes);
+        assert!(
+            alter.notes[0].contains(r#"label "void""#),
+            "{:?}",
+            alter.notes
+        );
         assert!(body.contains("-- NOTE: "), "{body}");
         assert_eq!(alter.statements, 3);
         // Types are created before the tables that could use them, dropped after.
@@ -573,7 +580,9 @@ mod tests {
         let live = shape(&[("status", &["draft"])]);
         let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
         assert!(
-            alter.body.contains(r#"ADD VALUE IF NOT EXISTS 'new' BEFORE 'draft';"#),
+            alter
+                .body
+                .contains(r#"ADD VALUE IF NOT EXISTS 'new' BEFORE 'draft';"#),
             "{}",
             alter.body
         );
