@@ -19,6 +19,9 @@
 //! assert_eq!(one, 1);
 //! # }
 //! ```
+//!
+//! With the feature `migrations`, `assert_migrations_build` fails a test when an application's
+//! migrations directory does not build exactly its models (a forgotten migration).
 
 mod cluster;
 
