@@ -158,7 +158,7 @@ pub fn parse<'a>(cx: &Ctxt, input: &'a DeriveInput) -> Container<'a> {
         Data::Enum(e) => {
             cx.error_spanned_by(
                 e.enum_token,
-                "Model can only be derived for structs with named fields, not enums; for an enum column type implement `SqlType` for it",
+                "Model can only be derived for structs with named fields, not enums; for an enum column type derive `SqlEnum` on the enum instead",
             );
             None
         }

@@ -52,6 +52,12 @@ pub const FIELD_KEYS: &[&str] = &[
     SQL_TYPE,
 ];
 
+// `#[derive(SqlEnum)]` keys: on the enum (`crate` too), on a variant (`rename`).
+pub const TYPE_NAME: &str = "type_name";
+pub const RENAME_ALL: &str = "rename_all";
+pub const ENUM_KEYS: &[&str] = &[TYPE_NAME, RENAME_ALL, CRATE];
+pub const VARIANT_KEYS: &[&str] = &[RENAME];
+
 /// One attribute value with the tokens it came from (for spans).
 pub struct Attr<T> {
     name: &'static str,

@@ -116,7 +116,7 @@ fn expand(
         let type_expr = match &f.sql_type {
             Some(lit) => {
                 let nullable = f.is_option();
-                quote!(#p::ColumnType { sql_type: #lit, nullable: #nullable })
+                quote!(#p::ColumnType { sql_type: #lit, nullable: #nullable, enum_type: ::core::option::Option::None })
             }
             None => quote_spanned!(ty.span()=> #p::column_type::<#ty>()),
         };
@@ -178,6 +178,7 @@ fn expand(
                 index: #index,
                 default: #default,
                 references: #references,
+                enum_type: #ty_const.enum_type,
             }
         });
         let const_name = format_ident!("{}", screaming(field_name), span = f.ident.span());

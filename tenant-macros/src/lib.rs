@@ -1,10 +1,11 @@
 //! Macros for `tenant`: `#[derive(Model)]`, which turns a struct into SQL templates with
-//! schema slots; `query!`/`query_as!`/`query_scalar!`, SQL over model placeholders
+//! schema slots; `#[derive(SqlEnum)]`, which maps a fieldless enum to a PostgreSQL enum type
+//! in the slots of the models using it; `query!`/`query_as!`/`query_scalar!`, SQL over model placeholders
 //! checked while compiling; and `embed_migrations!`, which embeds checked SQL migrations.
 //! Use them through `tenant_runtime`, which re-exports them (and documents them, with
 //! examples).
 //!
-//! One pipeline for all four: the input is read into a form that keeps the user's tokens
+//! One pipeline for all five: the input is read into a form that keeps the user's tokens
 //! for spans, every problem is collected in one `Ctxt` (so one build shows them all), and
 //! the output reaches the runtime only through `runtime_path` (`::tenant_runtime::__private`,
 //! or `<path>::__private` with `crate = <path>`). With errors, the output is the errors next
@@ -55,6 +56,7 @@ mod runtime;
 mod schema;
 #[cfg(test)]
 mod snapshots;
+mod sql_enum;
 
 use proc_macro::TokenStream;
 use syn::{parse_macro_input, DeriveInput};
@@ -68,6 +70,17 @@ use syn::{parse_macro_input, DeriveInput};
 pub fn derive_model(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     expand::derive_model(&input).into()
+}
+
+/// Derives `tenant_runtime::SqlEnum` (with `SqlType`, `ToSql` and `FromSql`) for a fieldless
+/// enum: a PostgreSQL enum type in the slot of each model that uses it.
+///
+/// See the `tenant_runtime::SqlEnum` documentation for the attributes: `type_name = "..."`,
+/// `rename_all = "..."` and `crate = path` on the enum, `rename = "..."` on a variant.
+#[proc_macro_derive(SqlEnum, attributes(tenant))]
+pub fn derive_sql_enum(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    sql_enum::derive(&input).into()
 }
 
 /// SQL over model placeholders, checked while compiling; rows are `tokio_postgres::Row`s.

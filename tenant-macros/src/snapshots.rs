@@ -145,3 +145,34 @@ fn embed_migrations_errors_next_to_an_empty_set() {
         slots = ["tenant", "Shared"]
     ))));
 }
+
+fn derive_sql_enum(input: TokenStream) -> String {
+    let input: syn::DeriveInput = syn::parse2(input).expect("an enum");
+    pretty_items(crate::sql_enum::derive(&input))
+}
+
+#[test]
+fn derive_sql_enum_with_type_name_rename_all_and_rename_through_a_re_exported_runtime() {
+    insta::assert_snapshot!(derive_sql_enum(quote! {
+        #[tenant(type_name = "ticket_status", rename_all = "kebab-case", crate = my_lib::tenant)]
+        pub enum Status {
+            Open,
+            InProgress,
+            #[tenant(rename = "done")]
+            Closed,
+        }
+    }));
+}
+
+#[test]
+fn derive_sql_enum_errors_next_to_stub_impls() {
+    insta::assert_snapshot!(derive_sql_enum(quote! {
+        #[tenant(rename_all = "Title Case")]
+        pub enum Status {
+            Open,
+            #[tenant(rename = "open")]
+            Reopened,
+            Closed(u8),
+        }
+    }));
+}

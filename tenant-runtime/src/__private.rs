@@ -36,6 +36,7 @@ pub fn decode<'r, T: FromSql<'r>>(
 pub struct ColumnType {
     pub sql_type: &'static str,
     pub nullable: bool,
+    pub enum_type: Option<&'static EnumType>,
 }
 
 /// The [`ColumnType`] of `T`.
@@ -43,6 +44,7 @@ pub const fn column_type<T: SqlType + ?Sized>() -> ColumnType {
     ColumnType {
         sql_type: T::SQL_TYPE,
         nullable: T::NULLABLE,
+        enum_type: T::ENUM_TYPE,
     }
 }
 
@@ -109,6 +111,54 @@ pub const fn foreign_key_target<T: Model>(n: usize) -> &'static [&'static str] {
         );
     }
     T::PRIMARY_KEY
+}
+
+// ---- `#[derive(SqlEnum)]` ----
+
+pub use crate::model::{EnumType, SqlEnum};
+pub use bytes::BytesMut;
+pub use postgres_types::{IsNull, Type};
+
+/// The error type of `ToSql` / `FromSql`.
+pub type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+/// Whether `ty` is `T`'s PostgreSQL enum type: by **name** and kind, since each schema's
+/// type of that name has its own OID (never `text`, so an enum never binds as text).
+pub fn enum_accepts<T: SqlEnum>(ty: &Type) -> bool {
+    ty.name() == T::TYPE_NAME && matches!(ty.kind(), postgres_types::Kind::Enum(_))
+}
+
+/// The binary form of an enum value: its label's bytes.
+pub fn enum_to_sql(label: &str, out: &mut BytesMut) -> std::result::Result<IsNull, BoxError> {
+    out.extend_from_slice(label.as_bytes());
+    Ok(IsNull::No)
+}
+
+/// `to_sql` after the type check, refusing a type that is not `T`'s enum type with
+/// `postgres_types::WrongType` (which unnamed mode's parameter typing relies on).
+pub fn enum_to_sql_checked<T: SqlEnum>(
+    value: &T,
+    ty: &Type,
+    out: &mut BytesMut,
+) -> std::result::Result<IsNull, BoxError> {
+    if !enum_accepts::<T>(ty) {
+        return Err(Box::new(postgres_types::WrongType::new::<T>(ty.clone())));
+    }
+    enum_to_sql(value.label(), out)
+}
+
+/// Decodes an enum value from its label, naming the type and the label when it is unknown
+/// (a label added to the database but not to the Rust enum).
+pub fn enum_from_sql<T: SqlEnum>(raw: &[u8]) -> std::result::Result<T, BoxError> {
+    let label = std::str::from_utf8(raw)?;
+    T::from_label(label).ok_or_else(|| {
+        format!(
+            "enum type {:?} has the label {label:?}, which the Rust enum does not have (its labels: {}); add the variant, or remove the label",
+            T::TYPE_NAME,
+            T::LABELS.join(", ")
+        )
+        .into()
+    })
 }
 
 // ---- query macros (`query!`, `query_as!`, `query_scalar!`) ----

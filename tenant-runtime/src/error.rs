@@ -344,6 +344,19 @@ pub enum ModelError {
         /// end (`["A", "B", "A"]`).
         cycle: Vec<&'static str>,
     },
+    /// Two Rust enums (`#[derive(SqlEnum)]`) of models in one slot declare the same
+    /// PostgreSQL type name with different labels.
+    #[error("invalid model set: two Rust enums declare the enum type {}.\"{name}\" with different labels ({} and {}); give one of them another `type_name`, or the same labels", slot_text(*.slot), .first.join(", "), .second.join(", "))]
+    ConflictingEnumType {
+        /// The slot of the models using them: `None` for the tenant slot, else its name.
+        slot: Option<&'static str>,
+        /// The type name.
+        name: &'static str,
+        /// The labels of the first one met, in model order.
+        first: &'static [&'static str],
+        /// The labels of the other.
+        second: &'static [&'static str],
+    },
 }
 
 /// Provisioning, retiring, restoring or purging a tenant was refused ([`Error::Lifecycle`]).

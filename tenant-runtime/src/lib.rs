@@ -42,7 +42,7 @@
 //! | [`error`] | the one [`Error`](enum@Error), the causes request handling matches at its top, the rest nested by area | [`Error`](enum@Error), [`Result`] |
 //! | [`sql`] | templates with schema slots, the one template builder, schema maps | [`Slot`], [`SchemaMap`] |
 //! | [`exec`] | everything that runs statements: the executor traits, [`Client`], [`Transaction`], the [`Db`] handle and its one run path, the statement cache and mode, row streams | [`Executor`], [`Writable`], [`Begin`], [`Client`], [`Transaction`], [`Db`], [`StatementMode`] |
-//! | [`model`] | [`Model`] and [`Keyed`], typed [`Column`]s and their filters, the [`Select`] builder, bulk loads ([`model::bulk`]), DDL ([`model::ddl`]), [`ModelSet`] | [`Model`], [`Keyed`], [`Column`], [`Select`], [`ModelSet`] |
+//! | [`model`] | [`Model`] and [`Keyed`], typed [`Column`]s and their filters, the [`Select`] builder, PostgreSQL enum types ([`SqlEnum`](trait@SqlEnum)), bulk loads ([`model::bulk`]), DDL ([`model::ddl`]), [`ModelSet`], the live-schema reader and diff | [`Model`], [`Keyed`], [`Column`], [`Select`], [`ModelSet`], [`SqlEnum`](trait@SqlEnum) |
 //! | `query.rs` | what [`query!`], [`query_as!`] and [`query_scalar!`] expand to | [`Query`], [`QueryAs`], [`QueryScalar`] |
 //! | [`pool`] | [`TenantPool`], read replicas, a database per tenant, vertical partitions | [`TenantPool`] |
 //! | [`lifecycle`] | the tenant [`Registry`], the [`Provisioner`], [`Migrations`] and the [`Migrator`], Citus | [`Registry`], [`Provisioner`], [`Migrations`], [`Migrator`] |
@@ -100,6 +100,32 @@ pub use sql::{SchemaMap, Slot};
 /// assert_eq!(Invoice::ID.name(), "id");
 /// ```
 pub use tenant_macros::Model;
+
+pub use model::SqlEnum;
+/// Derives [`SqlEnum`](trait@SqlEnum) (with [`model::SqlType`], `ToSql` and `FromSql`) for a
+/// fieldless enum: a PostgreSQL enum type that lives in the slot of each model with a column
+/// of it, created before their tables (see the trait for the attributes).
+///
+/// ```
+/// use tenant_runtime::{Model, SqlEnum};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, SqlEnum)]
+/// #[tenant(type_name = "ticket_status", rename_all = "SCREAMING_SNAKE_CASE")]
+/// enum Status { Open, InProgress, #[tenant(rename = "done")] Closed }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "tickets")]
+/// struct Ticket { #[tenant(primary_key)] id: i64, status: Status }
+///
+/// assert_eq!(<Status as SqlEnum>::LABELS, ["OPEN", "IN_PROGRESS", "done"]);
+/// let types = tenant_runtime::model::ddl::enum_types::<Ticket>();
+/// assert_eq!(
+///     tenant_runtime::model::ddl::create_enum_type(Ticket::SLOT, types[0]).to_string(),
+///     "DO $tenant_enum$ BEGIN CREATE TYPE {tenant}.\"ticket_status\" AS ENUM ('OPEN', 'IN_PROGRESS', 'done'); \
+///      EXCEPTION WHEN duplicate_object THEN NULL; END $tenant_enum$"
+/// );
+/// ```
+pub use tenant_macros::SqlEnum;
 
 /// Embeds a directory of SQL migrations, checked while compiling, as [`Migrations`].
 ///

@@ -33,6 +33,9 @@ use tenant_runtime::{
     embed_migrations, Allowlist, Client, Db, Executor, Migrations, Migrator, Model, ModelSet,
     Provisioner, Registry, SchemaMap, Slot, StatementMode, Tenant, TenantPool,
 };
+// The README's enum type section derives `SqlEnum` on a lifted enum.
+#[allow(unused_imports)]
+use tenant_runtime::SqlEnum;
 use tenant_tests::TestDatabase;
 
 type Outcome = Result<(), Box<dyn std::error::Error + Send + Sync>>;

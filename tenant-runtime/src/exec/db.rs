@@ -10,7 +10,7 @@ use tracing::Instrument;
 use crate::door::SchemaName;
 use crate::door::Tenant;
 use crate::error::{Error, Result};
-use crate::exec::typed_params;
+use crate::exec::{schema_enum_types, typed_params};
 use crate::exec::{Begin, Executor, PgRef, QueryStream, Transaction, Writable};
 use crate::exec::{CachedStatement, StatementKey, StatementMode};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
@@ -212,6 +212,23 @@ impl<E: Executor> Db<E> {
         }
     }
 
+    /// The enum types (with this database's OIDs) of the schemas `template` names, for
+    /// typing unnamed-statement parameters (see `exec/param_types.rs`).
+    async fn enum_types_of(
+        &self,
+        template: &Template,
+        statement_map: Option<&SchemaMap>,
+    ) -> Result<Vec<Type>> {
+        let mut schemas: SmallVec<[SchemaName; 4]> = SmallVec::new();
+        for slot in template.slots() {
+            let schema = self.resolve(slot, statement_map)?;
+            if !schemas.contains(&schema) {
+                schemas.push(schema);
+            }
+        }
+        schema_enum_types(self.exec.pg(), &self.exec.conn_state().enum_types, &schemas).await
+    }
+
     /// The span every statement runs in: it carries the tenant key, so logs of concurrent
     /// requests say which tenant each statement ran for.
     fn span(&self) -> tracing::Span {
@@ -309,7 +326,15 @@ impl<E: Executor> Db<E> {
             match self.cached(template, statement_map).await? {
                 CachedStatement::Prepared(statement) => act.prepared(pg, &statement, params).await,
                 CachedStatement::Unnamed(sql) => {
-                    let params = typed_params(params)?;
+                    let params = match typed_params(params, &[]) {
+                        Ok(typed) => typed,
+                        // No built-in type: maybe an enum of the statement's schemas.
+                        Err(Error::UntypedParameter { .. }) => {
+                            let types = self.enum_types_of(template, statement_map).await?;
+                            typed_params(params, &types)?
+                        }
+                        Err(e) => return Err(e),
+                    };
                     act.unnamed(pg, &sql, &params).await
                 }
             }

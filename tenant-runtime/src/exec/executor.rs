@@ -29,6 +29,8 @@ pub struct ConnState {
     /// Set when the connection was handed out raw (SQL the library did not write could have
     /// changed its session state): a pool resets it before its next checkout.
     pub(crate) needs_reset: AtomicBool,
+    /// The enum types of the schemas unnamed statements bound enum values for (bounded).
+    pub(crate) enum_types: super::EnumTypeCache,
 }
 
 impl ConnState {

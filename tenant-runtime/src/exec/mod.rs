@@ -24,4 +24,5 @@ pub(crate) use executor::sealed;
 pub use executor::{Begin, Executor, Writable};
 pub(crate) use executor::{ConnState, PgRef};
 pub(crate) use param_types::typed_params;
+pub(crate) use param_types::{schema_enum_types, EnumTypeCache};
 pub use stream::QueryStream;

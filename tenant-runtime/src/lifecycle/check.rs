@@ -454,7 +454,14 @@ async fn read_versions(
 fn rebase(shape: &SchemaShape, schema: &str) -> SchemaShape {
     let mut out = shape.clone();
     let from = std::mem::replace(&mut out.schema, schema.to_owned());
+    let qualified = format!("{from}.");
     for table in out.tables.values_mut() {
+        // Enum columns are typed `schema.type` by the catalog.
+        for c in table.columns.iter_mut() {
+            if let Some(rest) = c.sql_type.strip_prefix(&qualified) {
+                c.sql_type = format!("{schema}.{rest}");
+            }
+        }
         for c in table.constraints.values_mut() {
             if let Some(r) = c.references.as_mut() {
                 if r.schema == from {

@@ -205,7 +205,9 @@ impl Migrator<'_> {
             migrations.latest_version().map_or("none".to_owned(), |v| v.to_string())
         );
         for d in &differences {
-            sql.push_str(&format!("--   {}\n", one_line(&d.to_string())));
+            // The scratch schema appears in enum column types: the file names no schema.
+            let line = one_line(&d.to_string()).replace(&live.schema, "{tenant}");
+            sql.push_str(&format!("--   {line}\n"));
         }
         if !alter.unparsed.is_empty() {
             // Valid PostgreSQL the checker's parser does not know: the marker makes

@@ -191,20 +191,15 @@ pub(crate) fn alter_sql(
                 ..
             } => {
                 if let Some(def) = column(table, c) {
+                    let mut b = alter(table);
+                    b.sql("ALTER COLUMN ").ident(c).sql(" TYPE ");
+                    column_type(&mut b, &def);
+                    b.sql(" USING ").ident(c).sql("::");
+                    column_type(&mut b, &def);
                     p.alter_types.push(format!(
-                        "-- {table:?}.{c:?} was {found}; USING converts the rows (edit it if a plain cast does not).\n{}",
-                        stmt(
-                            &alter(table)
-                                .sql("ALTER COLUMN ")
-                                .ident(c)
-                                .sql(" TYPE ")
-                                .sql(def.sql_type)
-                                .sql(" USING ")
-                                .ident(c)
-                                .sql("::")
-                                .sql(def.sql_type)
-                                .build()
-                        )
+                        "-- {table:?}.{c:?} was {}; USING converts the rows (edit it if a plain cast does not).\n{}",
+                        unqualified(found, &live.schema),
+                        stmt(&b.build())
                     ));
                 }
             }
@@ -404,10 +399,39 @@ fn identity_options(o: super::IdentityOptions) -> String {
     }
 }
 
+/// The column's type as the model's DDL writes it: an enum column's type is in the tenant
+/// slot (`{tenant}."status"`, `[]` for an array).
+fn column_type(b: &mut TemplateBuilder, c: &ColumnDef) {
+    match c.enum_type {
+        Some(ty) => {
+            b.table(Slot::Tenant, ty.name);
+            if c.sql_type.trim_end().ends_with("[]") {
+                b.sql("[]");
+            }
+        }
+        None => {
+            b.sql(c.sql_type);
+        }
+    }
+}
+
+/// A type as the catalog spells it, with `schema.` (an enum type of this schema) written
+/// `{tenant}.` instead: the file names no schema.
+fn unqualified(sql_type: &str, schema: &str) -> String {
+    match sql_type
+        .strip_prefix(schema)
+        .and_then(|t| t.strip_prefix('.'))
+    {
+        Some(rest) if !schema.is_empty() => format!("{{tenant}}.{rest}"),
+        _ => sql_type.to_owned(),
+    }
+}
+
 /// `ALTER TABLE ... ADD COLUMN` with the column as the model's DDL writes it.
 fn add_column(table: &str, c: &ColumnDef) -> String {
     let mut b = alter(table);
-    b.sql("ADD COLUMN ").ident(c.name).sql(" ").sql(c.sql_type);
+    b.sql("ADD COLUMN ").ident(c.name).sql(" ");
+    column_type(&mut b, c);
     if c.identity {
         let o = c.identity_options;
         b.sql(if o.always {

@@ -46,6 +46,9 @@ pub struct ColumnDef {
     pub default: Option<&'static str>,
     /// Foreign key to another model's primary key.
     pub references: Option<ForeignKey>,
+    /// The enum type of a column of a `#[derive(SqlEnum)]` type (or an array of one): the
+    /// DDL names it in the model's slot instead of writing [`sql_type`](Self::sql_type).
+    pub enum_type: Option<&'static super::EnumType>,
 }
 
 /// The target of a foreign key: another model's table, slot and key column.

@@ -13,9 +13,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use super::{ConstraintDef, FkAction, IndexKey, Model};
+use super::{ConstraintDef, EnumType, FkAction, IndexKey, Model};
 use crate::error::Result;
 use crate::exec::PgRef;
+use crate::sql::Slot;
 use crate::sql::{Template, TemplateBuilder};
 
 /// The statements that create `M`, one per template (see the [module docs](self) for why):
@@ -54,7 +55,19 @@ pub fn create_table<M: Model>() -> Vec<Template> {
         if i > 0 {
             b.sql(", ");
         }
-        b.ident(c.name).sql(" ").sql(c.sql_type);
+        b.ident(c.name).sql(" ");
+        match c.enum_type {
+            // The enum type lives in the model's slot: `{tenant}."status"` (`[]` for an array).
+            Some(ty) => {
+                b.table(M::SLOT, ty.name);
+                if c.sql_type.trim_end().ends_with("[]") {
+                    b.sql("[]");
+                }
+            }
+            None => {
+                b.sql(c.sql_type);
+            }
+        }
         if c.identity {
             let o = c.identity_options;
             b.sql(if o.always {
@@ -186,6 +199,96 @@ pub fn drop_table<M: Model>() -> Template {
         .slot(M::SLOT)
         .sql(".")
         .ident(M::TABLE);
+    b.build()
+}
+
+/// The enum types of `M`'s columns (`#[derive(SqlEnum)]` types), each once, in column order.
+///
+/// ```
+/// use tenant_runtime::{Model, SqlEnum};
+///
+/// #[derive(Debug, SqlEnum)]
+/// enum Status { Open, Closed }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "tickets")]
+/// struct Ticket { #[tenant(primary_key)] id: i64, status: Status, previous: Option<Status> }
+///
+/// let types = tenant_runtime::model::ddl::enum_types::<Ticket>();
+/// assert_eq!(types.iter().map(|t| t.name).collect::<Vec<_>>(), ["status"]);
+/// ```
+pub fn enum_types<M: Model>() -> Vec<&'static EnumType> {
+    enum_types_of(M::COLUMNS)
+}
+
+pub(crate) fn enum_types_of(columns: &'static [super::ColumnDef]) -> Vec<&'static EnumType> {
+    let mut out: Vec<&'static EnumType> = Vec::new();
+    for ty in columns.iter().filter_map(|c| c.enum_type) {
+        if !out.iter().any(|t| t.name == ty.name) {
+            out.push(ty);
+        }
+    }
+    out
+}
+
+/// `CREATE TYPE {slot}."name" AS ENUM (...)`, if the type does not exist yet: PostgreSQL has
+/// no `CREATE TYPE IF NOT EXISTS`, so it is one `DO` block that ignores `duplicate_object`
+/// (one statement, so it runs anywhere the other DDL runs). An existing type is left as it
+/// is, labels included: [`SchemaShape::diff`](crate::model::SchemaShape::diff) reports labels
+/// that differ.
+///
+/// ```
+/// use tenant_runtime::model::{ddl, EnumType};
+/// use tenant_runtime::Slot;
+///
+/// let status = EnumType { name: "status", labels: &["open", "it's closed"] };
+/// assert_eq!(
+///     ddl::create_enum_type(Slot::Tenant, &status).to_string(),
+///     "DO $tenant_enum$ BEGIN CREATE TYPE {tenant}.\"status\" AS ENUM ('open', 'it''s closed'); \
+///      EXCEPTION WHEN duplicate_object THEN NULL; END $tenant_enum$"
+/// );
+/// ```
+pub fn create_enum_type(slot: Slot, ty: &EnumType) -> Template {
+    // A dollar-quote tag that no label contains (the derive allows no `$`; a hand-made
+    // `EnumType` may).
+    let mut tag = String::from("$tenant_enum$");
+    let mut n = 0;
+    while ty.labels.iter().any(|l| l.contains(tag.as_str())) {
+        n += 1;
+        tag = format!("$tenant_enum{n}$");
+    }
+    let mut b = Template::builder();
+    b.sql("DO ")
+        .sql(&tag)
+        .sql(" BEGIN CREATE TYPE ")
+        .table(slot, ty.name)
+        .sql(" AS ENUM (");
+    for (i, label) in ty.labels.iter().enumerate() {
+        if i > 0 {
+            b.sql(", ");
+        }
+        b.sql("'").sql(&label.replace('\'', "''")).sql("'");
+    }
+    b.sql("); EXCEPTION WHEN duplicate_object THEN NULL; END ")
+        .sql(&tag);
+    b.build()
+}
+
+/// `DROP TYPE IF EXISTS {slot}."name"`: without `CASCADE`, so it fails while a table still
+/// uses the type ([`ModelSet::drop_all`](crate::ModelSet::drop_all) drops the tables first).
+///
+/// ```
+/// # use tenant_runtime::model::{ddl, EnumType};
+/// # use tenant_runtime::Slot;
+/// let status = EnumType { name: "status", labels: &["open"] };
+/// assert_eq!(
+///     ddl::drop_enum_type(Slot::Named("shared"), &status).to_string(),
+///     r#"DROP TYPE IF EXISTS {shared}."status""#
+/// );
+/// ```
+pub fn drop_enum_type(slot: Slot, ty: &EnumType) -> Template {
+    let mut b = Template::builder();
+    b.sql("DROP TYPE IF EXISTS ").table(slot, ty.name);
     b.build()
 }
 

@@ -122,7 +122,9 @@ pub struct ColumnShape {
     pub name: String,
     /// The type as PostgreSQL's `format_type` spells it (`bigint`, `character varying(20)`,
     /// `timestamp with time zone`, `text[]`); types written in models are normalized to
-    /// this spelling ([`normalize_type`]).
+    /// this spelling ([`normalize_type`]). An enum type is `schema.type` (`tenant_acme.status`,
+    /// `tenant_acme.status[]`) whatever the `search_path`: the same name in another schema is
+    /// another type.
     pub sql_type: String,
     /// Whether NULL is allowed.
     pub nullable: bool,
@@ -502,6 +504,12 @@ impl ModelSet {
                 .tables
                 .insert(model.table.to_owned(), table_shape(model, db)?);
         }
+        for (_, ty) in self.enum_types(|s| s == slot)? {
+            shape.enums.insert(
+                ty.name.to_owned(),
+                ty.labels.iter().map(|l| l.to_string()).collect(),
+            );
+        }
         Ok(shape)
     }
 }
@@ -510,10 +518,23 @@ fn table_shape<E: Executor>(m: &ModelInfo, db: &Db<E>) -> Result<TableShape> {
     let mut t = TableShape::default();
     let own = |s: &str| s.to_owned();
     let owns = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let schema = db.resolve(m.slot, None)?;
     for c in m.columns {
+        let sql_type = match c.enum_type {
+            // As the catalog query spells an enum column: `schema.type`, `[]` for an array.
+            Some(ty) => {
+                let array = if c.sql_type.trim_end().ends_with("[]") {
+                    "[]"
+                } else {
+                    ""
+                };
+                format!("{}.{}{array}", schema.as_str(), ty.name)
+            }
+            None => normalize_type(c.sql_type),
+        };
         t.columns.push(ColumnShape {
             name: own(c.name),
-            sql_type: normalize_type(c.sql_type),
+            sql_type,
             nullable: c.nullable && !c.identity && !m.primary_key.contains(&c.name),
             default: c.default.map(normalize_default),
             identity: c.identity,
@@ -603,12 +624,18 @@ pub struct SchemaSnapshot {
 
 const TABLES_SQL: &str = "\
 SELECT n.nspname::text, c.relname::text, a.attname::text,
-       format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid), a.attidentity <> ''
+       CASE WHEN et.oid IS NULL THEN format_type(a.atttypid, a.atttypmod)
+            ELSE en.nspname || '.' || et.typname || CASE WHEN et.oid <> a.atttypid THEN '[]' ELSE '' END
+       END,
+       NOT a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity <> ''
 FROM pg_catalog.pg_namespace n
 LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p')
 LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_type et ON et.typtype = 'e'
+      AND et.oid = CASE WHEN ty.typtype = 'e' THEN ty.oid ELSE ty.typelem END
+LEFT JOIN pg_catalog.pg_namespace en ON en.oid = et.typnamespace
 WHERE n.nspname = ANY($1)
 ORDER BY n.nspname, c.relname, a.attnum";
 

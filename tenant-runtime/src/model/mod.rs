@@ -39,7 +39,7 @@ pub use inspect::{
     SchemaSnapshot, TableShape,
 };
 pub use set::{ModelInfo, ModelSet};
-pub use sql_type::SqlType;
+pub use sql_type::{EnumType, SqlEnum, SqlType};
 // Autogenerate's SQL for differences (alter.rs).
 mod alter;
 pub(crate) use alter::alter_sql;
@@ -318,20 +318,24 @@ pub trait Model: Sized + Send + Sync + 'static {
         }
     }
 
-    /// Creates the table, its constraints and its indexes in the model's slot, if missing,
-    /// in one transaction (`db`'s, if it is one), one statement per query string
-    /// ([`ddl::create_table`]).
+    /// Creates the enum types of its columns ([`ddl::create_enum_type`]), then the table, its
+    /// constraints and its indexes in the model's slot, each if missing, in one transaction
+    /// (`db`'s, if it is one), one statement per query string ([`ddl::create_table`]).
     fn create_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move {
-            let statements = ddl::create_table::<Self>()
-                .iter()
-                .map(|t| db.render(t, None))
+            let statements = ddl::enum_types::<Self>()
+                .into_iter()
+                .map(|ty| ddl::create_enum_type(Self::SLOT, ty))
+                .chain(ddl::create_table::<Self>())
+                .map(|t| db.render(&t, None))
                 .collect::<Result<Vec<_>>>()?;
+            db.executor().conn_state().enum_types.clear();
             ddl::run_statements(db.executor().pg(), &statements).await
         }
     }
 
-    /// Drops the table if it exists: runs the DDL [`ddl::drop_table`] renders.
+    /// Drops the table if it exists: runs the DDL [`ddl::drop_table`] renders. Enum types
+    /// stay (other models may use them); [`ModelSet::drop_all`] drops them too.
     fn drop_table<E: Writable>(db: &Db<E>) -> impl Future<Output = Result<()>> + Send {
         async move {
             let statement = db.render(&ddl::drop_table::<Self>(), None)?;

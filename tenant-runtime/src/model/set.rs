@@ -10,7 +10,7 @@ use crate::exec::Db;
 use crate::exec::{Executor, Writable};
 use crate::model::ddl;
 use crate::model::Model;
-use crate::model::{ColumnDef, ConstraintDef, IndexDef, TableConstraint};
+use crate::model::{ColumnDef, ConstraintDef, EnumType, IndexDef, TableConstraint};
 use crate::sql::{default_for_slot, SchemaMap, Slot, Template};
 
 /// What a [`ModelSet`] keeps of one model: its metadata and its DDL.
@@ -102,7 +102,9 @@ impl fmt::Debug for ModelInfo {
 /// (SQLAlchemy's `MetaData`).
 ///
 /// Tables are created in foreign-key order (a referenced table before the tables that
-/// reference it) and dropped in the reverse order. A model may reference itself; a cycle
+/// reference it) and dropped in the reverse order. The enum types of their columns
+/// (`#[derive(SqlEnum)]`, see [`ModelSet::enum_types`]) are created before all tables, in
+/// the slot of the models that use them, and dropped after them. A model may reference itself; a cycle
 /// between models is [`ModelError::ForeignKeyCycle`] naming the cycle.
 ///
 /// Models in the tenant slot are per tenant ([`ModelSet::create_tenant_tables`], what
@@ -189,7 +191,56 @@ impl ModelSet {
     /// assert!(matches!(err, Error::Model(ModelError::MissingReference { target: "Customer", .. })));
     /// ```
     pub fn validate(&self) -> Result<()> {
-        self.create_order().map(|_| ())
+        self.create_order()?;
+        self.enum_types(|_| true).map(|_| ())
+    }
+
+    /// The enum types (`#[derive(SqlEnum)]`) of the models whose slot satisfies `keep`, each
+    /// once per slot (they live in the slot of the models that use them), in model order;
+    /// [`ModelError::ConflictingEnumType`] if two of one name in one slot differ.
+    ///
+    /// ```
+    /// use tenant_runtime::{Model, ModelSet, Slot, SqlEnum};
+    ///
+    /// #[derive(Debug, SqlEnum)] enum Status { Open, Closed }
+    /// #[derive(Model)] #[tenant(table = "tickets")]
+    /// struct Ticket { #[tenant(primary_key)] id: i64, status: Status }
+    /// #[derive(Model)] #[tenant(table = "plans", schema = "shared")]
+    /// struct Plan { #[tenant(primary_key)] code: String, status: Option<Status> }
+    ///
+    /// let models = ModelSet::new().with::<Ticket>().with::<Plan>();
+    /// let types = models.enum_types(|_| true)?;
+    /// let found: Vec<_> = types.iter().map(|(slot, ty)| (*slot, ty.name)).collect();
+    /// assert_eq!(found, [(Slot::Tenant, "status"), (Slot::Named("shared"), "status")]);
+    /// // The tenant DDL creates the type before the table.
+    /// let ddl = models.tenant_tables_ddl()?;
+    /// assert!(ddl[0].to_string().contains(r#"CREATE TYPE {tenant}."status" AS ENUM ('open', 'closed')"#));
+    /// assert!(ddl[1].to_string().starts_with(r#"CREATE TABLE IF NOT EXISTS {tenant}."tickets""#));
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
+    pub fn enum_types(
+        &self,
+        keep: impl Fn(Slot) -> bool,
+    ) -> Result<Vec<(Slot, &'static EnumType)>> {
+        let mut out: Vec<(Slot, &'static EnumType)> = Vec::new();
+        for m in self.models.iter().filter(|m| keep(m.slot)) {
+            for ty in ddl::enum_types_of(m.columns) {
+                match out.iter().find(|(s, t)| *s == m.slot && t.name == ty.name) {
+                    Some((_, seen)) if seen.labels != ty.labels => {
+                        return Err(ModelError::ConflictingEnumType {
+                            slot: m.slot.name(),
+                            name: ty.name,
+                            first: seen.labels,
+                            second: ty.labels,
+                        }
+                        .into())
+                    }
+                    Some(_) => {}
+                    None => out.push((m.slot, ty)),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The models in creation order: every model after the models it references.
@@ -311,23 +362,37 @@ impl ModelSet {
 
     /// The DDL creating every model whose slot satisfies `keep`, in foreign-key order, one
     /// statement per template.
+    /// Their enum types come first: a table needs the types of its columns.
     fn create_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
-        Ok(order
+        let types = self.enum_types(&keep)?;
+        Ok(types
             .into_iter()
-            .filter(|m| keep(m.slot))
-            .flat_map(ModelInfo::create_table)
+            .map(|(slot, ty)| ddl::create_enum_type(slot, ty))
+            .chain(
+                order
+                    .into_iter()
+                    .filter(|m| keep(m.slot))
+                    .flat_map(ModelInfo::create_table),
+            )
             .collect())
     }
 
-    /// The DDL dropping every model whose slot satisfies `keep`, in reverse foreign-key order.
+    /// The DDL dropping every model whose slot satisfies `keep`, in reverse foreign-key order,
+    /// then their enum types (no longer used by these tables).
     fn drop_statements(&self, keep: impl Fn(Slot) -> bool) -> Result<Vec<Template>> {
         let order = self.create_order()?;
+        let types = self.enum_types(&keep)?;
         Ok(order
             .into_iter()
             .rev()
             .filter(|m| keep(m.slot))
             .map(ModelInfo::drop_ddl)
+            .chain(
+                types
+                    .into_iter()
+                    .map(|(slot, ty)| ddl::drop_enum_type(slot, ty)),
+            )
             .collect())
     }
 
@@ -434,7 +499,20 @@ impl ModelSet {
         map: Option<&SchemaMap>,
     ) -> Result<()> {
         let mut statements = Vec::new();
-        for m in self.create_order()? {
+        let order = self.create_order()?;
+        for (slot, ty) in self.enum_types(|slot| slot != Slot::Tenant)? {
+            let m = order
+                .iter()
+                .find(|m| m.slot == slot)
+                .expect("a type comes from a model of its slot");
+            statements.push(render_shared(
+                &ddl::create_enum_type(slot, ty),
+                m,
+                exec,
+                map,
+            )?);
+        }
+        for m in order {
             if m.slot == Slot::Tenant {
                 continue;
             }
@@ -442,6 +520,7 @@ impl ModelSet {
                 statements.push(render_shared(&template, m, exec, map)?);
             }
         }
+        exec.conn_state().enum_types.clear();
         ddl::run_statements(exec.pg(), &statements).await
     }
 
@@ -469,6 +548,8 @@ async fn run_ddl<E: Executor>(db: &Db<E>, ddl: &[Template]) -> Result<()> {
         .iter()
         .map(|t| db.render(t, None))
         .collect::<Result<Vec<_>>>()?;
+    // Enum types may be created or dropped: their OIDs, cached for the unnamed mode, change.
+    db.executor().conn_state().enum_types.clear();
     ddl::run_statements(db.executor().pg(), &statements).await
 }
 
@@ -552,6 +633,7 @@ mod tests {
             index: false,
             default: None,
             references,
+            enum_type: None,
         }
     }
 
@@ -613,6 +695,7 @@ mod tests {
                 slot: Slot::Tenant,
                 column: "id",
             }),
+            enum_type: None,
         }
     }
 

@@ -31,6 +31,11 @@ pub trait SqlType {
     /// The type of a column of arrays of it (`BIGINT[]`), which `Vec<T>` maps to; `None`
     /// (the default) when it has none, and then `Vec<T>` fails to compile where it is used.
     const ARRAY_TYPE: Option<&'static str> = None;
+    /// The PostgreSQL enum type behind it, for a Rust enum with `#[derive(SqlEnum)]` (and
+    /// `Option`/`Vec` of one): the DDL then names the type in the model's slot
+    /// (`{tenant}."status"`) and a [`ModelSet`](crate::ModelSet) creates it before the
+    /// tables. `None` (the default) for every other type.
+    const ENUM_TYPE: Option<&'static EnumType> = None;
 }
 
 macro_rules! sql_types {
@@ -55,6 +60,7 @@ impl<T: SqlType> SqlType for Vec<T> {
         Some(t) => t,
         None => panic!("this element type has no PostgreSQL array type known to tenant; name the column type with `#[tenant(sql_type = \"...\")]`"),
     };
+    const ENUM_TYPE: Option<&'static EnumType> = T::ENUM_TYPE;
 }
 
 impl SqlType for Vec<u8> {
@@ -95,4 +101,75 @@ sql_types! { rust_decimal::Decimal => "NUMERIC" }
 impl<T: SqlType> SqlType for Option<T> {
     const SQL_TYPE: &'static str = T::SQL_TYPE;
     const NULLABLE: bool = true;
+    const ENUM_TYPE: Option<&'static EnumType> = T::ENUM_TYPE;
+}
+
+/// A PostgreSQL enum type as `#[derive(SqlEnum)]` declares it: its name (unqualified; it
+/// lives in the slot of each model that uses it) and its labels in declaration order.
+///
+/// ```
+/// use tenant_runtime::model::{EnumType, SqlType};
+/// use tenant_runtime::SqlEnum;
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, SqlEnum)]
+/// #[tenant(type_name = "ticket_status")]
+/// enum Status { Open, InProgress, Closed }
+///
+/// let ty: &EnumType = <Option<Status> as SqlType>::ENUM_TYPE.unwrap();
+/// assert_eq!(ty.name, "ticket_status");
+/// assert_eq!(ty.labels, ["open", "in_progress", "closed"]);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnumType {
+    /// The type name, a valid unquoted identifier (`ticket_status`).
+    pub name: &'static str,
+    /// The labels, in declaration (and sort) order.
+    pub labels: &'static [&'static str],
+}
+
+/// A fieldless Rust enum mapped to a PostgreSQL enum type: implement it with
+/// `#[derive(SqlEnum)]`, which also implements [`SqlType`], `ToSql` and `FromSql`.
+///
+/// The type lives in the schema slot of every model that has a column of it: in each
+/// tenant's schema for a tenant model (`CREATE TYPE "tenant_acme"."ticket_status" AS ENUM
+/// (...)`), created by [`ModelSet::create_all`](crate::ModelSet::create_all) (and
+/// provisioning, and [`Model::create_table`](crate::Model::create_table)) before the
+/// tables and dropped by [`ModelSet::drop_all`](crate::ModelSet::drop_all) after them.
+/// Every tenant's type has its own OID, so values are encoded and decoded by type **name**
+/// (and kind): `ToSql`/`FromSql` accept an enum type called [`SqlEnum::TYPE_NAME`] in any
+/// schema, never `text`.
+///
+/// Attributes: `type_name = "..."` (default: the enum's name in snake_case),
+/// `rename_all = "..."` (how labels are made from variant names: `snake_case`, the default;
+/// `lowercase`, `UPPERCASE`, `SCREAMING_SNAKE_CASE`, `kebab-case`, `SCREAMING-KEBAB-CASE`,
+/// `camelCase`, `PascalCase`, the variant name as written) and `crate = path` on the enum;
+/// `rename = "..."` (the label) on a variant. The enum must also derive `Debug` (`ToSql`
+/// needs it). Labels are at most 63 bytes, unique, without control characters; a mistake is
+/// a compile error at the attribute or variant.
+///
+/// ```
+/// use tenant_runtime::{Model, SqlEnum};
+///
+/// #[derive(Debug, Clone, Copy, PartialEq, SqlEnum)]
+/// enum Priority { Low, #[tenant(rename = "normal")] Medium, High }
+///
+/// #[derive(Model)]
+/// #[tenant(table = "tickets")]
+/// struct Ticket { #[tenant(primary_key)] id: i64, priority: Priority }
+///
+/// assert_eq!(<Priority as SqlEnum>::TYPE_NAME, "priority");
+/// assert_eq!(Priority::Medium.label(), "normal");
+/// assert_eq!(Priority::from_label("high"), Some(Priority::High));
+/// let ddl = tenant_runtime::model::ddl::create_table::<Ticket>()[0].to_string();
+/// assert!(ddl.contains(r#""priority" {tenant}."priority" NOT NULL"#), "{ddl}");
+/// ```
+pub trait SqlEnum: Sized + Send + Sync + 'static {
+    /// The PostgreSQL type name (unqualified).
+    const TYPE_NAME: &'static str;
+    /// The labels, one per variant, in declaration order.
+    const LABELS: &'static [&'static str];
+    /// This value's label.
+    fn label(&self) -> &'static str;
+    /// The variant whose label is `label`, if any.
+    fn from_label(label: &str) -> Option<Self>;
 }

@@ -18,6 +18,43 @@ pub struct Note {
     pub body: String,
 }
 
+/// How urgent a follow-up is: a PostgreSQL enum type in each tenant's schema, derived
+/// through the re-export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, tenant::SqlEnum)]
+#[tenant(type_name = "urgency", crate = reexport_invoicing::tenant)]
+pub enum Urgency {
+    /// Whenever.
+    Low,
+    /// Today.
+    High,
+}
+
+/// A follow-up on an invoice, with an enum column.
+#[derive(Debug, Clone, PartialEq, tenant::Model)]
+#[tenant(table = "follow_ups", crate = reexport_invoicing::tenant)]
+pub struct FollowUp {
+    /// Identity key.
+    #[tenant(primary_key, identity)]
+    pub id: i64,
+    /// How urgent.
+    pub urgency: Urgency,
+}
+
+/// Follow-ups of one urgency, with a checked `query_as!` binding the enum.
+pub async fn follow_ups<E: tenant::Executor>(
+    db: &tenant::Db<E>,
+    urgency: Urgency,
+) -> tenant::Result<Vec<FollowUp>> {
+    tenant::query_as!(
+        crate = reexport_invoicing::tenant,
+        FollowUp,
+        "SELECT {FollowUp.*} FROM {FollowUp} WHERE {FollowUp.urgency} = $1 ORDER BY {FollowUp.id}",
+        urgency
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// The application's migrations (after the library's), embedded through the re-export.
 pub static MIGRATIONS: tenant::Migrations =
     tenant::embed_migrations!("migrations", crate = reexport_invoicing::tenant);

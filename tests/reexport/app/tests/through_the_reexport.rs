@@ -2,7 +2,10 @@
 //! `query!`, `query_as!`, `query_scalar!` and `embed_migrations!` all expand to paths into
 //! the re-export, and they run against PostgreSQL.
 
-use reexport_app::{notes_per_invoice, total_of, unpaid_of, Customer, Invoice, Note, MIGRATIONS};
+use reexport_app::{
+    follow_ups, notes_per_invoice, total_of, unpaid_of, Customer, FollowUp, Invoice, Note, Urgency,
+    MIGRATIONS,
+};
 use reexport_invoicing::tenant::{Allowlist, Client, Migrator, Model};
 
 /// Drops the test's schemas at the end (also after a panic).
@@ -113,6 +116,19 @@ async fn models_queries_and_migrations_run_through_the_reexport() {
         );
     }
 
+    // An enum column derived through the re-export: its type is created in each tenant's
+    // schema with the table, and binds and decodes there.
+    for tenant in [&acme, &globex] {
+        let db = client.for_tenant(tenant);
+        FollowUp::create_table(&db).await.unwrap();
+        for urgency in [Urgency::High, Urgency::Low, Urgency::High] {
+            FollowUp { id: 0, urgency }.insert(&db).await.unwrap();
+        }
+        let high = follow_ups(&db, Urgency::High).await.unwrap();
+        assert_eq!(high.len(), 2);
+        assert!(high.iter().all(|f| f.urgency == Urgency::High));
+    }
+
     // Each tenant saw only its own rows, in its own schema.
     let raw = tenant_testing::connect_to(&url).await;
     for (schema, expected) in [(&acme_schema, 390i64), (&globex_schema, 24)] {
@@ -125,5 +141,15 @@ async fn models_queries_and_migrations_run_through_the_reexport() {
             .unwrap()
             .get(0);
         assert_eq!(sum, expected, "schema {schema}");
+        let owner: String = raw
+            .query_one(
+                "SELECT n.nspname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+                 WHERE t.typname = 'urgency' AND n.nspname = $1",
+                &[schema],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(&owner, schema, "the enum type lives in the tenant's schema");
     }
 }

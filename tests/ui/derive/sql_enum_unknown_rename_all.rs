@@ -1,0 +1,10 @@
+use tenant_runtime::SqlEnum;
+
+#[derive(Debug, SqlEnum)]
+#[tenant(rename_all = "snake")]
+enum Status {
+    Open,
+    Closed,
+}
+
+fn main() {}

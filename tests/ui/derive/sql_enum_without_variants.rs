@@ -1,0 +1,6 @@
+use tenant_runtime::SqlEnum;
+
+#[derive(Debug, SqlEnum)]
+enum Status {}
+
+fn main() {}
