@@ -72,6 +72,7 @@ impl Cli {
             | Command::Tenants(TenantsCommand::Move { migrations, .. }) => migrations,
             Command::Migrate(args) => args.migrations_mut(),
             Command::Status(args) => &mut args.migrations,
+            Command::Check(args) => &mut args.migrations,
             Command::Tenants(_) => return,
         };
         if migrations.migrations.is_none() {
@@ -99,6 +100,9 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Show every tenant's state and migration version.
     Status(StatusArgs),
+    /// Check every active tenant's schema against what the migrations build: the applied
+    /// version, the migrations it lacks, every difference. Exit 1 when any tenant differs.
+    Check(CheckArgs),
 }
 
 /// How `tenants list` and `status` print their results.
@@ -122,7 +126,9 @@ pub enum TenantsCommand {
         #[arg(long, value_enum, default_value_t, long_help = LIST_JSON)]
         format: Format,
     },
-    /// Provision a tenant: schema, grants, registry row (and migrations with --migrate).
+    /// Provision a tenant: schema, grants, its tables as the migrations build them (when a
+    /// migrations directory is named or ./migrations exists), registry row, in one
+    /// transaction.
     Create {
         /// Tenant key (what requests carry).
         key: String,
@@ -131,7 +137,8 @@ pub enum TenantsCommand {
         /// Role to grant USAGE and CREATE on the schema (and DML on its tables) to.
         #[arg(long, value_name = "ROLE")]
         grant_to: Option<String>,
-        /// Apply the migrations to the new tenant right away.
+        /// Require the migrations directory (exit 2 without one), and bring a tenant that was
+        /// provisioned before up to date.
         #[arg(long)]
         migrate: bool,
         #[command(flatten)]
@@ -422,6 +429,22 @@ pub struct StatusArgs {
     pub jobs: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t, long_help = STATUS_JSON)]
+    pub format: Format,
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
+/// Arguments of `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Check only this tenant (repeatable); default: every active tenant of the registry.
+    #[arg(long, value_name = "KEY")]
+    pub tenant: Vec<String>,
+    /// Connections reading the catalog at once (each reads 500 schemas per round trip).
+    #[arg(long, short, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t, long_help = crate::check::CHECK_JSON)]
     pub format: Format,
     #[command(flatten)]
     pub migrations: MigrationsArgs,

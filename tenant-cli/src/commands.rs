@@ -37,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tenants(command) => tenants(url, registry, command).await,
         Command::Migrate(args) => migrate(url, &registry, args).await,
         Command::Status(args) => status(url, &registry, args).await,
+        Command::Check(args) => crate::check::check(url, &registry, args).await,
     }
 }
 
@@ -63,8 +64,11 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             migrate,
             migrations,
         } => {
-            // Check everything the command needs before changing anything.
-            let loaded = if migrate {
+            // Check everything the command needs before changing anything. The tenant is
+            // built as the migrations say when there are migrations: a directory named
+            // (--migrations, TENANT_MIGRATIONS), or ./migrations if it exists (--migrate
+            // requires one).
+            let loaded = if migrate || migrations.is_explicit() || migrations.dir().is_dir() {
                 Some(load_migrations(&migrations)?)
             } else {
                 None
@@ -73,7 +77,14 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
                 Some(role) => provisioner.grant_to(&role)?,
                 None => provisioner,
             };
+            let provisioner = match &loaded {
+                Some((migrations, map)) => provisioner
+                    .with_migrations(migrations)
+                    .with_schema_map(map.clone()),
+                None => provisioner,
+            };
             provisioner.install(&client).await?;
+            let existed = provisioner.registry().entry(&client, &key).await?.is_some();
             let allowlist = Allowlist::new();
             let tenant = provisioner
                 .provision(&mut client, &allowlist, &key, &schema)
@@ -83,16 +94,29 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
                 escaped(&key),
                 escaped(&schema)
             );
-            if let Some((migrations, map)) = loaded {
-                let report = Migrator::new(&migrations)
-                    .with_schema_map(map)
-                    .run(&mut client, std::slice::from_ref(&tenant))
-                    .await?;
-                let result = &report.tenants[0].outcome;
-                println!("{}: {}", tenant_label(&tenant), outcome(result));
-                if result.is_failed() {
-                    return Err(Failure::TenantsFailed);
+            match loaded {
+                Some((migrations, _)) if !existed && !migrations.is_empty() => {
+                    let versions: Vec<String> =
+                        migrations.iter().map(|m| m.version().to_string()).collect();
+                    println!(
+                        "{}: applied {} (in the provisioning transaction)",
+                        tenant_label(&tenant),
+                        versions.join(", ")
+                    );
                 }
+                // A tenant provisioned before: --migrate brings it up to date.
+                Some((migrations, map)) if migrate => {
+                    let report = Migrator::new(&migrations)
+                        .with_schema_map(map)
+                        .run(&mut client, std::slice::from_ref(&tenant))
+                        .await?;
+                    let result = &report.tenants[0].outcome;
+                    println!("{}: {}", tenant_label(&tenant), outcome(result));
+                    if result.is_failed() {
+                        return Err(Failure::TenantsFailed);
+                    }
+                }
+                _ => {}
             }
             Ok(())
         }
@@ -484,7 +508,7 @@ pub fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap),
 
 /// The active tenants to work on: all of the registry's, or the ones named; and how many
 /// active registry rows were skipped because the library refuses them (each one warned of).
-async fn select_tenants(
+pub(crate) async fn select_tenants(
     client: &Client,
     registry: &Registry,
     all: bool,

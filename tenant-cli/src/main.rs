@@ -6,6 +6,7 @@
 //! so one directory serves both the application and this command. See the README's CLI section.
 
 mod archive;
+mod check;
 mod cli;
 mod commands;
 mod show;

@@ -19,10 +19,19 @@
 //! assert_eq!(one, 1);
 //! # }
 //! ```
+//!
+//! With the feature `migrations`, `assert_migrations_build` fails a test when an application's
+//! migrations directory does not build exactly its models (a forgotten migration).
 
 mod cluster;
 
 pub use cluster::ThrowawayCluster;
+
+// A test helper over the runtime's migrations and models (feature `migrations`).
+#[cfg(feature = "migrations")]
+mod migrations;
+#[cfg(feature = "migrations")]
+pub use migrations::assert_migrations_build;
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -618,6 +618,28 @@ pub enum MigrateError {
         #[source]
         source: Box<Error>,
     },
+    // Drift check and autogenerate (lifecycle/check.rs, lifecycle/generate.rs).
+    /// A migration fails on an empty scratch schema, so the migrations cannot build a tenant
+    /// (the drift check against the migrations, and autogenerate, build one that way).
+    #[error("migration {version} ({name}) fails when the migrations are applied to an empty schema, so they cannot build a tenant; fix that migration: {source}")]
+    ScratchFailed {
+        /// The failing migration's version.
+        version: u64,
+        /// Its name.
+        name: String,
+        /// What the database said.
+        #[source]
+        source: Box<Error>,
+    },
+    /// A generated migration file could not be written.
+    #[error("cannot write the generated migration {path}: {source}; check that the migrations directory exists and is writable, and that no file of that name exists")]
+    WriteFailed {
+        /// The file that was to be written.
+        path: String,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn versions_list(versions: &[u64]) -> String {

@@ -1590,3 +1590,67 @@ fn futures_are_send(
     let pairs: &[(String, String)] = &[];
     is_send(&provisioner.provision_many(&mut [], allowlist, pairs));
 }
+
+// Hooks for the drift check, autogenerate (lifecycle/check.rs, lifecycle/generate.rs) and
+// provisioning from migrations (lifecycle/provision.rs).
+impl<'m> Migrator<'m> {
+    /// The migrations this migrator applies.
+    pub(crate) fn migrations(&self) -> &'m Migrations {
+        self.migrations
+    }
+
+    /// The map that fills the migrations' named slots.
+    pub(crate) fn schema_map(&self) -> &SchemaMap {
+        &self.map
+    }
+}
+
+/// Applies every migration of `migrations` to `tx`'s tenant schema inside `tx` (a
+/// transaction the caller commits), creating the version table and recording each one, as
+/// [`Migrator::run`] would have: what provisioning a tenant from the migrations runs. Returns
+/// the versions applied (none when the version table already records migrations: a tenant
+/// provisioned before is left to the migrator).
+pub(crate) async fn apply_all_in<E: crate::exec::Writable>(
+    tx: &crate::exec::Db<E>,
+    migrations: &Migrations,
+) -> Result<Vec<u64>> {
+    let pg = tx.executor().pg();
+    let tenant = tx.tenant();
+    let schema = tenant.schema();
+    let table = VersionTable::new(schema);
+    let found = pg
+        .query_typed(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = '_tenant_migrations')",
+            &[(&schema.as_str(), Type::TEXT)],
+        )
+        .await?;
+    if found[0].try_get::<_, bool>(0)? && !table.read(pg).await?.is_empty() {
+        return Ok(Vec::new());
+    }
+    run_statements(pg, std::slice::from_ref(&table.create)).await?;
+    let mut applied = Vec::with_capacity(migrations.len());
+    // Shared migrations run once for all tenants (`Migrator::run_shared`), never per tenant.
+    for m in migrations.iter().filter(|m| !m.is_shared()) {
+        let failed = |source: Error| {
+            Error::from(MigrateError::Failed {
+                tenant: tenant.key().into(),
+                schema: schema.as_str().into(),
+                version: m.version,
+                name: m.name.to_string(),
+                source: Box::new(source),
+            })
+        };
+        let statements = m
+            .statements
+            .iter()
+            .map(|t| tx.render(t, None))
+            .collect::<Result<Vec<_>>>()
+            .map_err(failed)?;
+        run_statements(pg, &statements).await.map_err(failed)?;
+        table.record(pg, m).await.map_err(failed)?;
+        applied.push(m.version);
+    }
+    Ok(applied)
+}

@@ -30,3 +30,11 @@ pub use provision::{
 };
 pub(crate) use registry::entry_from_row;
 pub use registry::{RefusedRegistryRow, Registry, RegistryEntry, RegistryRefresh, TenantState};
+
+// The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
+mod check;
+pub use check::{DriftReport, DriftState, Expected, TenantDrift};
+pub(crate) use migrate::apply_all_in;
+// Autogenerate (`Migrator::generate`, `Migrator::diff_models`).
+mod generate;
+pub use generate::GeneratedMigration;

@@ -21,6 +21,8 @@ use crate::lifecycle::{run_jobs, Job};
 use crate::model::ddl::run_statements;
 use crate::model::ModelSet;
 use crate::sql::{Piece, SchemaMap, Slot, Template};
+// Provisioning from migrations.
+use crate::lifecycle::{apply_all_in, Migrations};
 
 /// The suffix retired schemas get, before the date: `<schema>_deleted_<yyyymmdd>`.
 pub const RETIRED_MARKER: &str = "_deleted_";
@@ -65,6 +67,8 @@ pub struct Provisioner {
     distribute_on_citus: bool,
     /// Where purge snapshots each schema before dropping it (see `archive::snapshot`).
     pub(crate) snapshot_dir: Option<std::path::PathBuf>,
+    /// Build tenant tables by these migrations instead of the models' DDL.
+    migrations: Option<Migrations>,
 }
 
 /// What [`Provisioner::retire`] did.
@@ -172,6 +176,7 @@ impl Provisioner {
             adopt_existing: false,
             distribute_on_citus: false,
             snapshot_dir: None,
+            migrations: None,
         })
     }
 
@@ -239,6 +244,35 @@ impl Provisioner {
     /// ```
     pub fn distribute_on_citus(mut self, enabled: bool) -> Provisioner {
         self.distribute_on_citus = enabled;
+        self
+    }
+
+    /// Builds each new tenant's tables by `migrations` instead of the models' DDL, so a new
+    /// tenant is exactly what an old one migrated to the latest version is: inside the
+    /// provisioning transaction, after the schema and its grants, every migration is applied
+    /// in version order and recorded in the tenant's version table (a later
+    /// [`Migrator::run`](crate::Migrator::run) finds nothing to do). With no migrations
+    /// (an empty set) the tables come from the models, as without this call. A tenant
+    /// provisioned again whose version table records migrations is left to the migrator.
+    /// Named slots in the migrations are filled by [`with_schema_map`](Provisioner::with_schema_map)
+    /// and the connection's map. The models' shared tables are still what
+    /// [`install`](Provisioner::install) creates.
+    ///
+    /// ```no_run
+    /// use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, ModelSet, Provisioner};
+    ///
+    /// static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    ///
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// let provisioner = Provisioner::new(ModelSet::new())?.with_migrations(&MIGRATIONS);
+    /// provisioner.install(&client).await?;
+    /// let acme = provisioner.provision(&mut client, &Allowlist::new(), "acme", "tenant_acme").await?;
+    /// // "tenant_acme" has the notes table and both migrations recorded as applied.
+    /// # Ok(()) }
+    /// ```
+    pub fn with_migrations(mut self, migrations: &Migrations) -> Provisioner {
+        self.migrations = (!migrations.is_empty()).then(|| migrations.clone());
         self
     }
 
@@ -435,6 +469,9 @@ impl Provisioner {
             .map(|t| tx.render(t, None))
             .collect::<Result<Vec<_>>>()?;
         run_statements(pg, &ddl).await?;
+        if let Some(migrations) = &self.migrations {
+            apply_all_in(tx, migrations).await?;
+        }
         if self.distribute_on_citus {
             crate::lifecycle::citus::distribute_schema(tx).await?;
         }
@@ -484,7 +521,9 @@ impl Provisioner {
                 ),
             ]);
         }
-        statements.extend(self.tenant_ddl.iter().cloned());
+        if self.migrations.is_none() {
+            statements.extend(self.tenant_ddl.iter().cloned());
+        }
         if let Some(role) = self.role {
             // Tables that existed before (re-provisioning) get the grants too.
             statements.extend([

@@ -40,6 +40,9 @@ pub use inspect::{
 };
 pub use set::{ModelInfo, ModelSet};
 pub use sql_type::{EnumType, SqlEnum, SqlType};
+// Autogenerate's SQL for differences (alter.rs).
+mod alter;
+pub(crate) use alter::alter_sql;
 
 use crate::error::Result;
 use crate::exec::{Begin, Db, Executor, Writable};

@@ -603,7 +603,8 @@ async fn apply_migrations(tx: &Db<Transaction<'_>>, migrations: &Migrations) -> 
         return Ok(());
     }
     run_statements(pg, &[tx.render(&CREATE_VERSION_TABLE, None)?]).await?;
-    for m in migrations.iter() {
+    // Shared migrations run once for all tenants (`Migrator::run_shared`), never per tenant.
+    for m in migrations.iter().filter(|m| !m.is_shared()) {
         let failed = |source: Error| {
             Error::from(MigrateError::Failed {
                 tenant: tenant.key().into(),

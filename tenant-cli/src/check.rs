@@ -1,0 +1,221 @@
+//! `tenant check`: every active tenant's schema against what the migrations build.
+//!
+//! The binary has no Rust models, so the reference is the migrations directory, applied to a
+//! scratch schema inside a transaction that is rolled back (`Expected::Migrations`); an
+//! application checks against its models with `Migrator::check(.., Expected::Models(..))`
+//! or, in its test suite, `tenant_testing::assert_migrations_build`.
+
+use serde::Serialize;
+use tenant_runtime::lifecycle::{Connections, DriftReport, DriftState, Expected};
+use tenant_runtime::{Migrator, Registry};
+
+use crate::cli::{CheckArgs, Format};
+use crate::commands::{connect, load_migrations, select_tenants};
+use crate::show::{escaped, print_json};
+use crate::wording::operator_message;
+use crate::Failure;
+
+/// `--help` of `check --format`: the JSON shape, which stays stable (fields may be added,
+/// none removed or changed).
+pub const CHECK_JSON: &str = "\
+Output format: text (the tenants that differ, then a summary) or json (one JSON document on stdout).
+
+The JSON shape (fields may be added, none is removed or changes meaning):
+  {\"registry\": \"tenant_registry\",
+   \"against\": \"migrations\",
+   \"migrations\": {\"dir\": \"migrations\", \"latest_version\": null | 3},
+   \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\",
+                \"state\": \"clean\" | \"drifted\" | \"failed\",
+                \"version\": null | 2, \"pending\": [3],
+                \"differences\": [{\"kind\": \"missing_column\", \"table\": null | \"invoices\",
+                                 \"message\": \"table \\\"invoices\\\" has no column \\\"note\\\"\"}],
+                \"error\": null | \"why the schema could not be checked\"}],
+   \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0}}
+\"version\" is the highest applied migration (null: none); \"pending\" lists the versions not
+applied; \"kind\" is one of missing_table, extra_table, missing_column, extra_column,
+renamed_column, type_mismatch, nullability_mismatch, default_mismatch, identity_mismatch,
+missing_constraint, extra_constraint, constraint_mismatch, missing_index, extra_index,
+index_mismatch, missing_enum, extra_enum, missing_enum_label, extra_enum_label.
+A tenant is clean when it has no pending migration and no difference. Tenants are in
+registry-key order.";
+
+#[derive(Serialize)]
+struct CheckJson<'a> {
+    registry: &'a str,
+    against: &'static str,
+    migrations: MigrationsJson,
+    tenants: Vec<CheckedTenant>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+struct MigrationsJson {
+    dir: String,
+    latest_version: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct CheckedTenant {
+    key: String,
+    schema: String,
+    state: &'static str,
+    version: Option<u64>,
+    pending: Vec<u64>,
+    differences: Vec<DifferenceJson>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DifferenceJson {
+    kind: &'static str,
+    table: Option<String>,
+    message: String,
+}
+
+#[derive(Serialize, Default)]
+struct Summary {
+    checked: usize,
+    clean: usize,
+    drifted: usize,
+    behind: usize,
+    failed: usize,
+}
+
+pub async fn check(url: &str, registry: &Registry, args: CheckArgs) -> Result<(), Failure> {
+    let (migrations, map) = load_migrations(&args.migrations)?;
+    let client = connect(url).await?;
+    // A registry row the library refuses is warned of and skipped; the run then exits 1.
+    let (tenants, skipped) =
+        select_tenants(&client, registry, args.tenant.is_empty(), &args.tenant).await?;
+    drop(client);
+    let jobs = usize::from(args.jobs);
+    // Connections first, so an unreachable server is exit 3, not a check failure.
+    let mut clients = Vec::with_capacity(jobs);
+    for _ in 0..jobs.min(tenants.len().div_ceil(500)).max(1) {
+        clients.push(connect(url).await?);
+    }
+    let report = Migrator::new(&migrations)
+        .with_schema_map(map)
+        .check(
+            Connections::from(&mut clients),
+            &tenants,
+            Expected::Migrations,
+        )
+        .await?;
+    let (tenants, summary) = lines(&report);
+    if args.format == Format::Json {
+        print_json(&CheckJson {
+            registry: registry.schema().as_str(),
+            against: "migrations",
+            migrations: MigrationsJson {
+                dir: args.migrations.dir().display().to_string(),
+                latest_version: migrations.latest_version(),
+            },
+            tenants,
+            summary,
+        })
+        .map_err(|e| Failure::Refused(format!("cannot write the output: {e}")))?;
+    } else {
+        print_text(&report, &tenants, &summary);
+    }
+    if report.is_clean() && skipped == 0 {
+        Ok(())
+    } else {
+        Err(Failure::TenantsFailed)
+    }
+}
+
+fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
+    let mut summary = Summary {
+        checked: report.tenants.len(),
+        ..Summary::default()
+    };
+    let mut out = Vec::with_capacity(report.tenants.len());
+    for t in &report.tenants {
+        let mut line = CheckedTenant {
+            key: t.tenant.key().to_owned(),
+            schema: t.tenant.schema().as_str().to_owned(),
+            state: "clean",
+            version: t.version,
+            pending: t.pending.clone(),
+            differences: Vec::new(),
+            error: None,
+        };
+        match &t.state {
+            DriftState::Clean => {}
+            DriftState::Drifted(differences) => {
+                line.state = "drifted";
+                line.differences = differences
+                    .iter()
+                    .map(|d| DifferenceJson {
+                        kind: d.kind(),
+                        table: d.table().map(str::to_owned),
+                        message: d.to_string(),
+                    })
+                    .collect();
+            }
+            DriftState::Failed(e) => {
+                line.state = "failed";
+                line.error = Some(operator_message(e));
+            }
+            _ => {
+                line.state = "failed";
+                line.error = Some(t.state.to_string());
+            }
+        }
+        match line.state {
+            "failed" => summary.failed += 1,
+            "drifted" => summary.drifted += 1,
+            _ => {}
+        }
+        if !t.pending.is_empty() {
+            summary.behind += 1;
+        }
+        if t.is_clean() {
+            summary.clean += 1;
+        }
+        out.push(line);
+    }
+    (out, summary)
+}
+
+fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary) {
+    // Clean tenants are the quiet majority: only the others get lines.
+    for t in tenants
+        .iter()
+        .filter(|t| t.state != "clean" || !t.pending.is_empty())
+    {
+        let version = t.version.map_or("none".to_owned(), |v| v.to_string());
+        let mut head = format!(
+            "{} ({}): version {version}",
+            escaped(&t.key),
+            escaped(&t.schema)
+        );
+        if !t.pending.is_empty() {
+            let pending: Vec<String> = t.pending.iter().map(u64::to_string).collect();
+            head.push_str(&format!(", lacks {}", pending.join(", ")));
+        }
+        match (&t.error, t.differences.len()) {
+            (Some(e), _) => println!("{head}: FAILED: {e}"),
+            (None, 0) => println!("{head}"),
+            (None, n) => {
+                println!("{head}: {n} difference(s) from what the migrations build");
+                for d in &t.differences {
+                    println!("  {}", escaped(&d.message));
+                }
+            }
+        }
+    }
+    println!(
+        "{} tenant(s) checked against migrations up to {} in {:.1?}: {} clean, {} drifted, {} behind, {} failed",
+        summary.checked,
+        report
+            .latest_version
+            .map_or("none".to_owned(), |v| v.to_string()),
+        report.elapsed,
+        summary.clean,
+        summary.drifted,
+        summary.behind,
+        summary.failed
+    );
+}

@@ -1,0 +1,614 @@
+//! The SQL that closes the gap [`SchemaShape::diff`] reports between a schema and the models:
+//! what autogenerate ([`Migrator::generate`](crate::Migrator::generate)) writes into a
+//! migration file. Every schema in it is a slot placeholder (`{tenant}`, `{shared}`), never a
+//! schema name; what cannot be decided from the catalog (a column renamed, or dropped and
+//! another added) is written as a commented choice.
+
+use std::collections::BTreeSet;
+
+use super::diff::Difference;
+use super::inspect::{ConstraintKind, SchemaShape};
+use super::{ColumnDef, ConstraintDef, FkAction, ModelInfo, ModelSet, TableConstraint};
+use crate::error::Result;
+use crate::sql::{Slot, Template, TemplateBuilder};
+
+impl Difference {
+    /// A stable name for the kind of difference, for machine-readable reports
+    /// (`missing_table`, `extra_column`, `type_mismatch`, ...: the variant in snake case).
+    ///
+    /// ```
+    /// use tenant_runtime::model::Difference;
+    /// let d = Difference::MissingColumn { table: "invoices".into(), column: "note".into() };
+    /// assert_eq!(d.kind(), "missing_column");
+    /// assert_eq!(d.table(), Some("invoices"));
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        use Difference::*;
+        match self {
+            MissingTable { .. } => "missing_table",
+            ExtraTable { .. } => "extra_table",
+            MissingColumn { .. } => "missing_column",
+            ExtraColumn { .. } => "extra_column",
+            RenamedColumn { .. } => "renamed_column",
+            TypeMismatch { .. } => "type_mismatch",
+            NullabilityMismatch { .. } => "nullability_mismatch",
+            DefaultMismatch { .. } => "default_mismatch",
+            IdentityMismatch { .. } => "identity_mismatch",
+            MissingConstraint { .. } => "missing_constraint",
+            ExtraConstraint { .. } => "extra_constraint",
+            ConstraintMismatch { .. } => "constraint_mismatch",
+            MissingIndex { .. } => "missing_index",
+            ExtraIndex { .. } => "extra_index",
+            IndexMismatch { .. } => "index_mismatch",
+            MissingEnum { .. } => "missing_enum",
+            ExtraEnum { .. } => "extra_enum",
+            MissingEnumLabel { .. } => "missing_enum_label",
+            ExtraEnumLabel { .. } => "extra_enum_label",
+        }
+    }
+
+    /// The table the difference is about (`None` for enum types).
+    pub fn table(&self) -> Option<&str> {
+        use Difference::*;
+        match self {
+            MissingTable { table }
+            | ExtraTable { table }
+            | MissingColumn { table, .. }
+            | ExtraColumn { table, .. }
+            | RenamedColumn { table, .. }
+            | TypeMismatch { table, .. }
+            | NullabilityMismatch { table, .. }
+            | DefaultMismatch { table, .. }
+            | IdentityMismatch { table, .. }
+            | MissingConstraint { table, .. }
+            | ExtraConstraint { table, .. }
+            | ConstraintMismatch { table, .. }
+            | MissingIndex { table, .. }
+            | ExtraIndex { table, .. }
+            | IndexMismatch { table, .. } => Some(table),
+            MissingEnum { .. }
+            | ExtraEnum { .. }
+            | MissingEnumLabel { .. }
+            | ExtraEnumLabel { .. } => None,
+        }
+    }
+}
+
+/// The body of a migration that turns `live` into `expected` (both in one schema, `expected`
+/// being `models`' tenant-slot shape): statements ending in `;`, with comments, and the
+/// choices left to the reader and the notes on what no statement can do, one sentence each.
+#[derive(Debug, Default)]
+pub(crate) struct AlterSql {
+    /// The file's text after its header: statements and comments.
+    pub(crate) body: String,
+    /// How many statements the body runs.
+    pub(crate) statements: usize,
+    /// Decisions the generator could not take (each also a comment in the body).
+    pub(crate) choices: Vec<String>,
+    /// Differences no statement closes (each also a comment in the body).
+    pub(crate) notes: Vec<String>,
+    /// Statements the migration checker's SQL parser does not know (valid PostgreSQL): the
+    /// file must say `-- tenant:unchecked`.
+    pub(crate) unparsed: Vec<String>,
+}
+
+/// Phases of the file, in the order they run: what is dropped first frees names (a
+/// constraint or index recreated under its name), enum types come before the tables using
+/// them, foreign keys after the keys they point at, tables dropped last.
+#[derive(Default)]
+struct Phases {
+    drop_fks: Vec<String>,
+    drop_constraints: Vec<String>,
+    drop_indexes: Vec<String>,
+    enums: Vec<String>,
+    drop_columns: Vec<String>,
+    create_tables: Vec<String>,
+    alter_types: Vec<String>,
+    drop_defaults: Vec<String>,
+    nullability: Vec<String>,
+    identity: Vec<String>,
+    set_defaults: Vec<String>,
+    add_columns: Vec<String>,
+    add_constraints: Vec<String>,
+    add_fks: Vec<String>,
+    create_indexes: Vec<String>,
+    drop_tables: Vec<String>,
+    drop_enums: Vec<String>,
+}
+
+pub(crate) fn alter_sql(
+    models: &ModelSet,
+    expected: &SchemaShape,
+    live: &SchemaShape,
+) -> Result<AlterSql> {
+    let order: Vec<&ModelInfo> = models
+        .create_order()?
+        .into_iter()
+        .filter(|m| m.slot == Slot::Tenant)
+        .collect();
+    let model = |table: &str| order.iter().copied().find(|m| m.table == table);
+    let column = |table: &str, name: &str| {
+        model(table)?
+            .columns
+            .iter()
+            .find(|c| c.name == name)
+            .copied()
+    };
+    let mut p = Phases::default();
+    let mut out = AlterSql::default();
+    let mut missing_tables = BTreeSet::new();
+    let stmt = |t: &Template| format!("{t};");
+
+    for d in expected.diff(live) {
+        use Difference::*;
+        match &d {
+            MissingTable { table } => {
+                missing_tables.insert(table.clone());
+            }
+            ExtraTable { table } => p.drop_tables.push(format!(
+                "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
+                quote(table)
+            )),
+            MissingColumn { table, column: c } => {
+                if let Some(def) = column(table, c) {
+                    p.add_columns.push(add_column(table, &def));
+                }
+            }
+            ExtraColumn { table, column: c } => p.drop_columns.push(format!(
+                "-- Column {table:?}.{c:?} is in no model: dropped, with its data.\n{}",
+                stmt(&alter(table).sql("DROP COLUMN ").ident(c).build())
+            )),
+            RenamedColumn {
+                table,
+                expected: new,
+                found: old,
+            } => {
+                let Some(def) = column(table, new) else {
+                    continue;
+                };
+                let rename = alter(table)
+                    .sql("RENAME COLUMN ")
+                    .ident(old)
+                    .sql(" TO ")
+                    .ident(new)
+                    .build();
+                let drop = alter(table).sql("DROP COLUMN ").ident(old).build();
+                let choice = format!(
+                    "column {table:?}.{old:?} is gone from the model and {new:?} is new, with the same type: written as a RENAME (keeps the data); if {new:?} is a different column, use the commented DROP and ADD instead"
+                );
+                p.drop_columns.push(format!(
+                    "-- CHOICE: {choice}.\n{}\n-- {}\n-- {}",
+                    stmt(&rename),
+                    stmt(&drop),
+                    add_column(table, &def)
+                ));
+                out.choices.push(choice);
+            }
+            TypeMismatch {
+                table,
+                column: c,
+                found,
+                ..
+            } => {
+                if let Some(def) = column(table, c) {
+                    let mut b = alter(table);
+                    b.sql("ALTER COLUMN ").ident(c).sql(" TYPE ");
+                    column_type(&mut b, &def);
+                    b.sql(" USING ").ident(c).sql("::");
+                    column_type(&mut b, &def);
+                    p.alter_types.push(format!(
+                        "-- {table:?}.{c:?} was {}; USING converts the rows (edit it if a plain cast does not).\n{}",
+                        unqualified(found, &live.schema),
+                        stmt(&b.build())
+                    ));
+                }
+            }
+            NullabilityMismatch {
+                table,
+                column: c,
+                expected_nullable,
+            } => {
+                let (words, comment) = if *expected_nullable {
+                    (" DROP NOT NULL", "")
+                } else {
+                    (
+                        " SET NOT NULL",
+                        "-- Fails while a row holds NULL there: update those rows first.\n",
+                    )
+                };
+                p.nullability.push(format!(
+                    "{comment}{}",
+                    stmt(
+                        &alter(table)
+                            .sql("ALTER COLUMN ")
+                            .ident(c)
+                            .sql(words)
+                            .build()
+                    )
+                ));
+            }
+            DefaultMismatch {
+                table, column: c, ..
+            } => {
+                let raw = column(table, c).and_then(|def| def.default);
+                let mut b = alter(table);
+                b.sql("ALTER COLUMN ").ident(c);
+                match raw {
+                    Some(default) => {
+                        b.sql(" SET DEFAULT ").sql(default);
+                        p.set_defaults.push(stmt(&b.build()));
+                    }
+                    None => {
+                        b.sql(" DROP DEFAULT");
+                        p.drop_defaults.push(stmt(&b.build()));
+                    }
+                }
+            }
+            IdentityMismatch {
+                table,
+                column: c,
+                expected_identity,
+            } => {
+                let mut b = alter(table);
+                b.sql("ALTER COLUMN ").ident(c);
+                if *expected_identity {
+                    let options = column(table, c).map(|d| d.identity_options);
+                    b.sql(if options.is_some_and(|o| o.always) {
+                        " ADD GENERATED ALWAYS AS IDENTITY"
+                    } else {
+                        " ADD GENERATED BY DEFAULT AS IDENTITY"
+                    });
+                    if let Some(o) = options.filter(|o| o.start.is_some() || o.increment.is_some()) {
+                        b.sql(&identity_options(o));
+                        out.unparsed.push("ADD GENERATED ... AS IDENTITY (options)".into());
+                    }
+                } else {
+                    b.sql(" DROP IDENTITY IF EXISTS");
+                    out.unparsed.push("ALTER COLUMN ... DROP IDENTITY".into());
+                }
+                p.identity.push(stmt(&b.build()));
+            }
+            MissingConstraint { table, name, .. } => {
+                add_constraint(&mut p, model(table), table, name);
+            }
+            ConstraintMismatch { table, name, .. } => {
+                drop_constraint(&mut p, live, table, name);
+                add_constraint(&mut p, model(table), table, name);
+            }
+            ExtraConstraint { table, name, .. } => {
+                drop_constraint(&mut p, live, table, name);
+            }
+            MissingIndex { table, name, .. } => {
+                if let Some(s) = create_index(model(table), name) {
+                    p.create_indexes.push(s);
+                }
+            }
+            IndexMismatch { table, name, .. } => {
+                p.drop_indexes.push(drop_index(name));
+                if let Some(s) = create_index(model(table), name) {
+                    p.create_indexes.push(s);
+                }
+            }
+            ExtraIndex { name, .. } => p.drop_indexes.push(drop_index(name)),
+            MissingEnum { name } => {
+                let labels = expected.enums.get(name).cloned().unwrap_or_default();
+                let labels: Vec<String> = labels.iter().map(|l| literal(l)).collect();
+                p.enums.push(format!(
+                    "CREATE TYPE {{tenant}}.{} AS ENUM ({});",
+                    quote(name),
+                    labels.join(", ")
+                ));
+            }
+            MissingEnumLabel { name, label } => {
+                let labels = expected.enums.get(name).cloned().unwrap_or_default();
+                let at = labels.iter().position(|l| l == label);
+                let place = match at {
+                    Some(i) if i > 0 => format!(" AFTER {}", literal(&labels[i - 1])),
+                    Some(0) if labels.len() > 1 => format!(" BEFORE {}", literal(&labels[1])),
+                    _ => String::new(),
+                };
+                p.enums.push(format!(
+                    "-- The new label can be used only after this migration's transaction commits.\nALTER TYPE {{tenant}}.{} ADD VALUE IF NOT EXISTS {}{place};",
+                    quote(name),
+                    literal(label)
+                ));
+            }
+            ExtraEnumLabel { name, label } => {
+                let note = format!(
+                    "enum type {name:?} has a label {label:?} the Rust enum does not: PostgreSQL cannot drop a label, so no statement is written (recreate the type by hand if it must go)"
+                );
+                out.body.push_str(&format!("-- NOTE: {note}.\n"));
+                out.notes.push(note);
+            }
+            ExtraEnum { name } => p.drop_enums.push(format!(
+                "-- Enum type {name:?} is used by no model: dropped.\nDROP TYPE {{tenant}}.{};",
+                quote(name)
+            )),
+            #[allow(unreachable_patterns)] // a kind of difference added later
+            other => {
+                let note = format!("{other}: no statement is written for this difference");
+                out.body.push_str(&format!("-- NOTE: {note}.\n"));
+                out.notes.push(note);
+            }
+        }
+    }
+    for m in order.iter().filter(|m| missing_tables.contains(m.table)) {
+        for t in m.create_table() {
+            p.create_tables.push(stmt(&t));
+        }
+    }
+    if !out.body.is_empty() {
+        out.body.push('\n');
+    }
+    for phase in [
+        p.drop_fks,
+        p.drop_constraints,
+        p.drop_indexes,
+        p.enums,
+        p.drop_columns,
+        p.create_tables,
+        p.alter_types,
+        p.drop_defaults,
+        p.nullability,
+        p.identity,
+        p.set_defaults,
+        p.add_columns,
+        p.add_constraints,
+        p.add_fks,
+        p.create_indexes,
+        p.drop_tables,
+        p.drop_enums,
+    ] {
+        for s in phase {
+            out.statements += 1;
+            out.body.push_str(&s);
+            out.body.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// `ALTER TABLE {tenant}."table" `.
+fn alter(table: &str) -> TemplateBuilder {
+    let mut b = Template::builder();
+    b.sql("ALTER TABLE ").table(Slot::Tenant, table).sql(" ");
+    b
+}
+
+fn quote(name: &str) -> String {
+    Template::builder().ident(name).build().to_string()
+}
+
+/// A SQL string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn identity_options(o: super::IdentityOptions) -> String {
+    let mut opts = Vec::new();
+    if let Some(start) = o.start {
+        opts.push(format!("START WITH {start}"));
+    }
+    if let Some(increment) = o.increment {
+        opts.push(format!("INCREMENT BY {increment}"));
+    }
+    if opts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", opts.join(" "))
+    }
+}
+
+/// The column's type as the model's DDL writes it: an enum column's type is in the tenant
+/// slot (`{tenant}."status"`, `[]` for an array).
+fn column_type(b: &mut TemplateBuilder, c: &ColumnDef) {
+    match c.enum_type {
+        Some(ty) => {
+            b.table(Slot::Tenant, ty.name);
+            if c.sql_type.trim_end().ends_with("[]") {
+                b.sql("[]");
+            }
+        }
+        None => {
+            b.sql(c.sql_type);
+        }
+    }
+}
+
+/// A type as the catalog spells it, with `schema.` (an enum type of this schema) written
+/// `{tenant}.` instead: the file names no schema.
+fn unqualified(sql_type: &str, schema: &str) -> String {
+    match sql_type
+        .strip_prefix(schema)
+        .and_then(|t| t.strip_prefix('.'))
+    {
+        Some(rest) if !schema.is_empty() => format!("{{tenant}}.{rest}"),
+        _ => sql_type.to_owned(),
+    }
+}
+
+/// `ALTER TABLE ... ADD COLUMN` with the column as the model's DDL writes it.
+fn add_column(table: &str, c: &ColumnDef) -> String {
+    let mut b = alter(table);
+    b.sql("ADD COLUMN ").ident(c.name).sql(" ");
+    column_type(&mut b, c);
+    if c.identity {
+        let o = c.identity_options;
+        b.sql(if o.always {
+            " GENERATED ALWAYS AS IDENTITY"
+        } else {
+            " GENERATED BY DEFAULT AS IDENTITY"
+        });
+        b.sql(&identity_options(o));
+    } else if !c.nullable {
+        b.sql(" NOT NULL");
+    }
+    if let Some(default) = c.default {
+        b.sql(" DEFAULT ").sql(default);
+    }
+    let warn = if !c.nullable && !c.identity && c.default.is_none() {
+        format!(
+            "-- {table:?}.{:?} is NOT NULL without a default: this fails on a table with rows; add a default or fill it in steps.\n",
+            c.name
+        )
+    } else {
+        String::new()
+    };
+    format!("{warn}{};", b.build())
+}
+
+fn idents(b: &mut TemplateBuilder, names: &[&str]) {
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            b.sql(", ");
+        }
+        b.ident(n);
+    }
+}
+
+/// `ALTER TABLE ... ADD CONSTRAINT` for the model's constraint `name`.
+fn add_constraint(p: &mut Phases, model: Option<&ModelInfo>, table: &str, name: &str) {
+    let Some(k) = model.and_then(|m| m.constraints.iter().find(|k| k.name == name)) else {
+        return;
+    };
+    let TableConstraint { name, def } = *k;
+    let mut b = alter(table);
+    b.sql("ADD CONSTRAINT ").ident(name).sql(" ");
+    let fk = matches!(def, ConstraintDef::ForeignKey { .. });
+    match def {
+        ConstraintDef::PrimaryKey { columns } => {
+            b.sql("PRIMARY KEY (");
+            idents(&mut b, columns);
+            b.sql(")");
+        }
+        ConstraintDef::Unique { columns } => {
+            b.sql("UNIQUE (");
+            idents(&mut b, columns);
+            b.sql(")");
+        }
+        ConstraintDef::Check { expr } => {
+            b.sql("CHECK (").sql(expr).sql(")");
+        }
+        ConstraintDef::ForeignKey {
+            columns,
+            table,
+            slot,
+            target_columns,
+            on_delete,
+            on_update,
+            ..
+        } => {
+            b.sql("FOREIGN KEY (");
+            idents(&mut b, columns);
+            b.sql(") REFERENCES ").table(slot, table).sql(" (");
+            idents(&mut b, target_columns);
+            b.sql(")");
+            if on_delete != FkAction::NoAction {
+                b.sql(" ON DELETE ").sql(on_delete.as_sql());
+            }
+            if on_update != FkAction::NoAction {
+                b.sql(" ON UPDATE ").sql(on_update.as_sql());
+            }
+        }
+    }
+    let s = format!("{};", b.build());
+    if fk {
+        p.add_fks.push(s);
+    } else {
+        p.add_constraints.push(s);
+    }
+}
+
+fn drop_constraint(p: &mut Phases, live: &SchemaShape, table: &str, name: &str) {
+    let s = format!(
+        "{};",
+        alter(table).sql("DROP CONSTRAINT ").ident(name).build()
+    );
+    let kind = live
+        .tables
+        .get(table)
+        .and_then(|t| t.constraints.get(name))
+        .map(|c| c.kind);
+    if kind == Some(ConstraintKind::ForeignKey) {
+        p.drop_fks.push(s);
+    } else {
+        p.drop_constraints.push(s);
+    }
+}
+
+/// The model's `CREATE INDEX` statement for index `name` (as its DDL writes it).
+fn create_index(model: Option<&ModelInfo>, name: &str) -> Option<String> {
+    let m = model?;
+    let at = m.indexes.iter().position(|i| i.name == name)?;
+    // `create_table` is the table, then one statement per index, in `INDEXES` order.
+    m.create_table().get(1 + at).map(|t| format!("{t};"))
+}
+
+fn drop_index(name: &str) -> String {
+    format!("DROP INDEX {{tenant}}.{};", quote(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(enums: &[(&str, &[&str])]) -> SchemaShape {
+        let mut s = SchemaShape::default();
+        for (name, labels) in enums {
+            s.enums.insert(
+                (*name).to_owned(),
+                labels.iter().map(|l| (*l).to_owned()).collect(),
+            );
+        }
+        s
+    }
+
+    #[test]
+    fn enum_types_and_labels_become_create_and_alter_type() {
+        let expected = shape(&[
+            ("status", &["draft", "sent", "paid"]),
+            ("kind", &["a", "b"]),
+        ]);
+        let live = shape(&[("status", &["draft", "paid", "void"]), ("old", &["x"])]);
+        let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
+        let body = &alter.body;
+        assert!(
+            body.contains(r#"CREATE TYPE {tenant}."kind" AS ENUM ('a', 'b');"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(
+                r#"ALTER TYPE {tenant}."status" ADD VALUE IF NOT EXISTS 'sent' AFTER 'draft';"#
+            ),
+            "{body}"
+        );
+        assert!(body.contains(r#"DROP TYPE {tenant}."old";"#), "{body}");
+        // A label PostgreSQL cannot drop is a note, not a statement.
+        assert_eq!(alter.notes.len(), 1, "{:?}", alter.notes);
+        assert!(
+            alter.notes[0].contains(r#"label "void""#),
+            "{:?}",
+            alter.notes
+        );
+        assert!(body.contains("-- NOTE: "), "{body}");
+        assert_eq!(alter.statements, 3);
+        // Types are created before the tables that could use them, dropped after.
+        let create = body.find("CREATE TYPE").unwrap();
+        let drop = body.find("DROP TYPE").unwrap();
+        assert!(create < drop);
+    }
+
+    #[test]
+    fn a_first_label_goes_before_the_next_one() {
+        let expected = shape(&[("status", &["new", "draft"])]);
+        let live = shape(&[("status", &["draft"])]);
+        let alter = alter_sql(&ModelSet::new(), &expected, &live).unwrap();
+        assert!(
+            alter
+                .body
+                .contains(r#"ADD VALUE IF NOT EXISTS 'new' BEFORE 'draft';"#),
+            "{}",
+            alter.body
+        );
+    }
+}
