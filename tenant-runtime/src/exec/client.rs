@@ -112,6 +112,12 @@ impl Client {
     /// [`StatementCache::DEFAULT_PREPARE_THRESHOLD`] (2). No effect in
     /// [`StatementMode::Unnamed`], which never prepares.
     ///
+    /// Parameter types: an unnamed use types each parameter from its Rust value, a prepared
+    /// one takes the types PostgreSQL infers from the SQL. The model's CRUD and the builder
+    /// bind values of the columns' own types, so both agree; in a `query!` or a hand-built
+    /// template, bind the column's type (`i64` for `bigint`, not an `i32` literal), or a
+    /// statement that ran unnamed will fail with a wrong-type error once it is prepared.
+    ///
     /// ```no_run
     /// # async fn run() -> Result<(), tenant_runtime::Error> {
     /// let client = tenant_runtime::Client::connect("postgres://postgres@127.0.0.1/postgres")
