@@ -257,3 +257,35 @@ async fn a_value_of_a_type_that_is_not_built_in_is_prepared_on_first_use() {
     drop((client, fresh, unnamed));
     schemas.cleanup().await;
 }
+
+/// A value whose Rust type is not the column's (an `i32` bound to a `bigint`) in a
+/// hand-built template: its unnamed
+/// first use types it from the value and runs; once the statement would be prepared, the
+/// server's inferred type refuses the value, and the statement stays unnamed instead of
+/// starting to fail. Every use succeeds, whatever the threshold.
+#[tokio::test]
+async fn a_statement_that_ran_unnamed_does_not_fail_once_prepared() {
+    let (schemas, tenant, _client) = fixture("stmt_mismatched_type").await;
+    // A hand-built template (`query!` checks the Rust types at compile time: no mismatch).
+    let by_id = tenant_runtime::sql::Template::builder()
+        .sql("SELECT \"qty\" FROM ")
+        .table(tenant_runtime::Slot::Tenant, "items")
+        .sql(" WHERE \"id\" = $1")
+        .build();
+    for threshold in [1, 2] {
+        let client = Client::connect(&database_url().await)
+            .await
+            .unwrap()
+            .with_prepare_threshold(threshold);
+        let db = Db::new(&client, &tenant);
+        for round in 0..5 {
+            let row = db
+                .fetch_optional(&by_id, &[&7i32])
+                .await
+                .unwrap_or_else(|e| panic!("threshold {threshold}, use {round}: {e}"));
+            let qty: i32 = row.expect("item 7").get(0);
+            assert_eq!(qty, 0, "threshold {threshold}, use {round}");
+        }
+    }
+    schemas.cleanup().await;
+}

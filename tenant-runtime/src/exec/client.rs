@@ -113,10 +113,10 @@ impl Client {
     /// [`StatementMode::Unnamed`], which never prepares.
     ///
     /// Parameter types: an unnamed use types each parameter from its Rust value, a prepared
-    /// one takes the types PostgreSQL infers from the SQL. The model's CRUD and the builder
-    /// bind values of the columns' own types, so both agree; in a `query!` or a hand-built
-    /// template, bind the column's type (`i64` for `bigint`, not an `i32` literal), or a
-    /// statement that ran unnamed will fail with a wrong-type error once it is prepared.
+    /// one takes the types PostgreSQL infers from the SQL. CRUD, the builder and `query!`
+    /// (checked at compile time) bind the columns' own types, so both agree. A hand-built
+    /// template that binds another type (an `i32` for a `bigint`) is kept unnamed when its
+    /// prepared form refuses the value, so it never starts failing at the threshold.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), tenant_runtime::Error> {

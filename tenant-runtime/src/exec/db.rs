@@ -184,7 +184,9 @@ impl<E: Executor> Db<E> {
             StatementMode::Unnamed => 0,
         };
         match state.cache.get(&key) {
-            Some((CachedStatement::Unnamed(sql), uses)) if threshold > 0 && uses >= threshold => {
+            Some((CachedStatement::Unnamed(sql), uses))
+                if threshold > 0 && uses >= threshold && uses != NEVER_PREPARE =>
+            {
                 let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
                 return Ok((key, CachedStatement::Prepared(statement), uses));
             }
@@ -348,8 +350,29 @@ impl<E: Executor> Db<E> {
         async {
             let pg = self.exec.pg();
             match self.cached(template, statement_map).await? {
-                (_, CachedStatement::Prepared(statement), _) => {
-                    act.prepared(pg, &statement, params).await
+                (key, CachedStatement::Prepared(statement), _) => {
+                    match act.prepared(pg, &statement, params).await {
+                        // The server inferred a parameter type the Rust value does not encode
+                        // (an `i32` for a `bigint`): typed from the values, as the statement's
+                        // unnamed uses were, it runs. Keep it unnamed from now on, so that a
+                        // statement that worked does not start failing once prepared.
+                        Err(e) if is_wrong_type(&e) => {
+                            let Ok(typed) = typed_params(params, &[]) else {
+                                return Err(e);
+                            };
+                            let mut fills = key.schemas.iter();
+                            let sql: std::sync::Arc<str> = template
+                                .render(|_| *fills.next().expect("one schema per slot"))
+                                .into();
+                            self.exec.conn_state().cache.insert(
+                                key,
+                                CachedStatement::Unnamed(sql.clone()),
+                                NEVER_PREPARE,
+                            );
+                            act.unnamed(pg, &sql, &typed).await
+                        }
+                        result => result,
+                    }
                 }
                 (key, CachedStatement::Unnamed(sql), uses) => match typed_params(params, &[]) {
                     Ok(typed) => act.unnamed(pg, &sql, &typed).await,
@@ -373,6 +396,19 @@ impl<E: Executor> Db<E> {
         }
         .instrument(self.span())
         .await
+    }
+}
+
+/// The use count of a cached statement that stays unnamed: its values do not encode the
+/// parameter types the server infers (see [`Db::run`]). Saturating counts stay at it.
+const NEVER_PREPARE: u32 = u32::MAX;
+
+/// Whether `error` is a value refused by the parameter type of a prepared statement.
+fn is_wrong_type(error: &Error) -> bool {
+    match error {
+        Error::Db(e) => std::error::Error::source(e)
+            .is_some_and(|source| source.is::<postgres_types::WrongType>()),
+        _ => false,
     }
 }
 
