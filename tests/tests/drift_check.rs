@@ -16,29 +16,9 @@ use tenant_tests::{database_url, TestSchemas};
 /// Builds exactly `models()`: customers, then invoices.
 static DRIFT: Migrations = embed_migrations!("migrations/drift");
 
-#[derive(Debug, Model)]
-#[tenant(table = "customers")]
-struct Customer {
-    #[tenant(primary_key, identity)]
-    id: i64,
-    #[tenant(unique)]
-    email: String,
-    name: String,
-}
-
-#[derive(Debug, Model)]
-#[tenant(table = "invoices")]
-struct Invoice {
-    #[tenant(primary_key, identity)]
-    id: i64,
-    #[tenant(references = Customer)]
-    customer_id: i64,
-    #[tenant(index)]
-    amount_cents: i64,
-    #[tenant(default = "false")]
-    paid: bool,
-    note: Option<String>,
-}
+#[path = "support/drift_models.rs"]
+mod drift_models;
+use drift_models::{Customer, Invoice};
 
 /// The same invoices with one more column no migration adds: a forgotten migration.
 #[derive(Debug, Model)]
