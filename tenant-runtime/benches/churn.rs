@@ -18,7 +18,27 @@
 //!   up front and kept forever (the fastest possible, with server memory growing with the
 //!   tenant count: 50,000 prepared statements at 10,000 tenants);
 //! - `baseline_no_cache`: hand-written, per-tenant SQL formatted and run with
-//!   `client.query(&str)` (prepare, execute, close: what code without a cache does).
+//!   `client.query(&str)` (prepare, execute, close: what code without a cache does);
+//! - `sqlx_statement_cache`: a `sqlx::PgConnection` (sqlx 0.8) with its default statement
+//!   cache (100 statements, least recently used evicted and closed), the same SQL with
+//!   `sqlx::query(..).bind(..)`: what a sqlx user writes.
+//!
+//! Every contender checks every row it gets (the key's row, the count, the 10 rows, nothing
+//! updated or deleted).
+//!
+//! ```sh
+//! cargo bench -p tenant-runtime --bench churn                         # 1, 100, 1,000, 10,000
+//! CHURN_TENANTS=1000,10000 cargo bench -p tenant-runtime --bench churn # only those counts
+//! CHURN_PREPARED_ONCE_MAX=10000 ...                                   # see below
+//! BENCH_FRESH=1 ...                                                   # rebuild the kept schemas
+//! ```
+//!
+//! The 10,000 tenant schemas are kept between runs in the database `tenant_bench` (see
+//! `common::Tenants::kept`): made once (about 2 minutes on 2 cores), reused while their shape
+//! is the same. `baseline_prepared_once` keeps 5 statements per tenant prepared on its
+//! backend: at 10,000 tenants that is 50,000 statements; it runs up to
+//! `CHURN_PREPARED_ONCE_MAX` tenants (default 10,000) and is left out, with a printed reason,
+//! above.
 
 mod common;
 
@@ -27,6 +47,7 @@ use std::time::{Duration, Instant};
 
 use common::Tenants;
 use criterion::Throughput;
+use sqlx::{Connection, Row as _};
 use tenant_runtime::{Client, Db, Keyed, Model, Tenant};
 use tokio_postgres::Statement;
 
@@ -42,14 +63,17 @@ struct Item {
 const TENANT_COUNTS: [usize; 4] = [1, 100, 1_000, 10_000];
 const STATEMENTS_PER_VISIT: u64 = 5;
 const CACHE_BOUND: usize = 512;
-const CONTENDERS: [&str; 6] = [
+const CONTENDERS: [&str; 7] = [
     "tenant_cache_512",
     "baseline_prepared_once",
     "tenant_cache_unbounded",
     "baseline_no_cache",
     "baseline_query_typed",
     "tenant_prepare_first_use",
+    "sqlx_statement_cache",
 ];
+/// `CONTENDERS[PREPARED_ONCE]` is left out above `CHURN_PREPARED_ONCE_MAX` tenants.
+const PREPARED_ONCE: usize = 1;
 
 fn ddl(schema: &str) -> String {
     format!(
@@ -171,18 +195,71 @@ async fn visit_typed(pg: &tokio_postgres::Client, sql: &[String; 5]) {
     assert_eq!(deleted, 0);
 }
 
-async fn raw_connection() -> tokio_postgres::Client {
-    let (pg, conn) = tokio_postgres::connect(&common::database_url(), tokio_postgres::NoTls)
+async fn visit_sqlx(conn: &mut sqlx::PgConnection, sql: &[String; 5]) {
+    let row = sqlx::query(&sql[0])
+        .bind(3i64)
+        .fetch_optional(&mut *conn)
+        .await
+        .unwrap()
+        .expect("row 3");
+    black_box(Item {
+        id: row.get(0),
+        name: row.get(1),
+        qty: row.get(2),
+    });
+    let n: i64 = sqlx::query(&sql[1])
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 10);
+    let all: Vec<Item> = sqlx::query(&sql[2])
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| Item {
+            id: row.get(0),
+            name: row.get(1),
+            qty: row.get(2),
+        })
+        .collect();
+    assert_eq!(all.len(), 10);
+    let m = &MISSING;
+    let updated = sqlx::query(&sql[3])
+        .bind(&m.name)
+        .bind(m.qty)
+        .bind(m.id)
+        .execute(&mut *conn)
         .await
         .unwrap();
-    tokio::spawn(conn);
-    pg
+    assert_eq!(updated.rows_affected(), 0);
+    let deleted = sqlx::query(&sql[4])
+        .bind(m.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 0);
+}
+
+async fn raw_connection() -> tokio_postgres::Client {
+    common::raw_connect(&common::bench_database_url()).await
+}
+
+/// The bytes `pg`'s backend holds in its memory contexts.
+async fn backend_memory(pg: &tokio_postgres::Client) -> i64 {
+    pg.query_one(
+        "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts",
+        &[],
+    )
+    .await
+    .expect("reading pg_backend_memory_contexts")
+    .get(0)
 }
 
 fn main() {
     let rt = common::runtime();
     let mut c = common::criterion(Duration::from_secs(3), 20);
-    let admin = rt.block_on(raw_connection());
     // CHURN_TENANTS=1000,10000 runs only those tenant counts (a shorter run).
     let counts: Vec<usize> = std::env::var("CHURN_TENANTS")
         .ok()
@@ -192,23 +269,37 @@ fn main() {
                 .collect()
         })
         .unwrap_or_else(|| TENANT_COUNTS.to_vec());
+    let prepared_once_max: usize = std::env::var("CHURN_PREPARED_ONCE_MAX")
+        .ok()
+        .map(|v| v.trim().parse().expect("CHURN_PREPARED_ONCE_MAX: a number"))
+        .unwrap_or(10_000);
     let max = *counts.iter().max().unwrap();
-    let started = Instant::now();
-    let all = rt.block_on(Tenants::create(&admin, "churn", max, ddl));
-    println!("created {max} tenant schemas in {:.1?}", started.elapsed());
+    let all = rt.block_on(Tenants::kept("churn", max, 100, ddl));
     let tenants = all.all();
+    let url = common::bench_database_url();
+    let mut run_groups = Vec::new();
 
     for &n in &counts {
+        let started_count = Instant::now();
         let tenants = &tenants[..n];
         let schemas = &all.schemas[..n];
+        let with_prepared = n <= prepared_once_max;
+        if !with_prepared {
+            println!(
+                "  baseline_prepared_once left out at {n} tenants: it would keep {} statements \
+                 prepared on its backend (CHURN_PREPARED_ONCE_MAX={prepared_once_max})",
+                5 * n
+            );
+        }
+        let started = Instant::now();
         let (bounded, unbounded, first_use) = rt.block_on(async {
-            let bounded = common::client()
+            let bounded = common::bench_client()
                 .await
                 .with_statement_cache_capacity(CACHE_BOUND);
-            let unbounded = common::client()
+            let unbounded = common::bench_client()
                 .await
                 .with_statement_cache_capacity(5 * max + 1);
-            let first_use = common::client()
+            let first_use = common::bench_client()
                 .await
                 .with_statement_cache_capacity(CACHE_BOUND)
                 .with_prepare_threshold(1);
@@ -224,10 +315,13 @@ fn main() {
         let typed_sql: Vec<[String; 5]> = schemas.iter().map(|s| sql(s)).collect();
         let prepared_pg = rt.block_on(raw_connection());
         let uncached_pg = rt.block_on(raw_connection());
-        let started = Instant::now();
+        let mut sqlx_conn = rt
+            .block_on(sqlx::PgConnection::connect(&url))
+            .expect("sqlx: connecting to the bench database (a postgres:// URL)");
+        let started_prepare = Instant::now();
         let statements: Vec<[Statement; 5]> = rt.block_on(async {
             let mut all = Vec::with_capacity(n);
-            for s in schemas {
+            for s in schemas.iter().take(if with_prepared { n } else { 0 }) {
                 let mut prepared = Vec::with_capacity(5);
                 for q in &sql(s) {
                     prepared.push(prepared_pg.prepare(q).await.unwrap());
@@ -236,41 +330,83 @@ fn main() {
             }
             all
         });
-        println!(
-            "  baseline_prepared_once: prepared {} statements in {:.1?}",
-            5 * n,
-            started.elapsed()
-        );
+        if with_prepared {
+            println!(
+                "  baseline_prepared_once: prepared {} statements in {:.1?}",
+                5 * n,
+                started_prepare.elapsed()
+            );
+        }
         // The baselines' backends get the same full round as the runtime's, so that none is
         // measured on its first execution of a statement or first touch of a table.
         rt.block_on(async {
-            for (s, st) in schemas.iter().zip(&statements) {
+            for st in &statements {
                 visit_prepared(&prepared_pg, st).await;
+            }
+            for s in schemas {
                 visit_uncached(&uncached_pg, s).await;
             }
             for q in &typed_sql {
                 visit_typed(&typed_pg, q).await;
+                visit_sqlx(&mut sqlx_conn, q).await;
             }
         });
+        println!(
+            "  {n} tenants: connections opened and warmed up (a full round each) in {:.1?}",
+            started.elapsed()
+        );
+        rt.block_on(async {
+            let mut sizes = vec![
+                (
+                    "tenant_cache_512",
+                    backend_memory(bounded.as_tokio_postgres()).await,
+                ),
+                (
+                    "tenant_cache_unbounded",
+                    backend_memory(unbounded.as_tokio_postgres()).await,
+                ),
+                (
+                    "tenant_prepare_first_use",
+                    backend_memory(first_use.as_tokio_postgres()).await,
+                ),
+                ("baseline_query_typed", backend_memory(&typed_pg).await),
+                ("baseline_no_cache", backend_memory(&uncached_pg).await),
+            ];
+            if with_prepared {
+                sizes.push(("baseline_prepared_once", backend_memory(&prepared_pg).await));
+            }
+            let line: Vec<String> = sizes
+                .iter()
+                .map(|(name, bytes)| format!("{name} {:.1} MiB", *bytes as f64 / 1048576.0))
+                .collect();
+            println!("  backend memory after the warm-up: {}", line.join(", "));
+        });
 
+        // The contenders of this count (their indexes into CONTENDERS).
+        let ids: Vec<usize> = (0..CONTENDERS.len())
+            .filter(|&i| with_prepared || i != PREPARED_ONCE)
+            .collect();
+        let names: Vec<&str> = ids.iter().map(|&i| CONTENDERS[i]).collect();
+        let group = format!("churn_{n}_tenants");
         common::interleaved(
             &mut c,
-            &format!("churn_{n}_tenants"),
+            &group,
             |g| {
                 g.throughput(Throughput::Elements(STATEMENTS_PER_VISIT));
             },
             &rt,
-            &CONTENDERS,
+            &names,
             async |contender, k| {
                 let t = k as usize % n;
                 let start = Instant::now();
-                match contender {
+                match ids[contender] {
                     0 => visit_tenant(&bounded, &tenants[t]).await,
                     1 => visit_prepared(&prepared_pg, &statements[t]).await,
                     2 => visit_tenant(&unbounded, &tenants[t]).await,
                     3 => visit_uncached(&uncached_pg, &schemas[t]).await,
                     4 => visit_typed(&typed_pg, &typed_sql[t]).await,
-                    _ => visit_tenant(&first_use, &tenants[t]).await,
+                    5 => visit_tenant(&first_use, &tenants[t]).await,
+                    _ => visit_sqlx(&mut sqlx_conn, &typed_sql[t]).await,
                 }
                 start.elapsed()
             },
@@ -291,47 +427,50 @@ fn main() {
                 stats.evictions
             );
         }
+        println!(
+            "  {n} tenants: done in {:.1?} (setup and measurement)",
+            started_count.elapsed()
+        );
+        // Close this count's connections (and their backends' memory) before the next.
+        drop((
+            bounded,
+            unbounded,
+            first_use,
+            typed_pg,
+            prepared_pg,
+            uncached_pg,
+        ));
+        rt.block_on(sqlx_conn.close())
+            .expect("closing the sqlx connection");
+        run_groups.push((group, with_prepared));
     }
 
-    let started = Instant::now();
-    rt.block_on(all.drop_all(&admin));
-    println!("dropped {max} tenant schemas in {:.1?}", started.elapsed());
     c.final_summary();
-    let groups: Vec<String> = counts
-        .iter()
-        .map(|n| format!("churn_{n}_tenants"))
-        .collect();
     let mut pairs = Vec::new();
-    for g in &groups {
+    for (g, with_prepared) in &run_groups {
+        let g = g.as_str();
+        if *with_prepared {
+            pairs.push((g, "tenant_cache_512", "baseline_prepared_once", 5, None));
+        }
+        pairs.push((g, "tenant_cache_512", "baseline_no_cache", 5, None));
+        pairs.push((g, "tenant_cache_512", "baseline_query_typed", 5, Some(0.95)));
+        pairs.push((g, "tenant_cache_512", "sqlx_statement_cache", 5, Some(1.0)));
         pairs.push((
-            g.as_str(),
-            "tenant_cache_512",
-            "baseline_prepared_once",
-            5,
-            None,
-        ));
-        pairs.push((g.as_str(), "tenant_cache_512", "baseline_no_cache", 5, None));
-        pairs.push((
-            g.as_str(),
-            "tenant_cache_512",
-            "baseline_query_typed",
-            5,
-            Some(0.95),
-        ));
-        pairs.push((
-            g.as_str(),
+            g,
             "tenant_prepare_first_use",
             "baseline_query_typed",
             5,
             None,
         ));
-        pairs.push((
-            g.as_str(),
-            "tenant_cache_unbounded",
-            "baseline_prepared_once",
-            5,
-            None,
-        ));
+        if *with_prepared {
+            pairs.push((
+                g,
+                "tenant_cache_unbounded",
+                "baseline_prepared_once",
+                5,
+                None,
+            ));
+        }
     }
     common::print_ratios(&pairs);
 }

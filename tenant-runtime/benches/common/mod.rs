@@ -4,7 +4,8 @@
 //! Every bench runs on a current-thread tokio runtime (the connection task and the bench
 //! loop share one thread, as in a request handler) against `$DATABASE_URL`, else
 //! `postgres://postgres@127.0.0.1:5432/postgres`. Schemas are named `bench_<pid>_<name>_<n>`
-//! and dropped at the end.
+//! and dropped at the end, except the big sets of [`Tenants::kept`] (churn, zipf), which stay
+//! in a database of their own (`tenant_bench`) for the next run.
 #![allow(dead_code)] // each bench uses part of this module
 
 use std::path::PathBuf;
@@ -36,6 +37,12 @@ pub async fn client() -> Client {
     Client::connect(&database_url())
         .await
         .expect("connecting to PostgreSQL (set DATABASE_URL)")
+}
+
+/// A connection of the runtime to the kept bench database ([`bench_database_url`]), with
+/// the default statement cache (512).
+pub async fn bench_client() -> Client {
+    Client::new(raw_connect(&bench_database_url()).await)
 }
 
 /// Criterion settings for a bench whose iterations take about `per_iter`.
@@ -131,6 +138,118 @@ impl Tenants {
         Tenants { allowlist, schemas }
     }
 
+    /// `n` tenant schemas `bench_<name>_<i>` in the kept bench database
+    /// ([`bench_database_url`]), each with the tables `ddl` creates (given the quoted
+    /// schema), reused from an earlier run when its table `bench_sets` says a set of that name
+    /// is complete with at least `n` schemas of the same shape (the DDL text), grown when it
+    /// has fewer, rebuilt when the shape differs or `BENCH_FRESH=1`. Made
+    /// `schemas_per_batch` schemas per transaction (a batch must stay within the server's
+    /// lock table: about 500 tables), over a few connections in parallel. Never dropped.
+    ///
+    /// The benches that use it must not change the rows (their updates and deletes find
+    /// nothing), so a kept set is the same for every run.
+    pub async fn kept(
+        name: &str,
+        n: usize,
+        schemas_per_batch: usize,
+        ddl: impl Fn(&str) -> String,
+    ) -> Tenants {
+        let pg = ensure_bench_database().await;
+        let prefix = format!("bench_{name}");
+        let shape = ddl("\"<schema>\"");
+        // One process builds a set at a time; the lock ends with the session.
+        pg.execute("SELECT pg_advisory_lock(hashtext($1))", &[&prefix])
+            .await
+            .expect("the set's advisory lock");
+        let fresh = std::env::var("BENCH_FRESH").is_ok_and(|v| v == "1");
+        let row = pg
+            .query_opt(
+                "SELECT tenants, shape FROM public.bench_sets WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .expect("reading bench_sets");
+        let complete = match row {
+            Some(row) if !fresh && row.get::<_, String>(1) == shape => {
+                row.get::<_, i32>(0) as usize
+            }
+            _ => 0,
+        };
+        let started = std::time::Instant::now();
+        if complete == 0 {
+            // Rebuild: drop whatever a changed shape, a fresh run or a crash left.
+            pg.execute("DELETE FROM public.bench_sets WHERE name = $1", &[&name])
+                .await
+                .expect("clearing the set's marker");
+            let old: Vec<String> = pg
+                .query(
+                    "SELECT nspname::text FROM pg_catalog.pg_namespace \
+                     WHERE starts_with(nspname, $1)",
+                    &[&format!("{prefix}_")],
+                )
+                .await
+                .expect("listing old schemas")
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if !old.is_empty() {
+                let drops = old
+                    .chunks(schemas_per_batch)
+                    .map(|batch| {
+                        batch
+                            .iter()
+                            .map(|s| format!("DROP SCHEMA IF EXISTS \"{s}\" CASCADE;"))
+                            .collect()
+                    })
+                    .collect();
+                run_batches(&format!("dropping {} old {name} schemas", old.len()), drops).await;
+            }
+        }
+        let schemas: Vec<String> = (0..n).map(|i| format!("{prefix}_{i}")).collect();
+        if complete < n {
+            let batches = schemas[complete..]
+                .chunks(schemas_per_batch)
+                .map(|batch| {
+                    let mut sql = String::new();
+                    for s in batch {
+                        sql.push_str(&format!(
+                            "DROP SCHEMA IF EXISTS \"{s}\" CASCADE; CREATE SCHEMA \"{s}\"; {};",
+                            ddl(&format!("\"{s}\""))
+                        ));
+                    }
+                    sql
+                })
+                .collect();
+            run_batches(
+                &format!("creating {name} schemas {complete}..{n} in {BENCH_DATABASE}"),
+                batches,
+            )
+            .await;
+            pg.execute(
+                "INSERT INTO public.bench_sets (name, tenants, shape) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET tenants = EXCLUDED.tenants, shape = EXCLUDED.shape",
+                &[&name, &(n as i32), &shape],
+            )
+            .await
+            .expect("marking the set complete");
+            println!(
+                "made {} {name} tenant schemas in {:.1?} (kept in {BENCH_DATABASE} for the next run)",
+                n - complete,
+                started.elapsed()
+            );
+        } else {
+            println!("reusing {n} of the {complete} {name} tenant schemas kept in {BENCH_DATABASE} (BENCH_FRESH=1 rebuilds)");
+        }
+        let allowlist = Allowlist::from_pairs(
+            schemas
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("t{i}"), s.clone())),
+        )
+        .expect("allowlist");
+        Tenants { allowlist, schemas }
+    }
+
     pub fn tenant(&self, i: usize) -> Tenant {
         self.allowlist.resolve(&format!("t{i}")).expect("tenant")
     }
@@ -150,6 +269,107 @@ impl Tenants {
                 .expect("dropping bench schemas");
         }
     }
+}
+
+/// The database that keeps the big tenant sets between runs: `$BENCH_DATABASE_URL`, else
+/// [`database_url`] with the database `tenant_bench` (made by [`Tenants::kept`] if missing),
+/// so that the tests' database never holds the bench tables.
+pub fn bench_database_url() -> String {
+    if let Some(url) = std::env::var("BENCH_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    {
+        return url;
+    }
+    let url = database_url();
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+    else {
+        // The `key=value` form: a later `dbname` wins.
+        return format!("{url} dbname={BENCH_DATABASE}");
+    };
+    let scheme = &url[..url.len() - rest.len()];
+    let (rest, params) = match rest.split_once('?') {
+        Some((rest, params)) => (rest, format!("?{params}")),
+        None => (rest, String::new()),
+    };
+    let host = rest.split_once('/').map_or(rest, |(host, _)| host);
+    format!("{scheme}{host}/{BENCH_DATABASE}{params}")
+}
+
+/// The kept bench database's name (see [`bench_database_url`]).
+pub const BENCH_DATABASE: &str = "tenant_bench";
+
+/// A raw connection to `url`, its connection driven on a task of the current runtime.
+pub async fn raw_connect(url: &str) -> tokio_postgres::Client {
+    let (pg, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e} (set DATABASE_URL)"));
+    tokio::spawn(conn);
+    pg
+}
+
+/// Makes the kept bench database if it is missing, with its table of complete sets.
+async fn ensure_bench_database() -> tokio_postgres::Client {
+    let admin = raw_connect(&database_url()).await;
+    let exists = admin
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_database WHERE datname = $1",
+            &[&BENCH_DATABASE],
+        )
+        .await
+        .expect("looking up the bench database");
+    if exists.is_none() && std::env::var_os("BENCH_DATABASE_URL").is_none() {
+        // Two benches starting at once may both try: the loser's error is harmless.
+        let _ = admin
+            .batch_execute(&format!("CREATE DATABASE \"{BENCH_DATABASE}\""))
+            .await;
+        println!("created the bench database {BENCH_DATABASE}");
+    }
+    let pg = raw_connect(&bench_database_url()).await;
+    pg.batch_execute(
+        "SET client_min_messages = warning; \
+         CREATE TABLE IF NOT EXISTS public.bench_sets (name TEXT PRIMARY KEY, \
+         tenants INTEGER NOT NULL, shape TEXT NOT NULL)",
+    )
+    .await
+    .expect("the bench database's table of complete sets");
+    pg
+}
+
+/// Connections that create a kept set's schemas side by side (the server does the work).
+const SETUP_CONNECTIONS: usize = 3;
+
+/// Runs each of `batches` (SQL strings) on one of [`SETUP_CONNECTIONS`] connections to the
+/// bench database, as their connections come free, printing progress.
+async fn run_batches(what: &str, batches: Vec<String>) {
+    let url = bench_database_url();
+    let total = batches.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let started = std::time::Instant::now();
+    let workers = (0..SETUP_CONNECTIONS).map(|_| async {
+        let pg = raw_connect(&url).await;
+        // One transaction per batch; losing the last ones to a crash only means a rebuild.
+        pg.batch_execute("SET synchronous_commit = off; SET client_min_messages = warning")
+            .await
+            .expect("setup session");
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(sql) = batches.get(i) else { break };
+            pg.batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: batch {i} of {total}: {e}"));
+            if (i + 1) % 20 == 0 || i + 1 == total {
+                println!(
+                    "  {what}: {} of {total} batches in {:.0?}",
+                    i + 1,
+                    started.elapsed()
+                );
+            }
+        }
+    });
+    futures_util::future::join_all(workers).await;
 }
 
 /// Where criterion writes its estimates: `$CRITERION_HOME`, else `<target>/criterion`.

@@ -1,0 +1,376 @@
+//! 10,000 tenants x 10 tables behind one pool: 64 tasks over a `TenantPool` of 16
+//! connections, each request drawing its tenant from a Zipf distribution (s = 1.0: tenant 0
+//! is the hottest, about 10 % of the requests go to it, the top 100 get about half, the rest
+//! is a long tail), checking out a connection for it and reading 2 rows by key, each from a
+//! random one of the tenant's 10 tables. Every row is checked.
+//!
+//! Three contenders, each with its own pool, interleaved round by round (one operation = a
+//! round of the 64 tasks x 4 requests x 2 gets = 512 statements, the same draws for every
+//! contender in the same round):
+//! - `one_tenant`: the same load, every request to one tenant (the pool's defaults);
+//! - `zipf_tenants`: the 10,000 tenants, the pool's defaults: tenant affinity on, server memory budget on
+//!   (`max_schemas_per_connection` 500, `max_backend_memory` 128 MiB);
+//! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off, no schema, memory, age or idle bound.
+//!
+//! Criterion through `common::interleaved` fits: a round takes tens of milliseconds, and
+//! interleaving keeps the load of the shared machine the same for the three.
+//!
+//! Besides statements/s, the bench prints the largest backend memory of each pool over the
+//! whole run (`pg_backend_memory_contexts`, which shows only the backend that reads it): after
+//! every 4th round of a contender, and once at the end, all 16 of its pool's connections are
+//! checked out together (untimed) and each reads its own backend's total. It also counts the
+//! connections each pool retired (the library's `retiring a pooled connection` debug
+//! events, by reason). The sampling checkouts are untimed, so a retirement that happens at one
+//! of them opens its replacement outside the measured rounds; sampling every 4th round keeps
+//! that rare.
+//!
+//! ```sh
+//! cargo bench -p tenant-runtime --bench zipf
+//! ZIPF_TENANTS=1000 cargo bench -p tenant-runtime --bench zipf  # a smaller run
+//! BENCH_FRESH=1 ...                                             # rebuild the kept schemas
+//! ```
+//!
+//! The 10,000 schemas (100,000 tables) are kept between runs in the database `tenant_bench`
+//! (see `common::Tenants::kept`): made once (about 10-15 minutes on 2 cores), reused while
+//! their shape is the same.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::Tenants;
+use criterion::Throughput;
+use futures_util::future::join_all;
+use tenant_runtime::pool::{PooledDb, TenantPoolBuilder};
+use tenant_runtime::{query_scalar, Db, Model, Tenant, TenantPool};
+
+const TENANTS: usize = 10_000;
+const TABLES: u64 = 10;
+const ROWS: u64 = 5;
+const TASKS: u64 = 64;
+const REQUESTS_PER_TASK: u64 = 4;
+const GETS_PER_REQUEST: u64 = 2;
+const STATEMENTS_PER_ROUND: u64 = TASKS * REQUESTS_PER_TASK * GETS_PER_REQUEST;
+const POOL_SIZE: usize = 16;
+const ZIPF_S: f64 = 1.0;
+/// Memory is sampled after every this many rounds of a contender.
+const SAMPLE_EVERY: u64 = 4;
+const CONTENDERS: [&str; 3] = [
+    "one_tenant",
+    "zipf_tenants",
+    "zipf_tenants_no_affinity_no_budget",
+];
+
+/// The ten table models (same columns), and a checked get by key on any of them.
+macro_rules! tables {
+    ($($model:ident $table:tt $j:literal),*) => {
+        $(
+            #[derive(Debug, Model)]
+            #[tenant(table = $table)]
+            struct $model {
+                #[tenant(primary_key)]
+                id: i64,
+                n: i64,
+                qty: i32,
+            }
+        )*
+
+        /// Reads row `id` of table `z<j>` of the handle's tenant and checks it.
+        async fn get_checked(db: &PooledDb, j: u64, id: i64) {
+            match j {
+                $($j => {
+                    let row = $model::get(db, id).await.unwrap().expect("the key's row");
+                    assert_eq!((row.id, row.n, row.qty), (id, id * $j, id as i32));
+                    black_box(row);
+                })*
+                _ => unreachable!("table z{j}"),
+            }
+        }
+    };
+}
+
+tables!(Z0 "z0" 0, Z1 "z1" 1, Z2 "z2" 2, Z3 "z3" 3, Z4 "z4" 4,
+        Z5 "z5" 5, Z6 "z6" 6, Z7 "z7" 7, Z8 "z8" 8, Z9 "z9" 9);
+
+/// The ten tables of a tenant, `ROWS` rows each; no text column, so no TOAST tables.
+fn ddl(schema: &str) -> String {
+    (0..TABLES)
+        .map(|j| {
+            format!(
+                "CREATE TABLE {schema}.\"z{j}\" (\"id\" BIGINT NOT NULL, \"n\" BIGINT NOT NULL, \
+                 \"qty\" INTEGER NOT NULL, CONSTRAINT \"z{j}_pkey\" PRIMARY KEY (\"id\")); \
+                 INSERT INTO {schema}.\"z{j}\" SELECT g, g * {j}, g FROM generate_series(1, {ROWS}) g;"
+            )
+        })
+        .collect()
+}
+
+/// SplitMix64: a seeded generator, enough for drawing tenants, tables and keys.
+fn next(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A Zipf distribution over `0..n` (rank `i` has weight `1 / (i + 1)^s`), drawn by inverting
+/// its cumulative distribution.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Zipf {
+        let mut sum = 0.0;
+        let mut cdf: Vec<f64> = (0..n)
+            .map(|i| {
+                sum += 1.0 / ((i + 1) as f64).powf(s);
+                sum
+            })
+            .collect();
+        for c in &mut cdf {
+            *c /= sum;
+        }
+        Zipf { cdf }
+    }
+
+    fn sample(&self, state: &mut u64) -> usize {
+        let u = (next(state) >> 11) as f64 / (1u64 << 53) as f64;
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
+    }
+}
+
+/// One round: 64 tasks, each making 4 requests of a drawn tenant (`tenants[draw % len]`, so
+/// a one-tenant slice takes the same draws) with 2 checked gets each.
+async fn round(pool: &TenantPool, tenants: &[Tenant], zipf: &Zipf, k: u64) {
+    join_all((0..TASKS).map(|task| async move {
+        let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
+        for _ in 0..REQUESTS_PER_TASK {
+            let t = zipf.sample(&mut rng) % tenants.len();
+            let db = pool.get(&tenants[t]).await.unwrap();
+            for _ in 0..GETS_PER_REQUEST {
+                let table = next(&mut rng) % TABLES;
+                let id = 1 + (next(&mut rng) % ROWS) as i64;
+                get_checked(&db, table, id).await;
+            }
+        }
+    }))
+    .await;
+}
+
+/// The largest memory (bytes) among the backends of `pool`'s connections now: all of them
+/// checked out together, each reading its own `pg_backend_memory_contexts`.
+async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
+    let conns = join_all((0..POOL_SIZE).map(|_| pool.client())).await;
+    let mut largest = 0;
+    for conn in conns {
+        let conn = conn.expect("a connection to sample");
+        let db = Db::new(&*conn, tenant);
+        let bytes: i64 = query_scalar!(
+            "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts"
+        )
+        .fetch_one(&db)
+        .await
+        .expect("reading pg_backend_memory_contexts (superuser or pg_read_all_stats)");
+        largest = largest.max(bytes);
+    }
+    largest
+}
+
+/// The contender whose round (or sampling) runs now, for [`RetireCounter`].
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+/// Retirements per contender, by reason: schemas served, backend memory, age.
+static RETIRED: [[AtomicU64; 3]; 3] = [const { [const { AtomicU64::new(0) }; 3] }; 3];
+
+/// A tracing subscriber that only counts the pool's `retiring a pooled connection` events.
+struct RetireCounter;
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    reason: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "reason" => self.reason = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}
+
+impl tracing::Subscriber for RetireCounter {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.is_event()
+            && *metadata.level() <= tracing::Level::DEBUG
+            && metadata.target().starts_with("tenant_runtime")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        if fields.message != "retiring a pooled connection" {
+            return;
+        }
+        let why = if fields.reason.contains("max_schemas_per_connection") {
+            0
+        } else if fields.reason.contains("max_backend_memory") {
+            1
+        } else {
+            2
+        };
+        RETIRED[CURRENT.load(Ordering::Relaxed)][why].fetch_add(1, Ordering::Relaxed);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn mib(bytes: i64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn main() {
+    tracing::subscriber::set_global_default(RetireCounter).expect("the retirement counter");
+    let n: usize = std::env::var("ZIPF_TENANTS")
+        .ok()
+        .map(|v| v.trim().parse().expect("ZIPF_TENANTS: a number"))
+        .unwrap_or(TENANTS);
+    let rt = common::runtime();
+    let mut c = common::criterion(Duration::from_secs(3), 20);
+    let all = rt.block_on(Tenants::kept("zipf", n, 40, ddl));
+    let tenants = all.all();
+    let one = &tenants[..1];
+    let zipf = Zipf::new(n, ZIPF_S);
+    let url = common::bench_database_url();
+    let defaults = || {
+        TenantPool::builder(&url)
+            .unwrap()
+            .max_size(POOL_SIZE)
+            .wait_timeout(Some(Duration::from_secs(60)))
+    };
+    let pools = [
+        defaults().build().unwrap(),
+        defaults().build().unwrap(),
+        defaults()
+            .affinity(false)
+            .max_schemas_per_connection(None)
+            .max_backend_memory(None)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .build()
+            .unwrap(),
+    ];
+    let loads: [&[Tenant]; 3] = [one, &tenants, &tenants];
+    let mut largest = [0i64; 3];
+    let mut samples = [0u32; 3];
+
+    // Warm-up (untimed): every pool opens its 16 connections and serves 20 rounds.
+    let started = Instant::now();
+    rt.block_on(async {
+        for k in 0..20 {
+            for (i, pool) in pools.iter().enumerate() {
+                CURRENT.store(i, Ordering::Relaxed);
+                round(pool, loads[i], &zipf, k).await;
+            }
+        }
+    });
+    println!(
+        "warm-up: 20 rounds of each pool in {:.1?}",
+        started.elapsed()
+    );
+
+    let group = format!("zipf_{n}_tenants_64_tasks_16_connections");
+    common::interleaved(
+        &mut c,
+        &group,
+        |g| {
+            g.throughput(Throughput::Elements(STATEMENTS_PER_ROUND));
+        },
+        &rt,
+        &CONTENDERS,
+        async |contender, k| {
+            CURRENT.store(contender, Ordering::Relaxed);
+            let start = Instant::now();
+            round(&pools[contender], loads[contender], &zipf, 1_000 + k).await;
+            let spent = start.elapsed();
+            if k % SAMPLE_EVERY == 0 {
+                let bytes = largest_backend(&pools[contender], &tenants[0]).await;
+                largest[contender] = largest[contender].max(bytes);
+                samples[contender] += 1;
+            }
+            spent
+        },
+    );
+    rt.block_on(async {
+        for (i, pool) in pools.iter().enumerate() {
+            CURRENT.store(i, Ordering::Relaxed);
+            largest[i] = largest[i].max(largest_backend(pool, &tenants[0]).await);
+            samples[i] += 1;
+        }
+    });
+    c.final_summary();
+    common::print_ratios(&[
+        (
+            group.as_str(),
+            "zipf_tenants",
+            "one_tenant",
+            STATEMENTS_PER_ROUND,
+            Some(0.8),
+        ),
+        (
+            group.as_str(),
+            "zipf_tenants_no_affinity_no_budget",
+            "one_tenant",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+        (
+            group.as_str(),
+            "zipf_tenants",
+            "zipf_tenants_no_affinity_no_budget",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+    ]);
+    println!();
+    println!(
+        "| pool ({n} tenants) | largest backend over the run | budget | samples | retired (schemas / memory / age) |"
+    );
+    println!("|---|---|---|---|---|");
+    let budget = format!(
+        "{:.0} MiB, {} schemas",
+        mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64),
+        TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION
+    );
+    let budgets = [budget.as_str(), budget.as_str(), "none"];
+    for (i, name) in CONTENDERS.iter().enumerate() {
+        let retired: Vec<u64> = RETIRED[i]
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed))
+            .collect();
+        println!(
+            "| {name} | {:.1} MiB | {} | {} | {} ({} / {} / {}) |",
+            mib(largest[i]),
+            budgets[i],
+            samples[i],
+            retired.iter().sum::<u64>(),
+            retired[0],
+            retired[1],
+            retired[2],
+        );
+    }
+    for (name, pool) in CONTENDERS.iter().zip(&pools) {
+        println!("{name}: {:?}", pool.status());
+    }
+}
