@@ -11,7 +11,7 @@ Exit codes:
   0  success
   1  a tenant operation was refused or failed, or some tenants failed to migrate
   2  usage or configuration error: bad arguments, invalid names, invalid migration files,
-     no database URL, registry not installed
+     no database URL, registry not installed, `migrate generate` in a binary without models
   3  the database could not be reached";
 
 /// The directory of migration files when neither `--migrations` nor `TENANT_MIGRATIONS` names one.

@@ -50,7 +50,10 @@ async fn the_stock_binary_refuses_to_generate_and_says_how_to_build_one_with_mod
     // An invalid name is refused by the argument parser first.
     let (code, _, stderr) = tenant(None, &["migrate", "generate", "Add-X"]);
     assert_eq!(code, 2, "{stderr}");
-    assert!(stderr.contains("invalid value 'Add-X' for '<NAME>'"), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'Add-X' for '<NAME>'"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -132,7 +132,10 @@ async fn generate_writes_the_migration_that_migrate_applies_and_check_then_passe
         )),
         "{run:?}"
     );
-    assert!(run.stdout.contains(r#"  table "payments" is missing"#), "{run:?}");
+    assert!(
+        run.stdout.contains(r#"  table "payments" is missing"#),
+        "{run:?}"
+    );
     assert!(
         run.stderr.contains(&format!(
             "warning: CHOICE 1 of 1, to decide by hand before applying (the line `-- CHOICE:` in {}): column \"invoices\".\"note\" is gone from the model and \"memo\" is new",
@@ -143,8 +146,14 @@ async fn generate_writes_the_migration_that_migrate_applies_and_check_then_passe
     assert!(run.stdout.contains("and decide its 1 CHOICE(S)"), "{run:?}");
     let sql = std::fs::read_to_string(&file).unwrap();
     assert!(sql.contains(r#"RENAME COLUMN "note" TO "memo""#), "{sql}");
-    assert!(sql.contains("-- CHOICE:") && sql.contains("ADD COLUMN"), "{sql}");
-    assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS {tenant}."payments""#), "{sql}");
+    assert!(
+        sql.contains("-- CHOICE:") && sql.contains("ADD COLUMN"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(r#"CREATE TABLE IF NOT EXISTS {tenant}."payments""#),
+        "{sql}"
+    );
 
     // A second run sees the file as a migration: nothing to do, nothing written or
     // overwritten.
@@ -205,7 +214,12 @@ async fn generate_creates_a_missing_directory_with_the_first_migration() {
         .join(format!("cli-generate-first-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&parent);
     let dir = parent.join("migrations");
-    let run = app_tenant(Some(&url), None, Some(&dir), &["migrate", "generate", "init"]);
+    let run = app_tenant(
+        Some(&url),
+        None,
+        Some(&dir),
+        &["migrate", "generate", "init"],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
         run.stdout.contains(&format!(
@@ -225,7 +239,12 @@ async fn generate_creates_a_missing_directory_with_the_first_migration() {
     let sql = std::fs::read_to_string(dir.join("0001_init.sql")).unwrap();
     assert!(sql.contains("CREATE TABLE"), "{sql}");
     // That one file builds the models.
-    let run = app_tenant(Some(&url), None, Some(&dir), &["migrate", "generate", "again"]);
+    let run = app_tenant(
+        Some(&url),
+        None,
+        Some(&dir),
+        &["migrate", "generate", "again"],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("no changes"), "{run:?}");
     assert_eq!(files(&dir), ["0001_init.sql"]);

@@ -44,6 +44,11 @@ pub struct Payment {
 
 fn main() -> ExitCode {
     tenant_cli::App::new()
-        .with_models(ModelSet::new().with::<Customer>().with::<Invoice>().with::<Payment>())
+        .with_models(
+            ModelSet::new()
+                .with::<Customer>()
+                .with::<Invoice>()
+                .with::<Payment>(),
+        )
         .main()
 }
