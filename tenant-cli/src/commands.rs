@@ -39,7 +39,7 @@ pub async fn run(cli: Cli, models: Option<&ModelSet>) -> Result<(), Failure> {
         ))
     })?;
     match cli.command {
-        Command::Tenants(command) => tenants(url, registry, command).await,
+        Command::Tenants(command) => tenants(url, registry, command, models).await,
         Command::Migrate(args) => migrate(url, &registry, args, models).await,
         Command::Status(args) => status(url, &registry, args).await,
         Command::Check(args) => crate::check::check(url, &registry, args, models).await,
@@ -59,7 +59,12 @@ pub async fn connect(url: &str) -> Result<Client, Failure> {
         .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))
 }
 
-async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Result<(), Failure> {
+async fn tenants(
+    url: &str,
+    registry: Registry,
+    command: TenantsCommand,
+    models: Option<&ModelSet>,
+) -> Result<(), Failure> {
     let mut client = connect(url).await?;
     let provisioner = Provisioner::new(ModelSet::new())?.with_registry(registry);
     match command {
@@ -85,6 +90,18 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             } else {
                 None
             };
+            // Without migrations, a binary built with the application's models builds the
+            // tenant's tables from them (the stock binary makes an empty schema).
+            let from_models = match (&loaded, models) {
+                (None, Some(models)) => Some(models),
+                _ => None,
+            };
+            let provisioner = match from_models {
+                Some(models) => {
+                    Provisioner::new(models.clone())?.with_registry(provisioner.registry().clone())
+                }
+                None => provisioner,
+            };
             let provisioner = match grant_to {
                 Some(role) => provisioner.grant_to(&role)?,
                 None => provisioner,
@@ -106,6 +123,12 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
                 escaped(&key),
                 escaped(&schema)
             );
+            if from_models.is_some() && !existed {
+                println!(
+                    "{}: tables built from the models (no migrations directory)",
+                    tenant_label(&tenant)
+                );
+            }
             match loaded {
                 Some((migrations, _)) if !existed && !migrations.is_empty() => {
                     let versions: Vec<String> =

@@ -208,7 +208,7 @@ async fn generate_writes_the_migration_that_migrate_applies_and_check_then_passe
 }
 
 #[tokio::test]
-async fn generate_creates_a_missing_directory_with_the_first_migration() {
+async fn generate_creates_a_missing_directory_and_without_one_tenants_create_builds_the_models() {
     let url = database_url().await;
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cli-generate-first-{}", std::process::id()));
@@ -248,6 +248,42 @@ async fn generate_creates_a_missing_directory_with_the_first_migration() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("no changes"), "{run:?}");
     assert_eq!(files(&dir), ["0001_init.sql"]);
+
+    // Without a migrations directory, the application's `tenants create` builds the tables
+    // from the models: what that first migration builds, difference for difference.
+    let schemas = TestSchemas::new("cli_generate_models").await;
+    let registry = schemas.name("registry");
+    let schema = schemas.name("acme");
+    let output = Command::new(env!("CARGO_BIN_EXE_app_tenant"))
+        .args(["tenants", "create", "acme", &schema])
+        .current_dir(&dir) // no ./migrations here
+        .env("DATABASE_URL", &url)
+        .env("TENANT_REGISTRY", &registry)
+        .env_remove("TENANT_MIGRATIONS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert!(
+        stdout.contains(&format!(
+            "acme ({schema}): tables built from the models (no migrations directory)"
+        )),
+        "{stdout}"
+    );
+    let run = app_tenant(
+        Some(&url),
+        Some(&registry),
+        Some(&dir),
+        &["check", "--format", "json"],
+    );
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let acme = &json["tenants"][0];
+    assert_eq!(acme["state"], "clean", "{run:?}");
+    assert_eq!(acme["differences"], serde_json::json!([]), "{run:?}");
+    // Built, not migrated: the version table has no record of 0001 (adopt with `stamp`).
+    assert_eq!(acme["pending"], serde_json::json!([1]), "{run:?}");
+    assert_eq!(run.code, 1, "{run:?}");
+    schemas.cleanup().await;
     std::fs::remove_dir_all(&parent).unwrap();
 }
 
