@@ -663,7 +663,43 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+        Cli::command_for(true).debug_assert();
+    }
+
+    #[test]
+    fn with_models_check_s_help_names_the_models_and_generate_parses() {
+        let about = |with_models| {
+            Cli::command_for(with_models)
+                .find_subcommand("check")
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            about(true).contains("against this binary's models"),
+            "{}",
+            about(true)
+        );
+        assert!(about(false).contains("against what the migrations build"));
+        let cli = Cli::parse_from([
+            "tenant",
+            "migrate",
+            "generate",
+            "add_x",
+            "--migrations",
+            "m",
+        ]);
+        let Command::Migrate(MigrateArgs {
+            command: Some(MigrateCommand::Generate(generate)),
+            ..
+        }) = &cli.command
+        else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(generate.name, "add_x");
+        assert_eq!(generate.migrations.dir(), Path::new("m"));
+        assert!(parse_migration_name("Add-X").is_err());
+        assert!(parse_migration_name("").is_err());
     }
 }
