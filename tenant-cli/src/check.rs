@@ -32,9 +32,9 @@ The JSON shape (fields may be added, none is removed or changes meaning):
                 \"error\": null | \"why the schema could not be checked\"}],
    \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0}}
 \"version\" is the highest applied migration (null: none); \"pending\" lists the versions not
-applied; \"kind\" is one of missing_table, extra_table, missing_column, extra_column,
-renamed_column, type_mismatch, nullability_mismatch, default_mismatch, identity_mismatch,
-missing_constraint, extra_constraint, constraint_mismatch, missing_index, extra_index,
+applied; \"kind\" is one of missing_table, extra_table, renamed_table, missing_column,
+extra_column, renamed_column, type_mismatch, nullability_mismatch, default_mismatch,
+identity_mismatch, missing_constraint, extra_constraint, constraint_mismatch, missing_index, extra_index,
 index_mismatch, missing_enum, extra_enum, missing_enum_label, extra_enum_label.
 A tenant is clean when it has no pending migration and no difference. Tenants are in
 registry-key order.";

@@ -139,6 +139,21 @@ struct InvoiceOfConstrained {
     note: Option<String>,
 }
 
+/// `invoices` renamed to `bills`, the same columns: a choice (rename, or drop and create).
+#[derive(Debug, Model)]
+#[tenant(table = "bills")]
+struct Bill {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    #[tenant(references = Customer)]
+    customer_id: i64,
+    #[tenant(index)]
+    amount_cents: i64,
+    #[tenant(default = "false")]
+    paid: bool,
+    note: Option<String>,
+}
+
 fn base() -> ModelSet {
     ModelSet::new().with::<Customer>().with::<Invoice>()
 }
@@ -158,6 +173,19 @@ fn changes() -> Vec<(&'static str, ModelSet, &'static [&'static str])> {
             "drop_table",
             ModelSet::new().with::<Customer>(),
             &[r#"DROP TABLE {tenant}."invoices";"#],
+        ),
+        (
+            "rename_table",
+            ModelSet::new().with::<Customer>().with::<Bill>(),
+            &[
+                "-- CHOICE: ",
+                r#"ALTER TABLE {tenant}."invoices" RENAME TO "bills";"#,
+                r#"ALTER TABLE {tenant}."bills" RENAME CONSTRAINT "invoices_pkey" TO "bills_pkey";"#,
+                r#"ALTER TABLE {tenant}."bills" RENAME CONSTRAINT "invoices_customer_id_fkey" TO "bills_customer_id_fkey";"#,
+                r#"ALTER INDEX {tenant}."invoices_amount_cents_idx" RENAME TO "bills_amount_cents_idx";"#,
+                r#"-- DROP TABLE {tenant}."invoices";"#,
+                r#"-- CREATE TABLE IF NOT EXISTS {tenant}."bills""#,
+            ],
         ),
         (
             "add_columns",
@@ -261,7 +289,7 @@ async fn generate_closes_each_kind_of_model_change() {
         assert!(!sql.contains("\"public\""), "{kind}:\n{sql}");
         assert_eq!(
             generated.choices.len(),
-            usize::from(kind == "rename_column"),
+            usize::from(kind == "rename_column" || kind == "rename_table"),
             "{kind}: {:?}",
             generated.choices
         );
@@ -290,11 +318,32 @@ async fn generate_closes_each_kind_of_model_change() {
             .await
             .unwrap();
         assert!(report.is_success(), "{kind}: {report}");
+        let schema = tenant.schema();
+        if kind == "rename_table" {
+            client
+                .as_tokio_postgres()
+                .batch_execute(&format!(
+                    "INSERT INTO {schema}.customers (email, name) VALUES ('a@b.c', 'A'); \
+                     INSERT INTO {schema}.invoices (customer_id, amount_cents) \
+                     SELECT id, 1200 FROM {schema}.customers"
+                ))
+                .await
+                .unwrap();
+        }
         let report = migrator
             .run(&mut client, std::slice::from_ref(&tenant))
             .await
             .unwrap();
         assert!(report.is_success(), "{kind}: {report}\n{sql}");
+        if kind == "rename_table" {
+            // The rename kept the rows (drop and create would have lost them).
+            let row = client
+                .as_tokio_postgres()
+                .query_one(&format!("SELECT amount_cents FROM {schema}.bills"), &[])
+                .await
+                .unwrap();
+            assert_eq!(row.get::<_, i64>(0), 1200);
+        }
         let check = migrator
             .check(&mut client, &[tenant], Expected::Models(&models))
             .await

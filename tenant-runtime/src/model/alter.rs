@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use super::ddl::{column_definition, column_type, constraint_definition, identity_clause};
-use super::diff::Difference;
+use super::diff::{after_renames, renamed_tables, Difference};
 use super::inspect::{ConstraintKind, SchemaShape};
 use super::{ColumnDef, ConstraintDef, ModelInfo, ModelSet, TableConstraint};
 use crate::error::Result;
@@ -28,6 +28,7 @@ impl Difference {
         match self {
             MissingTable { .. } => "missing_table",
             ExtraTable { .. } => "extra_table",
+            RenamedTable { .. } => "renamed_table",
             MissingColumn { .. } => "missing_column",
             ExtraColumn { .. } => "extra_column",
             RenamedColumn { .. } => "renamed_column",
@@ -48,12 +49,16 @@ impl Difference {
         }
     }
 
-    /// The table the difference is about (`None` for enum types).
+    /// The table the difference is about (`None` for enum types; the model's name for a
+    /// renamed table).
     pub fn table(&self) -> Option<&str> {
         use Difference::*;
         match self {
             MissingTable { table }
             | ExtraTable { table }
+            | RenamedTable {
+                expected: table, ..
+            }
             | MissingColumn { table, .. }
             | ExtraColumn { table, .. }
             | RenamedColumn { table, .. }
@@ -93,11 +98,13 @@ pub(crate) struct AlterSql {
     pub(crate) unparsed: Vec<String>,
 }
 
-/// Phases of the file, in the order they run: what is dropped first frees names (a
+/// Phases of the file, in the order they run: tables renamed first (what follows names
+/// them by their new names), what is dropped next frees names (a
 /// constraint or index recreated under its name), enum types come before the tables using
 /// them, foreign keys after the keys they point at, tables dropped last.
 #[derive(Default)]
 struct Phases {
+    rename_tables: Vec<String>,
     drop_fks: Vec<String>,
     drop_constraints: Vec<String>,
     drop_indexes: Vec<String>,
@@ -138,9 +145,13 @@ pub(crate) fn alter_sql(
     let mut p = Phases::default();
     let mut out = AlterSql::default();
     let mut missing_tables = BTreeSet::new();
+    // What follows compares with the schema as its renamed tables will be (diff does too).
+    let differences = expected.diff(live);
+    let (live, renamed_objects) = after_renames(expected, live, &renamed_tables(expected, live));
+    let live = &live;
     let stmt = |t: &Template| format!("{t};");
 
-    for d in expected.diff(live) {
+    for d in differences {
         use Difference::*;
         match &d {
             MissingTable { table } => {
@@ -150,6 +161,45 @@ pub(crate) fn alter_sql(
                 "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
                 quote(table)
             )),
+            RenamedTable {
+                expected: new,
+                found: old,
+            } => {
+                let Some(m) = model(new) else {
+                    continue;
+                };
+                let choice = format!(
+                    "table {old:?} is gone from the models and {new:?} is new, with the same columns: written as a RENAME (keeps the rows); if {new:?} is a different table, delete the RENAME statements below and use the commented DROP TABLE and CREATE statements instead"
+                );
+                let mut sql = format!(
+                    "-- CHOICE: {choice}.\n{}",
+                    stmt(&alter(old).sql("RENAME TO ").ident(new).build())
+                );
+                for o in renamed_objects.iter().filter(|o| &o.table == new) {
+                    let rename = if o.index {
+                        let mut b = Template::builder();
+                        b.sql("ALTER INDEX ").table(Slot::Tenant, &o.old);
+                        b.sql(" RENAME TO ").ident(&o.new);
+                        b.build()
+                    } else {
+                        alter(new)
+                            .sql("RENAME CONSTRAINT ")
+                            .ident(&o.old)
+                            .sql(" TO ")
+                            .ident(&o.new)
+                            .build()
+                    };
+                    sql.push_str(&format!("\n{}", stmt(&rename)));
+                    // One entry of the phase, counted once below: the others are counted here.
+                    out.statements += 1;
+                }
+                sql.push_str(&format!("\n-- DROP TABLE {{tenant}}.{};", quote(old)));
+                for t in m.create_table() {
+                    sql.push_str(&format!("\n-- {}", stmt(&t)));
+                }
+                p.rename_tables.push(sql);
+                out.choices.push(choice);
+            }
             MissingColumn { table, column: c } => {
                 if let Some(def) = column(table, c) {
                     p.add_columns.push(add_column(table, &def));
@@ -253,11 +303,14 @@ pub(crate) fn alter_sql(
                 let mut b = alter(table);
                 b.sql("ALTER COLUMN ").ident(c);
                 if *expected_identity {
-                    let options = column(table, c).map(|d| d.identity_options).unwrap_or_default();
+                    let options = column(table, c)
+                        .map(|d| d.identity_options)
+                        .unwrap_or_default();
                     b.sql(" ADD ");
                     identity_clause(&mut b, options);
                     if options.start.is_some() || options.increment.is_some() {
-                        out.unparsed.push("ADD GENERATED ... AS IDENTITY (options)".into());
+                        out.unparsed
+                            .push("ADD GENERATED ... AS IDENTITY (options)".into());
                     }
                 } else {
                     b.sql(" DROP IDENTITY IF EXISTS");
@@ -338,6 +391,7 @@ pub(crate) fn alter_sql(
         out.body.push('\n');
     }
     for phase in [
+        p.rename_tables,
         p.drop_fks,
         p.drop_constraints,
         p.drop_indexes,
