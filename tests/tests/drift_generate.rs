@@ -154,6 +154,16 @@ struct Bill {
     note: Option<String>,
 }
 
+/// A table of its own, for models that drop both base tables (`invoices` references
+/// `customers`, so it has to go first).
+#[derive(Debug, Model)]
+#[tenant(table = "notes")]
+struct Note {
+    #[tenant(primary_key, identity)]
+    id: i64,
+    body: String,
+}
+
 fn base() -> ModelSet {
     ModelSet::new().with::<Customer>().with::<Invoice>()
 }
@@ -185,6 +195,14 @@ fn changes() -> Vec<(&'static str, ModelSet, &'static [&'static str])> {
                 r#"ALTER INDEX {tenant}."invoices_amount_cents_idx" RENAME TO "bills_amount_cents_idx";"#,
                 r#"-- DROP TABLE {tenant}."invoices";"#,
                 r#"-- CREATE TABLE IF NOT EXISTS {tenant}."bills""#,
+            ],
+        ),
+        (
+            "drop_related_tables",
+            ModelSet::new().with::<Note>(),
+            &[
+                r#"DROP TABLE {tenant}."invoices";"#,
+                r#"DROP TABLE {tenant}."customers";"#,
             ],
         ),
         (

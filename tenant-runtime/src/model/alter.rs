@@ -145,6 +145,7 @@ pub(crate) fn alter_sql(
     let mut p = Phases::default();
     let mut out = AlterSql::default();
     let mut missing_tables = BTreeSet::new();
+    let mut extra_tables = BTreeSet::new();
     // What follows compares with the schema as its renamed tables will be (diff does too).
     let differences = expected.diff(live);
     let (live, renamed_objects) = after_renames(expected, live, &renamed_tables(expected, live));
@@ -157,10 +158,9 @@ pub(crate) fn alter_sql(
             MissingTable { table } => {
                 missing_tables.insert(table.clone());
             }
-            ExtraTable { table } => p.drop_tables.push(format!(
-                "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
-                quote(table)
-            )),
+            ExtraTable { table } => {
+                extra_tables.insert(table.clone());
+            }
             RenamedTable {
                 expected: new,
                 found: old,
@@ -382,6 +382,7 @@ pub(crate) fn alter_sql(
             }
         }
     }
+    drop_tables(&mut p, live, &extra_tables);
     for m in order.iter().filter(|m| missing_tables.contains(m.table)) {
         for t in m.create_table() {
             p.create_tables.push(stmt(&t));
@@ -417,6 +418,89 @@ pub(crate) fn alter_sql(
         }
     }
     Ok(out)
+}
+
+/// `DROP TABLE` for each of `extra` (tables of `live` no model describes), each after the
+/// tables that reference it, so the file runs without `CASCADE` (which would drop what else
+/// depends on them unseen). Foreign keys that make a cycle among them are dropped first.
+fn drop_tables(p: &mut Phases, live: &SchemaShape, extra: &BTreeSet<String>) {
+    // Every foreign key from one table of `extra` to another: (table, constraint, target).
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for t in extra {
+        let Some(shape) = live.tables.get(t) else {
+            continue;
+        };
+        for (name, c) in &shape.constraints {
+            if let Some(r) = c.references.as_ref() {
+                if r.schema == live.schema && &r.table != t && extra.contains(&r.table) {
+                    keys.push((t, name, &r.table));
+                }
+            }
+        }
+    }
+    let mut left: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut order = Vec::with_capacity(left.len());
+    loop {
+        // The tables no remaining table references go now: referencing tables first.
+        let free: Vec<&str> = left
+            .iter()
+            .copied()
+            .filter(|t| {
+                !keys
+                    .iter()
+                    .any(|(from, _, to)| to == t && left.contains(from))
+            })
+            .collect();
+        if !free.is_empty() {
+            left.retain(|t| !free.contains(t));
+            order.extend(free);
+            continue;
+        }
+        if left.is_empty() {
+            break;
+        }
+        // Only cycles are left (and tables they reference): the keys within a cycle (from t
+        // to a table that leads back to t) are dropped first, in the drop_fks phase.
+        let reaches = |from: &str, to: &str| {
+            let mut seen: Vec<&str> = vec![from];
+            let mut stack = vec![from];
+            while let Some(t) = stack.pop() {
+                for &(_, _, next) in keys.iter().filter(|(f, _, _)| *f == t) {
+                    if next == to {
+                        return true;
+                    }
+                    if left.contains(&next) && !seen.contains(&next) {
+                        seen.push(next);
+                        stack.push(next);
+                    }
+                }
+            }
+            false
+        };
+        let (cyclic, rest): (Vec<_>, Vec<_>) = keys
+            .iter()
+            .copied()
+            .partition(|(from, _, to)| left.contains(from) && reaches(to, from));
+        for (from, name, to) in &cyclic {
+            p.drop_fks.push(format!(
+                "-- Tables {from:?} and {to:?} are in no model and reference each other: this foreign key goes before them.\n{};",
+                alter(from).sql("DROP CONSTRAINT ").ident(name).build()
+            ));
+        }
+        if cyclic.is_empty() {
+            // Not reached (a table left over is on a cycle or referenced from one); kept so
+            // the loop ends whatever the shape.
+            order.append(&mut left);
+            break;
+        }
+        keys = rest;
+    }
+    for table in order {
+        p.drop_tables.push(format!(
+            "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
+            quote(table)
+        ));
+    }
 }
 
 /// `ALTER TABLE {tenant}."table" `.
@@ -558,6 +642,62 @@ mod tests {
         let create = body.find("CREATE TYPE").unwrap();
         let drop = body.find("DROP TYPE").unwrap();
         assert!(create < drop);
+    }
+
+    /// A live table `name` whose foreign keys point at `targets` (in the same schema).
+    fn table_with_fks(name: &str, targets: &[&str]) -> (String, super::super::TableShape) {
+        use super::super::{ConstraintShape, Reference};
+        let mut t = super::super::TableShape::default();
+        for target in targets {
+            t.constraints.insert(
+                format!("{name}_{target}_fkey"),
+                ConstraintShape {
+                    kind: ConstraintKind::ForeignKey,
+                    columns: vec![format!("{target}_id")],
+                    references: Some(Reference {
+                        schema: "s".into(),
+                        table: (*target).into(),
+                        columns: vec!["id".into()],
+                        on_delete: super::super::FkAction::NoAction,
+                        on_update: super::super::FkAction::NoAction,
+                    }),
+                    definition: None,
+                },
+            );
+        }
+        (name.to_owned(), t)
+    }
+
+    #[test]
+    fn extra_tables_are_dropped_referencing_first_and_a_cycle_loses_its_keys_first() {
+        let mut live = shape(&[]);
+        live.schema = "s".into();
+        live.tables.extend([
+            table_with_fks("a", &[]),
+            table_with_fks("b", &["a"]),
+            table_with_fks("c", &["b", "a"]),
+            // x and y reference each other: no order drops them without dropping a key.
+            table_with_fks("x", &["y"]),
+            table_with_fks("y", &["x", "a"]),
+        ]);
+        let alter = alter_sql(&ModelSet::new(), &shape(&[]), &live).unwrap();
+        let body = &alter.body;
+        let at = |needle: &str| {
+            body.find(needle)
+                .unwrap_or_else(|| panic!("no {needle:?} in\n{body}"))
+        };
+        let drop = |t: &str| at(&format!("DROP TABLE {{tenant}}.\"{t}\";"));
+        assert!(drop("c") < drop("b") && drop("b") < drop("a"), "{body}");
+        assert!(drop("y") < drop("a"), "{body}");
+        let x_key = at(r#"ALTER TABLE {tenant}."x" DROP CONSTRAINT "x_y_fkey";"#);
+        let y_key = at(r#"ALTER TABLE {tenant}."y" DROP CONSTRAINT "y_x_fkey";"#);
+        assert!(
+            x_key < drop("x") && y_key < drop("x") && y_key < drop("y"),
+            "{body}"
+        );
+        // The key into a table outside the cycle goes with its table.
+        assert!(!body.contains(r#"DROP CONSTRAINT "y_a_fkey""#), "{body}");
+        assert_eq!(alter.statements, 7, "{body}");
     }
 
     #[test]
