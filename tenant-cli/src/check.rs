@@ -6,6 +6,7 @@
 //! or, in its test suite, `tenant_testing::assert_migrations_build`.
 
 use serde::Serialize;
+use tenant_runtime::lifecycle::applied_by_newer_build;
 use tenant_runtime::lifecycle::{Connections, DriftReport, DriftState, Expected};
 use tenant_runtime::{Migrator, Registry};
 
@@ -26,18 +27,21 @@ The JSON shape (fields may be added, none is removed or changes meaning):
    \"migrations\": {\"dir\": \"migrations\", \"latest_version\": null | 3},
    \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\",
                 \"state\": \"clean\" | \"drifted\" | \"failed\",
-                \"version\": null | 2, \"pending\": [3],
+                \"version\": null | 2, \"pending\": [3], \"unknown_applied\": [4],
                 \"differences\": [{\"kind\": \"missing_column\", \"table\": null | \"invoices\",
                                  \"message\": \"table \\\"invoices\\\" has no column \\\"note\\\"\"}],
                 \"error\": null | \"why the schema could not be checked\"}],
-   \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0}}
+   \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0,
+               \"ahead\": 0}}
 \"version\" is the highest applied migration (null: none); \"pending\" lists the versions not
-applied; \"kind\" is one of missing_table, extra_table, renamed_table, missing_column,
-extra_column, renamed_column, type_mismatch, nullability_mismatch, default_mismatch,
-identity_mismatch, missing_constraint, extra_constraint, constraint_mismatch, missing_index, extra_index,
-index_mismatch, missing_enum, extra_enum, missing_enum_label, extra_enum_label.
-A tenant is clean when it has no pending migration and no difference. Tenants are in
-registry-key order.";
+applied; \"unknown_applied\" lists versions applied that these migrations do not have (a
+newer build migrated the tenant; \"ahead\" counts such tenants); \"kind\" is one of
+missing_table, extra_table, renamed_table, missing_column, extra_column, renamed_column,
+type_mismatch, nullability_mismatch, default_mismatch, identity_mismatch, missing_constraint,
+extra_constraint, constraint_mismatch, missing_index, extra_index, index_mismatch,
+missing_enum, extra_enum, missing_enum_label, extra_enum_label.
+A tenant is clean when it has no pending or unknown migration and no difference. Tenants
+are in registry-key order.";
 
 #[derive(Serialize)]
 struct CheckJson<'a> {
@@ -63,6 +67,8 @@ struct CheckedTenant {
     pending: Vec<u64>,
     differences: Vec<DifferenceJson>,
     error: Option<String>,
+    // Versions applied by a newer build (TenantDrift::unknown_applied).
+    unknown_applied: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -79,6 +85,8 @@ struct Summary {
     drifted: usize,
     behind: usize,
     failed: usize,
+    // Tenants with versions applied by a newer build.
+    ahead: usize,
 }
 
 pub async fn check(url: &str, registry: &Registry, args: CheckArgs) -> Result<(), Failure> {
@@ -140,6 +148,7 @@ fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
             pending: t.pending.clone(),
             differences: Vec::new(),
             error: None,
+            unknown_applied: t.unknown_applied.clone(),
         };
         match &t.state {
             DriftState::Clean => {}
@@ -174,6 +183,10 @@ fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
         if t.is_clean() {
             summary.clean += 1;
         }
+        // Versions applied by a newer build.
+        if !t.unknown_applied.is_empty() {
+            summary.ahead += 1;
+        }
         out.push(line);
     }
     (out, summary)
@@ -183,7 +196,7 @@ fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary
     // Clean tenants are the quiet majority: only the others get lines.
     for t in tenants
         .iter()
-        .filter(|t| t.state != "clean" || !t.pending.is_empty())
+        .filter(|t| t.state != "clean" || !t.pending.is_empty() || !t.unknown_applied.is_empty())
     {
         let version = t.version.map_or("none".to_owned(), |v| v.to_string());
         let mut head = format!(
@@ -194,6 +207,10 @@ fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary
         if !t.pending.is_empty() {
             let pending: Vec<String> = t.pending.iter().map(u64::to_string).collect();
             head.push_str(&format!(", lacks {}", pending.join(", ")));
+        }
+        // Versions applied by a newer build.
+        if !t.unknown_applied.is_empty() {
+            head.push_str(&format!(", {}", applied_by_newer_build(&t.unknown_applied)));
         }
         match (&t.error, t.differences.len()) {
             (Some(e), _) => println!("{head}: FAILED: {e}"),
@@ -207,7 +224,7 @@ fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary
         }
     }
     println!(
-        "{} tenant(s) checked against migrations up to {} in {:.1?}: {} clean, {} drifted, {} behind, {} failed",
+        "{} tenant(s) checked against migrations up to {} in {:.1?}: {} clean, {} drifted, {} behind, {} ahead, {} failed",
         summary.checked,
         report
             .latest_version
@@ -216,6 +233,7 @@ fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary
         summary.clean,
         summary.drifted,
         summary.behind,
+        summary.ahead,
         summary.failed
     );
 }

@@ -33,7 +33,7 @@ pub use registry::{RefusedRegistryRow, Registry, RegistryEntry, RegistryRefresh,
 
 // The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
 mod check;
-pub use check::{DriftReport, DriftState, Expected, TenantDrift};
+pub use check::{applied_by_newer_build, DriftReport, DriftState, Expected, TenantDrift};
 pub(crate) use migrate::apply_all_in;
 // Autogenerate (`Migrator::generate`, `Migrator::diff_models`).
 mod generate;
