@@ -469,6 +469,21 @@ pub enum LifecycleError {
     /// An operation over many tenants was given no connection to run on.
     #[error("no connection to run on; pass at least one client")]
     NoConnection,
+    /// Every job connection of a run over many tenants was lost (and none could be
+    /// replaced) before this tenant's turn: it was not started, nothing was done to it. The
+    /// tenants that finished are done; rerun to finish the others.
+    ///
+    /// ```
+    /// use tenant_runtime::error::LifecycleError;
+    /// let e = LifecycleError::ConnectionsLost { not_started: 37 };
+    /// assert!(e.to_string().starts_with("every job connection was lost"));
+    /// assert!(e.to_string().contains("37 tenant(s) were not started"));
+    /// ```
+    #[error("every job connection was lost (and none could be replaced) before this tenant's turn; {not_started} tenant(s) were not started, nothing was done to them; check the server and rerun to finish them (the tenants that finished are done)")]
+    ConnectionsLost {
+        /// How many tenants of the run were not started.
+        not_started: usize,
+    },
 }
 
 /// A migration run, or a set of migration files, failed ([`Error::Migrate`]).

@@ -318,6 +318,13 @@ impl Migrator<'_> {
         };
         let never = AtomicBool::new(false);
         let results = run_jobs(clients, &batches, &never, &job, &|_, _| {}, reconnect).await;
+        // Counted in batches; the error is about tenants.
+        let lost = results
+            .iter()
+            .zip(&batches)
+            .filter(|(r, _)| r.is_none())
+            .map(|(_, b)| b.len())
+            .sum();
         let mut lines = Vec::with_capacity(tenants.len());
         for (batch, result) in batches.iter().zip(results) {
             match result {
@@ -327,7 +334,9 @@ impl Migrator<'_> {
                     version: None,
                     pending: Vec::new(),
                     unknown_applied: Vec::new(),
-                    state: DriftState::Failed(LifecycleError::NoConnection.into()),
+                    state: DriftState::Failed(
+                        LifecycleError::ConnectionsLost { not_started: lost }.into(),
+                    ),
                 })),
             }
         }

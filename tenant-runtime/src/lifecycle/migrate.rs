@@ -18,7 +18,7 @@ use crate::exec::Executor;
 use crate::exec::PgRef;
 use crate::lifecycle::lock_schema;
 use crate::lifecycle::Registry;
-use crate::lifecycle::{run_jobs, Connections, Job};
+use crate::lifecycle::{not_started, run_jobs, Connections, Job};
 use crate::model::ddl::run_statements;
 use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
 
@@ -994,6 +994,7 @@ impl<'m> Migrator<'m> {
         let never = AtomicBool::new(false);
         let job = HistoryJob(self);
         let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}, reconnect).await;
+        let why = not_started(clients.len(), &results);
         Ok(results
             .into_iter()
             .zip(tenants)
@@ -1002,7 +1003,7 @@ impl<'m> Migrator<'m> {
                     tenant: tenant.clone(),
                     applied: Vec::new(),
                     pending: Vec::new(),
-                    error: Some(Error::Lifecycle(LifecycleError::NoConnection)),
+                    error: Some(why()),
                 })
             })
             .collect())
@@ -1131,18 +1132,19 @@ impl<'m> Migrator<'m> {
         };
         let results = run_jobs(clients, tenants, &stop, self, &on_done, reconnect).await;
         let stopped = stop.load(Ordering::Relaxed);
+        let why = not_started(clients.len(), &results);
         let tenants = results
             .into_iter()
             .zip(tenants)
             .map(|(result, tenant)| {
                 result.unwrap_or_else(|| TenantReport {
                     tenant: tenant.clone(),
-                    // Not started: after a fail-fast stop, or because every connection was
-                    // lost (and none could be replaced) before its turn.
+                    // Not started: after a fail-fast stop (or with no client), or because
+                    // every connection was lost (and none could be replaced) before its turn.
                     outcome: if stopped || clients.is_empty() {
                         Outcome::NotRun
                     } else {
-                        Outcome::Failed(Error::Lifecycle(LifecycleError::NoConnection))
+                        Outcome::Failed(why())
                     },
                     version_before: None,
                     elapsed: Duration::ZERO,

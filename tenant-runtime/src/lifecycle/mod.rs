@@ -15,7 +15,7 @@ mod provision;
 mod registry;
 
 pub use jobs::{connect_many, Connections};
-pub(crate) use jobs::{run_jobs, Job};
+pub(crate) use jobs::{not_started, run_jobs, Job};
 pub use migrate::{AppliedMigration, TenantHistory};
 pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
