@@ -49,7 +49,8 @@ pub struct GeneratedMigration {
     /// What the differences between the migrations and the models are (what the file closes).
     pub differences: Vec<Difference>,
     /// Decisions the generator could not take from the catalog, each written in the file as
-    /// a commented alternative (a column renamed, or dropped and another added): read them.
+    /// a commented alternative (a column or a table renamed, or dropped and another added):
+    /// read them.
     pub choices: Vec<String>,
     /// Differences no statement can close (an enum label PostgreSQL cannot drop), each a
     /// comment in the file; and, when the file holds a statement the checks' SQL parser does
@@ -154,9 +155,10 @@ impl Migrator<'_> {
     /// The file uses `{tenant}` and named-slot placeholders, never a schema name, and
     /// passes the checks of [`embed_migrations!`](crate::embed_migrations) (with the feature
     /// `migrations-dir` it is checked here by the same rules before it is returned). What the
-    /// catalog cannot tell (a column renamed, or dropped and another added) is written as
-    /// the rename, with the drop and add commented below it, and listed in
-    /// [`choices`](GeneratedMigration::choices). `name` must be `[a-z0-9_]+`
+    /// catalog cannot tell (a column or a table renamed, or dropped and another added) is
+    /// written as the rename, with the drop and add (or create) commented below it, and
+    /// listed in [`choices`](GeneratedMigration::choices). Tables no model describes are
+    /// dropped after the tables that reference them. `name` must be `[a-z0-9_]+`
     /// ([`MigrateError::Invalid`] otherwise).
     ///
     /// ```no_run

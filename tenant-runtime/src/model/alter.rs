@@ -1,8 +1,8 @@
 //! The SQL that closes the gap [`SchemaShape::diff`] reports between a schema and the models:
 //! what autogenerate ([`Migrator::generate`](crate::Migrator::generate)) writes into a
 //! migration file. Every schema in it is a slot placeholder (`{tenant}`, `{shared}`), never a
-//! schema name; what cannot be decided from the catalog (a column renamed, or dropped and
-//! another added) is written as a commented choice.
+//! schema name; what cannot be decided from the catalog (a column or a table renamed, or
+//! dropped and another added) is written as a commented choice.
 
 use std::collections::BTreeSet;
 

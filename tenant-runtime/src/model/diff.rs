@@ -314,7 +314,9 @@ impl SchemaShape {
     /// columns, constraints, indexes, enum types and labels, and columns, constraints and
     /// indexes that differ. Empty when the live schema is what the models create. Column
     /// order is not compared; constraint and index definitions are compared by kind, columns
-    /// and target, not by text. Sorted by table, then kind of object.
+    /// and target, not by text. Sorted by table, then kind of object. A missing table and
+    /// an extra one with the same columns are one [`Difference::RenamedTable`] (and a
+    /// missing column and an extra one of the same type one [`Difference::RenamedColumn`]).
     ///
     /// ```
     /// use tenant_runtime::model::{Difference, SchemaShape};
