@@ -1,14 +1,15 @@
-//! `tenant check`: every active tenant's schema against what the migrations build.
+//! `tenant check`: every active tenant's schema against the application's models, in a
+//! binary built with them (`Expected::Models`), else against what the migrations build.
 //!
-//! The binary has no Rust models, so the reference is the migrations directory, applied to a
-//! scratch schema inside a transaction that is rolled back (`Expected::Migrations`); an
-//! application checks against its models with `Migrator::check(.., Expected::Models(..))`
-//! or, in its test suite, `tenant_testing::assert_migrations_build`.
+//! The stock binary has no Rust models, so its reference is the migrations directory, applied
+//! to a scratch schema inside a transaction that is rolled back (`Expected::Migrations`); in
+//! its test suite an application keeps the two equal with
+//! `tenant_testing::assert_migrations_build`.
 
 use serde::Serialize;
 use tenant_runtime::lifecycle::applied_by_newer_build;
 use tenant_runtime::lifecycle::{Connections, DriftReport, DriftState, Expected};
-use tenant_runtime::{Migrator, Registry};
+use tenant_runtime::{Migrator, ModelSet, Registry};
 
 use crate::cli::{CheckArgs, Format};
 use crate::commands::{connect, load_migrations, select_tenants};
@@ -23,7 +24,7 @@ Output format: text (the tenants that differ, then a summary) or json (one JSON 
 
 The JSON shape (fields may be added, none is removed or changes meaning):
   {\"registry\": \"tenant_registry\",
-   \"against\": \"migrations\",
+   \"against\": \"models\" | \"migrations\",
    \"migrations\": {\"dir\": \"migrations\", \"latest_version\": null | 3},
    \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\",
                 \"state\": \"clean\" | \"drifted\" | \"failed\",
@@ -33,13 +34,15 @@ The JSON shape (fields may be added, none is removed or changes meaning):
                 \"error\": null | \"why the schema could not be checked\"}],
    \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0,
                \"ahead\": 0}}
-\"version\" is the highest applied migration (null: none); \"pending\" lists the versions not
-applied; \"unknown_applied\" lists versions applied that these migrations do not have (a
-newer build migrated the tenant; \"ahead\" counts such tenants); \"kind\" is one of
-missing_table, extra_table, renamed_table, missing_column, extra_column, renamed_column,
-type_mismatch, nullability_mismatch, default_mismatch, identity_mismatch, missing_constraint,
-extra_constraint, constraint_mismatch, missing_index, extra_index, index_mismatch,
-missing_enum, extra_enum, missing_enum_label, extra_enum_label.
+\"against\" is \"models\" in a `tenant` binary built with the application's models, else
+\"migrations\" (what the migrations directory builds). \"version\" is the highest applied
+migration (null: none); \"pending\" lists the versions not applied; \"unknown_applied\" lists
+versions applied that these migrations do not have (a newer build migrated the tenant;
+\"ahead\" counts such tenants); \"kind\" is one of missing_table, extra_table, renamed_table,
+missing_column, extra_column, renamed_column, type_mismatch, nullability_mismatch,
+default_mismatch, identity_mismatch, missing_constraint, extra_constraint,
+constraint_mismatch, missing_index, extra_index, index_mismatch, missing_enum, extra_enum,
+missing_enum_label, extra_enum_label.
 A tenant is clean when it has no pending or unknown migration and no difference. Tenants
 are in registry-key order.";
 
@@ -89,7 +92,16 @@ struct Summary {
     ahead: usize,
 }
 
-pub async fn check(url: &str, registry: &Registry, args: CheckArgs) -> Result<(), Failure> {
+pub async fn check(
+    url: &str,
+    registry: &Registry,
+    args: CheckArgs,
+    models: Option<&ModelSet>,
+) -> Result<(), Failure> {
+    let (expected, against) = match models {
+        Some(models) => (Expected::Models(models), "models"),
+        None => (Expected::Migrations, "migrations"),
+    };
     let (migrations, map) = load_migrations(&args.migrations)?;
     let client = connect(url).await?;
     // A registry row the library refuses is warned of and skipped; the run then exits 1.
@@ -104,17 +116,13 @@ pub async fn check(url: &str, registry: &Registry, args: CheckArgs) -> Result<()
     }
     let report = Migrator::new(&migrations)
         .with_schema_map(map)
-        .check(
-            Connections::from(&mut clients),
-            &tenants,
-            Expected::Migrations,
-        )
+        .check(Connections::from(&mut clients), &tenants, expected)
         .await?;
     let (tenants, summary) = lines(&report);
     if args.format == Format::Json {
         print_json(&CheckJson {
             registry: registry.schema().as_str(),
-            against: "migrations",
+            against,
             migrations: MigrationsJson {
                 dir: args.migrations.dir().display().to_string(),
                 latest_version: migrations.latest_version(),
@@ -124,7 +132,7 @@ pub async fn check(url: &str, registry: &Registry, args: CheckArgs) -> Result<()
         })
         .map_err(|e| Failure::Refused(format!("cannot write the output: {e}")))?;
     } else {
-        print_text(&report, &tenants, &summary);
+        print_text(&report, &tenants, &summary, models.is_some());
     }
     if report.is_clean() && skipped == 0 {
         Ok(())
@@ -192,7 +200,18 @@ fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
     (out, summary)
 }
 
-fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary) {
+/// `against_models`: the binary was built with the application's models.
+fn print_text(
+    report: &DriftReport,
+    tenants: &[CheckedTenant],
+    summary: &Summary,
+    against_models: bool,
+) {
+    let reference = if against_models {
+        "the models"
+    } else {
+        "what the migrations build"
+    };
     // Clean tenants are the quiet majority: only the others get lines.
     for t in tenants
         .iter()
@@ -216,19 +235,24 @@ fn print_text(report: &DriftReport, tenants: &[CheckedTenant], summary: &Summary
             (Some(e), _) => println!("{head}: FAILED: {e}"),
             (None, 0) => println!("{head}"),
             (None, n) => {
-                println!("{head}: {n} difference(s) from what the migrations build");
+                println!("{head}: {n} difference(s) from {reference}");
                 for d in &t.differences {
                     println!("  {}", escaped(&d.message));
                 }
             }
         }
     }
+    let latest = report
+        .latest_version
+        .map_or("none".to_owned(), |v| v.to_string());
+    let reference = if against_models {
+        format!("the models (migrations up to {latest})")
+    } else {
+        format!("migrations up to {latest}")
+    };
     println!(
-        "{} tenant(s) checked against migrations up to {} in {:.1?}: {} clean, {} drifted, {} behind, {} ahead, {} failed",
+        "{} tenant(s) checked against {reference} in {:.1?}: {} clean, {} drifted, {} behind, {} ahead, {} failed",
         summary.checked,
-        report
-            .latest_version
-            .map_or("none".to_owned(), |v| v.to_string()),
         report.elapsed,
         summary.clean,
         summary.drifted,

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Exit codes, shown in `--help` and in the README's CLI section.
 pub const EXIT_CODES: &str = "\
@@ -11,7 +11,7 @@ Exit codes:
   0  success
   1  a tenant operation was refused or failed, or some tenants failed to migrate
   2  usage or configuration error: bad arguments, invalid names, invalid migration files,
-     no database URL, registry not installed
+     no database URL, registry not installed, `migrate generate` in a binary without models
   3  the database could not be reached";
 
 /// The directory of migration files when neither `--migrations` nor `TENANT_MIGRATIONS` names one.
@@ -40,10 +40,24 @@ pub struct Cli {
 
 impl Cli {
     /// Parses the command line, then fills what it left out from the environment.
-    pub fn parse_with_env() -> Cli {
-        let mut cli = Cli::parse();
+    /// `with_models`: the binary was built with the application's models, so `--help` says
+    /// that `check` compares with them.
+    pub fn parse_with_env(with_models: bool) -> Cli {
+        let matches = Cli::command_for(with_models).get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         cli.apply_env(|name| std::env::var(name).ok());
         cli
+    }
+
+    /// The clap command, its `check` help worded for a binary with or without models.
+    pub fn command_for(with_models: bool) -> clap::Command {
+        let command = Cli::command();
+        if !with_models {
+            return command;
+        }
+        command.mut_subcommand("check", |check| {
+            check.about(CHECK_AGAINST_MODELS).long_about(None)
+        })
     }
 
     /// Fills each option the command line left out from its environment variable (`env`
@@ -102,8 +116,14 @@ pub enum Command {
     Status(StatusArgs),
     /// Check every active tenant's schema against what the migrations build: the applied
     /// version, the migrations it lacks, every difference. Exit 1 when any tenant differs.
+    /// (A `tenant` binary built with the application's models checks against the models.)
     Check(CheckArgs),
 }
+
+/// The `about` of `check` in a binary built with the application's models.
+const CHECK_AGAINST_MODELS: &str = "\
+Check every active tenant's schema against this binary's models: the applied version, the \
+migrations it lacks, every difference from the models. Exit 1 when any tenant differs.";
 
 /// How `tenants list` and `status` print their results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -327,6 +347,7 @@ impl MigrateArgs {
         match &mut self.command {
             Some(MigrateCommand::History(a) | MigrateCommand::Current(a)) => &mut a.migrations,
             Some(MigrateCommand::Stamp(a)) => &mut a.migrations,
+            Some(MigrateCommand::Generate(a)) => &mut a.migrations,
             None => &mut self.migrations,
         }
     }
@@ -342,6 +363,47 @@ pub enum MigrateCommand {
     /// Record the migrations up to VERSION as applied without running them (adopt schemas
     /// built by hand); recorded versions above it are forgotten.
     Stamp(StampArgs),
+    /// Write the next migration file: the SQL that turns what the existing migrations build
+    /// into the application's models (only in a `tenant` binary the application builds with
+    /// its models; see the README's migration workflow).
+    #[command(long_about = GENERATE_LONG)]
+    Generate(GenerateArgs),
+}
+
+/// `--help` of `migrate generate`.
+const GENERATE_LONG: &str = "\
+Write the next migration file: the SQL that turns what the existing migrations build into the \
+application's models.
+
+The existing migrations are applied to a scratch schema inside a transaction that is rolled \
+back (nothing is left in the database), the result is compared with the models, and the file \
+<next version>_<NAME>.sql is written into the migrations directory (created if missing: the \
+first migration), never over an existing file. It prints the file's path, the differences it \
+closes, and every CHOICE the file leaves to you (a column renamed, or dropped and another \
+added): review the file, then apply it with `tenant migrate --all`. When the migrations \
+already build the models it writes nothing and says so (exit 0).
+
+Only a `tenant` binary built with the application's models can generate (a src/bin/tenant.rs \
+calling tenant_cli::App::new().with_models(..).main(); see the README's migration workflow): \
+the stock binary exits with 2.";
+
+/// Arguments of `migrate generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Name of the migration, `[a-z0-9_]+` (e.g. add_due_days): the file is
+    /// `<next version>_<NAME>.sql`.
+    #[arg(value_parser = parse_migration_name)]
+    pub name: String,
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
+/// A migration name: what may follow `<version>_` in a migration file name (the rule of
+/// `tenant-sql`, which the files are checked by).
+pub fn parse_migration_name(s: &str) -> Result<String, String> {
+    tenant_sql::parse_file_name(&format!("1_{s}.sql"))
+        .map(|(_, name, _)| name)
+        .map_err(|problem| format!("{problem} (the file is <next version>_<NAME>.sql)"))
 }
 
 /// Arguments of `migrate history` and `migrate current`.
@@ -601,7 +663,43 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        use clap::CommandFactory;
         Cli::command().debug_assert();
+        Cli::command_for(true).debug_assert();
+    }
+
+    #[test]
+    fn with_models_check_s_help_names_the_models_and_generate_parses() {
+        let about = |with_models| {
+            Cli::command_for(with_models)
+                .find_subcommand("check")
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            about(true).contains("against this binary's models"),
+            "{}",
+            about(true)
+        );
+        assert!(about(false).contains("against what the migrations build"));
+        let cli = Cli::parse_from([
+            "tenant",
+            "migrate",
+            "generate",
+            "add_x",
+            "--migrations",
+            "m",
+        ]);
+        let Command::Migrate(MigrateArgs {
+            command: Some(MigrateCommand::Generate(generate)),
+            ..
+        }) = &cli.command
+        else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(generate.name, "add_x");
+        assert_eq!(generate.migrations.dir(), Path::new("m"));
+        assert!(parse_migration_name("Add-X").is_err());
+        assert!(parse_migration_name("").is_err());
     }
 }

@@ -20,12 +20,17 @@ use crate::show::{escaped, print_json, print_table, rfc3339, utc};
 use crate::wording::{operator_message, outcome};
 use crate::Failure;
 
-pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let Some(url) = cli.database_url.as_deref() else {
-        return Err(Failure::Usage(
-            "no database URL: pass --database-url or set DATABASE_URL".into(),
-        ));
-    };
+/// Runs the command; `models`: the application's, when the binary was built with them.
+pub async fn run(cli: Cli, models: Option<&ModelSet>) -> Result<(), Failure> {
+    if let Command::Migrate(MigrateArgs {
+        command: Some(MigrateCommand::Generate(args)),
+        ..
+    }) = &cli.command
+    {
+        // No registry involved; and without models there is nothing to connect for.
+        return crate::generate::generate(cli.database_url.as_deref(), args, models).await;
+    }
+    let url = database_url(cli.database_url.as_deref())?;
     let registry = Registry::new(cli.registry()).map_err(|e| {
         Failure::Usage(format!(
             "invalid --registry {:?}: {}",
@@ -34,11 +39,18 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         ))
     })?;
     match cli.command {
-        Command::Tenants(command) => tenants(url, registry, command).await,
-        Command::Migrate(args) => migrate(url, &registry, args).await,
+        Command::Tenants(command) => tenants(url, registry, command, models).await,
+        Command::Migrate(args) => migrate(url, &registry, args, models).await,
         Command::Status(args) => status(url, &registry, args).await,
-        Command::Check(args) => crate::check::check(url, &registry, args).await,
+        Command::Check(args) => crate::check::check(url, &registry, args, models).await,
     }
+}
+
+/// The database URL (`--database-url`, `DATABASE_URL`), required.
+pub fn database_url(url: Option<&str>) -> Result<&str, Failure> {
+    url.ok_or_else(|| {
+        Failure::Usage("no database URL: pass --database-url or set DATABASE_URL".into())
+    })
 }
 
 pub async fn connect(url: &str) -> Result<Client, Failure> {
@@ -47,7 +59,12 @@ pub async fn connect(url: &str) -> Result<Client, Failure> {
         .map_err(|e| Failure::Unreachable(format!("cannot connect to the database: {e}")))
 }
 
-async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Result<(), Failure> {
+async fn tenants(
+    url: &str,
+    registry: Registry,
+    command: TenantsCommand,
+    models: Option<&ModelSet>,
+) -> Result<(), Failure> {
     let mut client = connect(url).await?;
     let provisioner = Provisioner::new(ModelSet::new())?.with_registry(registry);
     match command {
@@ -73,6 +90,18 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
             } else {
                 None
             };
+            // Without migrations, a binary built with the application's models builds the
+            // tenant's tables from them (the stock binary makes an empty schema).
+            let from_models = match (&loaded, models) {
+                (None, Some(models)) => Some(models),
+                _ => None,
+            };
+            let provisioner = match from_models {
+                Some(models) => {
+                    Provisioner::new(models.clone())?.with_registry(provisioner.registry().clone())
+                }
+                None => provisioner,
+            };
             let provisioner = match grant_to {
                 Some(role) => provisioner.grant_to(&role)?,
                 None => provisioner,
@@ -94,6 +123,12 @@ async fn tenants(url: &str, registry: Registry, command: TenantsCommand) -> Resu
                 escaped(&key),
                 escaped(&schema)
             );
+            if from_models.is_some() && !existed {
+                println!(
+                    "{}: tables built from the models (no migrations directory)",
+                    tenant_label(&tenant)
+                );
+            }
             match loaded {
                 Some((migrations, _)) if !existed && !migrations.is_empty() => {
                     let versions: Vec<String> =
@@ -492,6 +527,14 @@ pub fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap),
             dir.display()
         )));
     }
+    let (map, slots) = slot_map(args)?;
+    let migrations = Migrations::from_dir(dir, &slots)
+        .map_err(|e| Failure::Usage(format!("in {}: {}", dir.display(), operator_message(&e))))?;
+    Ok((migrations, map))
+}
+
+/// The schema map of the `--slot NAME=SCHEMA` options, and the slot names they declare.
+pub fn slot_map(args: &MigrationsArgs) -> Result<(SchemaMap, Vec<&'static str>), Failure> {
     let mut map = SchemaMap::new();
     let mut slots: Vec<&'static str> = Vec::new();
     for (name, schema) in &args.slots {
@@ -501,9 +544,7 @@ pub fn load_migrations(args: &MigrationsArgs) -> Result<(Migrations, SchemaMap),
         // Slot names are `&'static` in templates; a handful of strings, once per process.
         slots.push(Box::leak(name.clone().into_boxed_str()));
     }
-    let migrations = Migrations::from_dir(dir, &slots)
-        .map_err(|e| Failure::Usage(format!("in {}: {}", dir.display(), operator_message(&e))))?;
-    Ok((migrations, map))
+    Ok((map, slots))
 }
 
 /// The active tenants to work on: all of the registry's, or the ones named; and how many
@@ -581,11 +622,20 @@ async fn run_migrator(
     Ok(report)
 }
 
-async fn migrate(url: &str, registry: &Registry, args: MigrateArgs) -> Result<(), Failure> {
+async fn migrate(
+    url: &str,
+    registry: &Registry,
+    args: MigrateArgs,
+    models: Option<&ModelSet>,
+) -> Result<(), Failure> {
     match args.command {
         Some(MigrateCommand::History(a)) => return versions(url, registry, a, true).await,
         Some(MigrateCommand::Current(a)) => return versions(url, registry, a, false).await,
         Some(MigrateCommand::Stamp(a)) => return stamp(url, registry, a).await,
+        // `run` dispatches it first (it needs no registry, and models before a URL).
+        Some(MigrateCommand::Generate(a)) => {
+            return crate::generate::generate(Some(url), &a, models).await
+        }
         None => {}
     }
     let (migrations, map) = load_migrations(&args.migrations)?;
