@@ -192,6 +192,12 @@ impl Migrator<'_> {
             problems: vec![format!("{file_name}: {problem}")],
         })?;
         let (differences, expected, live) = self.built_and_expected(client, models).await?;
+        // Enum column types and defaults name the scratch schema: what is returned (and
+        // written in the file's header) says `{tenant}`, as the file's statements do.
+        let differences: Vec<Difference> = differences
+            .into_iter()
+            .map(|d| without_schema(d, &live.schema))
+            .collect();
         if differences.is_empty() {
             return Ok(None);
         }
@@ -207,9 +213,7 @@ impl Migrator<'_> {
             migrations.latest_version().map_or("none".to_owned(), |v| v.to_string())
         );
         for d in &differences {
-            // The scratch schema appears in enum column types: the file names no schema.
-            let line = one_line(&d.to_string()).replace(&live.schema, "{tenant}");
-            sql.push_str(&format!("--   {line}\n"));
+            sql.push_str(&format!("--   {}\n", one_line(&d.to_string())));
         }
         if !alter.unparsed.is_empty() {
             // Valid PostgreSQL the checker's parser does not know: the marker makes
@@ -255,6 +259,38 @@ impl Migrator<'_> {
                 }))
                 .collect(),
         }))
+    }
+}
+
+/// `d` with `schema` (the scratch schema) named `{tenant}` in the column types and defaults
+/// it quotes: the only parts of a difference where the catalog names a schema (an enum
+/// type's owner); constraint and index definitions are rewritten before the diff.
+fn without_schema(d: Difference, schema: &str) -> Difference {
+    let placeholder = |text: String| text.replace(schema, "{tenant}");
+    match d {
+        Difference::TypeMismatch {
+            table,
+            column,
+            expected,
+            found,
+        } => Difference::TypeMismatch {
+            table,
+            column,
+            expected: placeholder(expected),
+            found: placeholder(found),
+        },
+        Difference::DefaultMismatch {
+            table,
+            column,
+            expected,
+            found,
+        } => Difference::DefaultMismatch {
+            table,
+            column,
+            expected: expected.map(placeholder),
+            found: found.map(placeholder),
+        },
+        other => other,
     }
 }
 
