@@ -7,6 +7,7 @@
 //! `tenant_testing::assert_migrations_build`.
 
 use serde::Serialize;
+use tenant_runtime::lifecycle::applied_by_newer_build;
 use tenant_runtime::lifecycle::{Connections, DriftReport, DriftState, Expected};
 use tenant_runtime::{Migrator, ModelSet, Registry};
 
@@ -27,19 +28,23 @@ The JSON shape (fields may be added, none is removed or changes meaning):
    \"migrations\": {\"dir\": \"migrations\", \"latest_version\": null | 3},
    \"tenants\": [{\"key\": \"acme\", \"schema\": \"tenant_acme\",
                 \"state\": \"clean\" | \"drifted\" | \"failed\",
-                \"version\": null | 2, \"pending\": [3],
+                \"version\": null | 2, \"pending\": [3], \"unknown_applied\": [4],
                 \"differences\": [{\"kind\": \"missing_column\", \"table\": null | \"invoices\",
                                  \"message\": \"table \\\"invoices\\\" has no column \\\"note\\\"\"}],
                 \"error\": null | \"why the schema could not be checked\"}],
-   \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0}}
+   \"summary\": {\"checked\": 1, \"clean\": 0, \"drifted\": 1, \"behind\": 1, \"failed\": 0,
+               \"ahead\": 0}}
 \"against\" is \"models\" in a `tenant` binary built with the application's models, else
-\"migrations\" (what the migrations directory builds). \"version\" is the highest applied migration (null: none); \"pending\" lists the versions not
-applied; \"kind\" is one of missing_table, extra_table, missing_column, extra_column,
-renamed_column, type_mismatch, nullability_mismatch, default_mismatch, identity_mismatch,
-missing_constraint, extra_constraint, constraint_mismatch, missing_index, extra_index,
-index_mismatch, missing_enum, extra_enum, missing_enum_label, extra_enum_label.
-A tenant is clean when it has no pending migration and no difference. Tenants are in
-registry-key order.";
+\"migrations\" (what the migrations directory builds). \"version\" is the highest applied
+migration (null: none); \"pending\" lists the versions not applied; \"unknown_applied\" lists
+versions applied that these migrations do not have (a newer build migrated the tenant;
+\"ahead\" counts such tenants); \"kind\" is one of missing_table, extra_table, renamed_table,
+missing_column, extra_column, renamed_column, type_mismatch, nullability_mismatch,
+default_mismatch, identity_mismatch, missing_constraint, extra_constraint,
+constraint_mismatch, missing_index, extra_index, index_mismatch, missing_enum, extra_enum,
+missing_enum_label, extra_enum_label.
+A tenant is clean when it has no pending or unknown migration and no difference. Tenants
+are in registry-key order.";
 
 #[derive(Serialize)]
 struct CheckJson<'a> {
@@ -65,6 +70,8 @@ struct CheckedTenant {
     pending: Vec<u64>,
     differences: Vec<DifferenceJson>,
     error: Option<String>,
+    // Versions applied by a newer build (TenantDrift::unknown_applied).
+    unknown_applied: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +88,8 @@ struct Summary {
     drifted: usize,
     behind: usize,
     failed: usize,
+    // Tenants with versions applied by a newer build.
+    ahead: usize,
 }
 
 pub async fn check(
@@ -147,6 +156,7 @@ fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
             pending: t.pending.clone(),
             differences: Vec::new(),
             error: None,
+            unknown_applied: t.unknown_applied.clone(),
         };
         match &t.state {
             DriftState::Clean => {}
@@ -181,6 +191,10 @@ fn lines(report: &DriftReport) -> (Vec<CheckedTenant>, Summary) {
         if t.is_clean() {
             summary.clean += 1;
         }
+        // Versions applied by a newer build.
+        if !t.unknown_applied.is_empty() {
+            summary.ahead += 1;
+        }
         out.push(line);
     }
     (out, summary)
@@ -201,7 +215,7 @@ fn print_text(
     // Clean tenants are the quiet majority: only the others get lines.
     for t in tenants
         .iter()
-        .filter(|t| t.state != "clean" || !t.pending.is_empty())
+        .filter(|t| t.state != "clean" || !t.pending.is_empty() || !t.unknown_applied.is_empty())
     {
         let version = t.version.map_or("none".to_owned(), |v| v.to_string());
         let mut head = format!(
@@ -212,6 +226,10 @@ fn print_text(
         if !t.pending.is_empty() {
             let pending: Vec<String> = t.pending.iter().map(u64::to_string).collect();
             head.push_str(&format!(", lacks {}", pending.join(", ")));
+        }
+        // Versions applied by a newer build.
+        if !t.unknown_applied.is_empty() {
+            head.push_str(&format!(", {}", applied_by_newer_build(&t.unknown_applied)));
         }
         match (&t.error, t.differences.len()) {
             (Some(e), _) => println!("{head}: FAILED: {e}"),
@@ -233,12 +251,13 @@ fn print_text(
         format!("migrations up to {latest}")
     };
     println!(
-        "{} tenant(s) checked against {reference} in {:.1?}: {} clean, {} drifted, {} behind, {} failed",
+        "{} tenant(s) checked against {reference} in {:.1?}: {} clean, {} drifted, {} behind, {} ahead, {} failed",
         summary.checked,
         report.elapsed,
         summary.clean,
         summary.drifted,
         summary.behind,
+        summary.ahead,
         summary.failed
     );
 }

@@ -135,3 +135,55 @@ async fn check_prints_json_and_exits_1_on_drift() {
     assert!(run.stderr.is_empty(), "{run:?}");
     schemas.cleanup().await;
 }
+
+#[tokio::test]
+async fn check_reports_versions_applied_by_a_newer_build() {
+    let schemas = TestSchemas::new("cli_check_newer").await;
+    let url = database_url().await;
+    let registry = schemas.name("registry");
+    for key in ["acme", "globex"] {
+        let run = tenant(
+            &url,
+            &registry,
+            &["tenants", "create", key, &schemas.name(key)],
+        );
+        assert_eq!(run.code, 0, "{run:?}");
+    }
+    // A newer build migrated globex further: versions 7 and 8, which these migrations lack.
+    sql(
+        &url,
+        &format!(
+            "INSERT INTO \"{}\"._tenant_migrations (version, name, checksum) \
+             VALUES (7, 'from_the_future', 'x'), (8, 'further', 'y')",
+            schemas.name("globex")
+        ),
+    )
+    .await;
+
+    let run = tenant(&url, &registry, &["check", "--format", "json"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["summary"]["ahead"], 1, "{json}");
+    assert_eq!(json["summary"]["clean"], 1, "{json}");
+    for t in json["tenants"].as_array().unwrap() {
+        let unknown = if t["key"] == "globex" {
+            serde_json::json!([7, 8])
+        } else {
+            serde_json::json!([])
+        };
+        assert_eq!(t["unknown_applied"], unknown, "{t}");
+    }
+
+    let run = tenant(&url, &registry, &["check"]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stdout.contains(&format!(
+            "globex ({}): version 8, applied by a newer build: 7, 8",
+            schemas.name("globex")
+        )),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains("acme ("), "{run:?}");
+    assert!(run.stdout.contains("1 ahead"), "{run:?}");
+    schemas.cleanup().await;
+}

@@ -395,3 +395,48 @@ async fn a_tenant_provisioned_from_the_migrations_is_identical_to_a_migrated_one
     );
     schemas.cleanup().await;
 }
+
+#[tokio::test]
+async fn check_reports_versions_applied_by_a_newer_build_as_drift() {
+    let schemas = TestSchemas::new("drift_check_newer").await;
+    let mut client = connect().await;
+    let tenants = migrated(&schemas, &mut client, &["current", "newer"]).await;
+    // A newer build migrated `newer` further: versions 7 and 8, which this build lacks.
+    sql(
+        &client,
+        &format!(
+            "INSERT INTO \"{}\"._tenant_migrations (version, name, checksum) \
+             VALUES (7, 'from_the_future', 'x'), (8, 'further', 'y')",
+            schemas.name("newer")
+        ),
+    )
+    .await;
+    for expected in [Expected::Models(&models()), Expected::Migrations] {
+        let report = Migrator::new(&DRIFT)
+            .check(&mut client, &tenants, expected)
+            .await
+            .unwrap();
+        let current = line(&report.tenants, "current");
+        assert!(current.is_clean(), "{report}");
+        assert_eq!(current.unknown_applied, [0u64; 0]);
+        let newer = line(&report.tenants, "newer");
+        assert_eq!(newer.unknown_applied, [7, 8], "{report}");
+        assert_eq!(newer.version, Some(8));
+        assert!(newer.pending.is_empty());
+        // Its schema is what this build expects, yet it is not clean: drift.
+        assert!(matches!(newer.state, DriftState::Clean), "{}", newer.state);
+        assert!(!newer.is_clean());
+        assert!(!report.is_clean());
+        assert_eq!(report.drifted().count(), 1);
+        let text = report.to_string();
+        assert!(
+            text.contains(&format!(
+                "newer ({}): version 8, applied by a newer build: 7, 8: clean",
+                schemas.name("newer")
+            )),
+            "{text}"
+        );
+        assert!(text.contains("1 ahead"), "{text}");
+    }
+    schemas.cleanup().await;
+}

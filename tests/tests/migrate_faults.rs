@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tenant_runtime::error::{MigrateError, TimeLimit};
+use tenant_runtime::error::{LifecycleError, MigrateError, TimeLimit};
 use tenant_runtime::lifecycle::{connect_many, Connections, Outcome};
 use tenant_runtime::{embed_migrations, Allowlist, Client, Error, Migrations, Migrator, Tenant};
 use tenant_tests::{connect_to, database_url, TestSchemas};
@@ -329,5 +329,87 @@ async fn a_terminated_client_of_the_caller_hands_its_tenant_to_the_others() {
         report.counts().failed
     );
     assert_costs_at_most_one_tenant(&report, &tenants).await;
+    schemas.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_job_connection_dies_the_tenants_not_started_say_so_and_a_rerun_finishes() {
+    let schemas = TestSchemas::new("migrate_kill_all").await;
+    let tenants = tenants(&schemas, 120).await;
+    let name = schemas.prefix().to_owned();
+    let url = format!("{}?application_name={name}", database_url().await);
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let migrator = Migrator::new(&APP).on_progress(move |p| {
+        if p.done == 10 {
+            if let Some(tx) = tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let admin = connect_to(&database_url().await).await;
+    let killer = async {
+        rx.await.unwrap();
+        // Every one of this run's job connections (the caller's clients: none is replaced).
+        let row = admin
+            .query_one(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE application_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        row.get::<_, i64>(0)
+    };
+    let mut clients = connect_many(&url, 2).await.unwrap();
+    let run = migrator.run(&mut clients, &tenants);
+    let (report, killed) = tokio::time::timeout(RUN_LIMIT, async { tokio::join!(run, killer) })
+        .await
+        .expect("the run ends");
+    let report = report.unwrap();
+    assert_eq!(killed, 2, "both job connections terminated");
+    let mut not_started = Vec::new();
+    for t in report.failed() {
+        match &t.outcome {
+            // The tenants in flight when their connection died.
+            Outcome::Failed(Error::Migrate(m))
+                if matches!(**m, MigrateError::ConnectionLost { .. }) => {}
+            Outcome::Failed(e @ Error::Lifecycle(LifecycleError::ConnectionsLost { .. })) => {
+                not_started.push(e.to_string())
+            }
+            other => panic!("{}: {other}", t.tenant.key()),
+        }
+    }
+    let c = report.counts();
+    assert!(!not_started.is_empty(), "{report}");
+    assert!(c.failed - not_started.len() <= 2, "{report}");
+    assert_eq!(c.applied + c.failed, tenants.len(), "{report}");
+    let message = &not_started[0];
+    assert!(
+        message.contains("every job connection was lost"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("{} tenant(s) were not started", not_started.len())),
+        "{message}"
+    );
+    assert!(message.contains("rerun"), "{message}");
+    assert!(!message.contains("pass at least one client"), "{message}");
+
+    // As it says: a rerun finishes them.
+    let rerun = Migrator::new(&APP)
+        .run(Connections::url(&database_url().await, 2), &tenants)
+        .await
+        .unwrap();
+    assert!(rerun.is_success(), "{rerun}");
+    let check = connect_to(&database_url().await).await;
+    for t in &tenants {
+        assert_eq!(
+            applied_versions(&check, t.schema().as_str()).await,
+            [1, 2, 3],
+            "{}",
+            t.key()
+        );
+    }
     schemas.cleanup().await;
 }

@@ -368,3 +368,74 @@ async fn shared_migrations_run_once_not_per_tenant() {
     }
     schemas.cleanup().await;
 }
+
+/// How many times the tenant's version table was scanned, by the server's statistics
+/// (flushed by a backend when it ends: the history's connections are opened for it).
+async fn version_table_scans(client: &Client, schema: &str) -> i64 {
+    client
+        .as_tokio_postgres()
+        .query_one(
+            "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables \
+             WHERE schemaname = $1 AND relname = '_tenant_migrations'",
+            &[&schema],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// [`version_table_scans`] once it stops changing (statistics arrive shortly after a
+/// backend ends).
+async fn settled_scans(client: &Client, schema: &str) -> i64 {
+    let mut last = version_table_scans(client, schema).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = version_table_scans(client, schema).await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+}
+
+#[tokio::test]
+async fn history_reads_each_version_table_once() {
+    let schemas = TestSchemas::new("history_reads_once").await;
+    let mut client = connect().await;
+    let tenants = tenants(&schemas, &client, 1).await;
+    let migrator = Migrator::new(&APP);
+    assert!(migrator
+        .run(&mut client, &tenants)
+        .await
+        .unwrap()
+        .is_success());
+    let schema = tenants[0].schema().as_str().to_owned();
+    // The run's own reads are counted once its connection ends.
+    drop(client);
+    let client = connect().await;
+    let before = settled_scans(&client, &schema).await;
+    let url = database_url().await;
+    let history = migrator
+        .history(
+            tenant_runtime::lifecycle::Connections::url(&url, 1),
+            &tenants,
+        )
+        .await
+        .unwrap();
+    assert_eq!(history[0].current(), Some(3));
+    assert_eq!(history[0].applied.len(), 3);
+    let mut after = settled_scans(&client, &schema).await;
+    for _ in 0..20 {
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = settled_scans(&client, &schema).await;
+    }
+    assert_eq!(
+        after - before,
+        1,
+        "scans of the version table by one history"
+    );
+    schemas.cleanup().await;
+}

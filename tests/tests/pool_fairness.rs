@@ -99,6 +99,9 @@ async fn a_wait_past_the_timeout_at_the_cap_is_a_typed_pool_timeout_naming_the_c
             let message = e.to_string();
             assert!(message.contains("max_per_tenant"), "{message}");
             assert!(message.contains("1 checked out"), "{message}");
+            // The advice is about the tenant's cap, not the pool's size.
+            assert!(message.contains("raise max_per_tenant"), "{message}");
+            assert!(!message.contains("raise the pool's max_size"), "{message}");
         }
         other => panic!(
             "expected a PoolTimeout at the tenant cap, got {:?}",
@@ -129,4 +132,98 @@ async fn a_cap_of_zero_is_refused_when_the_pool_is_built() {
         }
         other => panic!("expected InvalidConfig, got {other:?}"),
     }
+}
+
+/// Polls `pool.status()` until `ready` holds (at most 5 s).
+async fn status_when(
+    pool: &TenantPool,
+    ready: impl Fn(&tenant_runtime::pool::PoolStatus) -> bool,
+) -> tenant_runtime::pool::PoolStatus {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = pool.status();
+        if ready(&status) || std::time::Instant::now() > deadline {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn status_counts_the_callers_waiting_on_their_tenants_cap() {
+    let schemas = TestSchemas::new("pool_fair_status").await;
+    let tenants = schemas.allowlist(&["acme", "globex"]);
+    let acme = tenants.resolve("acme").unwrap();
+    let pool = pool(8, 1, Duration::from_secs(30)).await;
+    let held = pool.get(&acme).await.unwrap();
+    let mut waiters = Vec::new();
+    for _ in 0..3 {
+        let (pool, acme) = (pool.clone(), acme.clone());
+        waiters.push(tokio::spawn(async move {
+            let db = pool.get(&acme).await.unwrap();
+            db.fetch_one(&sleep_ms(1), &[]).await.unwrap();
+        }));
+    }
+    let status = status_when(&pool, |s| s.waiting == 3).await;
+    assert_eq!(
+        (status.waiting, status.waiting_on_tenant_cap),
+        (3, 3),
+        "{status:?}"
+    );
+    // A wait given up by its caller (its future dropped) is no longer counted.
+    let given_up = tokio::time::timeout(Duration::from_millis(50), pool.get(&acme)).await;
+    assert!(
+        given_up.is_err(),
+        "the cap is full: the get is still waiting"
+    );
+    assert_eq!(pool.status().waiting, 3, "{:?}", pool.status());
+    drop(held);
+    for w in waiters {
+        w.await.unwrap();
+    }
+    let status = pool.status();
+    assert_eq!(
+        (status.waiting, status.waiting_on_tenant_cap),
+        (0, 0),
+        "{status:?}"
+    );
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_full_pool_is_a_timeout_whose_advice_is_the_pools_size_and_a_dropped_wait_is_uncounted() {
+    let schemas = TestSchemas::new("pool_fair_full").await;
+    let tenants = schemas.allowlist(&["acme", "globex"]);
+    let (acme, globex) = (
+        tenants.resolve("acme").unwrap(),
+        tenants.resolve("globex").unwrap(),
+    );
+    let pool = pool(1, 1, Duration::from_millis(100)).await;
+    let held = pool.get(&acme).await.unwrap();
+    // globex is under its cap: it waits for the pool, not for its own connections.
+    match pool.get(&globex).await {
+        Err(ref e @ Error::PoolTimeout { stage, .. }) => {
+            assert_eq!(stage, PoolStage::Wait);
+            let message = e.to_string();
+            assert!(message.contains("raise the pool's max_size"), "{message}");
+            assert!(!message.contains("max_per_tenant"), "{message}");
+        }
+        other => panic!(
+            "expected a PoolTimeout waiting for the pool, got {:?}",
+            other.map(|_| ())
+        ),
+    }
+    let given_up = tokio::time::timeout(Duration::from_millis(20), pool.get(&globex)).await;
+    assert!(
+        given_up.is_err(),
+        "the pool is full: the get is still waiting"
+    );
+    let status = pool.status();
+    assert_eq!(
+        (status.waiting, status.waiting_on_tenant_cap),
+        (0, 0),
+        "{status:?}"
+    );
+    drop(held);
+    schemas.cleanup().await;
 }

@@ -104,8 +104,19 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The connection pool could not hand out a connection in time. Nothing was run; retry
-    /// later or shed load (HTTP 503).
-    #[error("connection pool timed out after {timeout:?} {stage}; raise the pool's max_size or its timeouts, hold connections for less time, or check that the server is reachable")]
+    /// later or shed load (HTTP 503). The message's advice follows the stage: at
+    /// [`PoolStage::TenantCap`] it is the tenant's cap that was full, not the pool.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant_runtime::{error::PoolStage, Error};
+    /// let pool_full = Error::PoolTimeout { stage: PoolStage::Wait, timeout: Some(Duration::from_secs(5)) };
+    /// assert!(pool_full.to_string().contains("raise the pool's max_size"));
+    /// let cap_full = Error::PoolTimeout { stage: PoolStage::TenantCap { max_per_tenant: 2 }, timeout: None };
+    /// assert!(cap_full.to_string().contains("raise max_per_tenant"));
+    /// assert!(!cap_full.to_string().contains("raise the pool's max_size"));
+    /// ```
+    #[error("connection pool timed out after {timeout:?} {stage}; {}", pool_timeout_advice(*.stage))]
     PoolTimeout {
         /// What timed out.
         stage: PoolStage,
@@ -200,6 +211,29 @@ pub enum PoolStage {
     },
 }
 
+/// What to do about a [`Error::PoolTimeout`] at `stage`.
+fn pool_timeout_advice(stage: PoolStage) -> &'static str {
+    match stage {
+        PoolStage::Wait => {
+            "raise the pool's max_size (within the server's max_connections) or its wait \
+             timeout, or hold connections for less time"
+        }
+        PoolStage::Create => {
+            "check that the server is reachable and accepts connections (max_connections), \
+             or raise the pool's create timeout"
+        }
+        PoolStage::Recycle => {
+            "a returned connection did not answer its check in time: check the server's \
+             load, or raise the pool's recycle timeout"
+        }
+        PoolStage::TenantCap { .. } => {
+            "it is this tenant's cap that is full, not the pool (other tenants go through; \
+             raising max_size does not help): hold this tenant's connections for less time, \
+             or raise max_per_tenant if its load is expected"
+        }
+    }
+}
+
 impl fmt::Display for PoolStage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -210,8 +244,7 @@ impl fmt::Display for PoolStage {
                 return write!(
                     f,
                     "waiting for one of the tenant's own connections: it has {max_per_tenant} \
-                     checked out, its max_per_tenant (a burst of this tenant's; raise \
-                     max_per_tenant if its load is expected)"
+                     checked out, its max_per_tenant"
                 )
             }
         })
@@ -469,6 +502,21 @@ pub enum LifecycleError {
     /// An operation over many tenants was given no connection to run on.
     #[error("no connection to run on; pass at least one client")]
     NoConnection,
+    /// Every job connection of a run over many tenants was lost (and none could be
+    /// replaced) before this tenant's turn: it was not started, nothing was done to it. The
+    /// tenants that finished are done; rerun to finish the others.
+    ///
+    /// ```
+    /// use tenant_runtime::error::LifecycleError;
+    /// let e = LifecycleError::ConnectionsLost { not_started: 37 };
+    /// assert!(e.to_string().starts_with("every job connection was lost"));
+    /// assert!(e.to_string().contains("37 tenant(s) were not started"));
+    /// ```
+    #[error("every job connection was lost (and none could be replaced) before this tenant's turn; {not_started} tenant(s) were not started, nothing was done to them; check the server and rerun to finish them (the tenants that finished are done)")]
+    ConnectionsLost {
+        /// How many tenants of the run were not started.
+        not_started: usize,
+    },
 }
 
 /// A migration run, or a set of migration files, failed ([`Error::Migrate`]).

@@ -116,14 +116,39 @@ pub struct TenantDrift {
     pub version: Option<u64>,
     /// The migrations of this build it has not applied, by version.
     pub pending: Vec<u64>,
+    /// Versions its version table records that this build's migrations do not have, by
+    /// version: a newer build migrated it (deploy that build, or one that includes them,
+    /// before migrating it again: [`Migrator::run`] refuses such a tenant with
+    /// [`MigrateError::UnknownApplied`]). Its schema is then compared with what this build
+    /// expects, so it may show differences the newer migrations made.
+    pub unknown_applied: Vec<u64>,
     /// How its schema compares.
     pub state: DriftState,
 }
 
 impl TenantDrift {
-    /// Whether the tenant has every migration applied and its schema is as expected.
+    /// Whether the tenant has every migration of this build applied, none this build does
+    /// not know, and its schema is as expected.
+    ///
+    /// ```no_run
+    /// # use tenant_runtime::{embed_migrations, Allowlist, Client, Migrations, Migrator};
+    /// # use tenant_runtime::lifecycle::Expected;
+    /// # static MIGRATIONS: Migrations = embed_migrations!("examples/migrations");
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// # let mut client = Client::connect("postgres://postgres@127.0.0.1/postgres").await?;
+    /// # let tenants = Allowlist::from_pairs([("acme", "tenant_acme")])?.tenants();
+    /// let report = Migrator::new(&MIGRATIONS).check(&mut client, &tenants, Expected::Migrations).await?;
+    /// for line in report.tenants.iter().filter(|t| !t.is_clean()) {
+    ///     if !line.unknown_applied.is_empty() {
+    ///         eprintln!("{}: applied by a newer build: {:?}", line.tenant.key(), line.unknown_applied);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub fn is_clean(&self) -> bool {
-        matches!(self.state, DriftState::Clean) && self.pending.is_empty()
+        matches!(self.state, DriftState::Clean)
+            && self.pending.is_empty()
+            && self.unknown_applied.is_empty()
     }
 }
 
@@ -171,7 +196,7 @@ impl DriftReport {
 /// One line per tenant that is not clean, then a summary line.
 impl fmt::Display for DriftReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (mut drifted, mut behind, mut failed) = (0, 0, 0);
+        let (mut drifted, mut behind, mut ahead, mut failed) = (0, 0, 0, 0);
         for t in self.drifted() {
             match t.state {
                 DriftState::Failed(_) => failed += 1,
@@ -180,6 +205,9 @@ impl fmt::Display for DriftReport {
             }
             if !t.pending.is_empty() {
                 behind += 1;
+            }
+            if !t.unknown_applied.is_empty() {
+                ahead += 1;
             }
             let version = t.version.map_or("none".to_owned(), |v| v.to_string());
             write!(
@@ -192,19 +220,36 @@ impl fmt::Display for DriftReport {
                 let pending: Vec<String> = t.pending.iter().map(u64::to_string).collect();
                 write!(f, ", lacks {}", pending.join(", "))?;
             }
+            if !t.unknown_applied.is_empty() {
+                write!(f, ", {}", applied_by_newer_build(&t.unknown_applied))?;
+            }
             writeln!(f, ": {}", t.state)?;
         }
         writeln!(
             f,
-            "{} tenants checked in {:.1?}: {} clean, {} drifted, {} behind, {} failed",
+            "{} tenants checked in {:.1?}: {} clean, {} drifted, {} behind, {} ahead, {} failed",
             self.tenants.len(),
             self.elapsed,
             self.tenants.iter().filter(|t| t.is_clean()).count(),
             drifted,
             behind,
+            ahead,
             failed
         )
     }
+}
+
+/// `applied by a newer build: 7, 8`: how a report says a tenant has versions applied that this
+/// build does not know ([`TenantDrift::unknown_applied`]; deploy the newer build, or one
+/// that includes them, before migrating it again).
+///
+/// ```
+/// use tenant_runtime::lifecycle::applied_by_newer_build;
+/// assert_eq!(applied_by_newer_build(&[7, 8]), "applied by a newer build: 7, 8");
+/// ```
+pub fn applied_by_newer_build(versions: &[u64]) -> String {
+    let list: Vec<String> = versions.iter().map(u64::to_string).collect();
+    format!("applied by a newer build: {}", list.join(", "))
 }
 
 impl Migrator<'_> {
@@ -212,7 +257,9 @@ impl Migrator<'_> {
     /// catalog, 500 schemas per read (four catalog queries, pipelined, and one query for
     /// their versions), the reads spread over the connections of `on` (as for
     /// [`Migrator::run`]), and returns, per tenant, its applied version, the migrations it
-    /// lacks and every [`Difference`] of its schema (the version table left out). Nothing
+    /// lacks, the versions it has that this build does not know
+    /// ([`TenantDrift::unknown_applied`]: a newer build migrated it) and every
+    /// [`Difference`] of its schema (the version table left out). Nothing
     /// is changed. A tenant that cannot be read is [`DriftState::Failed`] in its line; `Err`
     /// is for no connection, and, with [`Expected::Migrations`], for migrations that fail on
     /// an empty schema ([`MigrateError::ScratchFailed`]).
@@ -271,6 +318,13 @@ impl Migrator<'_> {
         };
         let never = AtomicBool::new(false);
         let results = run_jobs(clients, &batches, &never, &job, &|_, _| {}, reconnect).await;
+        // Counted in batches; the error is about tenants.
+        let lost = results
+            .iter()
+            .zip(&batches)
+            .filter(|(r, _)| r.is_none())
+            .map(|(_, b)| b.len())
+            .sum();
         let mut lines = Vec::with_capacity(tenants.len());
         for (batch, result) in batches.iter().zip(results) {
             match result {
@@ -279,7 +333,10 @@ impl Migrator<'_> {
                     tenant: t.clone(),
                     version: None,
                     pending: Vec::new(),
-                    state: DriftState::Failed(LifecycleError::NoConnection.into()),
+                    unknown_applied: Vec::new(),
+                    state: DriftState::Failed(
+                        LifecycleError::ConnectionsLost { not_started: lost }.into(),
+                    ),
                 })),
             }
         }
@@ -341,6 +398,7 @@ fn failed(tenant: &Tenant, e: Error) -> TenantDrift {
         tenant: tenant.clone(),
         version: None,
         pending: Vec::new(),
+        unknown_applied: Vec::new(),
         state: DriftState::Failed(e),
     }
 }
@@ -403,6 +461,11 @@ impl CheckBatch<'_> {
                     .filter(|m| !m.is_shared())
                     .map(|m| m.version())
                     .filter(|v| !versions.contains(v))
+                    .collect(),
+                unknown_applied: versions
+                    .iter()
+                    .copied()
+                    .filter(|v| self.migrations.get(*v).is_none())
                     .collect(),
                 state: if differences.is_empty() {
                     DriftState::Clean

@@ -49,7 +49,8 @@ pub struct GeneratedMigration {
     /// What the differences between the migrations and the models are (what the file closes).
     pub differences: Vec<Difference>,
     /// Decisions the generator could not take from the catalog, each written in the file as
-    /// a commented alternative (a column renamed, or dropped and another added): read them.
+    /// a commented alternative (a column or a table renamed, or dropped and another added):
+    /// read them.
     pub choices: Vec<String>,
     /// Differences no statement can close (an enum label PostgreSQL cannot drop), each a
     /// comment in the file; and, when the file holds a statement the checks' SQL parser does
@@ -154,9 +155,10 @@ impl Migrator<'_> {
     /// The file uses `{tenant}` and named-slot placeholders, never a schema name, and
     /// passes the checks of [`embed_migrations!`](crate::embed_migrations) (with the feature
     /// `migrations-dir` it is checked here by the same rules before it is returned). What the
-    /// catalog cannot tell (a column renamed, or dropped and another added) is written as
-    /// the rename, with the drop and add commented below it, and listed in
-    /// [`choices`](GeneratedMigration::choices). `name` must be `[a-z0-9_]+`
+    /// catalog cannot tell (a column or a table renamed, or dropped and another added) is
+    /// written as the rename, with the drop and add (or create) commented below it, and
+    /// listed in [`choices`](GeneratedMigration::choices). Tables no model describes are
+    /// dropped after the tables that reference them. `name` must be `[a-z0-9_]+`
     /// ([`MigrateError::Invalid`] otherwise).
     ///
     /// ```no_run
@@ -190,6 +192,12 @@ impl Migrator<'_> {
             problems: vec![format!("{file_name}: {problem}")],
         })?;
         let (differences, expected, live) = self.built_and_expected(client, models).await?;
+        // Enum column types and defaults name the scratch schema: what is returned (and
+        // written in the file's header) says `{tenant}`, as the file's statements do.
+        let differences: Vec<Difference> = differences
+            .into_iter()
+            .map(|d| without_schema(d, &live.schema))
+            .collect();
         if differences.is_empty() {
             return Ok(None);
         }
@@ -205,9 +213,7 @@ impl Migrator<'_> {
             migrations.latest_version().map_or("none".to_owned(), |v| v.to_string())
         );
         for d in &differences {
-            // The scratch schema appears in enum column types: the file names no schema.
-            let line = one_line(&d.to_string()).replace(&live.schema, "{tenant}");
-            sql.push_str(&format!("--   {line}\n"));
+            sql.push_str(&format!("--   {}\n", one_line(&d.to_string())));
         }
         if !alter.unparsed.is_empty() {
             // Valid PostgreSQL the checker's parser does not know: the marker makes
@@ -253,6 +259,38 @@ impl Migrator<'_> {
                 }))
                 .collect(),
         }))
+    }
+}
+
+/// `d` with `schema` (the scratch schema) named `{tenant}` in the column types and defaults
+/// it quotes: the only parts of a difference where the catalog names a schema (an enum
+/// type's owner); constraint and index definitions are rewritten before the diff.
+fn without_schema(d: Difference, schema: &str) -> Difference {
+    let placeholder = |text: String| text.replace(schema, "{tenant}");
+    match d {
+        Difference::TypeMismatch {
+            table,
+            column,
+            expected,
+            found,
+        } => Difference::TypeMismatch {
+            table,
+            column,
+            expected: placeholder(expected),
+            found: placeholder(found),
+        },
+        Difference::DefaultMismatch {
+            table,
+            column,
+            expected,
+            found,
+        } => Difference::DefaultMismatch {
+            table,
+            column,
+            expected: expected.map(placeholder),
+            found: found.map(placeholder),
+        },
+        other => other,
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use crate::error::{Error, LifecycleError};
 use crate::exec::Client;
 
 /// One unit of work on one connection. (A trait rather than an async closure so that the
@@ -65,7 +66,7 @@ struct Shared<'r, T, J: Job<T>> {
 /// failing items on it: it opens a new connection to `reconnect` (bounded retries), or, with
 /// no URL or no luck, hands its item back to the other workers and stops. The item is run
 /// again ([`ATTEMPTS_PER_ITEM`]). Items never started when every worker has stopped stay
-/// `None`.
+/// `None` ([`not_started`] says why).
 pub(crate) async fn run_jobs<T: Sync, J: Job<T>>(
     clients: &mut [Client],
     items: &[T],
@@ -162,6 +163,20 @@ async fn worker<T: Sync, J: Job<T>>(client: &mut Client, shared: &Shared<'_, T, 
             // No way to replace this connection: the other workers take the items.
             None => return,
         }
+    }
+}
+
+/// Why the items `run_jobs` left `None` were not started (when the run was not stopped on
+/// purpose): no client was given ([`LifecycleError::NoConnection`]), or every one was lost
+/// ([`LifecycleError::ConnectionsLost`], with how many items were left).
+pub(crate) fn not_started<O>(clients: usize, results: &[Option<O>]) -> impl Fn() -> Error {
+    let not_started = results.iter().filter(|r| r.is_none()).count();
+    move || {
+        Error::Lifecycle(if clients == 0 {
+            LifecycleError::NoConnection
+        } else {
+            LifecycleError::ConnectionsLost { not_started }
+        })
     }
 }
 

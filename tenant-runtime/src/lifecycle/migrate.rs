@@ -18,7 +18,7 @@ use crate::exec::Executor;
 use crate::exec::PgRef;
 use crate::lifecycle::lock_schema;
 use crate::lifecycle::Registry;
-use crate::lifecycle::{run_jobs, Connections, Job};
+use crate::lifecycle::{not_started, run_jobs, Connections, Job};
 use crate::model::ddl::run_statements;
 use crate::sql::{default_for_slot, Piece, SchemaMap, Slot, Template};
 
@@ -59,6 +59,14 @@ pub(crate) static INSERT_APPLIED: LazyLock<Template> = LazyLock::new(|| {
 /// `(version, name, checksum)` of an applied migration.
 type Applied = (u64, String, String);
 
+/// `(version, name, checksum)` of each record: what a run checks and plans with.
+fn triples(records: Vec<AppliedMigration>) -> Vec<Applied> {
+    records
+        .into_iter()
+        .map(|a| (a.version, a.name, a.checksum))
+        .collect()
+}
+
 /// The SQL of one schema's version table, rendered once per tenant (each statement runs
 /// unnamed: one round trip, nothing prepared that 10,000 schemas would not reuse).
 struct VersionTable {
@@ -85,12 +93,7 @@ impl VersionTable {
     }
 
     async fn read(&self, pg: PgRef<'_>) -> Result<Vec<Applied>> {
-        Ok(self
-            .read_with_times(pg)
-            .await?
-            .into_iter()
-            .map(|a| (a.version, a.name, a.checksum))
-            .collect())
+        Ok(triples(self.read_with_times(pg).await?))
     }
 
     async fn read_with_times(&self, pg: PgRef<'_>) -> Result<Vec<AppliedMigration>> {
@@ -991,6 +994,7 @@ impl<'m> Migrator<'m> {
         let never = AtomicBool::new(false);
         let job = HistoryJob(self);
         let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}, reconnect).await;
+        let why = not_started(clients.len(), &results);
         Ok(results
             .into_iter()
             .zip(tenants)
@@ -999,7 +1003,7 @@ impl<'m> Migrator<'m> {
                     tenant: tenant.clone(),
                     applied: Vec::new(),
                     pending: Vec::new(),
-                    error: Some(Error::Lifecycle(LifecycleError::NoConnection)),
+                    error: Some(why()),
                 })
             })
             .collect())
@@ -1034,7 +1038,11 @@ impl<'m> Migrator<'m> {
         let tx = client.transaction().await?;
         let pg = Executor::pg(&tx);
         let vt = VersionTable::new(schema);
-        let Some(applied) = self.open_version_table(pg, &vt, schema, false).await? else {
+        let Some(applied) = self
+            .open_version_table(pg, &vt, schema, false)
+            .await?
+            .map(triples)
+        else {
             return Err(Error::Lifecycle(LifecycleError::RegistryNotInstalled {
                 schema: schema.as_str().into(),
             }));
@@ -1124,18 +1132,19 @@ impl<'m> Migrator<'m> {
         };
         let results = run_jobs(clients, tenants, &stop, self, &on_done, reconnect).await;
         let stopped = stop.load(Ordering::Relaxed);
+        let why = not_started(clients.len(), &results);
         let tenants = results
             .into_iter()
             .zip(tenants)
             .map(|(result, tenant)| {
                 result.unwrap_or_else(|| TenantReport {
                     tenant: tenant.clone(),
-                    // Not started: after a fail-fast stop, or because every connection was
-                    // lost (and none could be replaced) before its turn.
+                    // Not started: after a fail-fast stop (or with no client), or because
+                    // every connection was lost (and none could be replaced) before its turn.
                     outcome: if stopped || clients.is_empty() {
                         Outcome::NotRun
                     } else {
-                        Outcome::Failed(Error::Lifecycle(LifecycleError::NoConnection))
+                        Outcome::Failed(why())
                     },
                     version_before: None,
                     elapsed: Duration::ZERO,
@@ -1178,7 +1187,11 @@ impl<'m> Migrator<'m> {
         let tx = db.transaction().await?;
         let pg = tx.executor().pg();
         let vt = VersionTable::new(schema);
-        let Some(applied) = self.open_version_table(pg, &vt, schema, false).await? else {
+        let Some(applied) = self
+            .open_version_table(pg, &vt, schema, false)
+            .await?
+            .map(triples)
+        else {
             return Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
                 schema: schema.as_str().into(),
             }));
@@ -1221,14 +1234,14 @@ impl<'m> Migrator<'m> {
 
     /// Sets the transaction's time limits, takes the schema's advisory lock (not in a dry
     /// run), makes the version table if missing (not in a dry run; `None` if the schema does
-    /// not exist) and reads it.
+    /// not exist) and reads it, once: each record with its time (for history).
     async fn open_version_table(
         &self,
         pg: PgRef<'_>,
         vt: &VersionTable,
         schema: SchemaName,
         read_only: bool,
-    ) -> Result<Option<Vec<Applied>>> {
+    ) -> Result<Option<Vec<AppliedMigration>>> {
         // Before the first lock is asked for, so the advisory lock's wait is bounded too.
         pg.query_typed(
             "SELECT set_config('lock_timeout', $1, true), set_config('statement_timeout', $2, true)",
@@ -1256,7 +1269,7 @@ impl<'m> Migrator<'m> {
             return Ok(None);
         }
         if table_found {
-            return Ok(Some(vt.read(pg).await?));
+            return Ok(Some(vt.read_with_times(pg).await?));
         }
         if writes {
             run_statements(pg, std::slice::from_ref(&vt.create)).await?;
@@ -1565,13 +1578,14 @@ impl Migrator<'_> {
         let tx = client.transaction().await?;
         let pg = Executor::pg(&tx);
         let vt = VersionTable::new(schema);
-        match self.open_version_table(pg, &vt, schema, true).await? {
-            None => Err(Error::Lifecycle(LifecycleError::SchemaNotFound {
-                schema: schema.as_str().into(),
-            })),
-            Some(applied) if applied.is_empty() => Ok(Vec::new()),
-            Some(_) => vt.read_with_times(pg).await,
-        }
+        // One read of the version table: the records come with their times.
+        self.open_version_table(pg, &vt, schema, true)
+            .await?
+            .ok_or_else(|| {
+                Error::Lifecycle(LifecycleError::SchemaNotFound {
+                    schema: schema.as_str().into(),
+                })
+            })
     }
 }
 

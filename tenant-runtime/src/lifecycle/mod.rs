@@ -15,7 +15,7 @@ mod provision;
 mod registry;
 
 pub use jobs::{connect_many, Connections};
-pub(crate) use jobs::{run_jobs, Job};
+pub(crate) use jobs::{not_started, run_jobs, Job};
 pub use migrate::{AppliedMigration, TenantHistory};
 pub use migrate::{
     Migration, MigrationReport, Migrations, Migrator, Outcome, OutcomeCounts, Progress,
@@ -33,7 +33,7 @@ pub use registry::{RefusedRegistryRow, Registry, RegistryEntry, RegistryRefresh,
 
 // The drift check (`Migrator::check`): tenant schemas against the models or the migrations.
 mod check;
-pub use check::{DriftReport, DriftState, Expected, TenantDrift};
+pub use check::{applied_by_newer_build, DriftReport, DriftState, Expected, TenantDrift};
 pub(crate) use migrate::apply_all_in;
 // Autogenerate (`Migrator::generate`, `Migrator::diff_models`).
 mod generate;

@@ -17,7 +17,7 @@ use crate::error::{AllowlistError, Duplicated, Error, LifecycleError, Result};
 use crate::exec::{Client, Db, Transaction};
 use crate::exec::{Executor, PgRef, Writable};
 use crate::lifecycle::{entry_from_row, Registry, RegistryEntry, TenantState};
-use crate::lifecycle::{run_jobs, Job};
+use crate::lifecycle::{not_started, run_jobs, Job};
 use crate::model::ddl::run_statements;
 use crate::model::ModelSet;
 use crate::sql::{Piece, SchemaMap, Slot, Template};
@@ -353,7 +353,9 @@ impl Provisioner {
 
     /// Provisions many tenants, one transaction each, over `clients.len()` connections at
     /// once. Returns one result per `(key, schema)` pair, in order; a failure does not stop
-    /// the others. With no client, every result is [`LifecycleError::NoConnection`].
+    /// the others. With no client, every result is [`LifecycleError::NoConnection`]; a
+    /// tenant not started because every connection was lost is
+    /// [`LifecycleError::ConnectionsLost`].
     ///
     /// ```no_run
     /// # use tenant_runtime::{Allowlist, ModelSet, Provisioner};
@@ -398,9 +400,10 @@ impl Provisioner {
         };
         let never = AtomicBool::new(false);
         let results = run_jobs(clients, tenants, &never, &job, &|_, _| {}, None).await;
+        let why = not_started(clients.len(), &results);
         results
             .into_iter()
-            .map(|r| r.unwrap_or(Err(Error::Lifecycle(LifecycleError::NoConnection))))
+            .map(|r| r.unwrap_or_else(|| Err(why())))
             .collect()
     }
 

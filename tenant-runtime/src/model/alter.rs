@@ -1,14 +1,15 @@
 //! The SQL that closes the gap [`SchemaShape::diff`] reports between a schema and the models:
 //! what autogenerate ([`Migrator::generate`](crate::Migrator::generate)) writes into a
 //! migration file. Every schema in it is a slot placeholder (`{tenant}`, `{shared}`), never a
-//! schema name; what cannot be decided from the catalog (a column renamed, or dropped and
-//! another added) is written as a commented choice.
+//! schema name; what cannot be decided from the catalog (a column or a table renamed, or
+//! dropped and another added) is written as a commented choice.
 
 use std::collections::BTreeSet;
 
-use super::diff::Difference;
+use super::ddl::{column_definition, column_type, constraint_definition, identity_clause};
+use super::diff::{after_renames, renamed_tables, Difference};
 use super::inspect::{ConstraintKind, SchemaShape};
-use super::{ColumnDef, ConstraintDef, FkAction, ModelInfo, ModelSet, TableConstraint};
+use super::{ColumnDef, ConstraintDef, ModelInfo, ModelSet, TableConstraint};
 use crate::error::Result;
 use crate::sql::{Slot, Template, TemplateBuilder};
 
@@ -27,6 +28,7 @@ impl Difference {
         match self {
             MissingTable { .. } => "missing_table",
             ExtraTable { .. } => "extra_table",
+            RenamedTable { .. } => "renamed_table",
             MissingColumn { .. } => "missing_column",
             ExtraColumn { .. } => "extra_column",
             RenamedColumn { .. } => "renamed_column",
@@ -47,12 +49,16 @@ impl Difference {
         }
     }
 
-    /// The table the difference is about (`None` for enum types).
+    /// The table the difference is about (`None` for enum types; the model's name for a
+    /// renamed table).
     pub fn table(&self) -> Option<&str> {
         use Difference::*;
         match self {
             MissingTable { table }
             | ExtraTable { table }
+            | RenamedTable {
+                expected: table, ..
+            }
             | MissingColumn { table, .. }
             | ExtraColumn { table, .. }
             | RenamedColumn { table, .. }
@@ -92,11 +98,13 @@ pub(crate) struct AlterSql {
     pub(crate) unparsed: Vec<String>,
 }
 
-/// Phases of the file, in the order they run: what is dropped first frees names (a
+/// Phases of the file, in the order they run: tables renamed first (what follows names
+/// them by their new names), what is dropped next frees names (a
 /// constraint or index recreated under its name), enum types come before the tables using
 /// them, foreign keys after the keys they point at, tables dropped last.
 #[derive(Default)]
 struct Phases {
+    rename_tables: Vec<String>,
     drop_fks: Vec<String>,
     drop_constraints: Vec<String>,
     drop_indexes: Vec<String>,
@@ -137,18 +145,61 @@ pub(crate) fn alter_sql(
     let mut p = Phases::default();
     let mut out = AlterSql::default();
     let mut missing_tables = BTreeSet::new();
+    let mut extra_tables = BTreeSet::new();
+    // What follows compares with the schema as its renamed tables will be (diff does too).
+    let differences = expected.diff(live);
+    let (live, renamed_objects) = after_renames(expected, live, &renamed_tables(expected, live));
+    let live = &live;
     let stmt = |t: &Template| format!("{t};");
 
-    for d in expected.diff(live) {
+    for d in differences {
         use Difference::*;
         match &d {
             MissingTable { table } => {
                 missing_tables.insert(table.clone());
             }
-            ExtraTable { table } => p.drop_tables.push(format!(
-                "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
-                quote(table)
-            )),
+            ExtraTable { table } => {
+                extra_tables.insert(table.clone());
+            }
+            RenamedTable {
+                expected: new,
+                found: old,
+            } => {
+                let Some(m) = model(new) else {
+                    continue;
+                };
+                let choice = format!(
+                    "table {old:?} is gone from the models and {new:?} is new, with the same columns: written as a RENAME (keeps the rows); if {new:?} is a different table, delete the RENAME statements below and use the commented DROP TABLE and CREATE statements instead"
+                );
+                let mut sql = format!(
+                    "-- CHOICE: {choice}.\n{}",
+                    stmt(&alter(old).sql("RENAME TO ").ident(new).build())
+                );
+                for o in renamed_objects.iter().filter(|o| &o.table == new) {
+                    let rename = if o.index {
+                        let mut b = Template::builder();
+                        b.sql("ALTER INDEX ").table(Slot::Tenant, &o.old);
+                        b.sql(" RENAME TO ").ident(&o.new);
+                        b.build()
+                    } else {
+                        alter(new)
+                            .sql("RENAME CONSTRAINT ")
+                            .ident(&o.old)
+                            .sql(" TO ")
+                            .ident(&o.new)
+                            .build()
+                    };
+                    sql.push_str(&format!("\n{}", stmt(&rename)));
+                    // One entry of the phase, counted once below: the others are counted here.
+                    out.statements += 1;
+                }
+                sql.push_str(&format!("\n-- DROP TABLE {{tenant}}.{};", quote(old)));
+                for t in m.create_table() {
+                    sql.push_str(&format!("\n-- {}", stmt(&t)));
+                }
+                p.rename_tables.push(sql);
+                out.choices.push(choice);
+            }
             MissingColumn { table, column: c } => {
                 if let Some(def) = column(table, c) {
                     p.add_columns.push(add_column(table, &def));
@@ -193,9 +244,9 @@ pub(crate) fn alter_sql(
                 if let Some(def) = column(table, c) {
                     let mut b = alter(table);
                     b.sql("ALTER COLUMN ").ident(c).sql(" TYPE ");
-                    column_type(&mut b, &def);
+                    column_type(&mut b, Slot::Tenant, &def);
                     b.sql(" USING ").ident(c).sql("::");
-                    column_type(&mut b, &def);
+                    column_type(&mut b, Slot::Tenant, &def);
                     p.alter_types.push(format!(
                         "-- {table:?}.{c:?} was {}; USING converts the rows (edit it if a plain cast does not).\n{}",
                         unqualified(found, &live.schema),
@@ -252,15 +303,14 @@ pub(crate) fn alter_sql(
                 let mut b = alter(table);
                 b.sql("ALTER COLUMN ").ident(c);
                 if *expected_identity {
-                    let options = column(table, c).map(|d| d.identity_options);
-                    b.sql(if options.is_some_and(|o| o.always) {
-                        " ADD GENERATED ALWAYS AS IDENTITY"
-                    } else {
-                        " ADD GENERATED BY DEFAULT AS IDENTITY"
-                    });
-                    if let Some(o) = options.filter(|o| o.start.is_some() || o.increment.is_some()) {
-                        b.sql(&identity_options(o));
-                        out.unparsed.push("ADD GENERATED ... AS IDENTITY (options)".into());
+                    let options = column(table, c)
+                        .map(|d| d.identity_options)
+                        .unwrap_or_default();
+                    b.sql(" ADD ");
+                    identity_clause(&mut b, options);
+                    if options.start.is_some() || options.increment.is_some() {
+                        out.unparsed
+                            .push("ADD GENERATED ... AS IDENTITY (options)".into());
                     }
                 } else {
                     b.sql(" DROP IDENTITY IF EXISTS");
@@ -332,6 +382,7 @@ pub(crate) fn alter_sql(
             }
         }
     }
+    drop_tables(&mut p, live, &extra_tables);
     for m in order.iter().filter(|m| missing_tables.contains(m.table)) {
         for t in m.create_table() {
             p.create_tables.push(stmt(&t));
@@ -341,6 +392,7 @@ pub(crate) fn alter_sql(
         out.body.push('\n');
     }
     for phase in [
+        p.rename_tables,
         p.drop_fks,
         p.drop_constraints,
         p.drop_indexes,
@@ -368,6 +420,89 @@ pub(crate) fn alter_sql(
     Ok(out)
 }
 
+/// `DROP TABLE` for each of `extra` (tables of `live` no model describes), each after the
+/// tables that reference it, so the file runs without `CASCADE` (which would drop what else
+/// depends on them unseen). Foreign keys that make a cycle among them are dropped first.
+fn drop_tables(p: &mut Phases, live: &SchemaShape, extra: &BTreeSet<String>) {
+    // Every foreign key from one table of `extra` to another: (table, constraint, target).
+    let mut keys: Vec<(&str, &str, &str)> = Vec::new();
+    for t in extra {
+        let Some(shape) = live.tables.get(t) else {
+            continue;
+        };
+        for (name, c) in &shape.constraints {
+            if let Some(r) = c.references.as_ref() {
+                if r.schema == live.schema && &r.table != t && extra.contains(&r.table) {
+                    keys.push((t, name, &r.table));
+                }
+            }
+        }
+    }
+    let mut left: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let mut order = Vec::with_capacity(left.len());
+    loop {
+        // The tables no remaining table references go now: referencing tables first.
+        let free: Vec<&str> = left
+            .iter()
+            .copied()
+            .filter(|t| {
+                !keys
+                    .iter()
+                    .any(|(from, _, to)| to == t && left.contains(from))
+            })
+            .collect();
+        if !free.is_empty() {
+            left.retain(|t| !free.contains(t));
+            order.extend(free);
+            continue;
+        }
+        if left.is_empty() {
+            break;
+        }
+        // Only cycles are left (and tables they reference): the keys within a cycle (from t
+        // to a table that leads back to t) are dropped first, in the drop_fks phase.
+        let reaches = |from: &str, to: &str| {
+            let mut seen: Vec<&str> = vec![from];
+            let mut stack = vec![from];
+            while let Some(t) = stack.pop() {
+                for &(_, _, next) in keys.iter().filter(|(f, _, _)| *f == t) {
+                    if next == to {
+                        return true;
+                    }
+                    if left.contains(&next) && !seen.contains(&next) {
+                        seen.push(next);
+                        stack.push(next);
+                    }
+                }
+            }
+            false
+        };
+        let (cyclic, rest): (Vec<_>, Vec<_>) = keys
+            .iter()
+            .copied()
+            .partition(|(from, _, to)| left.contains(from) && reaches(to, from));
+        for (from, name, to) in &cyclic {
+            p.drop_fks.push(format!(
+                "-- Tables {from:?} and {to:?} are in no model and reference each other: this foreign key goes before them.\n{};",
+                alter(from).sql("DROP CONSTRAINT ").ident(name).build()
+            ));
+        }
+        if cyclic.is_empty() {
+            // Not reached (a table left over is on a cycle or referenced from one); kept so
+            // the loop ends whatever the shape.
+            order.append(&mut left);
+            break;
+        }
+        keys = rest;
+    }
+    for table in order {
+        p.drop_tables.push(format!(
+            "-- Table {table:?} is in no model: dropped, with its rows.\nDROP TABLE {{tenant}}.{};",
+            quote(table)
+        ));
+    }
+}
+
 /// `ALTER TABLE {tenant}."table" `.
 fn alter(table: &str) -> TemplateBuilder {
     let mut b = Template::builder();
@@ -382,37 +517,6 @@ fn quote(name: &str) -> String {
 /// A SQL string literal.
 fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-fn identity_options(o: super::IdentityOptions) -> String {
-    let mut opts = Vec::new();
-    if let Some(start) = o.start {
-        opts.push(format!("START WITH {start}"));
-    }
-    if let Some(increment) = o.increment {
-        opts.push(format!("INCREMENT BY {increment}"));
-    }
-    if opts.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", opts.join(" "))
-    }
-}
-
-/// The column's type as the model's DDL writes it: an enum column's type is in the tenant
-/// slot (`{tenant}."status"`, `[]` for an array).
-fn column_type(b: &mut TemplateBuilder, c: &ColumnDef) {
-    match c.enum_type {
-        Some(ty) => {
-            b.table(Slot::Tenant, ty.name);
-            if c.sql_type.trim_end().ends_with("[]") {
-                b.sql("[]");
-            }
-        }
-        None => {
-            b.sql(c.sql_type);
-        }
-    }
 }
 
 /// A type as the catalog spells it, with `schema.` (an enum type of this schema) written
@@ -430,22 +534,8 @@ fn unqualified(sql_type: &str, schema: &str) -> String {
 /// `ALTER TABLE ... ADD COLUMN` with the column as the model's DDL writes it.
 fn add_column(table: &str, c: &ColumnDef) -> String {
     let mut b = alter(table);
-    b.sql("ADD COLUMN ").ident(c.name).sql(" ");
-    column_type(&mut b, c);
-    if c.identity {
-        let o = c.identity_options;
-        b.sql(if o.always {
-            " GENERATED ALWAYS AS IDENTITY"
-        } else {
-            " GENERATED BY DEFAULT AS IDENTITY"
-        });
-        b.sql(&identity_options(o));
-    } else if !c.nullable {
-        b.sql(" NOT NULL");
-    }
-    if let Some(default) = c.default {
-        b.sql(" DEFAULT ").sql(default);
-    }
+    b.sql("ADD COLUMN ");
+    column_definition(&mut b, Slot::Tenant, c);
     let warn = if !c.nullable && !c.identity && c.default.is_none() {
         format!(
             "-- {table:?}.{:?} is NOT NULL without a default: this fails on a table with rows; add a default or fill it in steps.\n",
@@ -457,15 +547,6 @@ fn add_column(table: &str, c: &ColumnDef) -> String {
     format!("{warn}{};", b.build())
 }
 
-fn idents(b: &mut TemplateBuilder, names: &[&str]) {
-    for (i, n) in names.iter().enumerate() {
-        if i > 0 {
-            b.sql(", ");
-        }
-        b.ident(n);
-    }
-}
-
 /// `ALTER TABLE ... ADD CONSTRAINT` for the model's constraint `name`.
 fn add_constraint(p: &mut Phases, model: Option<&ModelInfo>, table: &str, name: &str) {
     let Some(k) = model.and_then(|m| m.constraints.iter().find(|k| k.name == name)) else {
@@ -475,42 +556,7 @@ fn add_constraint(p: &mut Phases, model: Option<&ModelInfo>, table: &str, name: 
     let mut b = alter(table);
     b.sql("ADD CONSTRAINT ").ident(name).sql(" ");
     let fk = matches!(def, ConstraintDef::ForeignKey { .. });
-    match def {
-        ConstraintDef::PrimaryKey { columns } => {
-            b.sql("PRIMARY KEY (");
-            idents(&mut b, columns);
-            b.sql(")");
-        }
-        ConstraintDef::Unique { columns } => {
-            b.sql("UNIQUE (");
-            idents(&mut b, columns);
-            b.sql(")");
-        }
-        ConstraintDef::Check { expr } => {
-            b.sql("CHECK (").sql(expr).sql(")");
-        }
-        ConstraintDef::ForeignKey {
-            columns,
-            table,
-            slot,
-            target_columns,
-            on_delete,
-            on_update,
-            ..
-        } => {
-            b.sql("FOREIGN KEY (");
-            idents(&mut b, columns);
-            b.sql(") REFERENCES ").table(slot, table).sql(" (");
-            idents(&mut b, target_columns);
-            b.sql(")");
-            if on_delete != FkAction::NoAction {
-                b.sql(" ON DELETE ").sql(on_delete.as_sql());
-            }
-            if on_update != FkAction::NoAction {
-                b.sql(" ON UPDATE ").sql(on_update.as_sql());
-            }
-        }
-    }
+    constraint_definition(&mut b, &def);
     let s = format!("{};", b.build());
     if fk {
         p.add_fks.push(s);
@@ -596,6 +642,62 @@ mod tests {
         let create = body.find("CREATE TYPE").unwrap();
         let drop = body.find("DROP TYPE").unwrap();
         assert!(create < drop);
+    }
+
+    /// A live table `name` whose foreign keys point at `targets` (in the same schema).
+    fn table_with_fks(name: &str, targets: &[&str]) -> (String, super::super::TableShape) {
+        use super::super::{ConstraintShape, Reference};
+        let mut t = super::super::TableShape::default();
+        for target in targets {
+            t.constraints.insert(
+                format!("{name}_{target}_fkey"),
+                ConstraintShape {
+                    kind: ConstraintKind::ForeignKey,
+                    columns: vec![format!("{target}_id")],
+                    references: Some(Reference {
+                        schema: "s".into(),
+                        table: (*target).into(),
+                        columns: vec!["id".into()],
+                        on_delete: super::super::FkAction::NoAction,
+                        on_update: super::super::FkAction::NoAction,
+                    }),
+                    definition: None,
+                },
+            );
+        }
+        (name.to_owned(), t)
+    }
+
+    #[test]
+    fn extra_tables_are_dropped_referencing_first_and_a_cycle_loses_its_keys_first() {
+        let mut live = shape(&[]);
+        live.schema = "s".into();
+        live.tables.extend([
+            table_with_fks("a", &[]),
+            table_with_fks("b", &["a"]),
+            table_with_fks("c", &["b", "a"]),
+            // x and y reference each other: no order drops them without dropping a key.
+            table_with_fks("x", &["y"]),
+            table_with_fks("y", &["x", "a"]),
+        ]);
+        let alter = alter_sql(&ModelSet::new(), &shape(&[]), &live).unwrap();
+        let body = &alter.body;
+        let at = |needle: &str| {
+            body.find(needle)
+                .unwrap_or_else(|| panic!("no {needle:?} in\n{body}"))
+        };
+        let drop = |t: &str| at(&format!("DROP TABLE {{tenant}}.\"{t}\";"));
+        assert!(drop("c") < drop("b") && drop("b") < drop("a"), "{body}");
+        assert!(drop("y") < drop("a"), "{body}");
+        let x_key = at(r#"ALTER TABLE {tenant}."x" DROP CONSTRAINT "x_y_fkey";"#);
+        let y_key = at(r#"ALTER TABLE {tenant}."y" DROP CONSTRAINT "y_x_fkey";"#);
+        assert!(
+            x_key < drop("x") && y_key < drop("x") && y_key < drop("y"),
+            "{body}"
+        );
+        // The key into a table outside the cycle goes with its table.
+        assert!(!body.contains(r#"DROP CONSTRAINT "y_a_fkey""#), "{body}");
+        assert_eq!(alter.statements, 7, "{body}");
     }
 
     #[test]

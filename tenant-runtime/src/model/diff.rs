@@ -27,6 +27,18 @@ pub enum Difference {
         /// The table.
         table: String,
     },
+    /// A table the models have is not in the schema, and a table no model describes has
+    /// exactly its columns (names, types, nullability, defaults, identity): most likely
+    /// renamed (the catalog cannot tell a rename from drop and create). The differences
+    /// listed after it for `expected` compare the model with the table as the rename would
+    /// leave it: its constraints and indexes named after the old table (PostgreSQL's default
+    /// names, `found_pkey`) renamed after the new one.
+    RenamedTable {
+        /// The table the models have.
+        expected: String,
+        /// The table the schema has in its place.
+        found: String,
+    },
     /// A column the model has is not in the table.
     MissingColumn {
         /// The table.
@@ -186,6 +198,10 @@ impl fmt::Display for Difference {
         match self {
             MissingTable { table } => write!(f, "table {table:?} is missing"),
             ExtraTable { table } => write!(f, "table {table:?} exists but no model describes it"),
+            RenamedTable { expected, found } => write!(
+                f,
+                "table {expected:?} is missing but a table {found:?} that no model describes has the same columns: renamed?"
+            ),
             MissingColumn { table, column } => {
                 write!(f, "table {table:?} has no column {column:?}")
             }
@@ -298,7 +314,9 @@ impl SchemaShape {
     /// columns, constraints, indexes, enum types and labels, and columns, constraints and
     /// indexes that differ. Empty when the live schema is what the models create. Column
     /// order is not compared; constraint and index definitions are compared by kind, columns
-    /// and target, not by text. Sorted by table, then kind of object.
+    /// and target, not by text. Sorted by table, then kind of object. A missing table and
+    /// an extra one with the same columns are one [`Difference::RenamedTable`] (and a
+    /// missing column and an extra one of the same type one [`Difference::RenamedColumn`]).
     ///
     /// ```
     /// use tenant_runtime::model::{Difference, SchemaShape};
@@ -307,6 +325,10 @@ impl SchemaShape {
     /// assert!(expected.diff(&SchemaShape::default()).is_empty());
     /// ```
     pub fn diff(&self, live: &SchemaShape) -> Vec<Difference> {
+        let renamed = renamed_tables(self, live);
+        // The rest is compared with the schema as the renames would leave it.
+        let after = after_renames(self, live, &renamed).0;
+        let live = &after;
         let mut out = Vec::new();
         for (name, labels) in &self.enums {
             match live.enums.get(name) {
@@ -336,15 +358,167 @@ impl SchemaShape {
                 (Some(_), None) => out.push(Difference::MissingTable {
                     table: table.clone(),
                 }),
+                (Some(e), Some(l)) => {
+                    if let Some((_, found)) = renamed.iter().find(|(n, _)| n == table) {
+                        out.push(Difference::RenamedTable {
+                            expected: table.clone(),
+                            found: found.clone(),
+                        });
+                    }
+                    diff_table(table, e, l, &mut out);
+                }
                 (None, Some(_)) => out.push(Difference::ExtraTable {
                     table: table.clone(),
                 }),
-                (Some(e), Some(l)) => diff_table(table, e, l, &mut out),
                 (None, None) => unreachable!("the name came from one of the two"),
             }
         }
         out
     }
+}
+
+/// The pairs `(expected, found)` of a table the models have that `live` lacks and a table of
+/// `live` no model describes with the same columns (in any order), each table in one pair
+/// at most: a table that matches two others is left to drop and create.
+pub(crate) fn renamed_tables(expected: &SchemaShape, live: &SchemaShape) -> Vec<(String, String)> {
+    let missing: Vec<(&String, &TableShape)> = expected
+        .tables
+        .iter()
+        .filter(|(name, _)| !live.tables.contains_key(*name))
+        .collect();
+    let extra: Vec<(&String, &TableShape)> = live
+        .tables
+        .iter()
+        .filter(|(name, _)| !expected.tables.contains_key(*name))
+        .collect();
+    let same_columns = |a: &TableShape, b: &TableShape| {
+        !a.columns.is_empty()
+            && a.columns.len() == b.columns.len()
+            && a.columns.iter().all(|c| {
+                b.column(&c.name)
+                    .is_some_and(|other| same_but_name(c, other))
+            })
+    };
+    let mut pairs = Vec::new();
+    for (name, e) in &missing {
+        let candidates: Vec<&String> = extra
+            .iter()
+            .filter(|(_, l)| same_columns(e, l))
+            .map(|(found, _)| *found)
+            .collect();
+        let [found] = candidates[..] else { continue };
+        let claimed = missing
+            .iter()
+            .filter(|(_, other)| same_columns(other, live.tables.get(found).expect("extra")))
+            .count();
+        if claimed == 1 {
+            pairs.push(((*name).clone(), found.clone()));
+        }
+    }
+    pairs
+}
+
+/// A constraint or index that renaming its table renames too, so the table's names follow
+/// the new table's (`invoices_pkey` to `bills_pkey`): PostgreSQL's default names start with
+/// the table's name, and a rename keeps them as they were.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RenamedObject {
+    /// The table, by its new name.
+    pub(crate) table: String,
+    /// An index (else a constraint).
+    pub(crate) index: bool,
+    /// Its name now.
+    pub(crate) old: String,
+    /// The name the model gives it.
+    pub(crate) new: String,
+}
+
+/// `live` as it will be once each `(expected, found)` pair of [`renamed_tables`] is renamed:
+/// `found` under the name `expected`, the foreign keys of every table into it pointing at
+/// the new name, and its constraints and indexes whose names start with `found` renamed when
+/// the model has the name with `expected` instead, and it constrains or indexes the same
+/// (listed, for the statements that do it).
+pub(crate) fn after_renames(
+    expected: &SchemaShape,
+    live: &SchemaShape,
+    pairs: &[(String, String)],
+) -> (SchemaShape, Vec<RenamedObject>) {
+    let mut out = live.clone();
+    let mut objects = Vec::new();
+    for (new, old) in pairs {
+        let Some(mut table) = out.tables.remove(old) else {
+            continue;
+        };
+        let model = &expected.tables[new];
+        let (constraint_names, index_names): (Vec<String>, Vec<String>) = (
+            table.constraints.keys().cloned().collect(),
+            table.indexes.keys().cloned().collect(),
+        );
+        for (name, c) in std::mem::take(&mut table.constraints) {
+            let renamed = name
+                .strip_prefix(old.as_str())
+                .map(|rest| format!("{new}{rest}"))
+                .filter(|n| {
+                    !constraint_names.contains(n)
+                        && model.constraints.get(n).is_some_and(|m| {
+                            // Its own foreign key into itself points at the old name yet.
+                            let mut c = c.clone();
+                            if let Some(r) = c.references.as_mut().filter(|r| &r.table == old) {
+                                r.table = new.clone();
+                            }
+                            same_constraint(m, &c)
+                        })
+                });
+            match renamed {
+                Some(n) => {
+                    objects.push(RenamedObject {
+                        table: new.clone(),
+                        index: false,
+                        old: name,
+                        new: n.clone(),
+                    });
+                    table.constraints.insert(n, c);
+                }
+                None => {
+                    table.constraints.insert(name, c);
+                }
+            }
+        }
+        for (name, i) in std::mem::take(&mut table.indexes) {
+            let renamed = name
+                .strip_prefix(old.as_str())
+                .map(|rest| format!("{new}{rest}"))
+                .filter(|n| {
+                    !index_names.contains(n)
+                        && model.indexes.get(n).is_some_and(|m| same_index(m, &i))
+                });
+            match renamed {
+                Some(n) => {
+                    objects.push(RenamedObject {
+                        table: new.clone(),
+                        index: true,
+                        old: name,
+                        new: n.clone(),
+                    });
+                    table.indexes.insert(n, i);
+                }
+                None => {
+                    table.indexes.insert(name, i);
+                }
+            }
+        }
+        out.tables.insert(new.clone(), table);
+        for t in out.tables.values_mut() {
+            for c in t.constraints.values_mut() {
+                if let Some(r) = c.references.as_mut() {
+                    if r.schema == live.schema && &r.table == old {
+                        r.table = new.clone();
+                    }
+                }
+            }
+        }
+    }
+    (out, objects)
 }
 
 fn same_but_name(a: &ColumnShape, b: &ColumnShape) -> bool {

@@ -419,7 +419,8 @@ pub struct TenantPool {
     slots: Arc<[managed::Pool<Manager>]>,
     /// `max_size` permits: holding one guarantees a slot that is idle or empty.
     permits: Arc<Semaphore>,
-    /// Callers waiting for a permit.
+    /// Callers waiting for a permit (not those waiting on their tenant's cap: see
+    /// [`TenantCaps::waiting`]).
     waiting: Arc<AtomicUsize>,
     timeouts: Timeouts,
     /// Rendezvous hashing of tenants onto slots (else a rotating start).
@@ -479,6 +480,25 @@ impl IdleReaper {
 struct TenantCaps {
     max_per_tenant: usize,
     in_use: Mutex<HashMap<SchemaName, Arc<Semaphore>>>,
+    /// Callers waiting for one of their tenant's connections to come back.
+    waiting: AtomicUsize,
+}
+
+/// Counts a caller as waiting for as long as it lives, so a wait that ends any way (a
+/// permit, a timeout, the caller's future dropped) is uncounted.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl TenantCaps {
@@ -509,6 +529,7 @@ impl TenantCaps {
             slot.permit = Some(permit);
             return Ok(slot);
         }
+        let _waiting = Waiting::new(&self.waiting);
         let acquire = semaphore.acquire_owned();
         let permit = match wait {
             Some(wait) => {
@@ -569,8 +590,36 @@ pub struct PoolStatus {
     pub size: usize,
     /// Idle connections ready to hand out.
     pub available: usize,
-    /// Callers waiting for a connection.
+    /// Callers waiting for a connection: for a free one of the pool's, or, with
+    /// [`TenantPoolBuilder::max_per_tenant`], for one of their tenant's own to come back
+    /// (those are also counted in [`waiting_on_tenant_cap`](PoolStatus::waiting_on_tenant_cap)).
     pub waiting: usize,
+    /// Of [`waiting`](PoolStatus::waiting), the callers whose tenant has its
+    /// `max_per_tenant` connections checked out: a burst of one tenant's, which a larger
+    /// `max_size` would not serve sooner.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use tenant_runtime::{Allowlist, TenantPool};
+    /// # async fn run() -> Result<(), tenant_runtime::Error> {
+    /// let pool = TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(8)
+    ///     .max_per_tenant(Some(1))
+    ///     .build()?;
+    /// let acme = Allowlist::from_pairs([("acme", "tenant_acme")])?.resolve("acme")?;
+    /// let held = pool.get(&acme).await?;
+    /// let second = tokio::spawn({
+    ///     let (pool, acme) = (pool.clone(), acme.clone());
+    ///     async move { pool.get(&acme).await.map(drop) }
+    /// });
+    /// tokio::time::sleep(Duration::from_millis(50)).await;
+    /// let status = pool.status();
+    /// assert_eq!((status.waiting, status.waiting_on_tenant_cap), (1, 1));
+    /// drop(held);
+    /// second.await.unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    pub waiting_on_tenant_cap: usize,
 }
 
 impl TenantPool {
@@ -654,14 +703,12 @@ impl TenantPool {
             Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::PoolClosed),
             // None free: wait in line (first come, first served), with a timer only now.
             Err(tokio::sync::TryAcquireError::NoPermits) => {
-                self.waiting.fetch_add(1, Ordering::Relaxed);
+                let _waiting = Waiting::new(&self.waiting);
                 let acquire = Arc::clone(&self.permits).acquire_owned();
-                let acquired = match wait {
+                match wait {
                     Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
                     None => Some(acquire.await),
-                };
-                self.waiting.fetch_sub(1, Ordering::Relaxed);
-                acquired
+                }
             }
         };
         let permit = match acquired {
@@ -771,6 +818,10 @@ impl TenantPool {
     /// # Ok(()) }
     /// ```
     pub fn status(&self) -> PoolStatus {
+        let waiting_on_tenant_cap = self
+            .caps
+            .as_ref()
+            .map_or(0, |caps| caps.waiting.load(Ordering::Relaxed));
         let (mut size, mut available) = (0, 0);
         for slot in self.slots.iter() {
             let s = slot.status();
@@ -781,7 +832,8 @@ impl TenantPool {
             max_size: self.slots.len(),
             size,
             available,
-            waiting: self.waiting.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed) + waiting_on_tenant_cap,
+            waiting_on_tenant_cap,
         }
     }
 
@@ -1116,6 +1168,7 @@ impl TenantPoolBuilder {
             Arc::new(TenantCaps {
                 max_per_tenant,
                 in_use: Mutex::new(HashMap::new()),
+                waiting: AtomicUsize::new(0),
             })
         });
         let reaper = self.idle_timeout.map(|idle_timeout| {
