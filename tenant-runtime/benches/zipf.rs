@@ -29,6 +29,8 @@
 //! ZIPF_TENANTS=1000 cargo bench -p tenant-runtime --bench zipf  # a smaller run
 //! cargo bench -p tenant-runtime --bench zipf -- --measurement-time 60  # a longer run
 //! BENCH_FRESH=1 ...                                             # rebuild the kept schemas
+//! ZIPF_WARM_ALL=1 ...       # first read every table of every tenant once (the steady state)
+//! ZIPF_MAX_SCHEMAS=1000 ... # the defaults pool with another max_schemas_per_connection
 //! ```
 //!
 //! The 10,000 schemas (100,000 tables, 200,000 relations with their keys) are kept between
@@ -263,9 +265,17 @@ fn main() {
             .max_size(POOL_SIZE)
             .wait_timeout(Some(Duration::from_secs(60)))
     };
+    // ZIPF_MAX_SCHEMAS=N: the defaults pool with another schema budget (default 500).
+    let max_schemas = std::env::var("ZIPF_MAX_SCHEMAS")
+        .ok()
+        .map(|v| v.trim().parse().expect("ZIPF_MAX_SCHEMAS: a number"))
+        .unwrap_or(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
     let pools = [
         defaults().build().unwrap(),
-        defaults().build().unwrap(),
+        defaults()
+            .max_schemas_per_connection(Some(max_schemas))
+            .build()
+            .unwrap(),
         defaults()
             .affinity(false)
             .max_schemas_per_connection(None)
@@ -293,6 +303,30 @@ fn main() {
         "warm-up: 20 rounds of each pool in {:.1?}",
         started.elapsed()
     );
+    // ZIPF_WARM_ALL=1: the steady state of a service that has served every tenant before:
+    // each many-tenant pool first reads every table of every tenant once (8 requests at a
+    // time, so that idle connections let affinity place each tenant).
+    if std::env::var_os("ZIPF_WARM_ALL").is_some() {
+        let started = Instant::now();
+        rt.block_on(async {
+            use futures_util::StreamExt as _;
+            for (i, pool) in pools.iter().enumerate().skip(1) {
+                CURRENT.store(i, Ordering::Relaxed);
+                futures_util::stream::iter(&tenants)
+                    .for_each_concurrent(8, |t| async move {
+                        let db = pool.get(t).await.unwrap();
+                        for j in 0..TABLES {
+                            get_checked(&db, j, 1).await;
+                        }
+                    })
+                    .await;
+            }
+        });
+        println!(
+            "warm-up: every table of the {n} tenants once through each many-tenant pool in {:.1?}",
+            started.elapsed()
+        );
+    }
 
     let group = format!("zipf_{n}_tenants_64_tasks_16_connections");
     common::interleaved(
@@ -352,12 +386,15 @@ fn main() {
         "| pool ({n} tenants) | largest backend over the run | budget | samples | retired (schemas / memory / age) |"
     );
     println!("|---|---|---|---|---|");
-    let budget = format!(
-        "{:.0} MiB, {} schemas",
-        mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64),
-        TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION
-    );
-    let budgets = [budget.as_str(), budget.as_str(), "none"];
+    let budget = |schemas: usize| {
+        format!(
+            "{:.0} MiB, {schemas} schemas",
+            mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64),
+        )
+    };
+    let one_budget = budget(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
+    let zipf_budget = budget(max_schemas);
+    let budgets = [one_budget.as_str(), zipf_budget.as_str(), "none"];
     for (i, name) in CONTENDERS.iter().enumerate() {
         let retired: Vec<u64> = RETIRED[i]
             .iter()
