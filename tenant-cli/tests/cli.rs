@@ -135,7 +135,7 @@ async fn configuration_errors_exit_with_2_and_an_unreachable_database_with_3() {
 
     let bad_dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../tests/ui/migrations/fixtures/several_errors"
+        "/../tests/ui/cases/migrations/fixtures/several_errors"
     );
     let run = tenant(
         &url,

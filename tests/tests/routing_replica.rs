@@ -146,7 +146,7 @@ fn a_real_streaming_replica_serves_reads_while_writes_and_transactions_stay_on_t
 
         // A hand-written write read as rows through a replica handle reaches only the
         // standby, which refuses it (`execute` and model writes on a replica handle do not
-        // even compile; see ui_routing).
+        // even compile; see tests/ui/cases/routing/).
         let raw_insert = Template::builder()
             .sql("INSERT INTO ")
             .slot(Slot::Tenant)
