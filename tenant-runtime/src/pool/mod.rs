@@ -3,6 +3,7 @@
 //! a database per tenant ([`TenantDatabases`]) and vertical partitioning ([`Partitions`]).
 
 mod databases;
+mod hand_off;
 mod partition;
 mod replica;
 mod tenant_pool;

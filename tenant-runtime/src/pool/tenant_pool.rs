@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use deadpool::managed::{self, Metrics, RecycleError, RecycleResult, TimeoutType, Timeouts};
 use smallvec::SmallVec;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::hand_off::{AcquireError, HandOff, Permit};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 
@@ -289,8 +291,9 @@ pub struct PooledClient {
     // Dropped first: the connection is back in the pool before its permit and the tenant's
     // slot are freed, so whoever they wake finds it idle.
     object: managed::Object<Manager>,
-    /// One of the pool's `max_size` permits.
-    _permit: OwnedSemaphorePermit,
+    /// One of the pool's `max_size` permits; dropped, it hands this connection to the
+    /// waiter that prefers it.
+    _permit: Permit,
     /// The tenant's share of `max_per_tenant`, held while the connection is out.
     _tenant_slot: Option<TenantSlot>,
 }
@@ -417,11 +420,10 @@ pub struct TenantPool {
     /// One single-connection pool per connection slot: a checkout picks which (tenant
     /// affinity), `deadpool` creates, recycles and retires each slot's connection.
     slots: Arc<[managed::Pool<Manager>]>,
-    /// `max_size` permits: holding one guarantees a slot that is idle or empty.
-    permits: Arc<Semaphore>,
-    /// Callers waiting for a permit (not those waiting on their tenant's cap: see
-    /// [`TenantCaps::waiting`]).
-    waiting: Arc<AtomicUsize>,
+    /// `max_size` permits: holding one guarantees a slot that is idle or empty. A returned
+    /// connection goes to the waiter whose ranking prefers it (tenant affinity under
+    /// saturation).
+    permits: Arc<HandOff>,
     timeouts: Timeouts,
     /// Rendezvous hashing of tenants onto slots (else a rotating start).
     affinity: bool,
@@ -698,30 +700,35 @@ impl TenantPool {
         if let Some(reaper) = &self.reaper {
             reaper.maybe_run(&self.slots);
         }
-        let acquired = match Arc::clone(&self.permits).try_acquire_owned() {
-            Ok(permit) => Some(Ok(permit)),
-            Err(tokio::sync::TryAcquireError::Closed) => return Err(Error::PoolClosed),
-            // None free: wait in line (first come, first served), with a timer only now.
-            Err(tokio::sync::TryAcquireError::NoPermits) => {
-                let _waiting = Waiting::new(&self.waiting);
-                let acquire = Arc::clone(&self.permits).acquire_owned();
-                match wait {
-                    Some(wait) => tokio::time::timeout(wait, acquire).await.ok(),
-                    None => Some(acquire.await),
-                }
+        let n = self.slots.len();
+        let mut order = self.order(schema);
+        let ranks = || {
+            if !(self.affinity && schema.is_some()) {
+                return SmallVec::new();
             }
+            let mut ranks: SmallVec<[u8; 32]> = SmallVec::from_elem(0, n);
+            for (rank, &slot) in order.iter().enumerate() {
+                ranks[slot] = u8::try_from(rank).unwrap_or(u8::MAX);
+            }
+            ranks
         };
-        let permit = match acquired {
-            None => {
+        let granted = match self.permits.acquire(ranks, wait).await {
+            Ok(granted) => granted,
+            Err(AcquireError::Timeout) => {
                 return Err(Error::PoolTimeout {
                     stage: PoolStage::Wait,
                     timeout: wait,
                 })
             }
-            Some(Err(_closed)) => return Err(Error::PoolClosed),
-            Some(Ok(permit)) => permit,
+            Err(AcquireError::Closed) => return Err(Error::PoolClosed),
         };
-        let order = self.order(schema);
+        let mut permit = granted.permit;
+        // A connection just came back there: handed to this caller, it tries that one first.
+        if let Some(returned) = granted.slot {
+            if let Some(at) = order.iter().position(|&i| i == returned) {
+                order[..=at].rotate_right(1);
+            }
+        }
         // The permit guarantees a slot that is idle or empty; a zero wait takes it or
         // reports at once that another caller just did.
         let now = Timeouts {
@@ -745,11 +752,12 @@ impl TenantPool {
                     }
                     match slot.timeout_get(&now).await {
                         Ok(object) => {
+                            permit.slot = Some(i);
                             return Ok(PooledClient {
                                 object,
                                 _permit: permit,
                                 _tenant_slot: None,
-                            })
+                            });
                         }
                         Err(managed::PoolError::Timeout(TimeoutType::Wait)) => continue,
                         Err(e) => return Err(self.checkout_error(e)),
@@ -832,7 +840,7 @@ impl TenantPool {
             max_size: self.slots.len(),
             size,
             available,
-            waiting: self.waiting.load(Ordering::Relaxed) + waiting_on_tenant_cap,
+            waiting: self.permits.waiting() + waiting_on_tenant_cap,
             waiting_on_tenant_cap,
         }
     }
@@ -1110,11 +1118,16 @@ impl TenantPoolBuilder {
     /// Tenant affinity (default on): each tenant prefers the connections that served it
     /// before, by rendezvous hashing of its schema onto the pool's connection slots, and falls
     /// back to the next idle connection in its ranking when those are busy (never waiting for
-    /// a preferred one while another is idle). So each backend touches about
-    /// `tenants / max_size` schemas instead of all of them (less catalog memory, see
-    /// [`max_schemas_per_connection`](Self::max_schemas_per_connection)) and each connection's
-    /// statement cache keeps hitting. Costs a hash of the schema and a sort of `max_size`
-    /// weights per checkout. Off: connections are tried from a rotating start.
+    /// a preferred one while another is idle). When every connection is busy, a connection
+    /// that comes back goes to the waiter that ranks it best, not to the oldest waiter; a
+    /// waiter passed over `4 × max_size` times is served next, so no wait grows by more than
+    /// `4 × max_size` hand-offs (a few milliseconds at a few thousand statements a second). So each backend touches about `tenants / max_size` schemas
+    /// instead of all of them, saturated or not (less catalog memory, see
+    /// [`max_schemas_per_connection`](Self::max_schemas_per_connection)) and each
+    /// connection's statement cache keeps hitting. Costs a hash of the schema and a sort of
+    /// `max_size` weights per checkout, and a scan of the waiters per hand-off. Off:
+    /// connections are tried from a rotating start and waiters are served first come, first
+    /// served.
     ///
     /// ```
     /// # fn main() -> Result<(), tenant_runtime::Error> {
@@ -1206,8 +1219,7 @@ impl TenantPoolBuilder {
         }
         Ok(TenantPool {
             slots: slots.into(),
-            permits: Arc::new(Semaphore::new(self.max_size)),
-            waiting: Arc::new(AtomicUsize::new(0)),
+            permits: Arc::new(HandOff::new(self.max_size)),
             timeouts: Timeouts {
                 wait: self.wait_timeout,
                 create: self.create_timeout,
