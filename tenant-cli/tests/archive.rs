@@ -1,21 +1,12 @@
 //! End-to-end tests of `tenant tenants export | import | clone` against PostgreSQL: output,
 //! exit codes, and that a refused import creates nothing.
 
-use std::process::Command;
-
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::{database_url, Cli, Run, TestSchemas};
 
 /// The migrations the archive tests use (an enum type, a self-reference, a generated column).
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/migrations/archive");
 /// Another application's migrations (another version and other tables).
 const OTHER_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/migrations/app");
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn tenant(url: &str, registry: &str, args: &[&str]) -> Run {
     tenant_with(url, registry, args, None)
@@ -23,29 +14,13 @@ fn tenant(url: &str, registry: &str, args: &[&str]) -> Run {
 
 /// Runs `tenant <args>`, with `TENANT_SNAPSHOT_DIR` set to `snapshot_dir` if given.
 fn tenant_with(url: &str, registry: &str, args: &[&str], snapshot_dir: Option<&str>) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant"));
-    command
-        .args(args)
+    let mut cli = Cli::new(env!("CARGO_BIN_EXE_tenant"))
         .env("DATABASE_URL", url)
-        .env("TENANT_REGISTRY", registry)
-        .env_remove("TENANT_MIGRATIONS")
-        .env_remove("TENANT_SNAPSHOT_DIR");
+        .env("TENANT_REGISTRY", registry);
     if let Some(dir) = snapshot_dir {
-        command.env("TENANT_SNAPSHOT_DIR", dir);
+        cli = cli.env("TENANT_SNAPSHOT_DIR", dir);
     }
-    let output = command.output().expect("the tenant binary runs");
-    let run = Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
-    for text in [&run.stdout, &run.stderr] {
-        assert!(
-            !text.to_lowercase().contains("allowlist"),
-            "library words: {run:?}"
-        );
-    }
-    run
+    cli.run(args)
 }
 
 async fn query_i64(url: &str, sql: &str) -> i64 {

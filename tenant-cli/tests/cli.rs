@@ -2,69 +2,27 @@
 //!
 //! Every test uses a registry schema and tenant schemas under its own `TestSchemas` prefix.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::{database_url, Cli, Run, TestSchemas};
 
 /// The migrations the tests apply (shared with the library's integration tests).
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/migrations/app");
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-fn finish(output: Output) -> Run {
-    let run = Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    };
-    assert_operator_words(&run);
-    run
-}
-
-/// The CLI talks to an operator about tenants and the registry: never about the library's
-/// `Allowlist` (checked on every run of every test).
-fn assert_operator_words(run: &Run) {
-    for text in [&run.stdout, &run.stderr] {
-        assert!(
-            !text.to_lowercase().contains("allowlist"),
-            "library words in the CLI's output: {run:?}"
-        );
-    }
-}
-
 /// Runs `tenant <args>` with the test database and `registry`, without a terminal.
 async fn tenant(url: &str, registry: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .args(args)
+    cli(url, registry).run(args)
+}
+
+/// The stock binary with the test database and `registry`.
+fn cli(url: &str, registry: &str) -> Cli {
+    Cli::new(env!("CARGO_BIN_EXE_tenant"))
         .env("DATABASE_URL", url)
         .env("TENANT_REGISTRY", registry)
-        .env_remove("TENANT_MIGRATIONS")
-        .output()
-        .expect("the tenant binary runs");
-    finish(output)
 }
 
 fn without_database(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .output()
-        .expect("the tenant binary runs");
-    finish(output)
+    Cli::new(env!("CARGO_BIN_EXE_tenant")).run(args)
 }
 
 async fn sql(url: &str, statements: &str) {
@@ -397,15 +355,7 @@ async fn migrate_reports_each_failing_tenant_and_a_rerun_finishes() {
 
 /// Runs `tenant <args>` in `dir` (a directory without `migrations/` unless the test makes one).
 async fn tenant_in(dir: &std::path::Path, url: &str, registry: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .args(args)
-        .current_dir(dir)
-        .env("DATABASE_URL", url)
-        .env("TENANT_REGISTRY", registry)
-        .env_remove("TENANT_MIGRATIONS")
-        .output()
-        .expect("the tenant binary runs");
-    finish(output)
+    cli(url, registry).current_dir(dir).run(args)
 }
 
 /// A fresh, empty directory of this test.
@@ -432,14 +382,9 @@ async fn schema_exists(url: &str, schema: &str) -> bool {
 
 /// Runs `tenant <args>` with DATABASE_URL, TENANT_REGISTRY and TENANT_MIGRATIONS set.
 fn with_env(args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .args(args)
-        .env("DATABASE_URL", "postgres://secret@127.0.0.1:1/db")
-        .env("TENANT_REGISTRY", "registry_from_env")
+    cli("postgres://secret@127.0.0.1:1/db", "registry_from_env")
         .env("TENANT_MIGRATIONS", "dir_from_env")
-        .output()
-        .expect("the tenant binary runs");
-    finish(output)
+        .run(args)
 }
 
 #[test]
@@ -580,15 +525,10 @@ async fn status_with_a_missing_migrations_directory_exits_2() {
         );
         assert_eq!(run.stdout, "", "{args:?}: {run:?}");
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .arg("status")
+    let run = cli(&url, &registry)
         .current_dir(&dir)
-        .env("DATABASE_URL", &url)
-        .env("TENANT_REGISTRY", &registry)
         .env("TENANT_MIGRATIONS", "./nope")
-        .output()
-        .unwrap();
-    let run = finish(output);
+        .run(&["status"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(
         run.stderr.contains("no migrations directory at ./nope"),
@@ -713,7 +653,7 @@ fn tenant_on_a_terminal(url: &str, registry: &str, args: &str, input: &str) -> R
         .unwrap()
         .write_all(input.as_bytes())
         .unwrap();
-    finish(child.wait_with_output().unwrap())
+    Run::from_output(child.wait_with_output().unwrap())
 }
 
 #[tokio::test]

@@ -1,34 +1,18 @@
 //! End-to-end tests of `tenant check` (and of `tenants create` building tenants as the
 //! migrations say) against PostgreSQL: output, JSON and exit codes.
 
-use std::process::Command;
-
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::{database_url, Cli, Run, TestSchemas};
 
 /// Migrations that build customers and invoices (shared with the library's drift tests).
 const MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/migrations/drift");
 
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `tenant <args>` with the test database and `registry`, without a terminal.
+/// Runs `tenant <args>` with the test database, `registry` and the drift migrations.
 fn tenant(url: &str, registry: &str, args: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_tenant"))
-        .args(args)
+    Cli::new(env!("CARGO_BIN_EXE_tenant"))
         .env("DATABASE_URL", url)
         .env("TENANT_REGISTRY", registry)
         .env("TENANT_MIGRATIONS", MIGRATIONS)
-        .output()
-        .expect("the tenant binary runs");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+        .run(args)
 }
 
 async fn sql(url: &str, statements: &str) {
@@ -39,27 +23,28 @@ async fn sql(url: &str, statements: &str) {
         .unwrap();
 }
 
+/// `tenants create` of acme and globex, each built as the migrations say, in its
+/// provisioning transaction.
+fn create_acme_and_globex(schemas: &TestSchemas, url: &str, registry: &str) {
+    for key in ["acme", "globex"] {
+        let schema = schemas.name(key);
+        let run = tenant(url, registry, &["tenants", "create", key, &schema]);
+        assert_eq!(run.code, 0, "{run:?}");
+        assert!(
+            run.stdout.contains(&format!(
+                "{key} ({schema}): applied 1, 2 (in the provisioning transaction)"
+            )),
+            "{run:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn check_prints_json_and_exits_1_on_drift() {
     let schemas = TestSchemas::new("cli_check").await;
     let url = database_url().await;
     let registry = schemas.name("registry");
-    for key in ["acme", "globex"] {
-        let run = tenant(
-            &url,
-            &registry,
-            &["tenants", "create", key, &schemas.name(key)],
-        );
-        assert_eq!(run.code, 0, "{run:?}");
-        // Built as the migrations say, in the provisioning transaction.
-        assert!(
-            run.stdout.contains(&format!(
-                "{key} ({}): applied 1, 2 (in the provisioning transaction)",
-                schemas.name(key)
-            )),
-            "{run:?}"
-        );
-    }
+    create_acme_and_globex(&schemas, &url, &registry);
 
     let run = tenant(&url, &registry, &["check", "--format", "json"]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -141,14 +126,7 @@ async fn check_reports_versions_applied_by_a_newer_build() {
     let schemas = TestSchemas::new("cli_check_newer").await;
     let url = database_url().await;
     let registry = schemas.name("registry");
-    for key in ["acme", "globex"] {
-        let run = tenant(
-            &url,
-            &registry,
-            &["tenants", "create", key, &schemas.name(key)],
-        );
-        assert_eq!(run.code, 0, "{run:?}");
-    }
+    create_acme_and_globex(&schemas, &url, &registry);
     // A newer build migrated globex further: versions 7 and 8, which these migrations lack.
     sql(
         &url,

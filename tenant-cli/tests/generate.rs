@@ -3,22 +3,15 @@
 //!
 //! A binary built with models is tested end to end in `tests/tests/cli_generate.rs`.
 
-use std::process::Command;
+use tenant_tests::{Cli, Run};
 
 /// Runs the stock `tenant <args>`; `url`: DATABASE_URL, unset when `None`.
-fn tenant(url: Option<&str>, args: &[&str]) -> (i32, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tenant"));
-    command.args(args).env_remove("TENANT_MIGRATIONS");
-    match url {
-        Some(url) => command.env("DATABASE_URL", url),
-        None => command.env_remove("DATABASE_URL"),
-    };
-    let output = command.output().expect("the tenant binary runs");
-    (
-        output.status.code().expect("exited, not killed"),
-        String::from_utf8(output.stdout).unwrap(),
-        String::from_utf8(output.stderr).unwrap(),
-    )
+fn tenant(url: Option<&str>, args: &[&str]) -> Run {
+    let mut cli = Cli::new(env!("CARGO_BIN_EXE_tenant"));
+    if let Some(url) = url {
+        cli = cli.env("DATABASE_URL", url);
+    }
+    cli.run(args)
 }
 
 #[tokio::test]
@@ -30,12 +23,12 @@ async fn the_stock_binary_refuses_to_generate_and_says_how_to_build_one_with_mod
     let migrations = dir.display().to_string();
     // With and without a database URL: the models are missing either way.
     for url in [Some(url.as_str()), None] {
-        let (code, stdout, stderr) = tenant(
+        let run = tenant(
             url,
             &["migrate", "generate", "add_x", "--migrations", &migrations],
         );
-        assert_eq!(code, 2, "{stdout}{stderr}");
-        assert!(stdout.is_empty(), "{stdout}");
+        assert_eq!(run.code, 2, "{run:?}");
+        assert!(run.stdout.is_empty(), "{run:?}");
         for needle in [
             "error: this `tenant` binary does not know the application's models",
             "src/bin/tenant.rs",
@@ -43,31 +36,32 @@ async fn the_stock_binary_refuses_to_generate_and_says_how_to_build_one_with_mod
             "cargo run --bin tenant -- migrate generate NAME",
             "README section \"The migration workflow",
         ] {
-            assert!(stderr.contains(needle), "{needle}: {stderr}");
+            assert!(run.stderr.contains(needle), "{needle}: {run:?}");
         }
     }
     assert!(!dir.exists(), "nothing is created");
     // An invalid name is refused by the argument parser first.
-    let (code, _, stderr) = tenant(None, &["migrate", "generate", "Add-X"]);
-    assert_eq!(code, 2, "{stderr}");
+    let run = tenant(None, &["migrate", "generate", "Add-X"]);
+    assert_eq!(run.code, 2, "{run:?}");
     assert!(
-        stderr.contains("invalid value 'Add-X' for '<NAME>'"),
-        "{stderr}"
+        run.stderr.contains("invalid value 'Add-X' for '<NAME>'"),
+        "{run:?}"
     );
 }
 
 #[test]
 fn the_stock_binary_s_help_says_check_compares_with_the_migrations() {
-    let (code, stdout, _) = tenant(None, &["--help"]);
-    assert_eq!(code, 0);
+    let run = tenant(None, &["--help"]);
+    assert_eq!(run.code, 0);
     assert!(
-        stdout.contains("Check every active tenant's schema against what the migrations build"),
-        "{stdout}"
+        run.stdout
+            .contains("Check every active tenant's schema against what the migrations build"),
+        "{run:?}"
     );
-    let (code, stdout, _) = tenant(None, &["migrate", "--help"]);
-    assert_eq!(code, 0);
+    let run = tenant(None, &["migrate", "--help"]);
+    assert_eq!(run.code, 0);
     assert!(
-        stdout.contains("generate") && stdout.contains("Write the next migration file"),
-        "{stdout}"
+        run.stdout.contains("generate") && run.stdout.contains("Write the next migration file"),
+        "{run:?}"
     );
 }

@@ -7,28 +7,11 @@
 //! `tenant-cli/tests/generate.rs`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::{database_url, fresh_copy, Cli, Run, TestSchemas};
 
 /// Migrations that build the release before the binary's models (`drift_models.rs`).
 const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/drift");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 /// Runs the application's `tenant <args>` without a terminal; `env`: DATABASE_URL,
 /// TENANT_REGISTRY, TENANT_MIGRATIONS (each unset when `None`).
@@ -38,39 +21,24 @@ fn app_tenant(
     migrations: Option<&Path>,
     args: &[&str],
 ) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_app_tenant"));
-    command.args(args);
-    for (name, value) in [
-        ("DATABASE_URL", url.map(str::to_owned)),
-        ("TENANT_REGISTRY", registry.map(str::to_owned)),
-        (
-            "TENANT_MIGRATIONS",
-            migrations.map(|d| d.display().to_string()),
-        ),
-    ] {
-        match value {
-            Some(value) => command.env(name, value),
-            None => command.env_remove(name),
-        };
+    let mut cli = Cli::new(env!("CARGO_BIN_EXE_app_tenant"));
+    if let Some(url) = url {
+        cli = cli.env("DATABASE_URL", url);
     }
-    let output = command.output().expect("the application's binary runs");
-    Run {
-        code: output.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
+    if let Some(registry) = registry {
+        cli = cli.env("TENANT_REGISTRY", registry);
     }
+    if let Some(migrations) = migrations {
+        cli = cli.env("TENANT_MIGRATIONS", migrations);
+    }
+    cli.run(args)
 }
 
 /// A copy of the base migrations in a directory of its own.
 fn copy_of_base(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("cli-generate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(BASE).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
+    fresh_copy(Path::new(BASE), &dir);
     dir
 }
 
@@ -254,21 +222,17 @@ async fn generate_creates_a_missing_directory_and_without_one_tenants_create_bui
     let schemas = TestSchemas::new("cli_generate_models").await;
     let registry = schemas.name("registry");
     let schema = schemas.name("acme");
-    let output = Command::new(env!("CARGO_BIN_EXE_app_tenant"))
-        .args(["tenants", "create", "acme", &schema])
+    let run = Cli::new(env!("CARGO_BIN_EXE_app_tenant"))
         .current_dir(&dir) // no ./migrations here
         .env("DATABASE_URL", &url)
         .env("TENANT_REGISTRY", &registry)
-        .env_remove("TENANT_MIGRATIONS")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{output:?}");
+        .run(&["tenants", "create", "acme", &schema]);
+    assert_eq!(run.code, 0, "{run:?}");
     assert!(
-        stdout.contains(&format!(
+        run.stdout.contains(&format!(
             "acme ({schema}): tables built from the models (no migrations directory)"
         )),
-        "{stdout}"
+        "{run:?}"
     );
     let run = app_tenant(
         Some(&url),

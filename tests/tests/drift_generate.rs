@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tenant_runtime::error::MigrateError;
 use tenant_runtime::lifecycle::Expected;
 use tenant_runtime::{Client, Error, Migrations, Migrator, Model, ModelSet, SqlEnum, Tenant};
-use tenant_tests::{database_url, TestSchemas};
+use tenant_tests::{database_url, fresh_copy, TestSchemas};
 
 const BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/drift");
 
@@ -269,12 +269,7 @@ fn changes() -> Vec<(&'static str, ModelSet, &'static [&'static str])> {
 fn copy_of_base(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("generate-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(BASE).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
+    fresh_copy(Path::new(BASE), &dir);
     dir
 }
 
