@@ -165,11 +165,16 @@ impl<E: Executor> Db<E> {
     /// What the statement cache holds for `template` with these schemas, and its key: looked
     /// up, else rendered (once per (template, schemas)); prepared when its use reaches the
     /// prepare threshold of [`StatementMode::Prepared`] (on a miss if the threshold is 1).
+    ///
+    /// With `defer_prepare`, a statement whose use reaches the threshold comes back unnamed
+    /// with `prepare_due` set: the caller runs it unnamed and prepares it in the same round
+    /// trip (see [`Db::run`]).
     async fn cached(
         &self,
         template: &Template,
         statement_map: Option<&SchemaMap>,
-    ) -> Result<(StatementKey, CachedStatement, u32)> {
+        defer_prepare: bool,
+    ) -> Result<Cached> {
         let mut schemas = SmallVec::new();
         for slot in template.slots() {
             schemas.push(self.resolve(slot, statement_map)?);
@@ -187,10 +192,22 @@ impl<E: Executor> Db<E> {
             Some((CachedStatement::Unnamed(sql), uses))
                 if threshold > 0 && uses >= threshold && uses != NEVER_PREPARE =>
             {
+                if defer_prepare {
+                    return Ok(Cached {
+                        key,
+                        statement: CachedStatement::Unnamed(sql),
+                        uses,
+                        prepare_due: true,
+                    });
+                }
                 let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
-                return Ok((key, CachedStatement::Prepared(statement), uses));
+                return Ok(Cached::ready(
+                    key,
+                    CachedStatement::Prepared(statement),
+                    uses,
+                ));
             }
-            Some((statement, uses)) => return Ok((key, statement, uses)),
+            Some((statement, uses)) => return Ok(Cached::ready(key, statement, uses)),
             None => {}
         }
         state.note_schemas(&key.schemas);
@@ -199,13 +216,13 @@ impl<E: Executor> Db<E> {
         state.cache.note_render();
         if threshold == 1 {
             let statement = self.prepare_cached(key.clone(), &sql, 1).await?;
-            return Ok((key, CachedStatement::Prepared(statement), 1));
+            return Ok(Cached::ready(key, CachedStatement::Prepared(statement), 1));
         }
         let sql: std::sync::Arc<str> = sql.into();
         state
             .cache
             .insert(key.clone(), CachedStatement::Unnamed(sql.clone()), 1);
-        Ok((key, CachedStatement::Unnamed(sql), 1))
+        Ok(Cached::ready(key, CachedStatement::Unnamed(sql), 1))
     }
 
     /// Prepares `sql` (one round trip) and caches it under `key`, as used `uses` times.
@@ -229,9 +246,15 @@ impl<E: Executor> Db<E> {
         template: &Template,
         statement_map: Option<&SchemaMap>,
     ) -> Result<Statement> {
-        match self.cached(template, statement_map).await? {
-            (_, CachedStatement::Prepared(statement), _) => Ok(statement),
-            (key, CachedStatement::Unnamed(sql), uses) => match self.exec.conn_state().mode {
+        let Cached {
+            key,
+            statement,
+            uses,
+            ..
+        } = self.cached(template, statement_map, false).await?;
+        match statement {
+            CachedStatement::Prepared(statement) => Ok(statement),
+            CachedStatement::Unnamed(sql) => match self.exec.conn_state().mode {
                 StatementMode::Prepared => self.prepare_cached(key, &sql, uses).await,
                 StatementMode::Unnamed => self.exec.pg().prepare(&sql).await,
             },
@@ -349,8 +372,16 @@ impl<E: Executor> Db<E> {
     ) -> Result<A::Output> {
         async {
             let pg = self.exec.pg();
-            match self.cached(template, statement_map).await? {
-                (key, CachedStatement::Prepared(statement), _) => {
+            let Cached {
+                key,
+                statement,
+                uses,
+                prepare_due,
+            } = self
+                .cached(template, statement_map, A::PIPELINES_PREPARE)
+                .await?;
+            match statement {
+                CachedStatement::Prepared(statement) => {
                     match act.prepared(pg, &statement, params).await {
                         // The server inferred a parameter type the Rust value does not encode
                         // (an `i32` for a `bigint`): typed from the values, as the statement's
@@ -374,7 +405,26 @@ impl<E: Executor> Db<E> {
                         result => result,
                     }
                 }
-                (key, CachedStatement::Unnamed(sql), uses) => match typed_params(params, &[]) {
+                CachedStatement::Unnamed(sql) => match typed_params(params, &[]) {
+                    // Due for preparing: run unnamed and prepare it in the same round trip
+                    // (both requests pipelined on the connection, the statement first), so
+                    // the use that reaches the threshold costs no extra round trip.
+                    Ok(typed) if prepare_due => {
+                        let (output, prepared) = futures_util::future::join(
+                            act.unnamed(pg, &sql, &typed),
+                            pg.prepare(&sql),
+                        )
+                        .await;
+                        // A failed prepare (the statement failed too, or its transaction is
+                        // aborted) leaves the statement unnamed, to be prepared at its next use.
+                        if let Ok(statement) = prepared {
+                            tracing::debug!(%sql, "prepared, pipelined with its run");
+                            let cache = &self.exec.conn_state().cache;
+                            cache.note_prepare();
+                            cache.insert(key, CachedStatement::Prepared(statement), uses);
+                        }
+                        output
+                    }
                     Ok(typed) => act.unnamed(pg, &sql, &typed).await,
                     // A value of a type that is not built in (a custom enum, say): in
                     // Prepared mode, prepare now (the server gives the types, no lookup)...
@@ -396,6 +446,27 @@ impl<E: Executor> Db<E> {
         }
         .instrument(self.span())
         .await
+    }
+}
+
+/// A statement cache lookup of [`Db::cached`].
+struct Cached {
+    key: StatementKey,
+    statement: CachedStatement,
+    /// Uses so far, this one included.
+    uses: u32,
+    /// Unnamed and at the prepare threshold: to be prepared along with this use.
+    prepare_due: bool,
+}
+
+impl Cached {
+    fn ready(key: StatementKey, statement: CachedStatement, uses: u32) -> Cached {
+        Cached {
+            key,
+            statement,
+            uses,
+            prepare_due: false,
+        }
     }
 }
 
@@ -553,6 +624,11 @@ impl Db<Transaction<'_>> {
 pub(crate) trait Act: Copy + Send {
     type Output: Send;
 
+    /// Whether a statement due for preparing may run unnamed with its prepare pipelined
+    /// behind it: only if `Output` holds the whole result (a stream's prepare would wait for
+    /// the stream's end).
+    const PIPELINES_PREPARE: bool = true;
+
     /// With a named prepared statement.
     fn prepared<'a>(
         self,
@@ -624,6 +700,7 @@ pub(crate) struct RowsStream;
 
 impl Act for RowsStream {
     type Output = RowStream;
+    const PIPELINES_PREPARE: bool = false;
     fn prepared<'a>(
         self,
         pg: PgRef<'a>,
