@@ -4,16 +4,17 @@
 //! is a long tail), checking out a connection for it and reading 2 rows by key, each from a
 //! random one of the tenant's 10 tables. Every row is checked.
 //!
-//! Three contenders, each with its own pool, interleaved round by round (one operation = a
+//! Four contenders, each with its own pool, interleaved round by round (one operation = a
 //! round of the 64 tasks x 4 requests x 2 gets = 512 statements, the same draws for every
 //! contender in the same round):
 //! - `one_tenant`: the same load, every request to one tenant (the pool's defaults);
 //! - `zipf_tenants`: the 10,000 tenants, the pool's defaults: tenant affinity on, server memory budget on
 //!   (`max_schemas_per_connection` 500, `max_backend_memory` 128 MiB);
-//! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off, no schema, memory, age or idle bound.
+//! - `zipf_tenants_no_budget`: the same, affinity on, no schema, memory, age or idle bound;
+//! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off too.
 //!
 //! Criterion through `common::interleaved` fits: a round takes tens of milliseconds, and
-//! interleaving keeps the load of the shared machine the same for the three.
+//! interleaving keeps the load of the shared machine the same for the four.
 //!
 //! Besides statements/s, the bench prints the largest backend memory of each pool over the
 //! whole run (`pg_backend_memory_contexts`, which shows only the backend that reads it): after
@@ -63,9 +64,10 @@ const POOL_SIZE: usize = 16;
 const ZIPF_S: f64 = 1.0;
 /// Memory is sampled after every this many rounds of a contender.
 const SAMPLE_EVERY: u64 = 4;
-const CONTENDERS: [&str; 3] = [
+const CONTENDERS: [&str; 4] = [
     "one_tenant",
     "zipf_tenants",
+    "zipf_tenants_no_budget",
     "zipf_tenants_no_affinity_no_budget",
 ];
 
@@ -191,7 +193,7 @@ async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
 /// The contender whose round (or sampling) runs now, for [`RetireCounter`].
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 /// Retirements per contender, by reason: schemas served, backend memory, age.
-static RETIRED: [[AtomicU64; 3]; 3] = [const { [const { AtomicU64::new(0) }; 3] }; 3];
+static RETIRED: [[AtomicU64; 3]; 4] = [const { [const { AtomicU64::new(0) }; 3] }; 4];
 
 /// A tracing subscriber that only counts the pool's `retiring a pooled connection` events.
 struct RetireCounter;
@@ -277,6 +279,13 @@ fn main() {
             .build()
             .unwrap(),
         defaults()
+            .max_schemas_per_connection(None)
+            .max_backend_memory(None)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .build()
+            .unwrap(),
+        defaults()
             .affinity(false)
             .max_schemas_per_connection(None)
             .max_backend_memory(None)
@@ -285,9 +294,9 @@ fn main() {
             .build()
             .unwrap(),
     ];
-    let loads: [&[Tenant]; 3] = [one, &tenants, &tenants];
-    let mut largest = [0i64; 3];
-    let mut samples = [0u32; 3];
+    let loads: [&[Tenant]; 4] = [one, &tenants, &tenants, &tenants];
+    let mut largest = [0i64; 4];
+    let mut samples = [0u32; 4];
 
     // Warm-up (untimed): every pool opens its 16 connections and serves 20 rounds.
     let started = Instant::now();
@@ -368,6 +377,13 @@ fn main() {
         ),
         (
             group.as_str(),
+            "zipf_tenants_no_budget",
+            "one_tenant",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+        (
+            group.as_str(),
             "zipf_tenants_no_affinity_no_budget",
             "one_tenant",
             STATEMENTS_PER_ROUND,
@@ -394,7 +410,7 @@ fn main() {
     };
     let one_budget = budget(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
     let zipf_budget = budget(max_schemas);
-    let budgets = [one_budget.as_str(), zipf_budget.as_str(), "none"];
+    let budgets = [one_budget.as_str(), zipf_budget.as_str(), "none", "none"];
     for (i, name) in CONTENDERS.iter().enumerate() {
         let retired: Vec<u64> = RETIRED[i]
             .iter()

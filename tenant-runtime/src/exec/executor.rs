@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use postgres_types::ToSql;
@@ -43,6 +43,9 @@ pub struct ConnState {
     /// The schemas served when the pool last read the backend's memory: it reads again only
     /// after new ones (the catalog caches grow with new relations touched).
     pub(crate) memory_read_at_schemas: AtomicUsize,
+    /// The connection's age (milliseconds) at the pool's last read of the backend's memory;
+    /// `u64::MAX`: never read.
+    pub(crate) memory_read_at_ms: AtomicU64,
     /// The enum types of the schemas unnamed statements bound enum values for (bounded).
     pub(crate) enum_types: super::EnumTypeCache,
 }
@@ -57,6 +60,7 @@ impl Default for ConnState {
             needs_reset: AtomicBool::new(false),
             schemas_served: None,
             memory_read_at_schemas: AtomicUsize::new(0),
+            memory_read_at_ms: AtomicU64::new(u64::MAX),
             enum_types: Default::default(),
         }
     }
