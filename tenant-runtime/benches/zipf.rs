@@ -9,7 +9,7 @@
 //! contender in the same round):
 //! - `one_tenant`: the same load, every request to one tenant (the pool's defaults);
 //! - `zipf_tenants`: the 10,000 tenants, the pool's defaults: tenant affinity on, server memory budget on
-//!   (`max_schemas_per_connection` 500, `max_backend_memory` 128 MiB);
+//!   (`max_schemas_per_connection` 1,000, `max_backend_memory` 128 MiB);
 //! - `zipf_tenants_no_budget`: the same, affinity on, no schema, memory, age or idle bound;
 //! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off too.
 //!
@@ -267,7 +267,7 @@ fn main() {
             .max_size(POOL_SIZE)
             .wait_timeout(Some(Duration::from_secs(60)))
     };
-    // ZIPF_MAX_SCHEMAS=N: the defaults pool with another schema budget (default 500).
+    // ZIPF_MAX_SCHEMAS=N: the defaults pool with another schema budget (default 1,000).
     let max_schemas = std::env::var("ZIPF_MAX_SCHEMAS")
         .ok()
         .map(|v| v.trim().parse().expect("ZIPF_MAX_SCHEMAS: a number"))
