@@ -32,6 +32,7 @@
 //! BENCH_FRESH=1 ...                                             # rebuild the kept schemas
 //! ZIPF_WARM_ALL=1 ...       # first read every table of every tenant once (the steady state)
 //! ZIPF_MAX_SCHEMAS=1000 ... # the defaults pool with another max_schemas_per_connection
+//! ZIPF_CACHE=8192 ...       # every pool with another statement cache capacity
 //! ```
 //!
 //! The 10,000 schemas (100,000 tables, 200,000 relations with their keys) are kept between
@@ -261,10 +262,16 @@ fn main() {
     let one = &tenants[..1];
     let zipf = Zipf::new(n, ZIPF_S);
     let url = common::bench_database_url();
+    // ZIPF_CACHE=N: every pool's statement cache capacity (default 512 per connection).
+    let cache: usize = std::env::var("ZIPF_CACHE")
+        .ok()
+        .map(|v| v.trim().parse().expect("ZIPF_CACHE: a number"))
+        .unwrap_or(tenant_runtime::exec::StatementCache::DEFAULT_CAPACITY);
     let defaults = || {
         TenantPool::builder(&url)
             .unwrap()
             .max_size(POOL_SIZE)
+            .statement_cache_capacity(cache)
             .wait_timeout(Some(Duration::from_secs(60)))
     };
     // ZIPF_MAX_SCHEMAS=N: the defaults pool with another schema budget (default 1,000).
