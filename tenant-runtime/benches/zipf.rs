@@ -33,6 +33,7 @@
 //! ZIPF_WARM_ALL=1 ...       # first read every table of every tenant once (the steady state)
 //! ZIPF_MAX_SCHEMAS=1000 ... # the defaults pool with another max_schemas_per_connection
 //! ZIPF_CACHE=8192 ...       # every pool with another statement cache capacity
+//! ZIPF_MAX_MEMORY_MIB=0 ... # the defaults pool with another max_backend_memory (0: none)
 //! ```
 //!
 //! The 10,000 schemas (100,000 tables, 200,000 relations with their keys) are kept between
@@ -279,10 +280,23 @@ fn main() {
         .ok()
         .map(|v| v.trim().parse().expect("ZIPF_MAX_SCHEMAS: a number"))
         .unwrap_or(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
+    // ZIPF_MAX_MEMORY_MIB=N: the defaults pool with another backend memory budget (0: none).
+    let max_memory = match std::env::var("ZIPF_MAX_MEMORY_MIB") {
+        Ok(v) => match v
+            .trim()
+            .parse::<u64>()
+            .expect("ZIPF_MAX_MEMORY_MIB: a number")
+        {
+            0 => None,
+            mib => Some(mib << 20),
+        },
+        Err(_) => Some(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY),
+    };
     let pools = [
         defaults().build().unwrap(),
         defaults()
             .max_schemas_per_connection(Some(max_schemas))
+            .max_backend_memory(max_memory)
             .build()
             .unwrap(),
         defaults()

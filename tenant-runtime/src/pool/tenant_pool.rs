@@ -90,11 +90,12 @@ struct ServerBudget {
 const MEMORY_CHECK_EVERY: usize = 64;
 
 /// ...and at least this long after the last read: the read walks every memory context of the
-/// backend, about 3 ms for one that holds the catalogs of 625 schemas of 10 tables (measured),
-/// so reading every 64 checkouts of a busy pool took a fifth of a 2-core server. Once a
-/// second per connection bounds the cost (16 connections: about 2 % of a core) and the
-/// overshoot (what a connection's backend grows in a second).
-const MEMORY_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// backend, 3 ms for one that holds the catalogs of 625 schemas of 10 tables and 9 ms at
+/// 2,000 (measured), and a busy pool's reads slowed the Zipf bench's statements (10,000
+/// tenants, 16 connections): by a fifth at every 64 checkouts, by a quarter still at once a
+/// second per connection, by a tenth at once in 10 s. The price is the overshoot: what a
+/// backend grows in 10 s before a read retires it.
+const MEMORY_CHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The bytes the backend holds in all its memory contexts (PostgreSQL 14+; superusers and
 /// roles with `pg_read_all_stats` may read it).
@@ -1120,7 +1121,7 @@ impl TenantPoolBuilder {
 
     /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
     /// read from `pg_backend_memory_contexts` every 64 checkouts of the connection if it has
-    /// served new schemas since the last read, at most once a second per connection (one
+    /// served new schemas since the last read, at most once in 10 s per connection (one
     /// round trip each, and about 3 ms of server time for a backend holding 625 schemas of 10
     /// tables; a connection that keeps serving the same schemas is not read again). The view needs PostgreSQL 14+ and a superuser or a role with
     /// `pg_read_all_stats`; if the pool's role cannot read it, the first failed read turns the
