@@ -229,10 +229,15 @@ impl<E: Executor> Db<E> {
     async fn prepare_cached(&self, key: StatementKey, sql: &str, uses: u32) -> Result<Statement> {
         tracing::debug!(%sql, "preparing");
         let statement = self.exec.pg().prepare(sql).await?;
+        self.keep_prepared(key, statement.clone(), uses);
+        Ok(statement)
+    }
+
+    /// Caches `statement`, just prepared, under `key`, as used `uses` times.
+    fn keep_prepared(&self, key: StatementKey, statement: Statement, uses: u32) {
         let cache = &self.exec.conn_state().cache;
         cache.note_prepare();
-        cache.insert(key, CachedStatement::Prepared(statement.clone()), uses);
-        Ok(statement)
+        cache.insert(key, CachedStatement::Prepared(statement), uses);
     }
 
     /// The prepared statement for `template` on this connection, from the statement cache
@@ -419,9 +424,7 @@ impl<E: Executor> Db<E> {
                         // aborted) leaves the statement unnamed, to be prepared at its next use.
                         if let Ok(statement) = prepared {
                             tracing::debug!(%sql, "prepared, pipelined with its run");
-                            let cache = &self.exec.conn_state().cache;
-                            cache.note_prepare();
-                            cache.insert(key, CachedStatement::Prepared(statement), uses);
+                            self.keep_prepared(key, statement, uses);
                         }
                         output
                     }
