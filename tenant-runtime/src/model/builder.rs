@@ -37,19 +37,27 @@ use crate::sql::{SchemaMap, Template, TemplateBuilder};
 pub(crate) const SHAPE_CACHE_CAPACITY: usize = 1024;
 
 /// What decides a builder statement's SQL, values left out: a list of words (tags, counts,
-/// and the address and length of each `'static` column name and operator, which stand for
-/// their text: equal words mean equal text).
+/// and each `'static` column name and operator).
+///
+/// Names and operators are kept as text, compared and hashed by content: the same literal
+/// may sit at several addresses in one binary (a `const` is copied into each codegen unit
+/// that uses it), so keying by address would build, cache and prepare one shape several times.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub(crate) struct ShapeKey(SmallVec<[usize; 24]>);
+pub(crate) struct ShapeKey(SmallVec<[Word; 16]>);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Word {
+    Number(usize),
+    Text(&'static str),
+}
 
 impl ShapeKey {
     pub(crate) fn push(&mut self, word: usize) {
-        self.0.push(word);
+        self.0.push(Word::Number(word));
     }
 
     pub(crate) fn push_str(&mut self, text: &'static str) {
-        self.0.push(text.as_ptr() as usize);
-        self.0.push(text.len());
+        self.0.push(Word::Text(text));
     }
 }
 
@@ -623,5 +631,27 @@ fn push_columns<M: Model>(sql: &mut TemplateBuilder) {
             sql.sql(", ");
         }
         sql.ident(column.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ShapeKey;
+
+    fn key(column: &'static str) -> ShapeKey {
+        let mut key = ShapeKey::default();
+        key.push(1);
+        key.push_str(column);
+        key
+    }
+
+    #[test]
+    fn the_same_name_at_two_addresses_is_one_shape() {
+        let here: &'static str = "id";
+        let elsewhere: &'static str = Box::leak(String::from("id").into_boxed_str());
+        assert_ne!(here.as_ptr(), elsewhere.as_ptr());
+        assert!(key(here) == key(elsewhere));
+        assert!(key(here) != key("qty"));
+        assert!(key("ab") != key("a"));
     }
 }
