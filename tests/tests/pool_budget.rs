@@ -1,6 +1,7 @@
 //! The server memory budget of a `TenantPool`: a connection is retired (closed at its next
-//! checkout, replaced lazily) once it served `max_schemas_per_connection` schemas, once its
-//! backend's memory passes `max_backend_memory`, or once it is `max_lifetime` old; idle
+//! checkout, replaced lazily) once it served `max_schemas_per_connection` schemas (the
+//! default bound only where the backend's memory cannot be read), once its backend's memory
+//! passes `max_backend_memory`, or once it is `max_lifetime` old; idle
 //! connections above `min_idle` close after `idle_timeout`. A retired connection is never
 //! handed out again, and its backend is gone.
 
@@ -207,6 +208,56 @@ async fn a_connection_whose_backend_passes_the_memory_budget_is_retired() {
     assert_eq!(huge_pids.len(), 1, "under the budget: kept");
     assert_gone(&HashSet::from([tiny_pids[0]])).await;
     drop((tiny, huge));
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_default_schema_bound_yields_to_a_memory_budget_the_pool_can_read() {
+    let bound = TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION;
+    let n = bound + 70;
+    let (schemas, allowlist) = kv_schemas("pool_budget_default", n).await;
+    let tenants = allowlist.tenants();
+    let url = database_url().await;
+    let one = || {
+        TenantPool::builder(&url)
+            .unwrap()
+            .max_size(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+    };
+    // Both budgets at their defaults, and a role that reads its memory (the test's
+    // superuser): far under 128 MiB, the connection is kept past 1,000 schemas.
+    let defaults = one().build().unwrap();
+    // The same number set explicitly: a hard bound.
+    let hard = one()
+        .max_schemas_per_connection(Some(bound))
+        .build()
+        .unwrap();
+    // The default schema bound with a memory budget a backend passes only after hundreds of
+    // schemas (1.5 MB at 64 one-table schemas, 5.4 MB at 1,070, measured): kept at its first
+    // read (the 64th checkout), then read again as soon as it served 1,000 more schemas (not
+    // 10 s later) and retired.
+    let early = one().max_backend_memory(Some(3 << 20)).build().unwrap();
+    let (mut kept, mut hard_pids, mut early_pids) = (HashSet::new(), Vec::new(), Vec::new());
+    for tenant in &tenants {
+        kept.insert(pid_of(&defaults, tenant).await);
+        hard_pids.push(pid_of(&hard, tenant).await);
+        early_pids.push(pid_of(&early, tenant).await);
+    }
+    assert_eq!(kept.len(), 1, "defaults: {n} schemas on one connection");
+    assert!(hard_pids[..bound].iter().all(|p| *p == hard_pids[0]));
+    assert_ne!(hard_pids[bound + 1], hard_pids[0], "hard bound: retired");
+    assert!(
+        early_pids[..900].iter().all(|p| *p == early_pids[0]),
+        "under 3 MiB at its first read: kept"
+    );
+    assert_ne!(
+        early_pids[n - 1],
+        early_pids[0],
+        "read again after 1,000 new schemas, over 3 MiB: retired"
+    );
+    assert_gone(&HashSet::from([hard_pids[0], early_pids[0]])).await;
+    drop((defaults, hard, early));
     schemas.cleanup().await;
 }
 
