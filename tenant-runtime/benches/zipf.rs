@@ -4,14 +4,22 @@
 //! is a long tail), checking out a connection for it and reading 2 rows by key, each from a
 //! random one of the tenant's 10 tables. Every row is checked.
 //!
-//! Four contenders, each with its own pool, interleaved round by round (one operation = a
-//! round of the 64 tasks x 4 requests x 2 gets = 512 statements, the same draws for every
+//! Six contenders, each with its own connections, interleaved round by round (one operation =
+//! a round of the 64 tasks x 4 requests x 2 gets = 512 statements, the same draws for every
 //! contender in the same round):
 //! - `one_tenant`: the same load, every request to one tenant (the pool's defaults);
-//! - `zipf_tenants`: the 10,000 tenants, the pool's defaults: tenant affinity on, server memory budget on
-//!   (`max_schemas_per_connection` 1,000, `max_backend_memory` 128 MiB);
+//! - `zipf_tenants`: the 10,000 tenants, the pool's defaults: tenant affinity on, server
+//!   memory budget on (`max_backend_memory` 128 MiB, read from the backends; the default
+//!   schema bound of 1,000 only makes a connection that served 1,000 new schemas read its
+//!   memory early);
 //! - `zipf_tenants_no_budget`: the same, affinity on, no schema, memory, age or idle bound;
-//! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off too.
+//! - `zipf_tenants_no_affinity_no_budget`: the same, affinity off too;
+//! - `hand_written_partitioned`: the ceiling, not a peer: 16 tokio-postgres connections,
+//!   tenant `t` always on connection `t % 16`, every (tenant, table) statement prepared on its
+//!   first use and kept (100,000 statements over the 16 backends, no bound);
+//! - `partitioned_pools`: the runtime with the hand-written placement: 16 one-connection
+//!   pools (no budget), tenant `t` on pool `t % 16`, so what the runtime's statement path
+//!   costs is told apart from what its affinity does.
 //!
 //! Criterion through `common::interleaved` fits: a round takes tens of milliseconds, and
 //! interleaving keeps the load of the shared machine the same for the four.
@@ -30,7 +38,7 @@
 //! ZIPF_TENANTS=1000 cargo bench -p tenant-runtime --bench zipf  # a smaller run
 //! cargo bench -p tenant-runtime --bench zipf -- --measurement-time 60  # a longer run
 //! BENCH_FRESH=1 ...                                             # rebuild the kept schemas
-//! ZIPF_WARM_ALL=1 ...       # first read every table of every tenant once (the steady state)
+//! ZIPF_WARM_ALL=1 ...       # first read every table of every tenant (the steady state)
 //! ZIPF_MAX_SCHEMAS=1000 ... # the defaults pool with another max_schemas_per_connection
 //! ZIPF_CACHE=8192 ...       # every pool with another statement cache capacity
 //! ZIPF_MAX_MEMORY_MIB=0 ... # the defaults pool with another max_backend_memory (0: none)
@@ -66,12 +74,124 @@ const POOL_SIZE: usize = 16;
 const ZIPF_S: f64 = 1.0;
 /// Memory is sampled after every this many rounds of a contender.
 const SAMPLE_EVERY: u64 = 4;
-const CONTENDERS: [&str; 4] = [
+const CONTENDERS: [&str; 6] = [
     "one_tenant",
     "zipf_tenants",
     "zipf_tenants_no_budget",
     "zipf_tenants_no_affinity_no_budget",
+    "hand_written_partitioned",
+    "partitioned_pools",
 ];
+/// The hand-written contender's index in [`CONTENDERS`].
+const HAND: usize = 4;
+/// The index of the contender made of 16 one-connection pools, tenant `t` on pool `t % 16`
+/// (the hand-written contender's placement through the runtime).
+const PARTITIONED: usize = 5;
+
+/// The best a hand-written service can do with the same 16 connections: tokio-postgres
+/// clients, tenant `t` always on connection `t % 16` (perfect affinity, no hashing), every
+/// (tenant, table) statement prepared on first use and kept for the whole run (no cache
+/// bound, no budget). A request locks its tenant's connection for its 2 gets.
+struct HandWritten {
+    conns: Vec<tokio::sync::Mutex<HandConn>>,
+    schemas: Vec<String>,
+}
+
+struct HandConn {
+    pg: tokio_postgres::Client,
+    statements: std::collections::HashMap<(usize, u64), tokio_postgres::Statement>,
+}
+
+impl HandWritten {
+    async fn connect(url: &str, schemas: Vec<String>) -> HandWritten {
+        let mut conns = Vec::with_capacity(POOL_SIZE);
+        for _ in 0..POOL_SIZE {
+            conns.push(tokio::sync::Mutex::new(HandConn {
+                pg: common::raw_connect(url).await,
+                statements: std::collections::HashMap::new(),
+            }));
+        }
+        HandWritten { conns, schemas }
+    }
+
+    /// One request: tenant `t`'s connection, then a checked get of row `id` of table `z<j>`
+    /// for each `(j, id)`.
+    async fn request(&self, t: usize, gets: &[(u64, i64)]) {
+        let mut conn = self.conns[t % POOL_SIZE].lock().await;
+        let HandConn { pg, statements } = &mut *conn;
+        for &(j, id) in gets {
+            let statement = match statements.get(&(t, j)) {
+                Some(s) => s.clone(),
+                None => {
+                    let sql = format!(
+                        "SELECT \"id\", \"n\", \"qty\" FROM \"{}\".\"z{j}\" WHERE \"id\" = $1",
+                        self.schemas[t]
+                    );
+                    let s = pg.prepare(&sql).await.unwrap();
+                    statements.insert((t, j), s.clone());
+                    s
+                }
+            };
+            let row = pg.query_one(&statement, &[&id]).await.unwrap();
+            let got: (i64, i64, i32) = (row.get(0), row.get(1), row.get(2));
+            assert_eq!(got, (id, id * j as i64, id as i32));
+            black_box(row);
+        }
+    }
+
+    /// The largest backend memory (bytes) among the 16 connections now.
+    async fn largest_backend(&self) -> i64 {
+        let mut largest = 0;
+        for conn in &self.conns {
+            let conn = conn.lock().await;
+            let row = conn
+                .pg
+                .query_one(
+                    "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts",
+                    &[],
+                )
+                .await
+                .unwrap();
+            largest = largest.max(row.get::<_, i64>(0));
+        }
+        largest
+    }
+}
+
+/// [`round`] through 16 one-connection pools, tenant `t` on pool `t % 16`.
+async fn partitioned_round(pools: &[TenantPool], tenants: &[Tenant], zipf: &Zipf, k: u64) {
+    join_all((0..TASKS).map(|task| async move {
+        let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
+        for _ in 0..REQUESTS_PER_TASK {
+            let t = zipf.sample(&mut rng) % tenants.len();
+            let db = pools[t % POOL_SIZE].get(&tenants[t]).await.unwrap();
+            for _ in 0..GETS_PER_REQUEST {
+                let table = next(&mut rng) % TABLES;
+                let id = 1 + (next(&mut rng) % ROWS) as i64;
+                get_checked(&db, table, id).await;
+            }
+        }
+    }))
+    .await;
+}
+
+/// [`round`] through the hand-written contender: the same draws, in the same order.
+async fn hand_round(hand: &HandWritten, zipf: &Zipf, k: u64) {
+    join_all((0..TASKS).map(|task| async move {
+        let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
+        for _ in 0..REQUESTS_PER_TASK {
+            let t = zipf.sample(&mut rng) % hand.schemas.len();
+            let mut gets = [(0u64, 0i64); GETS_PER_REQUEST as usize];
+            for g in &mut gets {
+                let table = next(&mut rng) % TABLES;
+                let id = 1 + (next(&mut rng) % ROWS) as i64;
+                *g = (table, id);
+            }
+            hand.request(t, &gets).await;
+        }
+    }))
+    .await;
+}
 
 /// The ten table models (same columns), and a checked get by key on any of them.
 macro_rules! tables {
@@ -192,10 +312,22 @@ async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
     largest
 }
 
+/// The memory (bytes) of the backend of a one-connection pool.
+async fn one_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
+    let conn = pool.client().await.expect("a connection to sample");
+    let db = Db::new(&*conn, tenant);
+    query_scalar!(
+        "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts"
+    )
+    .fetch_one(&db)
+    .await
+    .expect("reading pg_backend_memory_contexts")
+}
+
 /// The contender whose round (or sampling) runs now, for [`RetireCounter`].
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 /// Retirements per contender, by reason: schemas served, backend memory, age.
-static RETIRED: [[AtomicU64; 3]; 4] = [const { [const { AtomicU64::new(0) }; 3] }; 4];
+static RETIRED: [[AtomicU64; 3]; 6] = [const { [const { AtomicU64::new(0) }; 3] }; 6];
 
 /// A tracing subscriber that only counts the pool's `retiring a pooled connection` events.
 struct RetireCounter;
@@ -275,11 +407,11 @@ fn main() {
             .statement_cache_capacity(cache)
             .wait_timeout(Some(Duration::from_secs(60)))
     };
-    // ZIPF_MAX_SCHEMAS=N: the defaults pool with another schema budget (default 1,000).
-    let max_schemas = std::env::var("ZIPF_MAX_SCHEMAS")
+    // ZIPF_MAX_SCHEMAS=N: the defaults pool with a hard schema bound (default: the default
+    // bound, which yields to the memory budget the pool can read).
+    let max_schemas: Option<usize> = std::env::var("ZIPF_MAX_SCHEMAS")
         .ok()
-        .map(|v| v.trim().parse().expect("ZIPF_MAX_SCHEMAS: a number"))
-        .unwrap_or(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
+        .map(|v| v.trim().parse().expect("ZIPF_MAX_SCHEMAS: a number"));
     // ZIPF_MAX_MEMORY_MIB=N: the defaults pool with another backend memory budget (0: none).
     let max_memory = match std::env::var("ZIPF_MAX_MEMORY_MIB") {
         Ok(v) => match v
@@ -292,10 +424,13 @@ fn main() {
         },
         Err(_) => Some(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY),
     };
+    let zipf_defaults = match max_schemas {
+        Some(max) => defaults().max_schemas_per_connection(Some(max)),
+        None => defaults(),
+    };
     let pools = [
         defaults().build().unwrap(),
-        defaults()
-            .max_schemas_per_connection(Some(max_schemas))
+        zipf_defaults
             .max_backend_memory(max_memory)
             .build()
             .unwrap(),
@@ -316,8 +451,21 @@ fn main() {
             .unwrap(),
     ];
     let loads: [&[Tenant]; 4] = [one, &tenants, &tenants, &tenants];
-    let mut largest = [0i64; 4];
-    let mut samples = [0u32; 4];
+    let hand = rt.block_on(HandWritten::connect(&url, all.schemas.clone()));
+    let partitioned: Vec<TenantPool> = (0..POOL_SIZE)
+        .map(|_| {
+            defaults()
+                .max_size(1)
+                .max_schemas_per_connection(None)
+                .max_backend_memory(None)
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let mut largest = [0i64; 6];
+    let mut samples = [0u32; 6];
 
     // Warm-up (untimed): every pool opens its 16 connections and serves 20 rounds.
     let started = Instant::now();
@@ -327,6 +475,8 @@ fn main() {
                 CURRENT.store(i, Ordering::Relaxed);
                 round(pool, loads[i], &zipf, k).await;
             }
+            hand_round(&hand, &zipf, k).await;
+            partitioned_round(&partitioned, &tenants, &zipf, k).await;
         }
     });
     println!(
@@ -334,8 +484,10 @@ fn main() {
         started.elapsed()
     );
     // ZIPF_WARM_ALL=1: the steady state of a service that has served every tenant before:
-    // each many-tenant pool first reads every table of every tenant once (8 requests at a
-    // time, so that idle connections let affinity place each tenant).
+    // each many-tenant pool first reads every table of every tenant as many times as the
+    // prepare threshold (so each statement its connection's cache holds is prepared; 8
+    // requests at a time, so that idle connections let affinity place each tenant).
+    let reads = tenant_runtime::exec::StatementCache::DEFAULT_PREPARE_THRESHOLD.max(1);
     if std::env::var_os("ZIPF_WARM_ALL").is_some() {
         let started = Instant::now();
         rt.block_on(async {
@@ -346,14 +498,38 @@ fn main() {
                     .for_each_concurrent(8, |t| async move {
                         let db = pool.get(t).await.unwrap();
                         for j in 0..TABLES {
-                            get_checked(&db, j, 1).await;
+                            for _ in 0..reads {
+                                get_checked(&db, j, 1).await;
+                            }
                         }
                     })
                     .await;
             }
+            futures_util::stream::iter(0..tenants.len())
+                .for_each_concurrent(8, |t| {
+                    let hand = &hand;
+                    async move {
+                        let gets: Vec<(u64, i64)> = (0..TABLES).map(|j| (j, 1)).collect();
+                        hand.request(t, &gets).await;
+                    }
+                })
+                .await;
+            futures_util::stream::iter(tenants.iter().enumerate())
+                .for_each_concurrent(8, |(t, tenant)| {
+                    let partitioned = &partitioned;
+                    async move {
+                        let db = partitioned[t % POOL_SIZE].get(tenant).await.unwrap();
+                        for j in 0..TABLES {
+                            for _ in 0..reads {
+                                get_checked(&db, j, 1).await;
+                            }
+                        }
+                    }
+                })
+                .await;
         });
         println!(
-            "warm-up: every table of the {n} tenants once through each many-tenant pool in {:.1?}",
+            "warm-up: every table of the {n} tenants read {reads} times through each many-tenant pool in {:.1?}",
             started.elapsed()
         );
     }
@@ -370,10 +546,26 @@ fn main() {
         async |contender, k| {
             CURRENT.store(contender, Ordering::Relaxed);
             let start = Instant::now();
-            round(&pools[contender], loads[contender], &zipf, 1_000 + k).await;
+            if contender == HAND {
+                hand_round(&hand, &zipf, 1_000 + k).await;
+            } else if contender == PARTITIONED {
+                partitioned_round(&partitioned, &tenants, &zipf, 1_000 + k).await;
+            } else {
+                round(&pools[contender], loads[contender], &zipf, 1_000 + k).await;
+            }
             let spent = start.elapsed();
             if k % SAMPLE_EVERY == 0 {
-                let bytes = largest_backend(&pools[contender], &tenants[0]).await;
+                let bytes = if contender == HAND {
+                    hand.largest_backend().await
+                } else if contender == PARTITIONED {
+                    let mut largest = 0;
+                    for pool in &partitioned {
+                        largest = largest.max(one_backend(pool, &tenants[0]).await);
+                    }
+                    largest
+                } else {
+                    largest_backend(&pools[contender], &tenants[0]).await
+                };
                 largest[contender] = largest[contender].max(bytes);
                 samples[contender] += 1;
             }
@@ -386,6 +578,12 @@ fn main() {
             largest[i] = largest[i].max(largest_backend(pool, &tenants[0]).await);
             samples[i] += 1;
         }
+        largest[HAND] = largest[HAND].max(hand.largest_backend().await);
+        samples[HAND] += 1;
+        for pool in &partitioned {
+            largest[PARTITIONED] = largest[PARTITIONED].max(one_backend(pool, &tenants[0]).await);
+        }
+        samples[PARTITIONED] += 1;
     });
     c.final_summary();
     common::print_ratios(&[
@@ -412,8 +610,29 @@ fn main() {
         ),
         (
             group.as_str(),
+            "hand_written_partitioned",
+            "one_tenant",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+        (
+            group.as_str(),
             "zipf_tenants",
             "zipf_tenants_no_affinity_no_budget",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+        (
+            group.as_str(),
+            "zipf_tenants",
+            "hand_written_partitioned",
+            STATEMENTS_PER_ROUND,
+            None,
+        ),
+        (
+            group.as_str(),
+            "partitioned_pools",
+            "hand_written_partitioned",
             STATEMENTS_PER_ROUND,
             None,
         ),
@@ -423,15 +642,24 @@ fn main() {
         "| pool ({n} tenants) | largest backend over the run | budget | samples | retired (schemas / memory / age) |"
     );
     println!("|---|---|---|---|---|");
-    let budget = |schemas: usize| {
-        format!(
-            "{:.0} MiB, {schemas} schemas",
-            mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64),
-        )
+    let one_budget = format!(
+        "{:.0} MiB",
+        mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64)
+    );
+    let zipf_budget = match (max_memory, max_schemas) {
+        (Some(bytes), None) => format!("{:.0} MiB", mib(bytes as i64)),
+        (Some(bytes), Some(max)) => format!("{:.0} MiB, {max} schemas", mib(bytes as i64)),
+        (None, Some(max)) => format!("{max} schemas"),
+        (None, None) => "1000 schemas (memory not read)".to_owned(),
     };
-    let one_budget = budget(TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION);
-    let zipf_budget = budget(max_schemas);
-    let budgets = [one_budget.as_str(), zipf_budget.as_str(), "none", "none"];
+    let budgets = [
+        one_budget.as_str(),
+        zipf_budget.as_str(),
+        "none",
+        "none",
+        "none (every statement kept)",
+        "none",
+    ];
     for (i, name) in CONTENDERS.iter().enumerate() {
         let retired: Vec<u64> = RETIRED[i]
             .iter()
