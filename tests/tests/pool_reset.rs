@@ -561,3 +561,41 @@ async fn a_task_that_panics_inside_a_transaction_leaves_nothing_open() {
     drop(db);
     fx.schemas.cleanup().await;
 }
+
+async fn setting(db: &tenant_runtime::pool::PooledDb) -> String {
+    let pg = db.executor().as_tokio_postgres();
+    let row = pg.query_one("SHOW plan_cache_mode", &[]).await.unwrap();
+    row.get(0)
+}
+
+/// Server settings for every pooled connection go in the connection's startup options
+/// (`Config::options`, or `options=-c ...` in the URL), not in a `SET` on a raw handout: the
+/// reset of a raw handout (`RESET ALL`) returns to them, so they hold for every checkout.
+#[tokio::test]
+async fn settings_from_the_startup_options_hold_on_every_checkout_and_survive_a_reset() {
+    let schemas = TestSchemas::new("pool_reset_options").await;
+    let allowlist = Allowlist::from_pairs([("acme", schemas.name("acme"))]).unwrap();
+    let acme = allowlist.resolve("acme").unwrap();
+    let mut config: tokio_postgres::Config = database_url().await.parse().unwrap();
+    config.options("-c plan_cache_mode=force_generic_plan");
+    let pool = TenantPoolBuilder::from_config(config)
+        .max_size(1)
+        .build()
+        .unwrap();
+    let db = pool.get(&acme).await.unwrap();
+    assert_eq!(setting(&db).await, "force_generic_plan");
+    // A raw SET changes it for this checkout only...
+    db.executor()
+        .as_tokio_postgres()
+        .batch_execute("SET plan_cache_mode = force_custom_plan")
+        .await
+        .unwrap();
+    assert_eq!(setting(&db).await, "force_custom_plan");
+    drop(db);
+    // ...the reset before the next checkout returns to the startup options.
+    let db = pool.get(&acme).await.unwrap();
+    assert_eq!(setting(&db).await, "force_generic_plan");
+    drop(db);
+    drop(pool);
+    schemas.cleanup().await;
+}
