@@ -1316,6 +1316,10 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("max_per_tenant", &self.max_per_tenant)
             .field("max_lifetime", &self.budget.max_lifetime)
             .field("max_schemas_per_connection", &self.budget.max_schemas)
+            .field(
+                "schema_bound_yields_to_memory",
+                &self.budget.schemas_by_default,
+            )
             .field("max_backend_memory", &self.budget.max_memory)
             .field("idle_timeout", &self.idle_timeout)
             .field("min_idle", &self.min_idle)
