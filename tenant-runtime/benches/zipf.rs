@@ -144,53 +144,11 @@ impl HandWritten {
         let mut largest = 0;
         for conn in &self.conns {
             let conn = conn.lock().await;
-            let row = conn
-                .pg
-                .query_one(
-                    "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts",
-                    &[],
-                )
-                .await
-                .unwrap();
+            let row = conn.pg.query_one(BACKEND_MEMORY_SQL, &[]).await.unwrap();
             largest = largest.max(row.get::<_, i64>(0));
         }
         largest
     }
-}
-
-/// [`round`] through 16 one-connection pools, tenant `t` on pool `t % 16`.
-async fn partitioned_round(pools: &[TenantPool], tenants: &[Tenant], zipf: &Zipf, k: u64) {
-    join_all((0..TASKS).map(|task| async move {
-        let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
-        for _ in 0..REQUESTS_PER_TASK {
-            let t = zipf.sample(&mut rng) % tenants.len();
-            let db = pools[t % POOL_SIZE].get(&tenants[t]).await.unwrap();
-            for _ in 0..GETS_PER_REQUEST {
-                let table = next(&mut rng) % TABLES;
-                let id = 1 + (next(&mut rng) % ROWS) as i64;
-                get_checked(&db, table, id).await;
-            }
-        }
-    }))
-    .await;
-}
-
-/// [`round`] through the hand-written contender: the same draws, in the same order.
-async fn hand_round(hand: &HandWritten, zipf: &Zipf, k: u64) {
-    join_all((0..TASKS).map(|task| async move {
-        let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
-        for _ in 0..REQUESTS_PER_TASK {
-            let t = zipf.sample(&mut rng) % hand.schemas.len();
-            let mut gets = [(0u64, 0i64); GETS_PER_REQUEST as usize];
-            for g in &mut gets {
-                let table = next(&mut rng) % TABLES;
-                let id = 1 + (next(&mut rng) % ROWS) as i64;
-                *g = (table, id);
-            }
-            hand.request(t, &gets).await;
-        }
-    }))
-    .await;
 }
 
 /// The ten table models (same columns), and a checked get by key on any of them.
@@ -275,28 +233,48 @@ impl Zipf {
     }
 }
 
-/// One round: 64 tasks, each making 4 requests of a drawn tenant (`tenants[draw % len]`, so
-/// a one-tenant slice takes the same draws) with 2 checked gets each.
-async fn round(pool: &TenantPool, tenants: &[Tenant], zipf: &Zipf, k: u64) {
+/// The gets of one request: `(table, key)` pairs.
+type Gets = [(u64, i64); GETS_PER_REQUEST as usize];
+
+/// One round: 64 tasks, each making 4 requests of a drawn tenant index (`draw % n`, so a
+/// one-tenant load takes the same draws) with 2 gets each, served by `serve`.
+async fn round(zipf: &Zipf, n: usize, k: u64, serve: impl AsyncFn(usize, Gets)) {
+    let serve = &serve;
     join_all((0..TASKS).map(|task| async move {
         let mut rng = k.wrapping_mul(1_000_003).wrapping_add(task);
         for _ in 0..REQUESTS_PER_TASK {
-            let t = zipf.sample(&mut rng) % tenants.len();
-            let db = pool.get(&tenants[t]).await.unwrap();
-            for _ in 0..GETS_PER_REQUEST {
+            let t = zipf.sample(&mut rng) % n;
+            let mut gets: Gets = [(0, 0); GETS_PER_REQUEST as usize];
+            for get in &mut gets {
                 let table = next(&mut rng) % TABLES;
                 let id = 1 + (next(&mut rng) % ROWS) as i64;
-                get_checked(&db, table, id).await;
+                *get = (table, id);
             }
+            serve(t, gets).await;
         }
     }))
     .await;
 }
 
+/// A request through a pool: a connection for `tenant`, then the checked gets.
+async fn serve_pool(pool: &TenantPool, tenant: &Tenant, gets: &[(u64, i64)]) {
+    let db = pool.get(tenant).await.unwrap();
+    for &(table, id) in gets {
+        get_checked(&db, table, id).await;
+    }
+}
+
+/// What a backend's memory is read with (the hand-written contender's; the pool's own budget
+/// reads the same view).
+const BACKEND_MEMORY_SQL: &str =
+    "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts";
+
 /// The largest memory (bytes) among the backends of `pool`'s connections now: all of them
-/// checked out together, each reading its own `pg_backend_memory_contexts`.
+/// checked out together, each reading its own `pg_backend_memory_contexts` through the
+/// runtime ([`BACKEND_MEMORY_SQL`], written out: the macro takes a literal). Not through the
+/// raw driver: a raw handout is reset at its next checkout, a round trip in a timed round.
 async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
-    let conns = join_all((0..POOL_SIZE).map(|_| pool.client())).await;
+    let conns = join_all((0..pool.status().max_size).map(|_| pool.client())).await;
     let mut largest = 0;
     for conn in conns {
         let conn = conn.expect("a connection to sample");
@@ -312,22 +290,65 @@ async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
     largest
 }
 
-/// The memory (bytes) of the backend of a one-connection pool.
-async fn one_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
-    let conn = pool.client().await.expect("a connection to sample");
-    let db = Db::new(&*conn, tenant);
-    query_scalar!(
-        "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_catalog.pg_backend_memory_contexts"
-    )
-    .fetch_one(&db)
-    .await
-    .expect("reading pg_backend_memory_contexts")
+/// Every contender's connections and load.
+struct Contenders<'a> {
+    /// The first four contenders' pools, and the tenants each draws from.
+    pools: [TenantPool; 4],
+    loads: [&'a [Tenant]; 4],
+    hand: HandWritten,
+    partitioned: Vec<TenantPool>,
+    tenants: &'a [Tenant],
+}
+
+impl Contenders<'_> {
+    /// How many tenants contender `c` draws from.
+    fn tenant_count(&self, c: usize) -> usize {
+        match c {
+            HAND | PARTITIONED => self.tenants.len(),
+            _ => self.loads[c].len(),
+        }
+    }
+
+    /// One request of contender `c` for its tenant `t`.
+    async fn serve(&self, c: usize, t: usize, gets: &[(u64, i64)]) {
+        match c {
+            HAND => self.hand.request(t, gets).await,
+            PARTITIONED => {
+                serve_pool(&self.partitioned[t % POOL_SIZE], &self.tenants[t], gets).await
+            }
+            _ => serve_pool(&self.pools[c], &self.loads[c][t], gets).await,
+        }
+    }
+
+    /// One round of contender `c`.
+    async fn round(&self, c: usize, zipf: &Zipf, k: u64) {
+        round(zipf, self.tenant_count(c), k, async |t, gets| {
+            self.serve(c, t, &gets).await
+        })
+        .await;
+    }
+
+    /// The largest backend memory (bytes) among contender `c`'s connections now.
+    async fn largest_backend(&self, c: usize) -> i64 {
+        match c {
+            HAND => self.hand.largest_backend().await,
+            PARTITIONED => {
+                let mut largest = 0;
+                for pool in &self.partitioned {
+                    largest = largest.max(largest_backend(pool, &self.tenants[0]).await);
+                }
+                largest
+            }
+            _ => largest_backend(&self.pools[c], &self.tenants[0]).await,
+        }
+    }
 }
 
 /// The contender whose round (or sampling) runs now, for [`RetireCounter`].
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 /// Retirements per contender, by reason: schemas served, backend memory, age.
-static RETIRED: [[AtomicU64; 3]; 6] = [const { [const { AtomicU64::new(0) }; 3] }; 6];
+static RETIRED: [[AtomicU64; 3]; CONTENDERS.len()] =
+    [const { [const { AtomicU64::new(0) }; 3] }; CONTENDERS.len()];
 
 /// A tracing subscriber that only counts the pool's `retiring a pooled connection` events.
 struct RetireCounter;
@@ -464,72 +485,52 @@ fn main() {
                 .unwrap()
         })
         .collect();
-    let mut largest = [0i64; 6];
-    let mut samples = [0u32; 6];
+    let contenders = Contenders {
+        pools,
+        loads,
+        hand,
+        partitioned,
+        tenants: &tenants,
+    };
+    let mut largest = [0i64; CONTENDERS.len()];
+    let mut samples = [0u32; CONTENDERS.len()];
 
-    // Warm-up (untimed): every pool opens its 16 connections and serves 20 rounds.
+    // Warm-up (untimed): every contender opens its 16 connections and serves 20 rounds.
     let started = Instant::now();
     rt.block_on(async {
         for k in 0..20 {
-            for (i, pool) in pools.iter().enumerate() {
-                CURRENT.store(i, Ordering::Relaxed);
-                round(pool, loads[i], &zipf, k).await;
+            for c in 0..CONTENDERS.len() {
+                CURRENT.store(c, Ordering::Relaxed);
+                contenders.round(c, &zipf, k).await;
             }
-            hand_round(&hand, &zipf, k).await;
-            partitioned_round(&partitioned, &tenants, &zipf, k).await;
         }
     });
     println!(
-        "warm-up: 20 rounds of each pool in {:.1?}",
+        "warm-up: 20 rounds of each contender in {:.1?}",
         started.elapsed()
     );
     // ZIPF_WARM_ALL=1: the steady state of a service that has served every tenant before:
-    // each many-tenant pool first reads every table of every tenant as many times as the
+    // each many-tenant contender first reads every table of every tenant as many times as the
     // prepare threshold (so each statement its connection's cache holds is prepared; 8
     // requests at a time, so that idle connections let affinity place each tenant).
     let reads = tenant_runtime::exec::StatementCache::DEFAULT_PREPARE_THRESHOLD.max(1);
     if std::env::var_os("ZIPF_WARM_ALL").is_some() {
         let started = Instant::now();
+        let gets: Vec<(u64, i64)> = (0..TABLES)
+            .flat_map(|j| std::iter::repeat_n((j, 1), reads as usize))
+            .collect();
         rt.block_on(async {
             use futures_util::StreamExt as _;
-            for (i, pool) in pools.iter().enumerate().skip(1) {
-                CURRENT.store(i, Ordering::Relaxed);
-                futures_util::stream::iter(&tenants)
-                    .for_each_concurrent(8, |t| async move {
-                        let db = pool.get(t).await.unwrap();
-                        for j in 0..TABLES {
-                            for _ in 0..reads {
-                                get_checked(&db, j, 1).await;
-                            }
-                        }
-                    })
+            for c in 1..CONTENDERS.len() {
+                CURRENT.store(c, Ordering::Relaxed);
+                let (contenders, gets) = (&contenders, &gets);
+                futures_util::stream::iter(0..tenants.len())
+                    .for_each_concurrent(8, |t| async move { contenders.serve(c, t, gets).await })
                     .await;
             }
-            futures_util::stream::iter(0..tenants.len())
-                .for_each_concurrent(8, |t| {
-                    let hand = &hand;
-                    async move {
-                        let gets: Vec<(u64, i64)> = (0..TABLES).map(|j| (j, 1)).collect();
-                        hand.request(t, &gets).await;
-                    }
-                })
-                .await;
-            futures_util::stream::iter(tenants.iter().enumerate())
-                .for_each_concurrent(8, |(t, tenant)| {
-                    let partitioned = &partitioned;
-                    async move {
-                        let db = partitioned[t % POOL_SIZE].get(tenant).await.unwrap();
-                        for j in 0..TABLES {
-                            for _ in 0..reads {
-                                get_checked(&db, j, 1).await;
-                            }
-                        }
-                    }
-                })
-                .await;
         });
         println!(
-            "warm-up: every table of the {n} tenants read {reads} times through each many-tenant pool in {:.1?}",
+            "warm-up: every table of the {n} tenants read {reads} times through each many-tenant contender in {:.1?}",
             started.elapsed()
         );
     }
@@ -546,26 +547,10 @@ fn main() {
         async |contender, k| {
             CURRENT.store(contender, Ordering::Relaxed);
             let start = Instant::now();
-            if contender == HAND {
-                hand_round(&hand, &zipf, 1_000 + k).await;
-            } else if contender == PARTITIONED {
-                partitioned_round(&partitioned, &tenants, &zipf, 1_000 + k).await;
-            } else {
-                round(&pools[contender], loads[contender], &zipf, 1_000 + k).await;
-            }
+            contenders.round(contender, &zipf, 1_000 + k).await;
             let spent = start.elapsed();
             if k % SAMPLE_EVERY == 0 {
-                let bytes = if contender == HAND {
-                    hand.largest_backend().await
-                } else if contender == PARTITIONED {
-                    let mut largest = 0;
-                    for pool in &partitioned {
-                        largest = largest.max(one_backend(pool, &tenants[0]).await);
-                    }
-                    largest
-                } else {
-                    largest_backend(&pools[contender], &tenants[0]).await
-                };
+                let bytes = contenders.largest_backend(contender).await;
                 largest[contender] = largest[contender].max(bytes);
                 samples[contender] += 1;
             }
@@ -573,17 +558,11 @@ fn main() {
         },
     );
     rt.block_on(async {
-        for (i, pool) in pools.iter().enumerate() {
-            CURRENT.store(i, Ordering::Relaxed);
-            largest[i] = largest[i].max(largest_backend(pool, &tenants[0]).await);
-            samples[i] += 1;
+        for c in 0..CONTENDERS.len() {
+            CURRENT.store(c, Ordering::Relaxed);
+            largest[c] = largest[c].max(contenders.largest_backend(c).await);
+            samples[c] += 1;
         }
-        largest[HAND] = largest[HAND].max(hand.largest_backend().await);
-        samples[HAND] += 1;
-        for pool in &partitioned {
-            largest[PARTITIONED] = largest[PARTITIONED].max(one_backend(pool, &tenants[0]).await);
-        }
-        samples[PARTITIONED] += 1;
     });
     c.final_summary();
     common::print_ratios(&[
@@ -676,7 +655,7 @@ fn main() {
             retired[2],
         );
     }
-    for (name, pool) in CONTENDERS.iter().zip(&pools) {
+    for (name, pool) in CONTENDERS.iter().zip(&contenders.pools) {
         println!("{name}: {:?}", pool.status());
     }
 }
