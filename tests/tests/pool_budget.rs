@@ -3,11 +3,13 @@
 //! default bound only where the backend's memory cannot be read), once its backend's memory
 //! passes `max_backend_memory`, or once it is `max_lifetime` old; idle
 //! connections above `min_idle` close after `idle_timeout`. A retired connection is never
-//! handed out again, and its backend is gone.
+//! handed out again, and its backend is gone. The default statement cache bound follows
+//! the backend's memory: it grows while the backend is under half the budget.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use tenant_runtime::exec::StatementCache;
 use tenant_runtime::pool::TenantPoolBuilder;
 use tenant_runtime::sql::Template;
 use tenant_runtime::{Allowlist, Slot, TenantPool};
@@ -235,8 +237,8 @@ async fn the_default_schema_bound_yields_to_a_memory_budget_the_pool_can_read() 
         .unwrap();
     // The default schema bound with a memory budget a backend passes only after hundreds of
     // schemas (1.5 MB at 64 one-table schemas, 5.4 MB at 1,070, measured): kept at its first
-    // read (the 64th checkout), then read again as soon as it served 1,000 more schemas (not
-    // 10 s later) and retired.
+    // read (the 64th checkout), then read again as it serves more (ever more often as it
+    // nears the budget) and retired.
     let early = one().max_backend_memory(Some(3 << 20)).build().unwrap();
     let (mut kept, mut hard_pids, mut early_pids) = (HashSet::new(), Vec::new(), Vec::new());
     for tenant in &tenants {
@@ -248,16 +250,99 @@ async fn the_default_schema_bound_yields_to_a_memory_budget_the_pool_can_read() 
     assert!(hard_pids[..bound].iter().all(|p| *p == hard_pids[0]));
     assert_ne!(hard_pids[bound + 1], hard_pids[0], "hard bound: retired");
     assert!(
-        early_pids[..900].iter().all(|p| *p == early_pids[0]),
+        early_pids[..64].iter().all(|p| *p == early_pids[0]),
         "under 3 MiB at its first read: kept"
     );
     assert_ne!(
         early_pids[n - 1],
         early_pids[0],
-        "read again after 1,000 new schemas, over 3 MiB: retired"
+        "read again as it served new schemas, over 3 MiB: retired"
     );
     assert_gone(&HashSet::from([hard_pids[0], early_pids[0]])).await;
     drop((defaults, hard, early));
+    schemas.cleanup().await;
+}
+
+/// The memory `pool`'s one connection's backend holds now (read raw: the connection is
+/// reset before its next checkout).
+async fn backend_bytes(pool: &TenantPool) -> u64 {
+    let conn = pool.client().await.unwrap();
+    let bytes: i64 = conn
+        .as_tokio_postgres()
+        .query_one(
+            "SELECT sum(total_bytes)::int8 FROM pg_catalog.pg_backend_memory_contexts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    bytes as u64
+}
+
+/// The bound of `pool`'s one connection's statement cache, and the pid of its backend.
+async fn cache_bound(pool: &TenantPool) -> (usize, i32) {
+    let conn = pool.client().await.unwrap();
+    let pid: i32 = conn
+        .as_tokio_postgres()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    (conn.statement_cache().stats().capacity, pid)
+}
+
+#[tokio::test]
+async fn the_default_statement_cache_grows_while_its_backend_is_under_half_the_memory_budget() {
+    // One statement per schema: past 512 schemas the default cache evicts. The memory read
+    // after 1,000 new schemas (see the test above) finds the backend far under half of
+    // 128 MiB: the bound grows by what it evicted.
+    let default = StatementCache::DEFAULT_CAPACITY;
+    let n = TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION + 70;
+    let (schemas, allowlist) = kv_schemas("pool_budget_cache", n).await;
+    let tenants = allowlist.tenants();
+    let url = database_url().await;
+    let one = || {
+        TenantPool::builder(&url)
+            .unwrap()
+            .max_size(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+    };
+    let grows = one().build().unwrap();
+    // Set, the bound is fixed.
+    let fixed = one().statement_cache_capacity(default).build().unwrap();
+    let mut pids = HashSet::new();
+    for tenant in &tenants {
+        pids.insert(pid_of(&grows, tenant).await);
+        pid_of(&fixed, tenant).await;
+    }
+    assert_eq!(pids.len(), 1, "one connection throughout");
+    let (grown, pid) = cache_bound(&grows).await;
+    assert!(pids.contains(&pid));
+    assert!(
+        grown >= 2 * default && grown <= TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING,
+        "grown to {grown}"
+    );
+    assert_eq!(cache_bound(&fixed).await.0, default, "a bound set is fixed");
+
+    // A budget the backend is past half of (but under three quarters of) at that read: no
+    // room, the bound stays, and the connection is kept.
+    let bytes = backend_bytes(&grows).await;
+    let tight = one()
+        .max_backend_memory(Some(bytes * 3 / 2))
+        .build()
+        .unwrap();
+    let mut pids = HashSet::new();
+    for tenant in &tenants {
+        pids.insert(pid_of(&tight, tenant).await);
+    }
+    assert_eq!(pids.len(), 1, "under its budget: kept");
+    assert_eq!(
+        cache_bound(&tight).await.0,
+        default,
+        "no room: the bound stays"
+    );
+    drop((grows, fixed, tight));
     schemas.cleanup().await;
 }
 

@@ -1,7 +1,7 @@
 //! The per-connection, bounded cache of prepared statements.
 
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
@@ -84,7 +84,9 @@ struct Entry {
 /// ```
 pub struct StatementCache {
     entries: Mutex<LruCache<StatementKey, Entry>>,
-    capacity: usize,
+    /// The bound now (a pool's default bound follows its backend's memory, see
+    /// [`StatementCache::resize`]).
+    capacity: AtomicUsize,
     prepares: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -138,7 +140,7 @@ impl StatementCache {
             entries: Mutex::new(LruCache::new(
                 NonZeroUsize::new(capacity).expect("capacity >= 1"),
             )),
-            capacity,
+            capacity: AtomicUsize::new(capacity),
             prepares: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -156,8 +158,25 @@ impl StatementCache {
             renders: self.renders.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
             len: self.lock().len(),
-            capacity: self.capacity,
+            capacity: self.capacity.load(Ordering::Relaxed),
         }
+    }
+
+    /// Sets the bound to `capacity` (at least 1); shrinking evicts (and closes) the least
+    /// recently used statements above it. A pool moves its default bound this way, following
+    /// what its backends' memory allows (see `TenantPoolBuilder::statement_cache_capacity`).
+    pub(crate) fn resize(&self, capacity: usize) {
+        let capacity = capacity.max(1);
+        let mut entries = self.lock();
+        let evicted = entries.len().saturating_sub(capacity);
+        entries.resize(NonZeroUsize::new(capacity).expect("capacity >= 1"));
+        self.capacity.store(capacity, Ordering::Relaxed);
+        self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+    }
+
+    /// Statements prepared so far.
+    pub(crate) fn prepares(&self) -> u64 {
+        self.prepares.load(Ordering::Relaxed)
     }
 
     /// Drops every statement (closing them on the server).
@@ -212,5 +231,41 @@ impl std::fmt::Debug for StatementCache {
         f.debug_struct("StatementCache")
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(sql: &str) -> StatementKey {
+        StatementKey {
+            template: TemplateKey::Dynamic(Arc::from(sql)),
+            schemas: SmallVec::from_iter([SchemaName::parse("tenant_a").unwrap()]),
+        }
+    }
+
+    #[test]
+    fn resizing_keeps_the_most_recently_used_and_counts_what_it_evicts() {
+        let cache = StatementCache::with_capacity(4);
+        for q in ["q0", "q1", "q2", "q3"] {
+            cache.insert(key(q), CachedStatement::Unnamed(Arc::from(q)), 1);
+        }
+        assert!(cache.get(&key("q0")).is_some(), "q0 is now the most recent");
+        cache.resize(2);
+        let stats = cache.stats();
+        assert_eq!((stats.len, stats.capacity, stats.evictions), (2, 2, 2));
+        assert!(cache.get(&key("q0")).is_some());
+        assert!(cache.get(&key("q3")).is_some());
+        assert!(
+            cache.get(&key("q1")).is_none(),
+            "least recently used: evicted"
+        );
+        cache.resize(8);
+        for q in ["q4", "q5", "q6", "q7", "q8", "q9"] {
+            cache.insert(key(q), CachedStatement::Unnamed(Arc::from(q)), 1);
+        }
+        let stats = cache.stats();
+        assert_eq!((stats.len, stats.capacity, stats.evictions), (8, 8, 2));
     }
 }

@@ -40,14 +40,30 @@ pub struct ConnState {
     /// retires connections after a number of them (`None`: not counted). Noted on statement
     /// cache misses only: a schema's first statement on a connection is always a miss.
     pub(crate) schemas_served: Option<Mutex<HashSet<SchemaName>>>,
-    /// The schemas served when the pool last read the backend's memory: it reads again only
-    /// after new ones (the catalog caches grow with new relations touched).
-    pub(crate) memory_read_at_schemas: AtomicUsize,
     /// The connection's age (milliseconds) at the pool's last read of the backend's memory;
     /// `u64::MAX`: never read.
     pub(crate) memory_read_at_ms: AtomicU64,
+    /// What the pool's last read of the backend's memory found and counted.
+    pub(crate) memory: MemoryRead,
     /// The enum types of the schemas unnamed statements bound enum values for (bounded).
     pub(crate) enum_types: super::EnumTypeCache,
+}
+
+/// A pool's last read of a connection's backend memory: the counts at the read and the
+/// estimate it left (see the pool's `MemoryEstimate`).
+#[derive(Debug, Default)]
+pub(crate) struct MemoryRead {
+    /// Schemas served at the read.
+    pub(crate) at_schemas: AtomicUsize,
+    /// Statements prepared at the read.
+    pub(crate) at_prepares: AtomicU64,
+    /// Statement cache evictions at the read (a default-sized cache that evicted since, with
+    /// room in the backend, grows).
+    pub(crate) at_evictions: AtomicU64,
+    /// Estimated bytes per schema served.
+    pub(crate) per_schema: AtomicU64,
+    /// Estimated growth (bytes) at which the next read is due.
+    pub(crate) read_after: AtomicU64,
 }
 
 impl Default for ConnState {
@@ -59,8 +75,8 @@ impl Default for ConnState {
             prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
             needs_reset: AtomicBool::new(false),
             schemas_served: None,
-            memory_read_at_schemas: AtomicUsize::new(0),
             memory_read_at_ms: AtomicU64::new(u64::MAX),
+            memory: MemoryRead::default(),
             enum_types: Default::default(),
         }
     }

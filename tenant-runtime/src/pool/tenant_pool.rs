@@ -66,6 +66,9 @@ struct Manager {
     map: SchemaMap,
     mode: StatementMode,
     cache_capacity: usize,
+    /// Whether `cache_capacity` is the default, which follows the backend's memory where the
+    /// pool reads it (see [`cache_bound_after_read`]).
+    cache_follows_memory: bool,
     prepare_threshold: u32,
     budget: ServerBudget,
     /// Bounds the round trips of a recycle (applied here, not by deadpool, so the usual
@@ -88,17 +91,57 @@ struct ServerBudget {
     max_memory: Option<u64>,
 }
 
-/// How many checkouts apart a connection's backend memory is read (one round trip each), if
-/// it served new schemas since the last read...
-const MEMORY_CHECK_EVERY: usize = 64;
+/// A connection's backend memory is first read at this checkout of the connection (if it
+/// served a schema by then); after that, once it has grown (by estimate, see
+/// [`MemoryEstimate`]) by a quarter of the room its last read left under the budget.
+const FIRST_MEMORY_READ_AT: usize = 64;
 
-/// ...and at least this long after the last read: the read walks every memory context of the
-/// backend, 3 ms for one that holds the catalogs of 625 schemas of 10 tables and 9 ms at
-/// 2,000 (measured), and a busy pool's reads slowed the Zipf bench's statements (10,000
-/// tenants, 16 connections): by a fifth at every 64 checkouts, by a quarter still at once a
-/// second per connection, by a tenth at once in 10 s. The price is the overshoot: what a
-/// backend grows in 10 s before a read retires it.
-const MEMORY_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+/// At most this many new schemas between two reads (a thousand 10-table schemas are about
+/// 110 MB of catalog). A read walks every memory context of the backend: 3 ms for one that
+/// holds the catalogs of 625 schemas of 10 tables, 9 ms at 2,000, 22 ms with 3,000 prepared
+/// statements besides (measured). Reading on a clock (every 64 checkouts, at most once in
+/// 10 s per connection, until session 7) spent a fifth of the Zipf bench's server time in
+/// reads, where what grows a backend is what it touches and prepares, not the time.
+const MAX_SCHEMAS_BETWEEN_READS: usize = 1_000;
+
+/// What one prepared statement is taken to hold in its backend, for the estimate between
+/// reads and for growing the statement cache: measured 8.6 KB (custom plans) to 12.8 KB
+/// (generic plans) for a key lookup of a 3-column table, rounded up.
+const PREPARED_STATEMENT_BYTES: u64 = 16 * 1024;
+
+/// What a connection's last memory read found, to estimate its growth since: the catalog
+/// memory per schema served (the backend's memory over its schemas: a high estimate, as it
+/// counts the base memory and the statements too) and the prepared statements. The next read
+/// is due once the estimated growth reaches a quarter of the room left under the budget (at
+/// least 16 schemas' worth), or after [`MAX_SCHEMAS_BETWEEN_READS`] new schemas: reads are
+/// rare far from the budget and frequent near it, and the overshoot past it is about a
+/// quarter of the room the last read saw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MemoryEstimate {
+    per_schema: u64,
+    /// Estimated growth (bytes) at which the next read is due.
+    read_after: u64,
+}
+
+impl MemoryEstimate {
+    fn after_read(bytes: u64, schemas: usize, max: u64) -> MemoryEstimate {
+        let per_schema = (bytes / schemas.max(1) as u64).max(1);
+        let room = max.saturating_sub(bytes);
+        MemoryEstimate {
+            per_schema,
+            read_after: (room / 4).max(16 * per_schema),
+        }
+    }
+
+    /// Whether a connection that served `new_schemas` and prepared `new_prepares` since the
+    /// read is due another.
+    fn read_due(&self, new_schemas: usize, new_prepares: u64) -> bool {
+        let grown = (new_schemas as u64)
+            .saturating_mul(self.per_schema)
+            .saturating_add(new_prepares.saturating_mul(PREPARED_STATEMENT_BYTES));
+        new_schemas >= MAX_SCHEMAS_BETWEEN_READS || grown >= self.read_after
+    }
+}
 
 /// The bytes the backend holds in all its memory contexts (PostgreSQL 14+; superusers and
 /// roles with `pg_read_all_stats` may read it).
@@ -132,53 +175,80 @@ impl Manager {
             && !self.memory_unreadable.load(Ordering::Relaxed)
     }
 
-    /// Whether `client`'s backend memory is due a read: every [`MEMORY_CHECK_EVERY`]
-    /// checkouts, if it served new schemas since the last read and that read is
-    /// [`MEMORY_CHECK_INTERVAL`] old, or at once if it served the default schema bound's
-    /// number of new schemas since (see [`Manager::schemas_yield_to_memory`]). A due read is
-    /// claimed (its time noted) here.
+    /// Whether `client`'s backend memory is due a read: first at its
+    /// [`FIRST_MEMORY_READ_AT`]th checkout, then as its [`MemoryEstimate`] says (or once it
+    /// served the default schema bound's number of new schemas, where that bound yields to
+    /// the memory budget). A due read is claimed (its time noted) here.
     fn memory_read_due(&self, client: &Client, metrics: &Metrics) -> bool {
-        let served = client.state.schemas_served();
-        let read_at = client.state.memory_read_at_schemas.load(Ordering::Relaxed);
-        if self.budget.max_memory.is_none()
-            || served == read_at
-            || self.memory_unreadable.load(Ordering::Relaxed)
-        {
+        if self.budget.max_memory.is_none() || self.memory_unreadable.load(Ordering::Relaxed) {
             return false;
         }
-        let many_new = self.schemas_yield_to_memory()
-            && self
+        let state = &client.state;
+        let served = state.schemas_served();
+        let last = state.memory_read_at_ms.load(Ordering::Relaxed);
+        let due = if last == u64::MAX {
+            served > 0 && metrics.recycle_count + 1 >= FIRST_MEMORY_READ_AT
+        } else {
+            let reads = &state.memory;
+            let new_schemas = served.saturating_sub(reads.at_schemas.load(Ordering::Relaxed));
+            let new_prepares = state
+                .cache
+                .prepares()
+                .saturating_sub(reads.at_prepares.load(Ordering::Relaxed));
+            let estimate = MemoryEstimate {
+                per_schema: reads.per_schema.load(Ordering::Relaxed),
+                read_after: reads.read_after.load(Ordering::Relaxed),
+            };
+            let bound = self
                 .budget
                 .max_schemas
-                .is_some_and(|max| served.saturating_sub(read_at) >= max);
-        if !many_new && metrics.recycle_count % MEMORY_CHECK_EVERY != MEMORY_CHECK_EVERY - 1 {
-            return false;
+                .filter(|_| self.schemas_yield_to_memory());
+            estimate.read_due(new_schemas, new_prepares)
+                || bound.is_some_and(|bound| new_schemas >= bound)
+        };
+        if due {
+            let now = u64::try_from(metrics.age().as_millis()).unwrap_or(u64::MAX - 1);
+            state.memory_read_at_ms.store(now, Ordering::Relaxed);
         }
-        let now = u64::try_from(metrics.age().as_millis()).unwrap_or(u64::MAX - 1);
-        let last = client.state.memory_read_at_ms.load(Ordering::Relaxed);
-        if !many_new
-            && last != u64::MAX
-            && now.saturating_sub(last) < MEMORY_CHECK_INTERVAL.as_millis() as u64
-        {
-            return false;
-        }
-        client.state.memory_read_at_ms.store(now, Ordering::Relaxed);
-        true
+        due
     }
 
     /// Reads `client`'s backend memory (one round trip); why it must be retired, if it must.
     async fn over_memory_budget(&self, client: &Client) -> Option<String> {
         let max = self.budget.max_memory?;
-        let served = client.state.schemas_served();
-        client
-            .state
-            .memory_read_at_schemas
-            .store(served, Ordering::Relaxed);
-        match backend_memory(client).await {
+        let state = &client.state;
+        let served = state.schemas_served();
+        let started = Instant::now();
+        let read = backend_memory(client).await;
+        if let Ok(bytes) = &read {
+            tracing::debug!(
+                bytes,
+                micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                "read a pooled connection's backend memory"
+            );
+        }
+        match read {
             Ok(bytes) if bytes >= max => Some(format!(
                 "its backend holds {bytes} bytes, max_backend_memory is {max}"
             )),
-            Ok(_) => None,
+            Ok(bytes) => {
+                if self.cache_follows_memory {
+                    self.follow_memory(client, bytes, max);
+                }
+                let estimate = MemoryEstimate::after_read(bytes, served, max);
+                let reads = &state.memory;
+                reads.at_schemas.store(served, Ordering::Relaxed);
+                reads
+                    .at_prepares
+                    .store(state.cache.prepares(), Ordering::Relaxed);
+                reads
+                    .per_schema
+                    .store(estimate.per_schema, Ordering::Relaxed);
+                reads
+                    .read_after
+                    .store(estimate.read_after, Ordering::Relaxed);
+                None
+            }
             Err(error) => {
                 tracing::info!(
                     %error,
@@ -187,6 +257,30 @@ impl Manager {
                 self.memory_unreadable.store(true, Ordering::Relaxed);
                 None
             }
+        }
+    }
+
+    /// Moves `client`'s default-sized statement cache bound after a read of its backend's
+    /// memory (see [`cache_bound_after_read`]).
+    fn follow_memory(&self, client: &Client, bytes: u64, max: u64) {
+        let cache = &client.state.cache;
+        let stats = cache.stats();
+        let at_evictions = &client.state.memory.at_evictions;
+        let evicted = stats
+            .evictions
+            .saturating_sub(at_evictions.swap(stats.evictions, Ordering::Relaxed));
+        let bound = cache_bound_after_read(stats.capacity, stats.len, evicted, bytes, max);
+        if bound != stats.capacity {
+            tracing::debug!(
+                from = stats.capacity,
+                to = bound,
+                backend_bytes = bytes,
+                max_backend_memory = max,
+                "moving a pooled connection's statement cache bound"
+            );
+            cache.resize(bound);
+            // What shrinking evicted is not a sign the cache is too small.
+            at_evictions.store(cache.stats().evictions, Ordering::Relaxed);
         }
     }
 
@@ -204,6 +298,48 @@ impl Manager {
             Ok(())
         }
     }
+}
+
+/// The bound of a pool connection's default-sized statement cache after a read found its
+/// backend at `bytes` of `max` (under it: at `max` the connection retires). The cache's
+/// prepared statements are the part of a backend's memory that can be given back (its
+/// catalog caches cannot), so the bound follows the room the budget leaves:
+/// - from three quarters of `max` up, it halves what the cache holds (closing the least
+///   recently used statements on the server), never below
+///   [`StatementCache::DEFAULT_CAPACITY`], so the catalogs keep the room;
+/// - under half of `max`, a cache that evicted `evicted` statements since the last read
+///   grows by them (at least doubling), up to
+///   [`TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING`] and to what the room up to half
+///   of `max` holds at [`PREPARED_STATEMENT_BYTES`] a statement: the connection's working
+///   set (with affinity about `tenants / max_size` tenants' statements) stays prepared;
+/// - otherwise it stays.
+fn cache_bound_after_read(
+    capacity: usize,
+    len: usize,
+    evicted: u64,
+    bytes: u64,
+    max: u64,
+) -> usize {
+    let floor = StatementCache::DEFAULT_CAPACITY;
+    let ceiling = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
+    if bytes >= max / 4 * 3 {
+        return if capacity > floor {
+            (len / 2).max(floor)
+        } else {
+            capacity
+        };
+    }
+    if bytes < max / 2 && evicted > 0 {
+        let evicted = usize::try_from(evicted).unwrap_or(usize::MAX);
+        let room = usize::try_from((max / 2 - bytes) / PREPARED_STATEMENT_BYTES).unwrap_or(0);
+        let grown = capacity
+            .saturating_add(evicted)
+            .max(capacity.saturating_mul(2))
+            .min(ceiling)
+            .min(len.saturating_add(room));
+        return grown.max(capacity);
+    }
+    capacity
 }
 
 /// The memory `client`'s backend holds, in bytes.
@@ -433,7 +569,9 @@ pub type PooledDb = Db<PooledClient>;
 /// - **Maps at three levels**, narrowest wins: the pool default
 ///   ([`TenantPoolBuilder::schema_map`], the connection-level map of every connection), one
 ///   handle ([`Db::with_schema_map`]), one statement ([`Db::narrow`] or a query's own map).
-/// - **Bounded statement cache** per connection ([`TenantPoolBuilder::statement_cache_capacity`]).
+/// - **Bounded statement cache** per connection ([`TenantPoolBuilder::statement_cache_capacity`]),
+///   whose default bound grows where the backend's memory has room and shrinks as it nears
+///   the memory budget.
 /// - **Pooler-safe mode** ([`StatementMode::Unnamed`]) for PgBouncer in transaction pooling.
 /// - **Never hangs**: checking out waits at most the wait timeout, then fails with
 ///   [`Error::PoolTimeout`]; dead connections, and raw-used connections left inside a
@@ -956,6 +1094,8 @@ pub struct TenantPoolBuilder {
     create_timeout: Option<Duration>,
     recycle_timeout: Option<Duration>,
     cache_capacity: usize,
+    /// Whether `cache_capacity` is the default (which follows the backends' memory).
+    cache_by_default: bool,
     prepare_threshold: u32,
     mode: StatementMode,
     map: SchemaMap,
@@ -984,6 +1124,9 @@ impl TenantPoolBuilder {
     /// the memory cannot be read, it retires the connection. With affinity a 16-connection
     /// pool over 10,000 tenants puts about 625 schemas on each connection.
     pub const DEFAULT_MAX_SCHEMAS_PER_CONNECTION: usize = 1_000;
+    /// The most statements a connection's default-sized statement cache grows to where its
+    /// backend's memory has room (see [`statement_cache_capacity`](Self::statement_cache_capacity)).
+    pub const DEFAULT_STATEMENT_CACHE_CEILING: usize = 8_192;
     /// Default backend memory (bytes) at which a connection is retired: 128 MiB.
     pub const DEFAULT_MAX_BACKEND_MEMORY: u64 = 128 * 1024 * 1024;
     /// Default time an idle connection above [`min_idle`](Self::min_idle) stays open.
@@ -1009,6 +1152,7 @@ impl TenantPoolBuilder {
             create_timeout: Some(Self::DEFAULT_CREATE_TIMEOUT),
             recycle_timeout: Some(Self::DEFAULT_RECYCLE_TIMEOUT),
             cache_capacity: StatementCache::DEFAULT_CAPACITY,
+            cache_by_default: true,
             prepare_threshold: StatementCache::DEFAULT_PREPARE_THRESHOLD,
             mode: StatementMode::Prepared,
             map: SchemaMap::new(),
@@ -1063,9 +1207,35 @@ impl TenantPoolBuilder {
         self
     }
 
-    /// The bound of each connection's statement cache (see [`StatementCache`]).
+    /// The bound of each connection's statement cache (see [`StatementCache`]), fixed.
+    ///
+    /// Left at its default ([`StatementCache::DEFAULT_CAPACITY`], 512) in a pool that reads
+    /// its backends' memory ([`max_backend_memory`](Self::max_backend_memory) set and a role
+    /// that may read `pg_backend_memory_contexts`), the bound follows each backend's memory,
+    /// checked at each of those reads: a cache that evicted statements since the last read
+    /// grows (by what it evicted, at least doubling, up to
+    /// [`DEFAULT_STATEMENT_CACHE_CEILING`](Self::DEFAULT_STATEMENT_CACHE_CEILING) and to what
+    /// the room up to half the budget holds at 16 KB a prepared statement) while its backend
+    /// is under half the budget, and halves what it holds (never below 512) once its backend
+    /// passes three quarters of it. Prepared statements are what a backend can give
+    /// back (the catalogs it cached cannot be), so they make room for the catalogs before the
+    /// connection must be retired. With affinity over many tenants, each connection's
+    /// working set (about `tenants / max_size` tenants' statements) then stays prepared: in
+    /// the Zipf bench (10,000 tenants of 10 tables, 16 connections) that is about 6,000
+    /// statements a connection. The client holds each cached statement too (its columns and
+    /// parameter types, a few hundred bytes).
+    ///
+    /// Set, the bound is fixed. Where memory is not read it is fixed at its default.
+    ///
+    /// ```
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .statement_cache_capacity(2_048)
+    ///     .build()?;
+    /// # Ok::<(), tenant_runtime::Error>(())
+    /// ```
     pub fn statement_cache_capacity(mut self, capacity: usize) -> TenantPoolBuilder {
         self.cache_capacity = capacity;
+        self.cache_by_default = false;
         self
     }
 
@@ -1164,10 +1334,15 @@ impl TenantPoolBuilder {
     }
 
     /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
-    /// read from `pg_backend_memory_contexts` every 64 checkouts of the connection if it has
-    /// served new schemas since the last read, at most once in 10 s per connection (one
-    /// round trip each, and about 3 ms of server time for a backend holding 625 schemas of 10
-    /// tables; a connection that keeps serving the same schemas is not read again). The view needs PostgreSQL 14+ and a superuser or a role with
+    /// read from `pg_backend_memory_contexts`: first at the connection's 64th checkout, then
+    /// once it has grown, by an estimate from its last read (the bytes per schema served then,
+    /// 16 KB per statement prepared since), by a quarter of the room that read left under
+    /// `max`, or served 1,000 new schemas. So reads are rare far from the budget and frequent
+    /// near it, and a connection that keeps serving the same schemas and statements is not
+    /// read again. Each read is a round trip and server time: it walks every memory context,
+    /// 3 ms for a backend holding 625 schemas of 10 tables, 22 ms with 3,000 prepared
+    /// statements besides. A read also moves a default-sized statement cache's bound (see
+    /// [`statement_cache_capacity`](Self::statement_cache_capacity)). The view needs PostgreSQL 14+ and a superuser or a role with
     /// `pg_read_all_stats`; if the pool's role cannot read it, the first failed read turns the
     /// check off (logged at `info`) and the other budgets still hold. `None`: not checked.
     /// Default [`DEFAULT_MAX_BACKEND_MEMORY`](Self::DEFAULT_MAX_BACKEND_MEMORY) (128 MiB).
@@ -1269,6 +1444,7 @@ impl TenantPoolBuilder {
                 map: self.map.clone(),
                 mode: self.mode,
                 cache_capacity: self.cache_capacity,
+                cache_follows_memory: self.cache_by_default,
                 prepare_threshold: self.prepare_threshold,
                 budget: self.budget,
                 recycle_timeout: self.recycle_timeout,
@@ -1310,6 +1486,7 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("create_timeout", &self.create_timeout)
             .field("recycle_timeout", &self.recycle_timeout)
             .field("statement_cache_capacity", &self.cache_capacity)
+            .field("statement_cache_follows_memory", &self.cache_by_default)
             .field("prepare_threshold", &self.prepare_threshold)
             .field("mode", &self.mode)
             .field("map", &self.map)
@@ -1336,4 +1513,79 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAX: u64 = 128 << 20;
+    const DEFAULT: usize = StatementCache::DEFAULT_CAPACITY;
+    const CEILING: usize = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
+
+    #[test]
+    fn a_cache_that_evicted_grows_while_its_backend_is_under_half_the_budget() {
+        let bound = |capacity, evicted, bytes| {
+            cache_bound_after_read(capacity, capacity, evicted, bytes, MAX)
+        };
+        assert_eq!(bound(DEFAULT, 10, MAX / 4), 2 * DEFAULT, "at least doubles");
+        // 32 MiB under half the budget: room for 2,048 more statements at 16 KB.
+        assert_eq!(
+            bound(4_096, 8_000, MAX / 4),
+            4_096 + 2_048,
+            "to what the room holds"
+        );
+        assert_eq!(
+            bound(DEFAULT, 3_000, MAX / 8),
+            DEFAULT + 3_000,
+            "by what it evicted"
+        );
+        assert_eq!(bound(4_096, 100_000, 0), CEILING, "up to the ceiling");
+        assert_eq!(bound(CEILING, 100, MAX / 4), CEILING);
+        assert_eq!(
+            bound(DEFAULT, 0, MAX / 4),
+            DEFAULT,
+            "nothing evicted: it fits"
+        );
+        assert_eq!(
+            bound(DEFAULT, 10, MAX / 2),
+            DEFAULT,
+            "half the budget: no room"
+        );
+    }
+
+    #[test]
+    fn reads_are_rare_far_from_the_budget_and_frequent_near_it() {
+        // 625 schemas in 64 MiB (107 KB each): a quarter of the 64 MiB left is 156 schemas,
+        // or 1,024 prepared statements.
+        let far = MemoryEstimate::after_read(64 << 20, 625, MAX);
+        assert!(!far.read_due(155, 0));
+        assert!(far.read_due(157, 0));
+        assert!(!far.read_due(0, 1_023));
+        assert!(far.read_due(0, 1_024));
+        assert!(far.read_due(100, 400), "schemas and statements add up");
+        // Near the budget: every 16 schemas' worth.
+        let near = MemoryEstimate::after_read(MAX - (1 << 20), 1_000, MAX);
+        assert!(!near.read_due(15, 0));
+        assert!(near.read_due(16, 0));
+        // Far from it, at most 1,000 schemas apart.
+        let fresh = MemoryEstimate::after_read(2 << 20, 64, MAX);
+        assert!(!fresh.read_due(999, 0));
+        assert!(fresh.read_due(1_000, 0));
+    }
+
+    #[test]
+    fn a_cache_halves_what_it_holds_from_three_quarters_of_the_budget_down_to_the_default() {
+        let near = MAX / 4 * 3;
+        assert_eq!(cache_bound_after_read(8_192, 6_000, 50, near, MAX), 3_000);
+        assert_eq!(cache_bound_after_read(2_048, 800, 0, near, MAX), DEFAULT);
+        assert_eq!(
+            cache_bound_after_read(DEFAULT, DEFAULT, 50, MAX - 1, MAX),
+            DEFAULT
+        );
+        assert_eq!(
+            cache_bound_after_read(4_096, 4_096, 50, near - 1, MAX),
+            4_096
+        );
+    }
 }
