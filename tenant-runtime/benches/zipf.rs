@@ -114,6 +114,16 @@ impl HandWritten {
         HandWritten { conns, schemas }
     }
 
+    /// The statements prepared on each connection: the range over the connections.
+    async fn prepared(&self) -> String {
+        let mut counts = Vec::with_capacity(self.conns.len());
+        for conn in &self.conns {
+            counts.push(conn.lock().await.statements.len());
+        }
+        let (lo, hi) = (counts.iter().min(), counts.iter().max());
+        format!("{}-{}", lo.unwrap_or(&0), hi.unwrap_or(&0))
+    }
+
     /// One request: tenant `t`'s connection, then a checked get of row `id` of table `z<j>`
     /// for each `(j, id)`.
     async fn request(&self, t: usize, gets: &[(u64, i64)]) {
@@ -290,6 +300,56 @@ async fn largest_backend(pool: &TenantPool, tenant: &Tenant) -> i64 {
     largest
 }
 
+/// The statement caches of `pool`'s connections now (all checked out together).
+async fn cache_stats(pool: &TenantPool) -> Vec<tenant_runtime::exec::CacheStats> {
+    let conns = join_all((0..pool.status().max_size).map(|_| pool.client())).await;
+    conns
+        .iter()
+        .map(|conn| {
+            conn.as_ref()
+                .expect("a connection")
+                .statement_cache()
+                .stats()
+        })
+        .collect()
+}
+
+/// Hits, misses and prepares summed over `stats`.
+fn cache_totals(stats: &[tenant_runtime::exec::CacheStats]) -> [u64; 3] {
+    stats.iter().fold([0; 3], |[h, m, p], s| {
+        [h + s.hits, m + s.misses, p + s.prepares]
+    })
+}
+
+/// `stats` for the table: the range of the caches' bounds and of the statements they hold,
+/// the hit rate over the whole run, and over the timed rounds (`totals` minus `before`, the
+/// totals when they started; a connection retired meanwhile takes its counts with it).
+fn caches(stats: &[tenant_runtime::exec::CacheStats], before: [u64; 3]) -> String {
+    let range = |f: fn(&tenant_runtime::exec::CacheStats) -> usize| {
+        let lo = stats.iter().map(f).min().unwrap_or(0);
+        let hi = stats.iter().map(f).max().unwrap_or(0);
+        if lo == hi {
+            format!("{lo}")
+        } else {
+            format!("{lo}-{hi}")
+        }
+    };
+    let [hits, misses, prepares] = cache_totals(stats);
+    let rate = |h: u64, m: u64| 100.0 * h as f64 / (h + m).max(1) as f64;
+    let (timed_hits, timed_misses) = (
+        hits.saturating_sub(before[0]),
+        misses.saturating_sub(before[1]),
+    );
+    format!(
+        "{} / {}, {:.1} % / {:.1} % hits, {} prepares timed",
+        range(|s| s.capacity),
+        range(|s| s.len),
+        rate(hits, misses),
+        rate(timed_hits, timed_misses),
+        prepares.saturating_sub(before[2]),
+    )
+}
+
 /// Every contender's connections and load.
 struct Contenders<'a> {
     /// The first four contenders' pools, and the tenants each draws from.
@@ -328,6 +388,30 @@ impl Contenders<'_> {
         .await;
     }
 
+    /// Contender `c`'s statement caches now, over its connections (none for the
+    /// hand-written contender, whose connections hold every statement they prepared).
+    async fn cache_stats(&self, c: usize) -> Vec<tenant_runtime::exec::CacheStats> {
+        match c {
+            HAND => Vec::new(),
+            PARTITIONED => {
+                let mut all = Vec::new();
+                for pool in &self.partitioned {
+                    all.extend(cache_stats(pool).await);
+                }
+                all
+            }
+            _ => cache_stats(&self.pools[c]).await,
+        }
+    }
+
+    /// Contender `c`'s statement caches for the table (see [`caches`]).
+    async fn caches(&self, c: usize, before: [u64; 3]) -> String {
+        match c {
+            HAND => format!("none / {}", self.hand.prepared().await),
+            _ => caches(&self.cache_stats(c).await, before),
+        }
+    }
+
     /// The largest backend memory (bytes) among contender `c`'s connections now.
     async fn largest_backend(&self, c: usize) -> i64 {
         match c {
@@ -350,6 +434,13 @@ static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static RETIRED: [[AtomicU64; 3]; CONTENDERS.len()] =
     [const { [const { AtomicU64::new(0) }; 3] }; CONTENDERS.len()];
 
+/// Memory reads of each contender's pool inside its timed rounds: how many, and their
+/// microseconds in total.
+static MEMORY_READS: [[AtomicU64; 2]; CONTENDERS.len()] =
+    [const { [const { AtomicU64::new(0) }; 2] }; CONTENDERS.len()];
+/// Whether a timed round runs now.
+static TIMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A tracing subscriber that only counts the pool's `retiring a pooled connection` events.
 struct RetireCounter;
 
@@ -357,6 +448,7 @@ struct RetireCounter;
 struct Fields {
     message: String,
     reason: String,
+    micros: u64,
 }
 
 impl tracing::field::Visit for Fields {
@@ -365,6 +457,11 @@ impl tracing::field::Visit for Fields {
             "message" => self.message = format!("{value:?}"),
             "reason" => self.reason = format!("{value:?}"),
             _ => {}
+        }
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        if field.name() == "micros" {
+            self.micros = value;
         }
     }
 }
@@ -383,6 +480,15 @@ impl tracing::Subscriber for RetireCounter {
     fn event(&self, event: &tracing::Event<'_>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
+        if fields.message == "read a pooled connection's backend memory" {
+            if !TIMED.load(Ordering::Relaxed) {
+                return;
+            }
+            let c = CURRENT.load(Ordering::Relaxed);
+            MEMORY_READS[c][0].fetch_add(1, Ordering::Relaxed);
+            MEMORY_READS[c][1].fetch_add(fields.micros, Ordering::Relaxed);
+            return;
+        }
         if fields.message != "retiring a pooled connection" {
             return;
         }
@@ -416,17 +522,20 @@ fn main() {
     let one = &tenants[..1];
     let zipf = Zipf::new(n, ZIPF_S);
     let url = common::bench_database_url();
-    // ZIPF_CACHE=N: every pool's statement cache capacity (default 512 per connection).
-    let cache: usize = std::env::var("ZIPF_CACHE")
+    // ZIPF_CACHE=N: every pool's statement cache capacity, fixed (default: 512 per
+    // connection, which follows the backend's memory in the pools that read it).
+    let cache: Option<usize> = std::env::var("ZIPF_CACHE")
         .ok()
-        .map(|v| v.trim().parse().expect("ZIPF_CACHE: a number"))
-        .unwrap_or(tenant_runtime::exec::StatementCache::DEFAULT_CAPACITY);
+        .map(|v| v.trim().parse().expect("ZIPF_CACHE: a number"));
     let defaults = || {
-        TenantPool::builder(&url)
+        let builder = TenantPool::builder(&url)
             .unwrap()
             .max_size(POOL_SIZE)
-            .statement_cache_capacity(cache)
-            .wait_timeout(Some(Duration::from_secs(60)))
+            .wait_timeout(Some(Duration::from_secs(60)));
+        match cache {
+            Some(capacity) => builder.statement_cache_capacity(capacity),
+            None => builder,
+        }
     };
     // ZIPF_MAX_SCHEMAS=N: the defaults pool with a hard schema bound (default: the default
     // bound, which yields to the memory budget the pool can read).
@@ -535,6 +644,13 @@ fn main() {
         );
     }
 
+    let before: Vec<[u64; 3]> = rt.block_on(async {
+        let mut all = Vec::new();
+        for c in 0..CONTENDERS.len() {
+            all.push(cache_totals(&contenders.cache_stats(c).await));
+        }
+        all
+    });
     let group = format!("zipf_{n}_tenants_64_tasks_16_connections");
     common::interleaved(
         &mut c,
@@ -546,9 +662,11 @@ fn main() {
         &CONTENDERS,
         async |contender, k| {
             CURRENT.store(contender, Ordering::Relaxed);
+            TIMED.store(true, Ordering::Relaxed);
             let start = Instant::now();
             contenders.round(contender, &zipf, 1_000 + k).await;
             let spent = start.elapsed();
+            TIMED.store(false, Ordering::Relaxed);
             if k % SAMPLE_EVERY == 0 {
                 let bytes = contenders.largest_backend(contender).await;
                 largest[contender] = largest[contender].max(bytes);
@@ -618,9 +736,9 @@ fn main() {
     ]);
     println!();
     println!(
-        "| pool ({n} tenants) | largest backend over the run | budget | samples | retired (schemas / memory / age) |"
+        "| pool ({n} tenants) | largest backend over the run | budget | samples | retired (schemas / memory / age) | statement caches at the end (bound / held, hits over the whole run / the timed rounds) |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|");
     let one_budget = format!(
         "{:.0} MiB",
         mib(TenantPoolBuilder::DEFAULT_MAX_BACKEND_MEMORY as i64)
@@ -644,8 +762,9 @@ fn main() {
             .iter()
             .map(|r| r.load(Ordering::Relaxed))
             .collect();
+        let caches = rt.block_on(contenders.caches(i, before[i]));
         println!(
-            "| {name} | {:.1} MiB | {} | {} | {} ({} / {} / {}) |",
+            "| {name} | {:.1} MiB | {} | {} | {} ({} / {} / {}) | {caches} |",
             mib(largest[i]),
             budgets[i],
             samples[i],
@@ -654,6 +773,19 @@ fn main() {
             retired[1],
             retired[2],
         );
+    }
+    for (name, reads) in CONTENDERS.iter().zip(&MEMORY_READS) {
+        let (count, micros) = (
+            reads[0].load(Ordering::Relaxed),
+            reads[1].load(Ordering::Relaxed),
+        );
+        if count > 0 {
+            println!(
+                "{name}: {count} memory reads in its timed rounds, {:.1} ms in all ({:.2} ms each)",
+                micros as f64 / 1e3,
+                micros as f64 / 1e3 / count as f64
+            );
+        }
     }
     for (name, pool) in CONTENDERS.iter().zip(&contenders.pools) {
         println!("{name}: {:?}", pool.status());

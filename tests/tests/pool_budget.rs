@@ -4,7 +4,7 @@
 //! passes `max_backend_memory`, or once it is `max_lifetime` old; idle
 //! connections above `min_idle` close after `idle_timeout`. A retired connection is never
 //! handed out again, and its backend is gone. The default statement cache bound follows
-//! the backend's memory: it grows while the backend is under half the budget.
+//! the backend's memory: it grows while the backend is under three quarters of the budget.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -292,10 +292,11 @@ async fn cache_bound(pool: &TenantPool) -> (usize, i32) {
 }
 
 #[tokio::test]
-async fn the_default_statement_cache_grows_while_its_backend_is_under_half_the_memory_budget() {
+async fn the_default_statement_cache_grows_while_its_backend_is_under_three_quarters_of_the_memory_budget(
+) {
     // One statement per schema: past 512 schemas the default cache evicts. The memory read
-    // after 1,000 new schemas (see the test above) finds the backend far under half of
-    // 128 MiB: the bound grows by what it evicted.
+    // after 1,000 new schemas (see the test above) finds the backend far under three quarters
+    // of 128 MiB: the bound grows by what it turned away.
     let default = StatementCache::DEFAULT_CAPACITY;
     let n = TenantPoolBuilder::DEFAULT_MAX_SCHEMAS_PER_CONNECTION + 70;
     let (schemas, allowlist) = kv_schemas("pool_budget_cache", n).await;
@@ -325,11 +326,12 @@ async fn the_default_statement_cache_grows_while_its_backend_is_under_half_the_m
     );
     assert_eq!(cache_bound(&fixed).await.0, default, "a bound set is fixed");
 
-    // A budget the backend is past half of (but under three quarters of) at that read: no
-    // room, the bound stays, and the connection is kept.
-    let bytes = backend_bytes(&grows).await;
+    // A budget of 9/8 of what such a backend ends at: the bound grows only by what the room
+    // up to three quarters of it holds at each read (at 16 KB a statement), far less; the
+    // connection is kept, its backend under the budget.
+    let bytes = backend_bytes(&fixed).await;
     let tight = one()
-        .max_backend_memory(Some(bytes * 3 / 2))
+        .max_backend_memory(Some(bytes * 9 / 8))
         .build()
         .unwrap();
     let mut pids = HashSet::new();
@@ -337,11 +339,12 @@ async fn the_default_statement_cache_grows_while_its_backend_is_under_half_the_m
         pids.insert(pid_of(&tight, tenant).await);
     }
     assert_eq!(pids.len(), 1, "under its budget: kept");
-    assert_eq!(
-        cache_bound(&tight).await.0,
-        default,
-        "no room: the bound stays"
+    let (bound, _) = cache_bound(&tight).await;
+    assert!(
+        bound >= default && bound < grown,
+        "bound {bound}: at least the default, under the {grown} of the default budget"
     );
+    assert!(backend_bytes(&tight).await < bytes * 9 / 8);
     drop((grows, fixed, tight));
     schemas.cleanup().await;
 }

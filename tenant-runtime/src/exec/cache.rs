@@ -1,5 +1,7 @@
-//! The per-connection, bounded cache of prepared statements.
+//! The per-connection, bounded cache of prepared statements, and the frequency sketch that
+//! decides what a full cache admits.
 
+use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,7 +40,9 @@ pub enum StatementMode {
     /// [`Client::with_prepare_threshold`](crate::Client::with_prepare_threshold) or the pool's
     /// `prepare_threshold`). So a connection that serves more (statement, schema) pairs than
     /// its cache holds pays one round trip per statement, not a prepare, an execute and a
-    /// close. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
+    /// close. A full cache admits a statement only if it was used more often lately than the
+    /// one it would evict (see [`StatementCache`]); a statement that is not admitted runs
+    /// unnamed. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
     /// first use instead.
     #[default]
     Prepared,
@@ -76,6 +80,13 @@ struct Entry {
 /// [`StatementMode::Prepared`] until its use reaches the prepare threshold (the cache is the
 /// window a statement must come back within to be prepared).
 ///
+/// A full cache admits a statement only if it was used more often lately than the one it
+/// would evict (TinyLFU admission, as in Caffeine: every lookup counts in a small frequency
+/// sketch, whose counts halve as lookups pass ten times the capacity). So a long tail of
+/// statements used once or twice (a tenant seen once an hour) runs unnamed, in one round
+/// trip each, and does not push out the statements of the tenants that come back; those stay
+/// prepared. A statement not admitted counts in [`CacheStats::rejections`].
+///
 /// ```
 /// use tenant_runtime::exec::StatementCache;
 /// let cache = StatementCache::with_capacity(2);
@@ -83,7 +94,7 @@ struct Entry {
 /// assert_eq!(cache.stats().len, 0);
 /// ```
 pub struct StatementCache {
-    entries: Mutex<LruCache<StatementKey, Entry>>,
+    entries: Mutex<Entries>,
     /// The bound now (a pool's default bound follows its backend's memory, see
     /// [`StatementCache::resize`]).
     capacity: AtomicUsize,
@@ -92,6 +103,13 @@ pub struct StatementCache {
     misses: AtomicU64,
     renders: AtomicU64,
     evictions: AtomicU64,
+    rejections: AtomicU64,
+}
+
+/// The entries, and how often each key was looked up lately.
+struct Entries {
+    lru: LruCache<StatementKey, Entry>,
+    sketch: FrequencySketch,
 }
 
 /// Counters of a [`StatementCache`], read with [`StatementCache::stats`].
@@ -118,6 +136,9 @@ pub struct CacheStats {
     pub renders: u64,
     /// Statements evicted (and closed) to stay within capacity.
     pub evictions: u64,
+    /// Statements not cached because the cache was full and they had been used no more often
+    /// lately than the one they would have evicted; they ran unnamed.
+    pub rejections: u64,
     /// Statements held now.
     pub len: usize,
     /// The bound.
@@ -137,15 +158,17 @@ impl StatementCache {
     pub fn with_capacity(capacity: usize) -> StatementCache {
         let capacity = capacity.max(1);
         StatementCache {
-            entries: Mutex::new(LruCache::new(
-                NonZeroUsize::new(capacity).expect("capacity >= 1"),
-            )),
+            entries: Mutex::new(Entries {
+                lru: LruCache::new(NonZeroUsize::new(capacity).expect("capacity >= 1")),
+                sketch: FrequencySketch::for_capacity(capacity),
+            }),
             capacity: AtomicUsize::new(capacity),
             prepares: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             renders: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
+            rejections: AtomicU64::new(0),
         }
     }
 
@@ -157,7 +180,8 @@ impl StatementCache {
             prepares: self.prepares.load(Ordering::Relaxed),
             renders: self.renders.load(Ordering::Relaxed),
             evictions: self.evictions.load(Ordering::Relaxed),
-            len: self.lock().len(),
+            rejections: self.rejections.load(Ordering::Relaxed),
+            len: self.lock().lru.len(),
             capacity: self.capacity.load(Ordering::Relaxed),
         }
     }
@@ -168,8 +192,11 @@ impl StatementCache {
     pub(crate) fn resize(&self, capacity: usize) {
         let capacity = capacity.max(1);
         let mut entries = self.lock();
-        let evicted = entries.len().saturating_sub(capacity);
-        entries.resize(NonZeroUsize::new(capacity).expect("capacity >= 1"));
+        let evicted = entries.lru.len().saturating_sub(capacity);
+        entries
+            .lru
+            .resize(NonZeroUsize::new(capacity).expect("capacity >= 1"));
+        entries.sketch.fit(capacity);
         self.capacity.store(capacity, Ordering::Relaxed);
         self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
     }
@@ -181,19 +208,24 @@ impl StatementCache {
 
     /// Drops every statement (closing them on the server).
     pub fn clear(&self) {
-        self.lock().clear();
+        self.lock().lru.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LruCache<StatementKey, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The statement cached under `key` and its use count, this use included.
+    /// The statement cached under `key` and its use count, this use included. Found or not,
+    /// the lookup counts toward `key`'s frequency (see [`StatementCache::offer`]).
     pub(crate) fn get(&self, key: &StatementKey) -> Option<(CachedStatement, u32)> {
-        let found = self.lock().get_mut(key).map(|entry| {
-            entry.uses = entry.uses.saturating_add(1);
-            (entry.statement.clone(), entry.uses)
-        });
+        let found = {
+            let mut entries = self.lock();
+            entries.sketch.increment(key);
+            entries.lru.get_mut(key).map(|entry| {
+                entry.uses = entry.uses.saturating_add(1);
+                (entry.statement.clone(), entry.uses)
+            })
+        };
         let counter = if found.is_some() {
             &self.hits
         } else {
@@ -211,11 +243,150 @@ impl StatementCache {
         self.renders.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Caches `statement` under `key` as used `uses` times (replacing what was there).
+    /// Caches `statement` under `key` as used `uses` times (replacing what was there),
+    /// evicting the least recently used statement if the cache is full: for a statement that
+    /// must be kept (just prepared, or kept unnamed for good).
     pub(crate) fn insert(&self, key: StatementKey, statement: CachedStatement, uses: u32) {
-        let evicted = self.lock().push(key.clone(), Entry { statement, uses });
+        let evicted = self.lock().lru.push(key.clone(), Entry { statement, uses });
         if matches!(evicted, Some((k, _)) if k != key) {
             self.evictions.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Offers `statement`, just missed under `key` (after [`StatementCache::get`]), to the
+    /// cache: kept as used once while the cache has room; in a full cache, kept (evicting the
+    /// least recently used statement) only if `key` was looked up more often lately than that
+    /// statement, and then as used as often as `key` was lately, so a statement that keeps
+    /// coming back reaches the prepare threshold at once. Returns the uses it was kept with,
+    /// or `None` if it was not admitted.
+    pub(crate) fn offer(&self, key: StatementKey, statement: CachedStatement) -> Option<u32> {
+        let mut entries = self.lock();
+        let Entries { lru, sketch } = &mut *entries;
+        if lru.len() < lru.cap().get() {
+            lru.put(key, Entry { statement, uses: 1 });
+            return Some(1);
+        }
+        let candidate = sketch.frequency(&key);
+        let victim = lru
+            .peek_lru()
+            .map_or(0, |(victim, _)| sketch.frequency(victim));
+        if candidate <= victim {
+            drop(entries);
+            self.rejections.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let uses = u32::from(candidate);
+        lru.push(key, Entry { statement, uses });
+        drop(entries);
+        self.evictions.fetch_add(1, Ordering::Relaxed);
+        Some(uses)
+    }
+}
+
+/// How often each key was looked up lately: a count-min sketch of 4-bit counters (kept in
+/// bytes, saturating at 15), four rows of a power of two wide, about four counters per cached
+/// statement. A key's frequency is the smallest of its four counters (an overestimate only
+/// when all four are shared with other keys); an increment raises only the smallest of them
+/// (conservative update). After ten lookups per cached statement every counter halves, so
+/// the counts follow what is used now, not what was used an hour ago.
+struct FrequencySketch {
+    /// `ROWS` rows of `mask + 1` counters.
+    counters: Box<[u8]>,
+    mask: usize,
+    /// Increments since the last halving.
+    additions: usize,
+    /// Increments between halvings.
+    sample: usize,
+}
+
+impl FrequencySketch {
+    const ROWS: usize = 4;
+    const MAX: u8 = 15;
+    /// Per-row seeds of the counters' indices (odd, from SplitMix64's constants).
+    const SEEDS: [u64; Self::ROWS] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xBF58_476D_1CE4_E5B9,
+        0x94D0_49BB_1331_11EB,
+        0xD6E8_FEB8_6659_FD93,
+    ];
+
+    fn for_capacity(capacity: usize) -> FrequencySketch {
+        let width = capacity
+            .saturating_mul(4)
+            .clamp(64, 1 << 22)
+            .next_power_of_two();
+        FrequencySketch {
+            counters: vec![0; width * Self::ROWS].into_boxed_slice(),
+            mask: width - 1,
+            additions: 0,
+            sample: capacity.saturating_mul(10).max(64),
+        }
+    }
+
+    /// Refitted to `capacity`, keeping the counts: a counter of the new width takes the
+    /// largest of the old counters its index folds onto (a row's index is the hash's high
+    /// bits under the mask, so widening adds a bit and narrowing drops one), so each key's
+    /// frequency is still never underestimated.
+    fn fit(&mut self, capacity: usize) {
+        let mut fitted = FrequencySketch::for_capacity(capacity);
+        if fitted.mask == self.mask {
+            self.sample = fitted.sample;
+            return;
+        }
+        let (old, new) = (self.mask + 1, fitted.mask + 1);
+        for row in 0..Self::ROWS {
+            let from = &self.counters[row * old..(row + 1) * old];
+            let to = &mut fitted.counters[row * new..(row + 1) * new];
+            if new > old {
+                for (i, counter) in to.iter_mut().enumerate() {
+                    *counter = from[i & self.mask];
+                }
+            } else {
+                for (i, &count) in from.iter().enumerate() {
+                    let counter = &mut to[i & fitted.mask];
+                    *counter = (*counter).max(count);
+                }
+            }
+        }
+        fitted.additions = self.additions.min(fitted.sample);
+        *self = fitted;
+    }
+
+    fn indices(&self, key: &StatementKey) -> [usize; Self::ROWS] {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut hasher);
+        let hash = hasher.finish();
+        let width = self.mask + 1;
+        std::array::from_fn(|row| {
+            let h = (hash ^ (hash >> 29)).wrapping_mul(Self::SEEDS[row]);
+            row * width + ((h >> 32) as usize & self.mask)
+        })
+    }
+
+    fn frequency(&self, key: &StatementKey) -> u8 {
+        self.indices(key)
+            .iter()
+            .map(|&i| self.counters[i])
+            .min()
+            .unwrap_or(0)
+    }
+
+    fn increment(&mut self, key: &StatementKey) {
+        let indices = self.indices(key);
+        let least = indices.iter().map(|&i| self.counters[i]).min().unwrap_or(0);
+        if least < Self::MAX {
+            for i in indices {
+                if self.counters[i] == least {
+                    self.counters[i] += 1;
+                }
+            }
+        }
+        self.additions += 1;
+        if self.additions >= self.sample {
+            for counter in self.counters.iter_mut() {
+                *counter /= 2;
+            }
+            self.additions /= 2;
         }
     }
 }
@@ -267,5 +438,84 @@ mod tests {
         }
         let stats = cache.stats();
         assert_eq!((stats.len, stats.capacity, stats.evictions), (8, 8, 2));
+    }
+
+    fn unnamed(q: &str) -> CachedStatement {
+        CachedStatement::Unnamed(Arc::from(q))
+    }
+
+    /// A miss of `q`, as a statement's first use makes it: looked up, then offered.
+    fn miss(cache: &StatementCache, q: &str) -> Option<u32> {
+        assert!(cache.get(&key(q)).is_none(), "{q} is not cached");
+        cache.offer(key(q), unnamed(q))
+    }
+
+    #[test]
+    fn a_full_cache_admits_only_what_is_used_more_often_than_what_it_would_evict() {
+        let cache = StatementCache::with_capacity(2);
+        assert_eq!(miss(&cache, "hot"), Some(1), "room: kept as used once");
+        assert_eq!(miss(&cache, "warm"), Some(1));
+        for _ in 0..3 {
+            cache.get(&key("hot"));
+            cache.get(&key("warm"));
+        }
+        // Full: a statement seen once does not push out one used four times.
+        assert_eq!(miss(&cache, "tail"), None);
+        assert_eq!(miss(&cache, "tail"), None, "twice is not enough either");
+        let stats = cache.stats();
+        assert_eq!((stats.rejections, stats.evictions, stats.len), (2, 0, 2));
+        assert!(cache.get(&key("hot")).is_some() && cache.get(&key("warm")).is_some());
+        // One that keeps coming back is admitted, credited with its uses, and evicts the
+        // least recently used.
+        for _ in 0..4 {
+            cache.get(&key("tail"));
+        }
+        assert_eq!(miss(&cache, "tail"), Some(7));
+        let stats = cache.stats();
+        assert_eq!((stats.rejections, stats.evictions, stats.len), (2, 1, 2));
+        assert!(
+            cache.get(&key("hot")).is_none(),
+            "hot was the least recently used"
+        );
+        assert!(cache.get(&key("tail")).is_some());
+    }
+
+    #[test]
+    fn lookups_long_past_count_for_less() {
+        let cache = StatementCache::with_capacity(8);
+        for _ in 0..15 {
+            cache.get(&key("once hot"));
+        }
+        let before = cache.lock().sketch.frequency(&key("once hot"));
+        assert_eq!(before, 15);
+        // Ten lookups per cached statement later, every count has halved at least once.
+        let sample = cache.lock().sketch.sample;
+        for k in 0..sample {
+            cache.get(&key(&format!("other {}", k % 200)));
+        }
+        let after = cache.lock().sketch.frequency(&key("once hot"));
+        assert!(
+            after <= before / 2,
+            "{after} after halving, {before} before"
+        );
+    }
+
+    #[test]
+    fn a_resized_cache_keeps_a_sketch_of_its_size_and_its_counts() {
+        let cache = StatementCache::with_capacity(16);
+        for _ in 0..5 {
+            cache.get(&key("five"));
+        }
+        cache.get(&key("one"));
+        let frequency = |q: &str| cache.lock().sketch.frequency(&key(q));
+        let narrow = cache.lock().sketch.mask + 1;
+        cache.resize(4_096);
+        let wide = cache.lock().sketch.mask + 1;
+        assert_eq!((narrow, wide), (64, 16_384));
+        assert_eq!(cache.lock().sketch.sample, 40_960);
+        assert_eq!((frequency("five"), frequency("one")), (5, 1), "widened");
+        cache.resize(16);
+        assert_eq!((frequency("five"), frequency("one")), (5, 1), "narrowed");
+        assert_eq!(frequency("never"), 0);
     }
 }

@@ -214,15 +214,32 @@ impl<E: Executor> Db<E> {
         let mut fills = key.schemas.iter();
         let sql = template.render(|_| *fills.next().expect("one schema per slot"));
         state.cache.note_render();
-        if threshold == 1 {
-            let statement = self.prepare_cached(key.clone(), &sql, 1).await?;
-            return Ok(Cached::ready(key, CachedStatement::Prepared(statement), 1));
-        }
         let sql: std::sync::Arc<str> = sql.into();
-        state
+        // Offered as unnamed SQL: a full cache admits only a statement used more often
+        // lately than the one it would evict, crediting it with those uses.
+        let Some(uses) = state
             .cache
-            .insert(key.clone(), CachedStatement::Unnamed(sql.clone()), 1);
-        Ok(Cached::ready(key, CachedStatement::Unnamed(sql), 1))
+            .offer(key.clone(), CachedStatement::Unnamed(sql.clone()))
+        else {
+            return Ok(Cached::ready(key, CachedStatement::Unnamed(sql), 1));
+        };
+        if threshold == 0 || uses < threshold {
+            return Ok(Cached::ready(key, CachedStatement::Unnamed(sql), uses));
+        }
+        if defer_prepare {
+            return Ok(Cached {
+                key,
+                statement: CachedStatement::Unnamed(sql),
+                uses,
+                prepare_due: true,
+            });
+        }
+        let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
+        Ok(Cached::ready(
+            key,
+            CachedStatement::Prepared(statement),
+            uses,
+        ))
     }
 
     /// Prepares `sql` (one round trip) and caches it under `key`, as used `uses` times.

@@ -265,10 +265,11 @@ impl Manager {
     fn follow_memory(&self, client: &Client, bytes: u64, max: u64) {
         let cache = &client.state.cache;
         let stats = cache.stats();
+        // Statements the bound turned away since the last read: evicted, or not admitted.
+        let turned_away = |stats: &crate::exec::CacheStats| stats.evictions + stats.rejections;
         let at_evictions = &client.state.memory.at_evictions;
-        let evicted = stats
-            .evictions
-            .saturating_sub(at_evictions.swap(stats.evictions, Ordering::Relaxed));
+        let evicted = turned_away(&stats)
+            .saturating_sub(at_evictions.swap(turned_away(&stats), Ordering::Relaxed));
         let bound = cache_bound_after_read(stats.capacity, stats.len, evicted, bytes, max);
         if bound != stats.capacity {
             tracing::debug!(
@@ -280,7 +281,7 @@ impl Manager {
             );
             cache.resize(bound);
             // What shrinking evicted is not a sign the cache is too small.
-            at_evictions.store(cache.stats().evictions, Ordering::Relaxed);
+            at_evictions.store(turned_away(&cache.stats()), Ordering::Relaxed);
         }
     }
 
@@ -303,40 +304,43 @@ impl Manager {
 /// The bound of a pool connection's default-sized statement cache after a read found its
 /// backend at `bytes` of `max` (under it: at `max` the connection retires). The cache's
 /// prepared statements are the part of a backend's memory that can be given back (its
-/// catalog caches cannot), so the bound follows the room the budget leaves:
-/// - from three quarters of `max` up, it halves what the cache holds (closing the least
-///   recently used statements on the server), never below
-///   [`StatementCache::DEFAULT_CAPACITY`], so the catalogs keep the room;
-/// - under half of `max`, a cache that evicted `evicted` statements since the last read
-///   grows by them (at least doubling), up to
-///   [`TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING`] and to what the room up to half
-///   of `max` holds at [`PREPARED_STATEMENT_BYTES`] a statement: the connection's working
-///   set (with affinity about `tenants / max_size` tenants' statements) stays prepared;
-/// - otherwise it stays.
+/// catalog caches cannot), so the bound follows the room the budget leaves, estimating
+/// [`PREPARED_STATEMENT_BYTES`] a statement:
+/// - from seven eighths of `max` up, it gives back what passes three quarters (at least an
+///   eighth of what it holds; the least recently used statements are closed on the server),
+///   never below [`StatementCache::DEFAULT_CAPACITY`], so the catalogs keep the room;
+/// - under three quarters of `max`, a cache that turned `turned_away` statements away since
+///   the last read (evicted them, or did not admit them) grows by them (at least doubling),
+///   up to [`TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING`] and to what the room up to
+///   three quarters holds: the connection's working set (with affinity about
+///   `tenants / max_size` tenants' statements) stays prepared;
+/// - otherwise (between the two, or nothing turned away) it stays.
 fn cache_bound_after_read(
     capacity: usize,
     len: usize,
-    evicted: u64,
+    turned_away: u64,
     bytes: u64,
     max: u64,
 ) -> usize {
     let floor = StatementCache::DEFAULT_CAPACITY;
     let ceiling = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
-    if bytes >= max / 4 * 3 {
-        return if capacity > floor {
-            (len / 2).max(floor)
-        } else {
-            capacity
-        };
+    let grow_below = max / 4 * 3;
+    let statements =
+        |bytes: u64| usize::try_from(bytes / PREPARED_STATEMENT_BYTES).unwrap_or(usize::MAX);
+    if bytes >= max / 8 * 7 {
+        if capacity <= floor {
+            return capacity;
+        }
+        let over = statements(bytes - grow_below).max(len / 8);
+        return len.saturating_sub(over).clamp(floor, capacity);
     }
-    if bytes < max / 2 && evicted > 0 {
-        let evicted = usize::try_from(evicted).unwrap_or(usize::MAX);
-        let room = usize::try_from((max / 2 - bytes) / PREPARED_STATEMENT_BYTES).unwrap_or(0);
+    if bytes < grow_below && turned_away > 0 {
+        let turned_away = usize::try_from(turned_away).unwrap_or(usize::MAX);
         let grown = capacity
-            .saturating_add(evicted)
+            .saturating_add(turned_away)
             .max(capacity.saturating_mul(2))
             .min(ceiling)
-            .min(len.saturating_add(room));
+            .min(len.saturating_add(statements(grow_below - bytes)));
         return grown.max(capacity);
     }
     capacity
@@ -1212,12 +1216,13 @@ impl TenantPoolBuilder {
     /// Left at its default ([`StatementCache::DEFAULT_CAPACITY`], 512) in a pool that reads
     /// its backends' memory ([`max_backend_memory`](Self::max_backend_memory) set and a role
     /// that may read `pg_backend_memory_contexts`), the bound follows each backend's memory,
-    /// checked at each of those reads: a cache that evicted statements since the last read
-    /// grows (by what it evicted, at least doubling, up to
+    /// checked at each of those reads: a cache that turned statements away since the last
+    /// read (evicted them, or did not admit them) grows (by them, at least doubling, up to
     /// [`DEFAULT_STATEMENT_CACHE_CEILING`](Self::DEFAULT_STATEMENT_CACHE_CEILING) and to what
-    /// the room up to half the budget holds at 16 KB a prepared statement) while its backend
-    /// is under half the budget, and halves what it holds (never below 512) once its backend
-    /// passes three quarters of it. Prepared statements are what a backend can give
+    /// the room up to three quarters of the budget holds at 16 KB a prepared statement) while
+    /// its backend is under three quarters of the budget, and gives back what passes three
+    /// quarters (at least an eighth of what it holds, never below 512) once its backend
+    /// passes seven eighths of it. Prepared statements are what a backend can give
     /// back (the catalogs it cached cannot be), so they make room for the catalogs before the
     /// connection must be retired. With affinity over many tenants, each connection's
     /// working set (about `tenants / max_size` tenants' statements) then stays prepared: in
@@ -1524,33 +1529,34 @@ mod tests {
     const CEILING: usize = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
 
     #[test]
-    fn a_cache_that_evicted_grows_while_its_backend_is_under_half_the_budget() {
-        let bound = |capacity, evicted, bytes| {
-            cache_bound_after_read(capacity, capacity, evicted, bytes, MAX)
+    fn a_cache_that_turned_statements_away_grows_while_its_backend_is_under_three_quarters_of_the_budget(
+    ) {
+        let bound = |capacity, turned_away, bytes| {
+            cache_bound_after_read(capacity, capacity, turned_away, bytes, MAX)
         };
         assert_eq!(bound(DEFAULT, 10, MAX / 4), 2 * DEFAULT, "at least doubles");
-        // 32 MiB under half the budget: room for 2,048 more statements at 16 KB.
+        // 32 MiB under three quarters of the budget: room for 2,048 more statements at 16 KB.
         assert_eq!(
-            bound(4_096, 8_000, MAX / 4),
+            bound(4_096, 8_000, MAX / 2),
             4_096 + 2_048,
             "to what the room holds"
         );
         assert_eq!(
             bound(DEFAULT, 3_000, MAX / 8),
             DEFAULT + 3_000,
-            "by what it evicted"
+            "by what it turned away"
         );
         assert_eq!(bound(4_096, 100_000, 0), CEILING, "up to the ceiling");
         assert_eq!(bound(CEILING, 100, MAX / 4), CEILING);
         assert_eq!(
             bound(DEFAULT, 0, MAX / 4),
             DEFAULT,
-            "nothing evicted: it fits"
+            "nothing turned away: it fits"
         );
         assert_eq!(
-            bound(DEFAULT, 10, MAX / 2),
+            bound(DEFAULT, 10, MAX / 4 * 3),
             DEFAULT,
-            "half the budget: no room"
+            "three quarters of the budget: no room"
         );
     }
 
@@ -1575,17 +1581,31 @@ mod tests {
     }
 
     #[test]
-    fn a_cache_halves_what_it_holds_from_three_quarters_of_the_budget_down_to_the_default() {
-        let near = MAX / 4 * 3;
-        assert_eq!(cache_bound_after_read(8_192, 6_000, 50, near, MAX), 3_000);
-        assert_eq!(cache_bound_after_read(2_048, 800, 0, near, MAX), DEFAULT);
+    fn a_cache_gives_back_what_passes_three_quarters_from_seven_eighths_of_the_budget() {
+        let near = MAX / 8 * 7;
+        // 16 MiB past three quarters: 1,024 statements at 16 KB.
+        assert_eq!(
+            cache_bound_after_read(8_192, 6_000, 50, near, MAX),
+            6_000 - 1_024
+        );
+        assert_eq!(
+            cache_bound_after_read(16_384, 16_384, 0, near, MAX),
+            16_384 - 2_048,
+            "at least an eighth of what it holds"
+        );
+        assert_eq!(
+            cache_bound_after_read(2_048, 800, 0, MAX - 1, MAX),
+            DEFAULT,
+            "never below the default"
+        );
         assert_eq!(
             cache_bound_after_read(DEFAULT, DEFAULT, 50, MAX - 1, MAX),
             DEFAULT
         );
         assert_eq!(
             cache_bound_after_read(4_096, 4_096, 50, near - 1, MAX),
-            4_096
+            4_096,
+            "between three quarters and seven eighths: it stays"
         );
     }
 }
