@@ -42,7 +42,8 @@ pub enum StatementMode {
     /// its cache holds pays one round trip per statement, not a prepare, an execute and a
     /// close. A full cache admits a statement only if it was used more often lately than the
     /// one it would evict (see [`StatementCache`]); a statement that is not admitted runs
-    /// unnamed. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
+    /// unnamed. With threshold 1 every statement is prepared on first use and cached, the
+    /// least recently used evicted. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
     /// first use instead.
     #[default]
     Prepared,
@@ -85,7 +86,8 @@ struct Entry {
 /// sketch, whose counts halve as lookups pass ten times the capacity). So a long tail of
 /// statements used once or twice (a tenant seen once an hour) runs unnamed, in one round
 /// trip each, and does not push out the statements of the tenants that come back; those stay
-/// prepared. A statement not admitted counts in [`CacheStats::rejections`].
+/// prepared. A statement not admitted counts in [`CacheStats::rejections`]. (With prepare
+/// threshold 1, every statement is prepared on first use and admitted.)
 ///
 /// ```
 /// use tenant_runtime::exec::StatementCache;
@@ -104,6 +106,8 @@ pub struct StatementCache {
     renders: AtomicU64,
     evictions: AtomicU64,
     rejections: AtomicU64,
+    /// Prepared statements dropped (closed on the server): evicted, replaced or cleared.
+    closes: AtomicU64,
 }
 
 /// The entries, and how often each key was looked up lately.
@@ -169,6 +173,7 @@ impl StatementCache {
             renders: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             rejections: AtomicU64::new(0),
+            closes: AtomicU64::new(0),
         }
     }
 
@@ -192,13 +197,19 @@ impl StatementCache {
     pub(crate) fn resize(&self, capacity: usize) {
         let capacity = capacity.max(1);
         let mut entries = self.lock();
-        let evicted = entries.lru.len().saturating_sub(capacity);
+        let mut evicted = Vec::new();
+        while entries.lru.len() > capacity {
+            evicted.extend(entries.lru.pop_lru());
+        }
         entries
             .lru
             .resize(NonZeroUsize::new(capacity).expect("capacity >= 1"));
         entries.sketch.fit(capacity);
+        drop(entries);
         self.capacity.store(capacity, Ordering::Relaxed);
-        self.evictions.fetch_add(evicted as u64, Ordering::Relaxed);
+        self.evictions
+            .fetch_add(evicted.len() as u64, Ordering::Relaxed);
+        self.note_dropped(evicted.into_iter().map(|(_, entry)| entry));
     }
 
     /// Statements prepared so far.
@@ -206,9 +217,29 @@ impl StatementCache {
         self.prepares.load(Ordering::Relaxed)
     }
 
+    /// Prepared statements closed so far (evicted, replaced or cleared): with
+    /// [`StatementCache::prepares`], how many the server holds.
+    pub(crate) fn closes(&self) -> u64 {
+        self.closes.load(Ordering::Relaxed)
+    }
+
+    /// Counts the prepared statements among `dropped` as closed.
+    fn note_dropped(&self, dropped: impl IntoIterator<Item = Entry>) {
+        let closed = dropped
+            .into_iter()
+            .filter(|entry| matches!(entry.statement, CachedStatement::Prepared(_)))
+            .count();
+        if closed > 0 {
+            self.closes.fetch_add(closed as u64, Ordering::Relaxed);
+        }
+    }
+
     /// Drops every statement (closing them on the server).
     pub fn clear(&self) {
-        self.lock().lru.clear();
+        let mut entries = self.lock();
+        let dropped: Vec<_> = std::iter::from_fn(|| entries.lru.pop_lru()).collect();
+        drop(entries);
+        self.note_dropped(dropped.into_iter().map(|(_, entry)| entry));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -247,24 +278,26 @@ impl StatementCache {
     /// evicting the least recently used statement if the cache is full: for a statement that
     /// must be kept (just prepared, or kept unnamed for good).
     pub(crate) fn insert(&self, key: StatementKey, statement: CachedStatement, uses: u32) {
-        let evicted = self.lock().lru.push(key.clone(), Entry { statement, uses });
-        if matches!(evicted, Some((k, _)) if k != key) {
-            self.evictions.fetch_add(1, Ordering::Relaxed);
+        let displaced = self.lock().lru.push(key.clone(), Entry { statement, uses });
+        if let Some((k, entry)) = displaced {
+            if k != key {
+                self.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+            self.note_dropped([entry]);
         }
     }
 
     /// Offers `statement`, just missed under `key` (after [`StatementCache::get`]), to the
-    /// cache: kept as used once while the cache has room; in a full cache, kept (evicting the
+    /// cache, as used once: kept while the cache has room; in a full cache, kept (evicting the
     /// least recently used statement) only if `key` was looked up more often lately than that
-    /// statement, and then as used as often as `key` was lately, so a statement that keeps
-    /// coming back reaches the prepare threshold at once. Returns the uses it was kept with,
-    /// or `None` if it was not admitted.
-    pub(crate) fn offer(&self, key: StatementKey, statement: CachedStatement) -> Option<u32> {
+    /// statement. Returns whether it was kept.
+    pub(crate) fn offer(&self, key: StatementKey, statement: CachedStatement) -> bool {
         let mut entries = self.lock();
         let Entries { lru, sketch } = &mut *entries;
+        let entry = Entry { statement, uses: 1 };
         if lru.len() < lru.cap().get() {
-            lru.put(key, Entry { statement, uses: 1 });
-            return Some(1);
+            lru.put(key, entry);
+            return true;
         }
         let candidate = sketch.frequency(&key);
         let victim = lru
@@ -273,13 +306,13 @@ impl StatementCache {
         if candidate <= victim {
             drop(entries);
             self.rejections.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return false;
         }
-        let uses = u32::from(candidate);
-        lru.push(key, Entry { statement, uses });
+        let evicted = lru.push(key, entry);
         drop(entries);
         self.evictions.fetch_add(1, Ordering::Relaxed);
-        Some(uses)
+        self.note_dropped(evicted.map(|(_, entry)| entry));
+        true
     }
 }
 
@@ -445,7 +478,7 @@ mod tests {
     }
 
     /// A miss of `q`, as a statement's first use makes it: looked up, then offered.
-    fn miss(cache: &StatementCache, q: &str) -> Option<u32> {
+    fn miss(cache: &StatementCache, q: &str) -> bool {
         assert!(cache.get(&key(q)).is_none(), "{q} is not cached");
         cache.offer(key(q), unnamed(q))
     }
@@ -453,24 +486,25 @@ mod tests {
     #[test]
     fn a_full_cache_admits_only_what_is_used_more_often_than_what_it_would_evict() {
         let cache = StatementCache::with_capacity(2);
-        assert_eq!(miss(&cache, "hot"), Some(1), "room: kept as used once");
-        assert_eq!(miss(&cache, "warm"), Some(1));
+        assert!(miss(&cache, "hot"), "room: kept");
+        assert!(miss(&cache, "warm"));
         for _ in 0..3 {
             cache.get(&key("hot"));
             cache.get(&key("warm"));
         }
         // Full: a statement seen once does not push out one used four times.
-        assert_eq!(miss(&cache, "tail"), None);
-        assert_eq!(miss(&cache, "tail"), None, "twice is not enough either");
+        assert!(!miss(&cache, "tail"));
+        assert!(!miss(&cache, "tail"), "twice is not enough either");
         let stats = cache.stats();
         assert_eq!((stats.rejections, stats.evictions, stats.len), (2, 0, 2));
         assert!(cache.get(&key("hot")).is_some() && cache.get(&key("warm")).is_some());
-        // One that keeps coming back is admitted, credited with its uses, and evicts the
-        // least recently used.
+        // One that keeps coming back is admitted, as used once (its prepare threshold counts
+        // the uses while cached), and evicts the least recently used.
         for _ in 0..4 {
             cache.get(&key("tail"));
         }
-        assert_eq!(miss(&cache, "tail"), Some(7));
+        assert!(miss(&cache, "tail"));
+        assert_eq!(cache.get(&key("tail")).map(|(_, uses)| uses), Some(2));
         let stats = cache.stats();
         assert_eq!((stats.rejections, stats.evictions, stats.len), (2, 1, 2));
         assert!(

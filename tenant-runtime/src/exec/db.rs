@@ -215,31 +215,28 @@ impl<E: Executor> Db<E> {
         let sql = template.render(|_| *fills.next().expect("one schema per slot"));
         state.cache.note_render();
         let sql: std::sync::Arc<str> = sql.into();
-        // Offered as unnamed SQL: a full cache admits only a statement used more often
-        // lately than the one it would evict, crediting it with those uses.
-        let Some(uses) = state
-            .cache
-            .offer(key.clone(), CachedStatement::Unnamed(sql.clone()))
-        else {
+        if threshold != 1 {
+            // Cached as unnamed SQL if admitted: a full cache admits only a statement used
+            // more often lately than the one it would evict.
+            state
+                .cache
+                .offer(key.clone(), CachedStatement::Unnamed(sql.clone()));
             return Ok(Cached::ready(key, CachedStatement::Unnamed(sql), 1));
-        };
-        if threshold == 0 || uses < threshold {
-            return Ok(Cached::ready(key, CachedStatement::Unnamed(sql), uses));
         }
+        // Threshold 1: every statement prepared on its first use, and kept.
         if defer_prepare {
+            state
+                .cache
+                .insert(key.clone(), CachedStatement::Unnamed(sql.clone()), 1);
             return Ok(Cached {
                 key,
                 statement: CachedStatement::Unnamed(sql),
-                uses,
+                uses: 1,
                 prepare_due: true,
             });
         }
-        let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
-        Ok(Cached::ready(
-            key,
-            CachedStatement::Prepared(statement),
-            uses,
-        ))
+        let statement = self.prepare_cached(key.clone(), &sql, 1).await?;
+        Ok(Cached::ready(key, CachedStatement::Prepared(statement), 1))
     }
 
     /// Prepares `sql` (one round trip) and caches it under `key`, as used `uses` times.

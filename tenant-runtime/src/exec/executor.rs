@@ -57,6 +57,8 @@ pub(crate) struct MemoryRead {
     pub(crate) at_schemas: AtomicUsize,
     /// Statements prepared at the read.
     pub(crate) at_prepares: AtomicU64,
+    /// Prepared statements closed at the read.
+    pub(crate) at_closes: AtomicU64,
     /// Statement cache evictions at the read (a default-sized cache that evicted since, with
     /// room in the backend, grows).
     pub(crate) at_evictions: AtomicU64,

@@ -111,7 +111,8 @@ const PREPARED_STATEMENT_BYTES: u64 = 16 * 1024;
 
 /// What a connection's last memory read found, to estimate its growth since: the catalog
 /// memory per schema served (the backend's memory over its schemas: a high estimate, as it
-/// counts the base memory and the statements too) and the prepared statements. The next read
+/// counts the base memory and the statements too) and the statements prepared and not closed
+/// since (a full cache closes one for each it prepares). The next read
 /// is due once the estimated growth reaches a quarter of the room left under the budget (at
 /// least 16 schemas' worth), or after [`MAX_SCHEMAS_BETWEEN_READS`] new schemas: reads are
 /// rare far from the budget and frequent near it, and the overshoot past it is about a
@@ -191,10 +192,18 @@ impl Manager {
         } else {
             let reads = &state.memory;
             let new_schemas = served.saturating_sub(reads.at_schemas.load(Ordering::Relaxed));
+            // Net of the statements closed since: a full cache closes one for each it
+            // prepares, and holds no more on the server.
             let new_prepares = state
                 .cache
                 .prepares()
-                .saturating_sub(reads.at_prepares.load(Ordering::Relaxed));
+                .saturating_sub(reads.at_prepares.load(Ordering::Relaxed))
+                .saturating_sub(
+                    state
+                        .cache
+                        .closes()
+                        .saturating_sub(reads.at_closes.load(Ordering::Relaxed)),
+                );
             let estimate = MemoryEstimate {
                 per_schema: reads.per_schema.load(Ordering::Relaxed),
                 read_after: reads.read_after.load(Ordering::Relaxed),
@@ -241,6 +250,9 @@ impl Manager {
                 reads
                     .at_prepares
                     .store(state.cache.prepares(), Ordering::Relaxed);
+                reads
+                    .at_closes
+                    .store(state.cache.closes(), Ordering::Relaxed);
                 reads
                     .per_schema
                     .store(estimate.per_schema, Ordering::Relaxed);
@@ -1341,10 +1353,10 @@ impl TenantPoolBuilder {
     /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
     /// read from `pg_backend_memory_contexts`: first at the connection's 64th checkout, then
     /// once it has grown, by an estimate from its last read (the bytes per schema served then,
-    /// 16 KB per statement prepared since), by a quarter of the room that read left under
-    /// `max`, or served 1,000 new schemas. So reads are rare far from the budget and frequent
-    /// near it, and a connection that keeps serving the same schemas and statements is not
-    /// read again. Each read is a round trip and server time: it walks every memory context,
+    /// 16 KB per statement prepared since and not closed), by a quarter of the room that read
+    /// left under `max`, or served 1,000 new schemas. So reads are rare far from the budget and
+    /// frequent near it, and a connection that keeps serving the same schemas and statements is
+    /// not read again. Each read is a round trip and server time: it walks every memory context,
     /// 3 ms for a backend holding 625 schemas of 10 tables, 22 ms with 3,000 prepared
     /// statements besides. A read also moves a default-sized statement cache's bound (see
     /// [`statement_cache_capacity`](Self::statement_cache_capacity)). The view needs PostgreSQL 14+ and a superuser or a role with
