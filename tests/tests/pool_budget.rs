@@ -292,8 +292,7 @@ async fn cache_bound(pool: &TenantPool) -> (usize, i32) {
 }
 
 #[tokio::test]
-async fn the_default_statement_cache_grows_while_its_backend_is_under_three_quarters_of_the_memory_budget(
-) {
+async fn the_default_statement_cache_grows_under_three_quarters_of_the_memory_budget() {
     // One statement per schema: past 512 schemas the default cache evicts. The memory read
     // after 1,000 new schemas (see the test above) finds the backend far under three quarters
     // of 128 MiB: the bound grows by what it turned away.

@@ -43,8 +43,8 @@ pub enum StatementMode {
     /// close. A full cache admits a statement only if it was used more often lately than the
     /// one it would evict (see [`StatementCache`]); a statement that is not admitted runs
     /// unnamed. With threshold 1 every statement is prepared on first use and cached, the
-    /// least recently used evicted. A value with no built-in PostgreSQL type (a custom enum, say) is prepared on
-    /// first use instead.
+    /// least recently used evicted. A value with no built-in PostgreSQL type (a custom enum,
+    /// say) is prepared on first use instead.
     #[default]
     Prepared,
     /// Pooler-safe: every statement runs as the *unnamed* statement (Parse, Bind, Execute,

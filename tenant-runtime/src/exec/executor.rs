@@ -59,9 +59,9 @@ pub(crate) struct MemoryRead {
     pub(crate) at_prepares: AtomicU64,
     /// Prepared statements closed at the read.
     pub(crate) at_closes: AtomicU64,
-    /// Statement cache evictions at the read (a default-sized cache that evicted since, with
-    /// room in the backend, grows).
-    pub(crate) at_evictions: AtomicU64,
+    /// Statements the cache had turned away (evicted or not admitted) at the read: a
+    /// default-sized cache that turned some away since, with room in the backend, grows.
+    pub(crate) at_turned_away: AtomicU64,
     /// Estimated bytes per schema served.
     pub(crate) per_schema: AtomicU64,
     /// Estimated growth (bytes) at which the next read is due.

@@ -112,9 +112,9 @@ const PREPARED_STATEMENT_BYTES: u64 = 16 * 1024;
 /// What a connection's last memory read found, to estimate its growth since: the catalog
 /// memory per schema served (the backend's memory over its schemas: a high estimate, as it
 /// counts the base memory and the statements too) and the statements prepared and not closed
-/// since (a full cache closes one for each it prepares). The next read
-/// is due once the estimated growth reaches a quarter of the room left under the budget (at
-/// least 16 schemas' worth), or after [`MAX_SCHEMAS_BETWEEN_READS`] new schemas: reads are
+/// since (a full cache closes one for each it prepares). The next read is due once the
+/// estimated growth reaches a quarter of the room left under the budget (at least 16
+/// schemas' worth), or after [`MAX_SCHEMAS_BETWEEN_READS`] new schemas: reads are
 /// rare far from the budget and frequent near it, and the overshoot past it is about a
 /// quarter of the room the last read saw.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -279,10 +279,10 @@ impl Manager {
         let stats = cache.stats();
         // Statements the bound turned away since the last read: evicted, or not admitted.
         let turned_away = |stats: &crate::exec::CacheStats| stats.evictions + stats.rejections;
-        let at_evictions = &client.state.memory.at_evictions;
-        let evicted = turned_away(&stats)
-            .saturating_sub(at_evictions.swap(turned_away(&stats), Ordering::Relaxed));
-        let bound = cache_bound_after_read(stats.capacity, stats.len, evicted, bytes, max);
+        let at_turned_away = &client.state.memory.at_turned_away;
+        let since = turned_away(&stats)
+            .saturating_sub(at_turned_away.swap(turned_away(&stats), Ordering::Relaxed));
+        let bound = cache_bound_after_read(stats.capacity, stats.len, since, bytes, max);
         if bound != stats.capacity {
             tracing::debug!(
                 from = stats.capacity,
@@ -293,7 +293,7 @@ impl Manager {
             );
             cache.resize(bound);
             // What shrinking evicted is not a sign the cache is too small.
-            at_evictions.store(turned_away(&cache.stats()), Ordering::Relaxed);
+            at_turned_away.store(turned_away(&cache.stats()), Ordering::Relaxed);
         }
     }
 
@@ -1541,8 +1541,7 @@ mod tests {
     const CEILING: usize = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
 
     #[test]
-    fn a_cache_that_turned_statements_away_grows_while_its_backend_is_under_three_quarters_of_the_budget(
-    ) {
+    fn a_cache_that_turned_statements_away_grows_under_three_quarters_of_the_budget() {
         let bound = |capacity, turned_away, bytes| {
             cache_bound_after_read(capacity, capacity, turned_away, bytes, MAX)
         };
