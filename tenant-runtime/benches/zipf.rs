@@ -42,6 +42,9 @@
 //! ZIPF_MAX_SCHEMAS=1000 ... # the defaults pool with another max_schemas_per_connection
 //! ZIPF_CACHE=8192 ...       # every pool with another statement cache capacity
 //! ZIPF_MAX_MEMORY_MIB=0 ... # the defaults pool with another max_backend_memory (0: none)
+//! ZIPF_PROFILE=partitioned_pools ... # no criterion: warm up that one contender, then run
+//!                           # its rounds alone for ZIPF_PROFILE_SECS (default 20) and print
+//!                           # statements/s and its caches (for `perf record -a` beside it)
 //! ```
 //!
 //! The 10,000 schemas (100,000 tables, 200,000 relations with their keys) are kept between
@@ -604,11 +607,23 @@ fn main() {
     let mut largest = [0i64; CONTENDERS.len()];
     let mut samples = [0u32; CONTENDERS.len()];
 
+    // ZIPF_PROFILE=<contender>: only that contender, warmed up, then its rounds alone.
+    let profile: Option<usize> = std::env::var("ZIPF_PROFILE").ok().map(|name| {
+        CONTENDERS
+            .iter()
+            .position(|c| *c == name.trim())
+            .unwrap_or_else(|| panic!("ZIPF_PROFILE: one of {CONTENDERS:?}"))
+    });
+    let warmed: Vec<usize> = match profile {
+        Some(c) => vec![c],
+        None => (0..CONTENDERS.len()).collect(),
+    };
+
     // Warm-up (untimed): every contender opens its 16 connections and serves 20 rounds.
     let started = Instant::now();
     rt.block_on(async {
         for k in 0..20 {
-            for c in 0..CONTENDERS.len() {
+            for &c in &warmed {
                 CURRENT.store(c, Ordering::Relaxed);
                 contenders.round(c, &zipf, k).await;
             }
@@ -630,7 +645,7 @@ fn main() {
             .collect();
         rt.block_on(async {
             use futures_util::StreamExt as _;
-            for c in 1..CONTENDERS.len() {
+            for &c in warmed.iter().filter(|&&c| c != 0) {
                 CURRENT.store(c, Ordering::Relaxed);
                 let (contenders, gets) = (&contenders, &gets);
                 futures_util::stream::iter(0..tenants.len())
@@ -651,6 +666,38 @@ fn main() {
         }
         all
     });
+    if let Some(c) = profile {
+        let secs: u64 = std::env::var("ZIPF_PROFILE_SECS")
+            .ok()
+            .map(|v| v.trim().parse().expect("ZIPF_PROFILE_SECS: a number"))
+            .unwrap_or(20);
+        CURRENT.store(c, Ordering::Relaxed);
+        let (started, mut rounds) = (Instant::now(), 0u64);
+        TIMED.store(true, Ordering::Relaxed);
+        rt.block_on(async {
+            while started.elapsed() < Duration::from_secs(secs) {
+                contenders.round(c, &zipf, 1_000 + rounds).await;
+                rounds += 1;
+            }
+        });
+        TIMED.store(false, Ordering::Relaxed);
+        let spent = started.elapsed();
+        println!(
+            "{}: {rounds} rounds in {spent:.1?}, {:.0} statements/s; caches: {}",
+            CONTENDERS[c],
+            (rounds * STATEMENTS_PER_ROUND) as f64 / spent.as_secs_f64(),
+            rt.block_on(contenders.caches(c, before[c])),
+        );
+        let [reads, micros] = MEMORY_READS[c]
+            .each_ref()
+            .map(|a| a.load(Ordering::Relaxed));
+        println!(
+            "{reads} memory reads, {:.1} ms in all; largest backend now {:.1} MiB",
+            micros as f64 / 1e3,
+            mib(rt.block_on(contenders.largest_backend(c)))
+        );
+        return;
+    }
     let group = format!("zipf_{n}_tenants_64_tasks_16_connections");
     common::interleaved(
         &mut c,

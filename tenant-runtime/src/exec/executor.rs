@@ -66,6 +66,8 @@ pub(crate) struct MemoryRead {
     pub(crate) per_schema: AtomicU64,
     /// Estimated growth (bytes) at which the next read is due.
     pub(crate) read_after: AtomicU64,
+    /// How long the read took (microseconds): the next is spaced by a multiple of it.
+    pub(crate) read_micros: AtomicU64,
 }
 
 impl Default for ConnState {
