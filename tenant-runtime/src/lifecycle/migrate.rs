@@ -367,7 +367,14 @@ impl fmt::Debug for Migration {
 }
 
 /// An ordered set of migrations, from [`embed_migrations!`](crate::embed_migrations) or
-/// (feature `migrations-dir`) [`Migrations::from_dir`].
+#[cfg_attr(
+    feature = "migrations-dir",
+    doc = "(feature `migrations-dir`) [`Migrations::from_dir`]."
+)]
+#[cfg_attr(
+    not(feature = "migrations-dir"),
+    doc = "(feature `migrations-dir`) `Migrations::from_dir`."
+)]
 ///
 /// ```
 /// use tenant_runtime::{embed_migrations, Migrations};
