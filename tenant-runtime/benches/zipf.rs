@@ -44,7 +44,8 @@
 //! ZIPF_MAX_MEMORY_MIB=0 ... # the defaults pool with another max_backend_memory (0: none)
 //! ZIPF_PROFILE=partitioned_pools ... # no criterion: warm up that one contender, then run
 //!                           # its rounds alone for ZIPF_PROFILE_SECS (default 20) and print
-//!                           # statements/s and its caches (for `perf record -a` beside it)
+//!                           # statements/s, its caches and memory reads (for
+//!                           # `perf record -a` beside it)
 //! ```
 //!
 //! The 10,000 schemas (100,000 tables, 200,000 relations with their keys) are kept between

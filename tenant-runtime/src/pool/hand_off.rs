@@ -259,25 +259,12 @@ fn hottest(waiters: &VecDeque<Waiter>, slot: Option<usize>) -> Option<usize> {
         .filter_map(|(k, w)| Some((w.tenant?, w.rank(slot), k)))
         .collect();
     by_tenant.sort_unstable();
-    let mut hottest: Option<(usize, u8, usize)> = None; // (waiters, rank, position)
-    for group in by_tenant.chunk_by(|a, b| a.0 == b.0) {
-        let (_, rank, k) = group[0];
-        let better = match hottest {
-            None => group.len() >= 2,
-            Some((count, best_rank, best_k)) => {
-                (group.len(), std::cmp::Reverse(rank), std::cmp::Reverse(k))
-                    > (
-                        count,
-                        std::cmp::Reverse(best_rank),
-                        std::cmp::Reverse(best_k),
-                    )
-            }
-        };
-        if better {
-            hottest = Some((group.len(), rank, k));
-        }
-    }
-    hottest.map(|(_, _, k)| k)
+    // The most waiters first, then the best rank of `slot`, then the oldest.
+    by_tenant
+        .chunk_by(|a, b| a.0 == b.0)
+        .filter(|group| group.len() >= 2)
+        .min_by_key(|group| (std::cmp::Reverse(group.len()), group[0].1, group[0].2))
+        .map(|group| group[0].2)
 }
 
 /// A caller in the line. Dropped without its grant taken (a timeout, the caller's future
