@@ -345,9 +345,10 @@ fn caches(stats: &[tenant_runtime::exec::CacheStats], before: [u64; 3]) -> Strin
         misses.saturating_sub(before[1]),
     );
     format!(
-        "{} / {}, {:.1} % / {:.1} % hits, {} prepares timed",
+        "{} / {} ({} prepared), {:.1} % / {:.1} % hits, {} prepares timed",
         range(|s| s.capacity),
         range(|s| s.len),
+        range(|s| s.prepared),
         rate(hits, misses),
         rate(timed_hits, timed_misses),
         prepares.saturating_sub(before[2]),

@@ -164,6 +164,11 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     assert_eq!(stats.prepares, stats.misses, "prepared on first use");
     assert_eq!(stats.evictions, 5 * TENANTS as u64 - CAPACITY as u64);
     assert_eq!(most_on_server, CAPACITY);
+    assert_eq!(
+        stats.prepared,
+        server_prepared_statements(&conn).await,
+        "the cache's count of prepared statements is the server's"
+    );
 
     // The last 20 tenants' statements are the ones kept: running them again only hits.
     for tenant in &tenants[TENANTS - CAPACITY / 5..] {
@@ -198,6 +203,11 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
     assert_eq!(stats.misses, 5 * TENANTS as u64);
     assert_eq!(stats.prepares, 0, "no statement came back while cached");
     assert_eq!(
+        (stats.prepared, stats.len),
+        (0, CAPACITY),
+        "held as SQL text only"
+    );
+    assert_eq!(
         stats.evictions + stats.rejections,
         5 * TENANTS as u64 - CAPACITY as u64,
         "past the bound, each miss evicted a statement or was not admitted"
@@ -221,6 +231,7 @@ async fn one_connection_serves_two_thousand_tenants_within_its_statement_cache_b
         "prepared on the second use"
     );
     assert_eq!(server_prepared_statements(&conn).await, CAPACITY);
+    assert_eq!(second.prepared, CAPACITY);
     for tenant in last {
         statements.run(&Db::new(&conn, tenant)).await;
     }

@@ -145,6 +145,9 @@ pub struct CacheStats {
     pub rejections: u64,
     /// Statements held now.
     pub len: usize,
+    /// Of those, prepared on the server now (the rest are held as their SQL text, not yet
+    /// used as often as the prepare threshold, or never to be prepared).
+    pub prepared: usize,
     /// The bound.
     pub capacity: usize,
 }
@@ -187,6 +190,8 @@ impl StatementCache {
             evictions: self.evictions.load(Ordering::Relaxed),
             rejections: self.rejections.load(Ordering::Relaxed),
             len: self.lock().lru.len(),
+            prepared: usize::try_from(self.prepares().saturating_sub(self.closes()))
+                .unwrap_or(usize::MAX),
             capacity: self.capacity.load(Ordering::Relaxed),
         }
     }
