@@ -148,6 +148,39 @@ async fn affinity_does_not_change_results_under_concurrency() {
     schemas.cleanup().await;
 }
 
+/// 32 tasks of 12 checked reads each over the pool's 4 connections (all of them busy, about
+/// 28 callers waiting at any time), `meanwhile` running beside them: the backends that
+/// served each tenant, one per read.
+async fn saturated_reads(
+    pool: &TenantPool,
+    tenants: &[Tenant],
+    meanwhile: impl std::future::Future<Output = ()>,
+) -> HashMap<String, Vec<i32>> {
+    let mut tasks = Vec::new();
+    for task in 0..32usize {
+        let (pool, tenants) = (pool.clone(), tenants.to_vec());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for n in 0..12usize {
+                let i = (task * 5 + n * 7) % TENANTS;
+                let (pid, rows) = read(&pool, &tenants[i]).await;
+                assert_eq!(rows, expected(i, &tenants[i]), "tenant {i}");
+                got.push((tenants[i].key().to_owned(), pid));
+            }
+            got
+        }));
+    }
+    meanwhile.await;
+    let mut seen: HashMap<String, Vec<i32>> = HashMap::new();
+    for task in tasks {
+        for (key, pid) in task.await.unwrap() {
+            seen.entry(key).or_default().push(pid);
+        }
+    }
+    assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 32 * 12);
+    seen
+}
+
 /// Of all reads, the share served by the backend that served its tenant most often.
 fn share_on_home_backend(seen: &HashMap<String, Vec<i32>>) -> f64 {
     let (mut home, mut all) = (0, 0);
@@ -170,28 +203,7 @@ async fn a_saturated_pool_hands_each_returned_connection_to_a_tenant_that_prefer
     for affinity in [true, false] {
         let pool = pool(affinity).await;
         open_all(&pool).await;
-        // 32 tasks over 4 connections: all of them busy, about 28 callers waiting at any time.
-        let mut tasks = Vec::new();
-        for task in 0..32usize {
-            let (pool, tenants) = (pool.clone(), tenants.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut got = Vec::new();
-                for n in 0..12usize {
-                    let i = (task * 5 + n * 7) % TENANTS;
-                    let (pid, rows) = read(&pool, &tenants[i]).await;
-                    assert_eq!(rows, expected(i, &tenants[i]), "tenant {i}");
-                    got.push((tenants[i].key().to_owned(), pid));
-                }
-                got
-            }));
-        }
-        let mut seen: HashMap<String, Vec<i32>> = HashMap::new();
-        for task in tasks {
-            for (key, pid) in task.await.unwrap() {
-                seen.entry(key).or_default().push(pid);
-            }
-        }
-        assert_eq!(seen.values().map(Vec::len).sum::<usize>(), 32 * 12);
+        let seen = saturated_reads(&pool, &tenants, async {}).await;
         shares.push(share_on_home_backend(&seen));
     }
     let (with, without) = (shares[0], shares[1]);
@@ -204,4 +216,72 @@ async fn a_saturated_pool_hands_each_returned_connection_to_a_tenant_that_prefer
     );
     eprintln!("home-backend share: {with:.2} with affinity, {without:.2} without");
     schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_a_spread_each_tenant_runs_only_on_its_first_connections() {
+    let (schemas, allowlist) = kv_schemas("pool_aff_spread").await;
+    let tenants = allowlist.tenants();
+    for spread in [1, 2] {
+        let pool = TenantPool::builder(&database_url().await)
+            .unwrap()
+            .max_size(4)
+            .affinity_spread(Some(spread))
+            .build()
+            .unwrap();
+        open_all(&pool).await;
+        // Saturated: without a spread, a tenant would also run on whatever connection came
+        // back (see the test above). Meanwhile a checkout without a tenant takes any.
+        let tenantless = async {
+            let client = pool.client().await.unwrap();
+            let rows = tenant_runtime::Db::new(&client, &tenants[0])
+                .fetch_all(&read_all(), &[&1i32])
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 1);
+        };
+        let seen = saturated_reads(&pool, &tenants, tenantless).await;
+        let pids_of: HashMap<&String, HashSet<i32>> = seen
+            .iter()
+            .map(|(tenant, pids)| (tenant, pids.iter().copied().collect()))
+            .collect();
+        assert_eq!(pids_of.len(), TENANTS);
+        for (tenant, pids) in &pids_of {
+            assert!(
+                pids.len() <= spread,
+                "spread {spread}: tenant {tenant} ran on {} backends",
+                pids.len()
+            );
+        }
+        let backends: HashSet<i32> = pids_of.values().flatten().copied().collect();
+        assert!(
+            backends.len() >= 2,
+            "spread {spread}: the tenants still spread over the pool ({} backends used)",
+            backends.len()
+        );
+        assert!(pool.status().size <= 4);
+    }
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_spread_of_zero_or_without_affinity_is_refused() {
+    let url = database_url().await;
+    for builder in [
+        TenantPool::builder(&url).unwrap().affinity_spread(Some(0)),
+        TenantPool::builder(&url)
+            .unwrap()
+            .affinity(false)
+            .affinity_spread(Some(2)),
+    ] {
+        let error = builder.build().unwrap_err();
+        assert!(
+            matches!(
+                error,
+                tenant_runtime::Error::Pool(tenant_runtime::error::PoolError::InvalidConfig { .. })
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("affinity_spread"), "{error}");
+    }
 }

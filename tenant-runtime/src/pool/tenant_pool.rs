@@ -963,8 +963,11 @@ impl TenantPool {
         };
         let mut permit = granted.permit;
         // A connection just came back there: handed to this caller, it tries that one first.
+        // With a spread the permit holds that slot, and the checkout takes no other.
         if let Some(returned) = granted.slot {
-            if let Some(at) = order.iter().position(|&i| i == returned) {
+            if self.permits.assigns_slots() {
+                order = smallvec::smallvec![returned];
+            } else if let Some(at) = order.iter().position(|&i| i == returned) {
                 order[..=at].rotate_right(1);
             }
         }
@@ -1163,6 +1166,7 @@ pub struct TenantPoolBuilder {
     idle_timeout: Option<Duration>,
     min_idle: usize,
     affinity: bool,
+    affinity_spread: Option<usize>,
 }
 
 impl TenantPoolBuilder {
@@ -1225,6 +1229,7 @@ impl TenantPoolBuilder {
             idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             min_idle: 0,
             affinity: true,
+            affinity_spread: None,
         }
     }
 
@@ -1431,7 +1436,8 @@ impl TenantPoolBuilder {
     /// connection's statement cache keeps hitting. Costs a hash of the schema and a sort of
     /// `max_size` weights per checkout, and a scan of the waiters per hand-off. Off:
     /// connections are tried from a rotating start and waiters are served first come, first
-    /// served.
+    /// served. To keep each tenant on its first few connections only, see
+    /// [`affinity_spread`](Self::affinity_spread).
     ///
     /// ```
     /// # fn main() -> Result<(), tenant_runtime::Error> {
@@ -1442,6 +1448,40 @@ impl TenantPoolBuilder {
     /// ```
     pub fn affinity(mut self, on: bool) -> TenantPoolBuilder {
         self.affinity = on;
+        self
+    }
+
+    /// How many connections each tenant may use, with [`affinity`](Self::affinity): a
+    /// tenant's checkouts take only the first `spread` connections of its ranking, and wait
+    /// for one of those when they are busy, even while others are idle (a connection that
+    /// comes back goes only to a waiter that may take it). `None` (the default): any
+    /// connection, its own first.
+    ///
+    /// What it buys: each connection serves only about `tenants × spread / max_size`
+    /// tenants, so its backend caches fewer catalogs and its statement cache holds its
+    /// tenants' statements instead of those of tenants spilled onto it from busy
+    /// connections. What it costs: a tenant's concurrency is capped at `spread` connections
+    /// (a hot tenant waits for its few while others idle; on a database server with fewer
+    /// cores than `max_size` that wait is mostly time the server spends on other tenants,
+    /// with many cores it is lost throughput), and a long transaction holds one of its few.
+    /// A task that holds `spread` connections of one tenant and asks for another for the
+    /// same tenant waits for itself, until the [`wait_timeout`](Self::wait_timeout).
+    /// Checkouts without a tenant ([`TenantPool::client`]) take any connection. Measured on
+    /// the Zipf bench, see the README.
+    ///
+    /// `Some(0)` is refused by [`build`](Self::build), as is a spread with affinity off; a
+    /// spread of `max_size` or more is the default.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tenant_runtime::Error> {
+    /// let pool = tenant_runtime::TenantPool::builder("postgres://postgres@127.0.0.1/postgres")?
+    ///     .max_size(16)
+    ///     .affinity_spread(Some(2))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn affinity_spread(mut self, spread: Option<usize>) -> TenantPoolBuilder {
+        self.affinity_spread = spread;
         self
     }
 
@@ -1479,6 +1519,16 @@ impl TenantPoolBuilder {
                 reason:
                     "max_per_tenant is 0; a tenant needs at least one connection (None: no cap)"
                         .into(),
+            }));
+        }
+        if self.affinity_spread == Some(0) {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason: "affinity_spread is 0; a tenant needs at least one connection (None: any connection)".into(),
+            }));
+        }
+        if self.affinity_spread.is_some() && !self.affinity {
+            return Err(Error::Pool(PoolError::InvalidConfig {
+                reason: "affinity_spread is set with affinity off; turn affinity on, or leave the spread at None".into(),
             }));
         }
         let caps = self.max_per_tenant.map(|max_per_tenant| {
@@ -1525,7 +1575,7 @@ impl TenantPoolBuilder {
         }
         Ok(TenantPool {
             slots: slots.into(),
-            permits: Arc::new(HandOff::new(self.max_size)),
+            permits: Arc::new(HandOff::new(self.max_size, self.affinity_spread)),
             timeouts: Timeouts {
                 wait: self.wait_timeout,
                 create: self.create_timeout,
@@ -1562,6 +1612,7 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .field("idle_timeout", &self.idle_timeout)
             .field("min_idle", &self.min_idle)
             .field("affinity", &self.affinity)
+            .field("affinity_spread", &self.affinity_spread)
             .finish_non_exhaustive()
     }
 }
