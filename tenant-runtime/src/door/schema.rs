@@ -58,6 +58,11 @@ impl SchemaName {
         std::str::from_utf8(&self.bytes[..self.len as usize]).expect("schema names are ASCII")
     }
 
+    /// The identifier's bytes (ASCII).
+    fn name_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+
     /// The identifier as it appears in SQL: double-quoted.
     ///
     /// ```
@@ -96,15 +101,19 @@ pub fn validate_identifier(name: &str) -> Result<(), InvalidSchemaName> {
     })
 }
 
+// Equality, hashing and order go by the stored bytes, without `as_str`'s UTF-8 check: they
+// run several times per statement (the statement cache's keys). Hashed as `str` hashes
+// (the bytes, then 0xff), ordered as `str` orders (bytewise).
 impl PartialEq for SchemaName {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.name_bytes() == other.name_bytes()
     }
 }
 impl Eq for SchemaName {}
 impl Hash for SchemaName {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state)
+        state.write(self.name_bytes());
+        state.write_u8(0xff);
     }
 }
 impl PartialOrd for SchemaName {
@@ -114,7 +123,7 @@ impl PartialOrd for SchemaName {
 }
 impl Ord for SchemaName {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.name_bytes().cmp(other.name_bytes())
     }
 }
 impl fmt::Debug for SchemaName {
@@ -159,5 +168,20 @@ mod tests {
             SchemaName::parse("ab").unwrap(),
             SchemaName::parse("abc").unwrap()
         );
+    }
+
+    #[test]
+    fn hashes_and_orders_as_its_str() {
+        use std::hash::BuildHasher;
+        let state = std::collections::hash_map::RandomState::new();
+        for name in ["a", "tenant_0042", "ab", "abc", "b"] {
+            let schema = SchemaName::parse(name).unwrap();
+            assert_eq!(state.hash_one(schema), state.hash_one(name));
+        }
+        let mut names =
+            ["tenant_b", "tenant_a", "tenant_ab", "t"].map(|n| SchemaName::parse(n).unwrap());
+        names.sort();
+        let sorted: Vec<&str> = names.iter().map(SchemaName::as_str).collect();
+        assert_eq!(sorted, ["t", "tenant_a", "tenant_ab", "tenant_b"]);
     }
 }

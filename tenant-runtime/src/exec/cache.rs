@@ -1,7 +1,7 @@
 //! The per-connection, bounded cache of prepared statements, and the frequency sketch that
 //! decides what a full cache admits.
 
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -391,9 +391,9 @@ impl FrequencySketch {
     }
 
     fn indices(&self, key: &StatementKey) -> [usize; Self::ROWS] {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut hasher);
-        let hash = hasher.finish();
+        // A fast, fixed-seed hash (several run per statement; SipHash was a tenth of the
+        // runtime's own CPU per statement), spread over the rows by the seeds below.
+        let hash = foldhash::fast::FixedState::with_seed(Self::SEEDS[0]).hash_one(key);
         let width = self.mask + 1;
         std::array::from_fn(|row| {
             let h = (hash ^ (hash >> 29)).wrapping_mul(Self::SEEDS[row]);

@@ -389,7 +389,7 @@ impl<E: Executor> Db<E> {
         statement_map: Option<&SchemaMap>,
         act: A,
     ) -> Result<A::Output> {
-        async {
+        let statement = async {
             let pg = self.exec.pg();
             let Cached {
                 key,
@@ -460,9 +460,15 @@ impl<E: Executor> Db<E> {
                     Err(e) => Err(e),
                 },
             }
+        };
+        // Entered only if a subscriber wants it: with none (or with tracing's `log` feature
+        // and no logger), entering and leaving the span at every poll is most of its cost.
+        let span = self.span();
+        if span.is_disabled() {
+            statement.await
+        } else {
+            statement.instrument(span).await
         }
-        .instrument(self.span())
-        .await
     }
 }
 
