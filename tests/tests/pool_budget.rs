@@ -349,6 +349,39 @@ async fn the_default_statement_cache_grows_under_three_quarters_of_the_memory_bu
 }
 
 #[tokio::test]
+async fn the_default_statement_cache_grows_between_memory_reads() {
+    // One statement per schema on a pool of one. The first memory read (the 64th checkout)
+    // finds nothing turned away; the next is due after 1,000 new schemas (or about 650 by
+    // the estimate of a backend under 3 MiB at the first read, see above). Past 512 schemas
+    // the cache turns statements away: once it turned away an eighth of its bound, the
+    // estimate (the read plus the schemas served since) shows room, and the bound grows
+    // without waiting for that read.
+    let default = StatementCache::DEFAULT_CAPACITY;
+    let n = 64 + default + default / 8 + 1;
+    let (schemas, allowlist) = kv_schemas("pool_budget_between", n).await;
+    let tenants = allowlist.tenants();
+    let pool = TenantPool::builder(&database_url().await)
+        .unwrap()
+        .max_size(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .build()
+        .unwrap();
+    let mut pids = HashSet::new();
+    for tenant in &tenants {
+        pids.insert(pid_of(&pool, tenant).await);
+    }
+    assert_eq!(pids.len(), 1, "one connection throughout");
+    let (bound, _) = cache_bound(&pool).await;
+    assert!(
+        bound >= 2 * default,
+        "after {n} schemas, before the second read: grown to {bound}"
+    );
+    drop(pool);
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
 async fn idle_connections_above_the_minimum_close_after_the_idle_timeout() {
     let (schemas, allowlist) = kv_schemas("pool_budget_idle", 1).await;
     let tenant = allowlist.resolve("t0").unwrap();

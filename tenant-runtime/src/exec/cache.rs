@@ -228,6 +228,16 @@ impl StatementCache {
         self.closes.load(Ordering::Relaxed)
     }
 
+    /// Statements turned away so far: evicted, or not admitted to a full cache.
+    pub(crate) fn turned_away(&self) -> u64 {
+        self.evictions.load(Ordering::Relaxed) + self.rejections.load(Ordering::Relaxed)
+    }
+
+    /// The bound now.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity.load(Ordering::Relaxed)
+    }
+
     /// Counts the prepared statements among `dropped` as closed.
     fn note_dropped(&self, dropped: impl IntoIterator<Item = Entry>) {
         let closed = dropped

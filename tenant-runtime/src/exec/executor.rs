@@ -53,14 +53,17 @@ pub struct ConnState {
 /// estimate it left (see the pool's `MemoryEstimate`).
 #[derive(Debug, Default)]
 pub(crate) struct MemoryRead {
+    /// The bytes the backend held at the read.
+    pub(crate) at_bytes: AtomicU64,
     /// Schemas served at the read.
     pub(crate) at_schemas: AtomicUsize,
     /// Statements prepared at the read.
     pub(crate) at_prepares: AtomicU64,
     /// Prepared statements closed at the read.
     pub(crate) at_closes: AtomicU64,
-    /// Statements the cache had turned away (evicted or not admitted) at the read: a
-    /// default-sized cache that turned some away since, with room in the backend, grows.
+    /// Statements the cache had turned away (evicted or not admitted) when its bound last
+    /// moved (or stayed) after a read or an estimate: a default-sized cache that turned some
+    /// away since, with room in the backend, grows.
     pub(crate) at_turned_away: AtomicU64,
     /// Estimated bytes per schema served.
     pub(crate) per_schema: AtomicU64,

@@ -167,6 +167,42 @@ impl MemoryEstimate {
     }
 }
 
+/// A connection's growth since its pool's last read of its backend's memory, by the counts
+/// the read noted, and the estimate the read left.
+struct SinceRead {
+    estimate: MemoryEstimate,
+    new_schemas: usize,
+    /// Net of the statements closed since: a full cache closes one for each it prepares, and
+    /// holds no more on the server.
+    new_prepares: u64,
+}
+
+impl SinceRead {
+    fn of(state: &crate::exec::ConnState) -> SinceRead {
+        let reads = &state.memory;
+        let new_prepares = state
+            .cache
+            .prepares()
+            .saturating_sub(reads.at_prepares.load(Ordering::Relaxed))
+            .saturating_sub(
+                state
+                    .cache
+                    .closes()
+                    .saturating_sub(reads.at_closes.load(Ordering::Relaxed)),
+            );
+        SinceRead {
+            estimate: MemoryEstimate {
+                per_schema: reads.per_schema.load(Ordering::Relaxed),
+                read_after: reads.read_after.load(Ordering::Relaxed),
+            },
+            new_schemas: state
+                .schemas_served()
+                .saturating_sub(reads.at_schemas.load(Ordering::Relaxed)),
+            new_prepares,
+        }
+    }
+}
+
 /// Whether `since_ms` after a read that took `read_micros` is at least `spacing` times that
 /// read (see [`READ_SPACING`]).
 fn read_spaced(since_ms: u64, read_micros: u64, spacing: u64) -> bool {
@@ -214,50 +250,70 @@ impl Manager {
             return false;
         }
         let state = &client.state;
-        let served = state.schemas_served();
         let last = state.memory_read_at_ms.load(Ordering::Relaxed);
         let now_ms = || u64::try_from(metrics.age().as_millis()).unwrap_or(u64::MAX - 1);
         let due = if last == u64::MAX {
-            served > 0 && metrics.recycle_count + 1 >= FIRST_MEMORY_READ_AT
+            state.schemas_served() > 0 && metrics.recycle_count + 1 >= FIRST_MEMORY_READ_AT
         } else {
-            let reads = &state.memory;
-            let new_schemas = served.saturating_sub(reads.at_schemas.load(Ordering::Relaxed));
-            // Net of the statements closed since: a full cache closes one for each it
-            // prepares, and holds no more on the server.
-            let new_prepares = state
-                .cache
-                .prepares()
-                .saturating_sub(reads.at_prepares.load(Ordering::Relaxed))
-                .saturating_sub(
-                    state
-                        .cache
-                        .closes()
-                        .saturating_sub(reads.at_closes.load(Ordering::Relaxed)),
-                );
-            let estimate = MemoryEstimate {
-                per_schema: reads.per_schema.load(Ordering::Relaxed),
-                read_after: reads.read_after.load(Ordering::Relaxed),
-            };
+            let since = SinceRead::of(state);
+            let estimate = since.estimate;
             let bound = self
                 .budget
                 .max_schemas
                 .filter(|_| self.schemas_yield_to_memory());
-            let due = estimate.read_due(new_schemas, new_prepares)
-                || bound.is_some_and(|bound| new_schemas >= bound);
+            let due = estimate.read_due(since.new_schemas, since.new_prepares)
+                || bound.is_some_and(|bound| since.new_schemas >= bound);
             let spaced = || {
-                let read_micros = reads.read_micros.load(Ordering::Relaxed);
+                let read_micros = state.memory.read_micros.load(Ordering::Relaxed);
                 read_spaced(
                     now_ms().saturating_sub(last),
                     read_micros,
                     self.read_spacing,
                 )
             };
-            due && (spaced() || estimate.read_urgent(new_schemas, new_prepares))
+            due && (spaced() || estimate.read_urgent(since.new_schemas, since.new_prepares))
         };
         if due {
             state.memory_read_at_ms.store(now_ms(), Ordering::Relaxed);
         }
         due
+    }
+
+    /// Between reads: grows `client`'s default-sized statement cache bound by the estimate,
+    /// as a read would (see [`cache_bound_after_read`]), once the cache turned away an eighth
+    /// of its bound since the bound last moved and the backend's estimated memory (the last
+    /// read plus the [`MemoryEstimate`]'s growth since, a high estimate) is under three
+    /// quarters of the budget. Reads are spaced tens of seconds apart on a busy pool (see
+    /// [`READ_SPACING`]); without this, a cache warming up waits for them, turning its
+    /// statements away meanwhile. The statements it then prepares count in the estimate, so
+    /// the next read comes no later than it would have; only reads shrink the bound.
+    fn grow_between_reads(&self, client: &Client) {
+        let Some(max) = self.budget.max_memory else {
+            return;
+        };
+        let state = &client.state;
+        if !self.cache_follows_memory
+            || self.memory_unreadable.load(Ordering::Relaxed)
+            || state.memory_read_at_ms.load(Ordering::Relaxed) == u64::MAX
+        {
+            return;
+        }
+        let cache = &state.cache;
+        let turned_away = cache
+            .turned_away()
+            .saturating_sub(state.memory.at_turned_away.load(Ordering::Relaxed));
+        if turned_away < (cache.capacity() / 8).max(1) as u64 {
+            return;
+        }
+        let since = SinceRead::of(state);
+        let estimated = state
+            .memory
+            .at_bytes
+            .load(Ordering::Relaxed)
+            .saturating_add(since.estimate.grown(since.new_schemas, since.new_prepares));
+        if estimated < max / 4 * 3 {
+            self.follow_memory(client, estimated, max);
+        }
     }
 
     /// Reads `client`'s backend memory (one round trip); why it must be retired, if it must.
@@ -282,6 +338,7 @@ impl Manager {
                 }
                 let estimate = MemoryEstimate::after_read(bytes, served, max);
                 let reads = &state.memory;
+                reads.at_bytes.store(bytes, Ordering::Relaxed);
                 reads.at_schemas.store(served, Ordering::Relaxed);
                 reads
                     .at_prepares
@@ -308,16 +365,17 @@ impl Manager {
         }
     }
 
-    /// Moves `client`'s default-sized statement cache bound after a read of its backend's
-    /// memory (see [`cache_bound_after_read`]).
+    /// Moves `client`'s default-sized statement cache bound after a read (or an estimate, see
+    /// [`Manager::grow_between_reads`]) found its backend at `bytes` (see
+    /// [`cache_bound_after_read`]).
     fn follow_memory(&self, client: &Client, bytes: u64, max: u64) {
         let cache = &client.state.cache;
         let stats = cache.stats();
-        // Statements the bound turned away since the last read: evicted, or not admitted.
-        let turned_away = |stats: &crate::exec::CacheStats| stats.evictions + stats.rejections;
+        // Statements the bound turned away since it last moved: evicted, or not admitted.
         let at_turned_away = &client.state.memory.at_turned_away;
-        let since = turned_away(&stats)
-            .saturating_sub(at_turned_away.swap(turned_away(&stats), Ordering::Relaxed));
+        let since = cache
+            .turned_away()
+            .saturating_sub(at_turned_away.swap(cache.turned_away(), Ordering::Relaxed));
         let bound = cache_bound_after_read(stats.capacity, stats.len, since, bytes, max);
         if bound != stats.capacity {
             tracing::debug!(
@@ -329,7 +387,7 @@ impl Manager {
             );
             cache.resize(bound);
             // What shrinking evicted is not a sign the cache is too small.
-            at_turned_away.store(turned_away(&cache.stats()), Ordering::Relaxed);
+            at_turned_away.store(cache.turned_away(), Ordering::Relaxed);
         }
     }
 
@@ -438,8 +496,11 @@ impl managed::Manager for Manager {
         // never change the session (every schema is named in the SQL; `SET LOCAL` ends with
         // its transaction). No timer either: the recycle timeout covers round trips only.
         let read_memory = self.memory_read_due(client, metrics);
-        if !read_memory && !client.state.needs_reset() {
-            return Ok(());
+        if !read_memory {
+            self.grow_between_reads(client);
+            if !client.state.needs_reset() {
+                return Ok(());
+            }
         }
         let slow = self.recycle_slow(client, read_memory);
         match self.recycle_timeout {
@@ -1276,11 +1337,14 @@ impl TenantPoolBuilder {
     /// Left at its default ([`StatementCache::DEFAULT_CAPACITY`], 512) in a pool that reads
     /// its backends' memory ([`max_backend_memory`](Self::max_backend_memory) set and a role
     /// that may read `pg_backend_memory_contexts`), the bound follows each backend's memory,
-    /// checked at each of those reads: a cache that turned statements away since the last
-    /// read (evicted them, or did not admit them) grows (by them, at least doubling, up to
-    /// [`DEFAULT_STATEMENT_CACHE_CEILING`](Self::DEFAULT_STATEMENT_CACHE_CEILING) and to what
-    /// the room up to three quarters of the budget holds at 16 KB a prepared statement) while
-    /// its backend is under three quarters of the budget, and gives back what passes three
+    /// checked at each of those reads and estimated between them (the last read plus what
+    /// the connection served and prepared since, a high estimate): a cache that turned
+    /// statements away since its bound last moved (evicted them, or did not admit them;
+    /// between reads, at least an eighth of its bound) grows (by them, at least doubling, up
+    /// to [`DEFAULT_STATEMENT_CACHE_CEILING`](Self::DEFAULT_STATEMENT_CACHE_CEILING) and to
+    /// what the room up to three quarters of the budget holds at 16 KB a prepared statement)
+    /// while its backend is under three quarters of the budget; only a read shrinks it: it
+    /// gives back what passes three
     /// quarters (at least an eighth of what it holds, never below 512) once its backend
     /// passes seven eighths of it. Prepared statements are what a backend can give
     /// back (the catalogs it cached cannot be), so they make room for the catalogs before the
