@@ -230,30 +230,40 @@ async fn with_a_spread_each_tenant_runs_only_on_its_first_connections() {
             .build()
             .unwrap();
         open_all(&pool).await;
-        // Saturated: without a spread, a tenant would also run on whatever connection came
-        // back (see the test above). Meanwhile a checkout without a tenant takes any.
-        let tenantless = async {
-            let client = pool.client().await.unwrap();
-            let rows = tenant_runtime::Db::new(&client, &tenants[0])
-                .fetch_all(&read_all(), &[&1i32])
-                .await
-                .unwrap();
-            assert_eq!(rows.len(), 1);
-        };
-        let seen = saturated_reads(&pool, &tenants, tenantless).await;
-        let pids_of: HashMap<&String, HashSet<i32>> = seen
-            .iter()
-            .map(|(tenant, pids)| (tenant, pids.iter().copied().collect()))
-            .collect();
-        assert_eq!(pids_of.len(), TENANTS);
-        for (tenant, pids) in &pids_of {
+        // One task per tenant, 12 callers for 4 connections: saturated, and each tenant has
+        // one checkout at a time. Without a spread, a tenant would also run on whatever
+        // connection came back (see the test above). Meanwhile a checkout without a tenant
+        // takes any.
+        let mut tasks = Vec::new();
+        for (i, tenant) in tenants.iter().enumerate() {
+            let (pool, tenant) = (pool.clone(), tenant.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut pids = HashSet::new();
+                for _ in 0..12 {
+                    let (pid, rows) = read(&pool, &tenant).await;
+                    assert_eq!(rows, expected(i, &tenant), "tenant {i}");
+                    pids.insert(pid);
+                }
+                pids
+            }));
+        }
+        let client = pool.client().await.unwrap();
+        let rows = tenant_runtime::Db::new(&client, &tenants[0])
+            .fetch_all(&read_all(), &[&1i32])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        drop(client);
+        let mut backends = HashSet::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            let pids = task.await.unwrap();
             assert!(
                 pids.len() <= spread,
-                "spread {spread}: tenant {tenant} ran on {} backends",
+                "spread {spread}: tenant {i} ran on {} backends",
                 pids.len()
             );
+            backends.extend(pids);
         }
-        let backends: HashSet<i32> = pids_of.values().flatten().copied().collect();
         assert!(
             backends.len() >= 2,
             "spread {spread}: the tenants still spread over the pool ({} backends used)",
@@ -261,6 +271,55 @@ async fn with_a_spread_each_tenant_runs_only_on_its_first_connections() {
         );
         assert!(pool.status().size <= 4);
     }
+    schemas.cleanup().await;
+}
+
+#[tokio::test]
+async fn with_a_spread_a_tenant_with_concurrent_checkouts_spreads_and_never_waits_for_itself() {
+    let (schemas, allowlist) = kv_schemas("pool_aff_widen").await;
+    let tenant = allowlist.tenants()[3].clone();
+    let pool = TenantPool::builder(&database_url().await)
+        .unwrap()
+        .max_size(4)
+        .affinity_spread(Some(1))
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .unwrap();
+    open_all(&pool).await;
+    // One checkout held: a second for the same tenant gets another connection at once (the
+    // spread widens by the one it holds), not a wait for its own.
+    let held = pool.get(&tenant).await.unwrap();
+    let again = tokio::time::timeout(std::time::Duration::from_secs(2), pool.get(&tenant))
+        .await
+        .expect("a second checkout of the tenant, while it holds one")
+        .unwrap();
+    let pid_of = |rows: Vec<tokio_postgres::Row>| rows[0].get::<_, i32>(0);
+    let first = pid_of(held.fetch_all(&read_all(), &[&1i32]).await.unwrap());
+    let second = pid_of(again.fetch_all(&read_all(), &[&1i32]).await.unwrap());
+    assert_ne!(first, second, "two connections at once");
+    drop((held, again));
+    // Eight tasks of the one tenant: it runs on more than one backend.
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (pool, tenant) = (pool.clone(), tenant.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut pids = HashSet::new();
+            for _ in 0..6 {
+                let (pid, rows) = read(&pool, &tenant).await;
+                assert_eq!(rows, expected(3, &tenant));
+                pids.insert(pid);
+            }
+            pids
+        }));
+    }
+    let mut backends = HashSet::new();
+    for task in tasks {
+        backends.extend(task.await.unwrap());
+    }
+    assert!(
+        backends.len() >= 2,
+        "a hot tenant spreads past its spread of 1: {backends:?}"
+    );
     schemas.cleanup().await;
 }
 

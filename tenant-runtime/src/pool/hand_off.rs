@@ -19,7 +19,9 @@
 //! time (22 % on it); with them, 72 % of statements ran on their first choice (67 % before).
 //!
 //! With a spread (`TenantPoolBuilder::affinity_spread`), a checkout with a ranking takes
-//! only a slot it ranks under the spread, and waits for one of those while others are idle:
+//! only a slot it ranks under the spread, widened by one for each slot its tenant holds
+//! (a hot tenant's concurrent checkouts spread out; a tenant's own checkouts never wait for
+//! each other), and waits for one of those while others are idle:
 //! the hand-off then assigns the slots itself (it knows which are held), and a returned slot
 //! goes only to a waiter that may take it, else stays free. So a tenant's statements never
 //! land on a connection outside its few, where they would miss the statement cache and push
@@ -45,7 +47,8 @@ pub(super) struct HandOff {
     state: Mutex<State>,
     /// How many later waiters may be served before a waiter (see the module doc).
     max_passes: u32,
-    /// The spread: a caller with a ranking takes only the slots it ranks under it (then the
+    /// The spread: a caller with a ranking takes only the slots it ranks under it, plus one
+    /// for each slot its tenant holds (then the
     /// hand-off assigns the slots, see `State::held`); `None`: any slot.
     spread: Option<u8>,
 }
@@ -53,8 +56,8 @@ pub(super) struct HandOff {
 struct State {
     /// Permits no one holds (only while no one waits); unused with a spread.
     free: usize,
-    /// With a spread: which slots a permit holds (`held[slot]`); empty without.
-    held: Vec<bool>,
+    /// With a spread: who holds each slot's permit (`held[slot]`); empty without.
+    held: Vec<Holder>,
     closed: bool,
     next_id: u64,
     /// Oldest first.
@@ -71,6 +74,27 @@ struct Waiter {
     /// Hand-offs that went to a later waiter.
     passed: u32,
     grant: oneshot::Sender<Option<usize>>,
+}
+
+/// Who holds a slot's permit, with a spread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    Free,
+    /// A caller of this tenant (`None`: a caller without a ranking).
+    Held(Option<u64>),
+}
+
+/// The slots `tenant`'s callers hold (0 for a caller without a ranking).
+fn in_use(held: &[Holder], tenant: Option<u64>) -> u8 {
+    match tenant {
+        Some(_) => held
+            .iter()
+            .filter(|&&h| h == Holder::Held(tenant))
+            .count()
+            .try_into()
+            .unwrap_or(u8::MAX),
+        None => 0,
+    }
 }
 
 impl Waiter {
@@ -129,7 +153,7 @@ impl HandOff {
             state: Mutex::new(State {
                 free: permits,
                 held: if spread.is_some() {
-                    vec![false; permits]
+                    vec![Holder::Free; permits]
                 } else {
                     Vec::new()
                 },
@@ -149,14 +173,20 @@ impl HandOff {
         self.spread.is_some()
     }
 
-    /// Whether a caller ranking the slots by `ranks` may take `slot`.
-    fn may_take(&self, ranks: &[u8], slot: usize) -> bool {
-        self.spread.is_none_or(|spread| rank(ranks, slot) < spread)
+    /// Whether a caller of `tenant` ranking the slots by `ranks` may take `slot`, with the
+    /// slots held as in `held`: one it ranks under the spread, widened by one for each slot
+    /// its tenant holds already (so a tenant with concurrent checkouts spreads over as many
+    /// connections, and one with a checkout at a time keeps to its first `spread`).
+    fn may_take(&self, ranks: &[u8], tenant: Option<u64>, slot: usize, held: &[Holder]) -> bool {
+        self.spread.is_none_or(|spread| {
+            let r = rank(ranks, slot);
+            r < spread || r < spread.saturating_add(in_use(held, tenant))
+        })
     }
 
     /// Whether `waiter` may take the permit of `slot` (any, if it held no slot).
-    fn waiter_may_take(&self, waiter: &Waiter, slot: Option<usize>) -> bool {
-        slot.is_none_or(|slot| self.may_take(&waiter.ranks, slot))
+    fn waiter_may_take(&self, waiter: &Waiter, slot: Option<usize>, held: &[Holder]) -> bool {
+        slot.is_none_or(|slot| self.may_take(&waiter.ranks, waiter.tenant, slot, held))
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -198,10 +228,13 @@ impl HandOff {
                 let ranks = ranks();
                 // The free slot it ranks best, among those it may take.
                 let free = (0..state.held.len())
-                    .filter(|&slot| !state.held[slot] && self.may_take(&ranks, slot))
+                    .filter(|&slot| {
+                        state.held[slot] == Holder::Free
+                            && self.may_take(&ranks, tenant, slot, &state.held)
+                    })
                     .min_by_key(|&slot| rank(&ranks, slot));
                 if let Some(slot) = free {
-                    state.held[slot] = true;
+                    state.held[slot] = Holder::Held(tenant);
                     return Ok(Granted {
                         permit: self.permit(Some(slot)),
                         slot: Some(slot),
@@ -270,23 +303,24 @@ impl HandOff {
         let mut state = self.lock();
         let assigned = slot.filter(|_| self.assigns_slots());
         if let Some(slot) = assigned {
-            state.held[slot] = false;
+            state.held[slot] = Holder::Free;
         }
         loop {
-            let Some(chosen) = self.choose(&state.waiters, slot) else {
+            let State { waiters, held, .. } = &mut *state;
+            let Some(chosen) = self.choose(waiters, slot, held) else {
                 if assigned.is_none() {
                     state.free += 1;
                 }
                 return;
             };
-            for earlier in state.waiters.range_mut(..chosen) {
-                if self.waiter_may_take(earlier, slot) {
+            for earlier in waiters.range_mut(..chosen) {
+                if self.waiter_may_take(earlier, slot, held) {
                     earlier.passed += 1;
                 }
             }
-            let waiter = state.waiters.remove(chosen).expect("chosen from the line");
+            let waiter = waiters.remove(chosen).expect("chosen from the line");
             if let Some(slot) = assigned {
-                state.held[slot] = true;
+                held[slot] = Holder::Held(waiter.tenant);
             }
             // Sent under the lock: a waiter that gives up (see `Queued`) either is still in
             // the line or finds this grant in its channel.
@@ -294,7 +328,7 @@ impl HandOff {
                 return;
             }
             if let Some(slot) = assigned {
-                state.held[slot] = false;
+                held[slot] = Holder::Free;
             }
             // Its caller is gone without dequeuing (cannot happen but through a panic
             // inside the lock); try the next one.
@@ -305,8 +339,13 @@ impl HandOff {
     /// oldest one passed over `max_passes` times, else the oldest that ranks `slot` first,
     /// else one of the tenant with the most waiters (at least 2) ranking `slot` best, else
     /// the one ranking `slot` best (the oldest among equals everywhere).
-    fn choose(&self, waiters: &VecDeque<Waiter>, slot: Option<usize>) -> Option<usize> {
-        let may_take = |w: &Waiter| self.waiter_may_take(w, slot);
+    fn choose(
+        &self,
+        waiters: &VecDeque<Waiter>,
+        slot: Option<usize>,
+        held: &[Holder],
+    ) -> Option<usize> {
+        let may_take = |w: &Waiter| self.waiter_may_take(w, slot, held);
         if let Some(starved) = waiters
             .iter()
             .position(|w| w.passed >= self.max_passes && may_take(w))
@@ -536,35 +575,47 @@ mod tests {
     async fn with_a_spread_a_caller_waits_for_its_own_slots_while_others_are_free() {
         let hand_off = Arc::new(HandOff::new(3, Some(1)));
         assert!(hand_off.assigns_slots());
-        // Tenant 1 may take only slot 0 (its first choice); it takes it.
-        let first = granted(hand_off.acquire(Some(1), ranks(&[0, 1, 2]), None).await);
-        assert_eq!((first.slot, first.permit.slot), (Some(0), Some(0)));
-        // Its second checkout waits, though slots 1 and 2 are free.
-        let second = tokio::spawn({
+        let acquire = |tenant: u64, order: [usize; 3]| {
             let hand_off = Arc::clone(&hand_off);
-            async move { granted(hand_off.acquire(Some(1), ranks(&[0, 1, 2]), None).await) }
+            async move {
+                granted(
+                    hand_off
+                        .acquire(Some(tenant), ranks(&order), Some(Duration::ZERO))
+                        .await,
+                )
+            }
+        };
+        // Tenant 1 holds nothing: it may take only its first choice, slot 0, and takes it.
+        let first = acquire(1, [0, 1, 2]).await;
+        assert_eq!((first.slot, first.permit.slot), (Some(0), Some(0)));
+        // Tenant 2's first choice is slot 0 too: it waits, though slots 1 and 2 are free.
+        let waiter = tokio::spawn({
+            let hand_off = Arc::clone(&hand_off);
+            async move { granted(hand_off.acquire(Some(2), ranks(&[0, 2, 1]), None).await) }
         });
         while hand_off.waiting() < 1 {
             tokio::task::yield_now().await;
         }
-        // Another tenant takes its own first choice; a caller without a ranking any free slot.
-        let other = granted(hand_off.acquire(Some(2), ranks(&[2, 0, 1]), None).await);
-        assert_eq!(other.slot, Some(2));
-        let any = granted(hand_off.acquire(None, SmallVec::new, None).await);
-        assert_eq!(any.slot, Some(1));
-        // Slot 2 back: tenant 1 may not take it; it stays free for tenant 2.
-        drop(other);
+        // Tenant 1 holds one: it may take its first two, and gets slot 1 at once; holding
+        // two, its first three: slot 2.
+        let second = acquire(1, [0, 1, 2]).await;
+        assert_eq!(second.slot, Some(1));
+        let third = acquire(1, [0, 1, 2]).await;
+        assert_eq!(third.slot, Some(2));
+        // Slot 2 back: tenant 2's waiter ranks it second and holds nothing, so may not take
+        // it; it stays free, and a caller without a ranking takes it.
+        drop(third);
         assert_eq!(hand_off.waiting(), 1);
-        let again = granted(
+        let any = granted(
             hand_off
-                .acquire(Some(2), ranks(&[2, 0, 1]), Some(Duration::ZERO))
+                .acquire(None, SmallVec::new, Some(Duration::ZERO))
                 .await,
         );
-        assert_eq!(again.slot, Some(2));
-        // Slot 0 back: to tenant 1's waiter, which holds it.
+        assert_eq!(any.slot, Some(2));
+        // Slot 0 back: to tenant 2's waiter.
         drop(first);
-        let second = second.await.unwrap();
-        assert_eq!((second.slot, second.permit.slot), (Some(0), Some(0)));
+        let waited = waiter.await.unwrap();
+        assert_eq!((waited.slot, waited.permit.slot), (Some(0), Some(0)));
         assert_eq!(hand_off.waiting(), 0);
         // All three held: a caller without a ranking waits, and gets the next one back.
         let waiting = tokio::spawn({
@@ -575,8 +626,8 @@ mod tests {
             tokio::task::yield_now().await;
         }
         drop(any);
-        assert_eq!(waiting.await.unwrap(), Some(1));
-        drop((second, again));
+        assert_eq!(waiting.await.unwrap(), Some(2));
+        drop((second, waited));
     }
 
     #[test]

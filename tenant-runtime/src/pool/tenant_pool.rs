@@ -1516,22 +1516,25 @@ impl TenantPoolBuilder {
     }
 
     /// How many connections each tenant may use, with [`affinity`](Self::affinity): a
-    /// tenant's checkouts take only the first `spread` connections of its ranking, and wait
-    /// for one of those when they are busy, even while others are idle (a connection that
-    /// comes back goes only to a waiter that may take it). `None` (the default): any
-    /// connection, its own first.
+    /// tenant's checkout takes only the first `spread` connections of its ranking, widened by
+    /// one for each connection the tenant holds at that moment (with `n` checkouts open, its
+    /// first `spread + n`), and waits for one of those when they are busy, even while others
+    /// are idle (a connection that comes back goes only to a waiter that may take it).
+    /// `None` (the default): any connection, its own first.
     ///
     /// What it buys: each connection serves only about `tenants × spread / max_size`
     /// tenants, so its backend caches fewer catalogs and its statement cache holds its
     /// tenants' statements instead of those of tenants spilled onto it from busy
-    /// connections. What it costs: a tenant's concurrency is capped at `spread` connections
-    /// (a hot tenant waits for its few while others idle; on a database server with fewer
-    /// cores than `max_size` that wait is mostly time the server spends on other tenants,
-    /// with many cores it is lost throughput), and a long transaction holds one of its few.
-    /// A task that holds `spread` connections of one tenant and asks for another for the
-    /// same tenant waits for itself, until the [`wait_timeout`](Self::wait_timeout).
-    /// Checkouts without a tenant ([`TenantPool::client`]) take any connection. Measured on
-    /// the Zipf bench, see the README.
+    /// connections. A tenant with one checkout at a time (most of a long tail) keeps to its
+    /// first `spread`; a hot tenant with many at once spreads over as many connections, so
+    /// its load does not queue behind one (its few statements are cached wherever it runs);
+    /// capping a tenant is [`max_per_tenant`](Self::max_per_tenant)'s job. What it costs: a
+    /// checkout waits for one of its tenant's connections while others idle (on a database
+    /// server with fewer cores than `max_size` that wait is mostly time the server spends on
+    /// other tenants, with many cores it is lost throughput). A task that holds connections
+    /// of one tenant and asks for another never waits for itself: the widening gives it a
+    /// connection it does not hold. Checkouts without a tenant ([`TenantPool::client`]) take
+    /// any connection. Measured on the Zipf bench, see the README.
     ///
     /// `Some(0)` is refused by [`build`](Self::build), as is a spread with affinity off; a
     /// spread of `max_size` or more is the default.
