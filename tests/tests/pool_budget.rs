@@ -157,6 +157,25 @@ async fn pid_of(pool: &TenantPool, tenant: &tenant_runtime::Tenant) -> i32 {
     db.fetch_one(&pid_and_count(), &[]).await.unwrap().get(0)
 }
 
+/// The backends that served one read of each of `tenants` through `pool`, in turn.
+async fn backends_serving(pool: &TenantPool, tenants: &[tenant_runtime::Tenant]) -> HashSet<i32> {
+    let mut pids = HashSet::new();
+    for tenant in tenants {
+        pids.insert(pid_of(pool, tenant).await);
+    }
+    pids
+}
+
+/// A pool of one connection with the default schema and memory budgets, no age or idle
+/// bound.
+fn one_connection(url: &str) -> TenantPoolBuilder {
+    TenantPool::builder(url)
+        .unwrap()
+        .max_size(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+}
+
 #[tokio::test]
 async fn a_connection_older_than_max_lifetime_is_retired_at_its_next_checkout() {
     let (schemas, allowlist) = kv_schemas("pool_budget_life", 1).await;
@@ -220,13 +239,7 @@ async fn the_default_schema_bound_yields_to_a_memory_budget_the_pool_can_read() 
     let (schemas, allowlist) = kv_schemas("pool_budget_default", n).await;
     let tenants = allowlist.tenants();
     let url = database_url().await;
-    let one = || {
-        TenantPool::builder(&url)
-            .unwrap()
-            .max_size(1)
-            .max_lifetime(None)
-            .idle_timeout(None)
-    };
+    let one = || one_connection(&url);
     // Both budgets at their defaults, and a role that reads its memory (the test's
     // superuser): far under 128 MiB, the connection is kept past 1,000 schemas.
     let defaults = one().build().unwrap();
@@ -301,13 +314,7 @@ async fn the_default_statement_cache_grows_under_three_quarters_of_the_memory_bu
     let (schemas, allowlist) = kv_schemas("pool_budget_cache", n).await;
     let tenants = allowlist.tenants();
     let url = database_url().await;
-    let one = || {
-        TenantPool::builder(&url)
-            .unwrap()
-            .max_size(1)
-            .max_lifetime(None)
-            .idle_timeout(None)
-    };
+    let one = || one_connection(&url);
     let grows = one().build().unwrap();
     // Set, the bound is fixed.
     let fixed = one().statement_cache_capacity(default).build().unwrap();
@@ -333,10 +340,7 @@ async fn the_default_statement_cache_grows_under_three_quarters_of_the_memory_bu
         .max_backend_memory(Some(bytes * 9 / 8))
         .build()
         .unwrap();
-    let mut pids = HashSet::new();
-    for tenant in &tenants {
-        pids.insert(pid_of(&tight, tenant).await);
-    }
+    let pids = backends_serving(&tight, &tenants).await;
     assert_eq!(pids.len(), 1, "under its budget: kept");
     let (bound, _) = cache_bound(&tight).await;
     assert!(
@@ -360,17 +364,8 @@ async fn the_default_statement_cache_grows_between_memory_reads() {
     let n = 64 + default + default / 8 + 1;
     let (schemas, allowlist) = kv_schemas("pool_budget_between", n).await;
     let tenants = allowlist.tenants();
-    let pool = TenantPool::builder(&database_url().await)
-        .unwrap()
-        .max_size(1)
-        .max_lifetime(None)
-        .idle_timeout(None)
-        .build()
-        .unwrap();
-    let mut pids = HashSet::new();
-    for tenant in &tenants {
-        pids.insert(pid_of(&pool, tenant).await);
-    }
+    let pool = one_connection(&database_url().await).build().unwrap();
+    let pids = backends_serving(&pool, &tenants).await;
     assert_eq!(pids.len(), 1, "one connection throughout");
     let (bound, _) = cache_bound(&pool).await;
     assert!(

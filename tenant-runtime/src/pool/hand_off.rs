@@ -48,8 +48,8 @@ pub(super) struct HandOff {
     /// How many later waiters may be served before a waiter (see the module doc).
     max_passes: u32,
     /// The spread: a caller with a ranking takes only the slots it ranks under it, plus one
-    /// for each slot its tenant holds (then the
-    /// hand-off assigns the slots, see `State::held`); `None`: any slot.
+    /// for each slot its tenant holds (then the hand-off assigns the slots, see
+    /// `State::held`); `None`: any slot.
     spread: Option<u8>,
 }
 
@@ -179,8 +179,9 @@ impl HandOff {
     /// connections, and one with a checkout at a time keeps to its first `spread`).
     fn may_take(&self, ranks: &[u8], tenant: Option<u64>, slot: usize, held: &[Holder]) -> bool {
         self.spread.is_none_or(|spread| {
+            // Past the spread only by the slots its tenant holds (counted only there).
             let r = rank(ranks, slot);
-            r < spread || r < spread.saturating_add(in_use(held, tenant))
+            r < spread || r - spread < in_use(held, tenant)
         })
     }
 

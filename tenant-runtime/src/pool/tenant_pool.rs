@@ -311,7 +311,7 @@ impl Manager {
             .at_bytes
             .load(Ordering::Relaxed)
             .saturating_add(since.estimate.grown(since.new_schemas, since.new_prepares));
-        if estimated < max / 4 * 3 {
+        if estimated < grow_below_of(max) {
             self.follow_memory(client, estimated, max);
         }
     }
@@ -373,9 +373,8 @@ impl Manager {
         let stats = cache.stats();
         // Statements the bound turned away since it last moved: evicted, or not admitted.
         let at_turned_away = &client.state.memory.at_turned_away;
-        let since = cache
-            .turned_away()
-            .saturating_sub(at_turned_away.swap(cache.turned_away(), Ordering::Relaxed));
+        let now = cache.turned_away();
+        let since = now.saturating_sub(at_turned_away.swap(now, Ordering::Relaxed));
         let bound = cache_bound_after_read(stats.capacity, stats.len, since, bytes, max);
         if bound != stats.capacity {
             tracing::debug!(
@@ -430,7 +429,7 @@ fn cache_bound_after_read(
 ) -> usize {
     let floor = StatementCache::DEFAULT_CAPACITY;
     let ceiling = TenantPoolBuilder::DEFAULT_STATEMENT_CACHE_CEILING;
-    let grow_below = max / 4 * 3;
+    let grow_below = grow_below_of(max);
     let statements =
         |bytes: u64| usize::try_from(bytes / PREPARED_STATEMENT_BYTES).unwrap_or(usize::MAX);
     if bytes >= max / 8 * 7 {
@@ -450,6 +449,12 @@ fn cache_bound_after_read(
         return grown.max(capacity);
     }
     capacity
+}
+
+/// Under this much of `max`, a default-sized statement cache bound may grow (see
+/// [`cache_bound_after_read`]).
+fn grow_below_of(max: u64) -> u64 {
+    max / 4 * 3
 }
 
 /// The memory `client`'s backend holds, in bytes.
@@ -1344,9 +1349,8 @@ impl TenantPoolBuilder {
     /// to [`DEFAULT_STATEMENT_CACHE_CEILING`](Self::DEFAULT_STATEMENT_CACHE_CEILING) and to
     /// what the room up to three quarters of the budget holds at 16 KB a prepared statement)
     /// while its backend is under three quarters of the budget; only a read shrinks it: it
-    /// gives back what passes three
-    /// quarters (at least an eighth of what it holds, never below 512) once its backend
-    /// passes seven eighths of it. Prepared statements are what a backend can give
+    /// gives back what passes three quarters (at least an eighth of what it holds, never
+    /// below 512) once its backend passes seven eighths of it. Prepared statements are what a backend can give
     /// back (the catalogs it cached cannot be), so they make room for the catalogs before the
     /// connection must be retired. With affinity over many tenants, each connection's
     /// working set (about `tenants / max_size` tenants' statements) then stays prepared: in
