@@ -97,6 +97,31 @@ fn in_use(held: &[Holder], tenant: Option<u64>) -> u8 {
     }
 }
 
+/// Which tenants hold slots, as a 64-bit mask of their hashes (a bit per `tenant % 64`): most
+/// waiters' tenants hold none, and the mask tells so without counting the slots.
+struct Holders(u64);
+
+impl Holders {
+    fn of(held: &[Holder]) -> Holders {
+        Holders(held.iter().fold(0, |mask, holder| match holder {
+            Holder::Held(Some(tenant)) => mask | Holders::bit(*tenant),
+            _ => mask,
+        }))
+    }
+
+    fn bit(tenant: u64) -> u64 {
+        1 << (tenant % 64)
+    }
+
+    /// [`in_use`], counted only if the mask says `tenant` may hold a slot.
+    fn in_use(&self, held: &[Holder], tenant: Option<u64>) -> u8 {
+        match tenant {
+            Some(t) if self.0 & Holders::bit(t) != 0 => in_use(held, tenant),
+            _ => 0,
+        }
+    }
+}
+
 impl Waiter {
     fn rank(&self, slot: Option<usize>) -> u8 {
         match slot {
@@ -173,21 +198,14 @@ impl HandOff {
         self.spread.is_some()
     }
 
-    /// Whether a caller of `tenant` ranking the slots by `ranks` may take `slot`, with the
-    /// slots held as in `held`: one it ranks under the spread, widened by one for each slot
-    /// its tenant holds already (so a tenant with concurrent checkouts spreads over as many
-    /// connections, and one with a checkout at a time keeps to its first `spread`).
-    fn may_take(&self, ranks: &[u8], tenant: Option<u64>, slot: usize, held: &[Holder]) -> bool {
-        self.spread.is_none_or(|spread| {
-            // Past the spread only by the slots its tenant holds (counted only there).
-            let r = rank(ranks, slot);
-            r < spread || r - spread < in_use(held, tenant)
-        })
-    }
-
-    /// Whether `waiter` may take the permit of `slot` (any, if it held no slot).
-    fn waiter_may_take(&self, waiter: &Waiter, slot: Option<usize>, held: &[Holder]) -> bool {
-        slot.is_none_or(|slot| self.may_take(&waiter.ranks, waiter.tenant, slot, held))
+    /// Whether a caller may take a slot it ranks `rank`, its tenant holding `own()` slots
+    /// already (see [`in_use`]; read only past the spread): one it ranks under the spread,
+    /// widened by one for each slot its tenant holds (so a tenant with concurrent checkouts
+    /// spreads over as many connections, and one with a checkout at a time keeps to its first
+    /// `spread`).
+    fn may_take(&self, rank: u8, own: impl FnOnce() -> u8) -> bool {
+        self.spread
+            .is_none_or(|spread| rank < spread || rank - spread < own())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -227,11 +245,12 @@ impl HandOff {
             }
             let ranks = if self.assigns_slots() {
                 let ranks = ranks();
+                let own = in_use(&state.held, tenant);
                 // The free slot it ranks best, among those it may take.
                 let free = (0..state.held.len())
                     .filter(|&slot| {
                         state.held[slot] == Holder::Free
-                            && self.may_take(&ranks, tenant, slot, &state.held)
+                            && self.may_take(rank(&ranks, slot), || own)
                     })
                     .min_by_key(|&slot| rank(&ranks, slot));
                 if let Some(slot) = free {
@@ -308,16 +327,15 @@ impl HandOff {
         }
         loop {
             let State { waiters, held, .. } = &mut *state;
-            let Some(chosen) = self.choose(waiters, slot, held) else {
+            let takers = self.takers(waiters, slot, held);
+            let Some(chosen) = self.choose(&takers) else {
                 if assigned.is_none() {
                     state.free += 1;
                 }
                 return;
             };
-            for earlier in waiters.range_mut(..chosen) {
-                if self.waiter_may_take(earlier, slot, held) {
-                    earlier.passed += 1;
-                }
+            for taker in takers.iter().take_while(|taker| taker.position < chosen) {
+                waiters[taker.position].passed += 1;
             }
             let waiter = waiters.remove(chosen).expect("chosen from the line");
             if let Some(slot) = assigned {
@@ -336,62 +354,75 @@ impl HandOff {
         }
     }
 
-    /// The waiter to hand `slot` to, among those that may take it (see the spread): the
-    /// oldest one passed over `max_passes` times, else the oldest that ranks `slot` first,
-    /// else one of the tenant with the most waiters (at least 2) ranking `slot` best, else
-    /// the one ranking `slot` best (the oldest among equals everywhere).
-    fn choose(
+    /// The `waiters` that may take `slot` (see the spread), oldest first: one pass over the
+    /// line, which [`HandOff::choose`] and the passes then read (the line is as long as the
+    /// callers waiting, tens under saturation, and each release reads it under the lock).
+    fn takers(
         &self,
         waiters: &VecDeque<Waiter>,
         slot: Option<usize>,
         held: &[Holder],
-    ) -> Option<usize> {
-        let may_take = |w: &Waiter| self.waiter_may_take(w, slot, held);
-        if let Some(starved) = waiters
-            .iter()
-            .position(|w| w.passed >= self.max_passes && may_take(w))
-        {
-            return Some(starved);
-        }
-        let best = waiters
+    ) -> SmallVec<[Taker; 64]> {
+        let holders = Holders::of(held);
+        waiters
             .iter()
             .enumerate()
-            .filter(|(_, w)| may_take(w))
-            .min_by_key(|&(k, w)| (w.rank(slot), k))
-            .map(|(k, _)| k)?;
-        if waiters[best].rank(slot) == 0 {
-            return Some(best);
+            .filter(|(_, w)| {
+                slot.is_none_or(|slot| {
+                    self.may_take(rank(&w.ranks, slot), || holders.in_use(held, w.tenant))
+                })
+            })
+            .map(|(position, w)| Taker {
+                position,
+                tenant: w.tenant,
+                rank: w.rank(slot),
+                starved: w.passed >= self.max_passes,
+            })
+            .collect()
+    }
+
+    /// The waiter to hand the slot to, among the `takers` (those that may take it, oldest
+    /// first): the oldest one passed over `max_passes` times, else the oldest that ranks the
+    /// slot first, else one of the tenant with the most waiters (at least 2) ranking the slot
+    /// best, else the one ranking it best (the oldest among equals everywhere). Its position in
+    /// the line.
+    fn choose(&self, takers: &[Taker]) -> Option<usize> {
+        if let Some(starved) = takers.iter().find(|t| t.starved) {
+            return Some(starved.position);
         }
-        // One tenant waiting (or none with a preference): nothing to spread.
-        let first = waiters[best].tenant;
-        if waiters
-            .iter()
-            .filter(|w| may_take(w))
-            .all(|w| w.tenant == first)
-        {
-            return Some(best);
+        let best = takers.iter().min_by_key(|t| (t.rank, t.position))?;
+        // Ranking it first, or one tenant waiting (or none with a preference): nothing to
+        // spread.
+        if best.rank == 0 || takers.iter().all(|t| t.tenant == best.tenant) {
+            return Some(best.position);
         }
-        Some(hottest(waiters, slot, may_take).unwrap_or(best))
+        Some(hottest(takers).unwrap_or(best.position))
     }
 }
 
-/// Of the `waiters` that `may_take` the slot, the one of the tenant with the most of them (at
-/// least 2) that ranks `slot` best, the oldest among equals; `None` if no tenant waits more
-/// than once.
-fn hottest(
-    waiters: &VecDeque<Waiter>,
-    slot: Option<usize>,
-    may_take: impl Fn(&Waiter) -> bool,
-) -> Option<usize> {
-    // (tenant, rank of `slot`, position), grouped by tenant, each group best first.
-    let mut by_tenant: SmallVec<[(u64, u8, usize); 64]> = waiters
+/// A waiter that may take a returned slot (see [`HandOff::takers`]).
+#[derive(Clone, Copy)]
+struct Taker {
+    /// In the line.
+    position: usize,
+    tenant: Option<u64>,
+    /// Its rank of the slot.
+    rank: u8,
+    /// Passed over `max_passes` times.
+    starved: bool,
+}
+
+/// Of the `takers`, the one of the tenant with the most of them (at least 2) that ranks the
+/// slot best, the oldest among equals (its position in the line); `None` if no tenant waits
+/// more than once.
+fn hottest(takers: &[Taker]) -> Option<usize> {
+    // (tenant, rank of the slot, position), grouped by tenant, each group best first.
+    let mut by_tenant: SmallVec<[(u64, u8, usize); 64]> = takers
         .iter()
-        .enumerate()
-        .filter(|(_, w)| may_take(w))
-        .filter_map(|(k, w)| Some((w.tenant?, w.rank(slot), k)))
+        .filter_map(|t| Some((t.tenant?, t.rank, t.position)))
         .collect();
     by_tenant.sort_unstable();
-    // The most waiters first, then the best rank of `slot`, then the oldest.
+    // The most waiters first, then the best rank of the slot, then the oldest.
     by_tenant
         .chunk_by(|a, b| a.0 == b.0)
         .filter(|group| group.len() >= 2)
