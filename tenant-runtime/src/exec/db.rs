@@ -200,7 +200,7 @@ impl<E: Executor> Db<E> {
                         prepare_due: true,
                     });
                 }
-                let statement = self.prepare_cached(key.clone(), &sql, uses).await?;
+                let statement = Box::pin(self.prepare_cached(key.clone(), &sql, uses)).await?;
                 return Ok(Cached::ready(
                     key,
                     CachedStatement::Prepared(statement),
@@ -235,7 +235,7 @@ impl<E: Executor> Db<E> {
                 prepare_due: true,
             });
         }
-        let statement = self.prepare_cached(key.clone(), &sql, 1).await?;
+        let statement = Box::pin(self.prepare_cached(key.clone(), &sql, 1)).await?;
         Ok(Cached::ready(key, CachedStatement::Prepared(statement), 1))
     }
 
@@ -389,6 +389,9 @@ impl<E: Executor> Db<E> {
         statement_map: Option<&SchemaMap>,
         act: A,
     ) -> Result<A::Output> {
+        // The rare paths (a prepare, an enum lookup, a retry) await boxed futures: inline,
+        // each would widen every statement's future, which the layers above copy, by a
+        // kilobyte (a `Model::get` future: 4,192 bytes with them inline, 3,112 boxed).
         let statement = async {
             let pg = self.exec.pg();
             let Cached {
@@ -419,7 +422,7 @@ impl<E: Executor> Db<E> {
                                 CachedStatement::Unnamed(sql.clone()),
                                 NEVER_PREPARE,
                             );
-                            act.unnamed(pg, &sql, &typed).await
+                            Box::pin(act.unnamed(pg, &sql, &typed)).await
                         }
                         result => result,
                     }
@@ -429,10 +432,10 @@ impl<E: Executor> Db<E> {
                     // (both requests pipelined on the connection, the statement first), so
                     // the use that reaches the threshold costs no extra round trip.
                     Ok(typed) if prepare_due => {
-                        let (output, prepared) = futures_util::future::join(
+                        let (output, prepared) = Box::pin(futures_util::future::join(
                             act.unnamed(pg, &sql, &typed),
                             pg.prepare(&sql),
-                        )
+                        ))
                         .await;
                         // A failed prepare (the statement failed too, or its transaction is
                         // aborted) leaves the statement unnamed, to be prepared at its next use.
@@ -448,14 +451,14 @@ impl<E: Executor> Db<E> {
                     Err(Error::UntypedParameter { .. })
                         if self.exec.conn_state().mode == StatementMode::Prepared =>
                     {
-                        let statement = self.prepare_cached(key, &sql, uses).await?;
-                        act.prepared(pg, &statement, params).await
+                        let statement = Box::pin(self.prepare_cached(key, &sql, uses)).await?;
+                        Box::pin(act.prepared(pg, &statement, params)).await
                     }
                     // ...in Unnamed mode, maybe an enum of the statement's schemas.
                     Err(Error::UntypedParameter { .. }) => {
-                        let types = self.enum_types_of(template, statement_map).await?;
+                        let types = Box::pin(self.enum_types_of(template, statement_map)).await?;
                         let typed = typed_params(params, &types)?;
-                        act.unnamed(pg, &sql, &typed).await
+                        Box::pin(act.unnamed(pg, &sql, &typed)).await
                     }
                     Err(e) => Err(e),
                 },

@@ -507,7 +507,9 @@ impl managed::Manager for Manager {
                 return Ok(());
             }
         }
-        let slow = self.recycle_slow(client, read_memory);
+        // Boxed: the round trips are rare, and inline their state would make every
+        // checkout's future (which deadpool moves several times) kilobytes larger.
+        let slow = Box::pin(self.recycle_slow(client, read_memory));
         match self.recycle_timeout {
             Some(timeout) => tokio::time::timeout(timeout, slow)
                 .await
@@ -1086,11 +1088,19 @@ impl TenantPool {
         let n = self.slots.len();
         match tenant {
             Some(tenant) => {
-                let mut ranked: SmallVec<[(u64, usize); 32]> = (0..n)
-                    .map(|i| (mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)), i))
+                // Each weight with its slot in the low bits (which the weight gives up): one
+                // integer sort, no pairs.
+                // (On a 32-bit target the weights keep their low 32 bits.)
+                let bits = usize::BITS - n.saturating_sub(1).leading_zeros();
+                let low = (1usize << bits) - 1;
+                let mut ranked: SmallVec<[usize; 32]> = (0..n)
+                    .map(|i| mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)) as usize & !low | i)
                     .collect();
                 ranked.sort_unstable_by(|a, b| b.cmp(a));
-                ranked.into_iter().map(|(_, i)| i).collect()
+                for weight in &mut ranked {
+                    *weight &= low;
+                }
+                ranked
             }
             None => {
                 let start = self.next.fetch_add(1, Ordering::Relaxed);
