@@ -71,6 +71,26 @@ pub(crate) struct MemoryRead {
     pub(crate) read_after: AtomicU64,
     /// How long the read took (microseconds): the next is spaced by a multiple of it.
     pub(crate) read_micros: AtomicU64,
+    /// The connection's time in use so far (microseconds, its checkouts summed, noted as
+    /// each one ends): reads are spaced by it, not by the clock.
+    pub(crate) in_use_micros: AtomicU64,
+    /// `in_use_micros` when the last read was claimed.
+    pub(crate) at_in_use_micros: AtomicU64,
+}
+
+impl MemoryRead {
+    /// Adds a checkout's time to the connection's time in use.
+    pub(crate) fn note_in_use(&self, held: std::time::Duration) {
+        let micros = u64::try_from(held.as_micros()).unwrap_or(u64::MAX);
+        self.in_use_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    /// The connection's time in use since the last read was claimed (microseconds).
+    pub(crate) fn in_use_since_read(&self) -> u64 {
+        self.in_use_micros
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.at_in_use_micros.load(Ordering::Relaxed))
+    }
 }
 
 impl Default for ConnState {
@@ -327,5 +347,24 @@ impl Begin for Transaction<'_> {
 impl<B: Begin + ?Sized> Begin for &mut B {
     fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_>>> + Send {
         (**self).begin()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_connections_time_in_use_sums_its_checkouts_since_the_last_read() {
+        let reads = MemoryRead::default();
+        // Two checkouts of 10 ms and 15 ms: 25 ms in use, however long it sat idle.
+        reads.note_in_use(Duration::from_millis(10));
+        reads.note_in_use(Duration::from_millis(15));
+        assert_eq!(reads.in_use_since_read(), 25_000);
+        // A read claimed now counts from here.
+        reads.at_in_use_micros.store(25_000, Ordering::Relaxed);
+        reads.note_in_use(Duration::from_micros(300));
+        assert_eq!(reads.in_use_since_read(), 300);
     }
 }

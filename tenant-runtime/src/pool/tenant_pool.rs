@@ -112,12 +112,16 @@ const MAX_SCHEMAS_BETWEEN_READS: usize = 1_000;
 const PREPARED_STATEMENT_BYTES: u64 = 16 * 1024;
 
 /// A connection's memory read is due no sooner than this many times the last read's duration
-/// times the pool's size after it, unless the estimate says it is urgent
-/// ([`MemoryEstimate::read_urgent`]): a pool's reads take about 1 % of one server core at
-/// most. A read of a backend holding 4,000 prepared statements takes 19-28 ms of server time;
-/// on the Zipf bench (16 connections, 2 cores shared with the client) reads by the estimate
-/// alone took 5-8 % of the server's CPU. Spaced so, each of those connections reads at most
-/// once in 30-45 s, besides the urgent reads.
+/// times the pool's size of the connection's time in use after it (its checkouts' time
+/// summed), unless the estimate says it is urgent ([`MemoryEstimate::read_urgent`]): a pool's
+/// reads take about 1 % of one server core at most, and at most `1 / (100 × max_size)` of the
+/// time its connections serve requests, however busy the pool (a read delays the checkout
+/// that makes it; what grows a backend is its use, not the clock). A read of a backend
+/// holding 4,000 prepared statements takes 19-28 ms of server time; on the Zipf bench (16
+/// connections, 2 cores shared with the client) reads by the estimate alone took 5-8 % of
+/// the server's CPU. Spaced so, each of those connections reads at most once in 30-45 s of
+/// use, besides the urgent reads. (Until session 13 the spacing was wall-clock time: a pool
+/// idle half the time then read twice as often for the work it did.)
 const READ_SPACING: u64 = 100;
 
 /// What a connection's last memory read found, to estimate its growth since: the catalog
@@ -203,10 +207,10 @@ impl SinceRead {
     }
 }
 
-/// Whether `since_ms` after a read that took `read_micros` is at least `spacing` times that
-/// read (see [`READ_SPACING`]).
-fn read_spaced(since_ms: u64, read_micros: u64, spacing: u64) -> bool {
-    since_ms.saturating_mul(1_000) >= read_micros.saturating_mul(spacing)
+/// Whether a connection in use `in_use_micros` since a read that took `read_micros` is at
+/// least `spacing` times that read (see [`READ_SPACING`]).
+fn read_spaced(in_use_micros: u64, read_micros: u64, spacing: u64) -> bool {
+    in_use_micros >= read_micros.saturating_mul(spacing)
 }
 
 /// The bytes the backend holds in all its memory contexts (PostgreSQL 14+; superusers and
@@ -266,7 +270,7 @@ impl Manager {
             let spaced = || {
                 let read_micros = state.memory.read_micros.load(Ordering::Relaxed);
                 read_spaced(
-                    now_ms().saturating_sub(last),
+                    state.memory.in_use_since_read(),
                     read_micros,
                     self.read_spacing,
                 )
@@ -275,6 +279,11 @@ impl Manager {
         };
         if due {
             state.memory_read_at_ms.store(now_ms(), Ordering::Relaxed);
+            let in_use = state.memory.in_use_micros.load(Ordering::Relaxed);
+            state
+                .memory
+                .at_in_use_micros
+                .store(in_use, Ordering::Relaxed);
         }
         due
     }
@@ -283,7 +292,7 @@ impl Manager {
     /// as a read would (see [`cache_bound_after_read`]), once the cache turned away an eighth
     /// of its bound since the bound last moved and the backend's estimated memory (the last
     /// read plus the [`MemoryEstimate`]'s growth since, a high estimate) is under three
-    /// quarters of the budget. Reads are spaced tens of seconds apart on a busy pool (see
+    /// quarters of the budget. Reads are spaced tens of seconds of use apart (see
     /// [`READ_SPACING`]); without this, a cache warming up waits for them, turning its
     /// statements away meanwhile. The statements it then prepares count in the estimate, so
     /// the next read comes no later than it would have; only reads shrink the bound.
@@ -600,6 +609,17 @@ pub struct PooledClient {
     _permit: Permit,
     /// The tenant's share of `max_per_tenant`, held while the connection is out.
     _tenant_slot: Option<TenantSlot>,
+}
+
+impl Drop for PooledClient {
+    fn drop(&mut self) {
+        // The checkout's time toward the connection's time in use, by which its memory
+        // reads are spaced (only where they are counted: a pool with a budget).
+        if self.object.state.schemas_served.is_some() {
+            let held = managed::Object::metrics(&self.object).last_used();
+            self.object.state.memory.note_in_use(held);
+        }
+    }
 }
 
 impl Deref for PooledClient {
@@ -1774,13 +1794,13 @@ mod tests {
 
     #[test]
     fn reads_are_spaced_by_a_multiple_of_the_last_one() {
-        // A 20 ms read in a pool of 16: 100 x 16 x 20 ms = 32 s.
+        // A 20 ms read in a pool of 16: 100 x 16 x 20 ms = 32 s of the connection's use.
         let spacing = READ_SPACING * 16;
-        assert!(!read_spaced(31_999, 20_000, spacing));
-        assert!(read_spaced(32_000, 20_000, spacing));
+        assert!(!read_spaced(31_999_999, 20_000, spacing));
+        assert!(read_spaced(32_000_000, 20_000, spacing));
         // A 300 µs read (a small backend): 480 ms.
-        assert!(!read_spaced(479, 300, spacing));
-        assert!(read_spaced(480, 300, spacing));
+        assert!(!read_spaced(479_999, 300, spacing));
+        assert!(read_spaced(480_000, 300, spacing));
         // Never read yet (no duration): due at once.
         assert!(read_spaced(0, 0, spacing));
     }
