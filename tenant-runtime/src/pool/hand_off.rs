@@ -362,7 +362,7 @@ impl HandOff {
         waiters: &VecDeque<Waiter>,
         slot: Option<usize>,
         held: &[Holder],
-    ) -> SmallVec<[Taker; 64]> {
+    ) -> SmallVec<[Taker; 16]> {
         let holders = Holders::of(held);
         waiters
             .iter()

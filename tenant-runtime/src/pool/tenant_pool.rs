@@ -516,8 +516,8 @@ impl managed::Manager for Manager {
                 return Ok(());
             }
         }
-        // Boxed: the round trips are rare, and inline their state would make every
-        // checkout's future (which deadpool moves several times) kilobytes larger.
+        // Boxed: the round trips are rare; inline, their state would make every checkout's
+        // future (which deadpool moves several times) a kilobyte larger.
         let slow = Box::pin(self.recycle_slow(client, read_memory));
         match self.recycle_timeout {
             Some(timeout) => tokio::time::timeout(timeout, slow)
@@ -1109,8 +1109,8 @@ impl TenantPool {
         match tenant {
             Some(tenant) => {
                 // Each weight with its slot in the low bits (which the weight gives up): one
-                // integer sort, no pairs.
-                // (On a 32-bit target the weights keep their low 32 bits.)
+                // integer sort, no pairs. (On a 32-bit target the weights keep their low 32
+                // bits.)
                 let bits = usize::BITS - n.saturating_sub(1).leading_zeros();
                 let low = (1usize << bits) - 1;
                 let mut ranked: SmallVec<[usize; 32]> = (0..n)
