@@ -125,9 +125,13 @@ const PREPARED_STATEMENT_BYTES: u64 = 16 * 1024;
 const READ_SPACING: u64 = 100;
 
 /// What a connection's last memory read found, to estimate its growth since: the catalog
-/// memory per schema served (the backend's memory over its schemas: a high estimate, as it
-/// counts the base memory and the statements too) and the statements prepared and not closed
-/// since (a full cache closes one for each it prepares). The next read is due once the
+/// memory per schema served and the statements prepared and not closed since (a full cache
+/// closes one for each it prepares). Per schema is what the backend grew by between its last
+/// two reads, less the statements prepared between them, over the schemas first served
+/// between them (see [`GrowthBetweenReads`]), at least a quarter of its memory over all the
+/// schemas it served; at the first read, or with fewer than [`MARGINAL_MIN_SCHEMAS`] new
+/// schemas between, that whole average (a high estimate: it counts the base memory and the
+/// statements too). The next read is due once the
 /// estimated growth reaches a quarter of the room left under the budget (at least 16
 /// schemas' worth), or after [`MAX_SCHEMAS_BETWEEN_READS`] new schemas: reads are
 /// rare far from the budget and frequent near it, and the overshoot past it is about a
@@ -139,9 +143,48 @@ struct MemoryEstimate {
     read_after: u64,
 }
 
+/// The fewest new schemas between two reads whose growth gives the per-schema estimate.
+const MARGINAL_MIN_SCHEMAS: usize = 64;
+
+/// What a backend grew by between two reads of its memory, and what its connection did
+/// meanwhile.
+#[derive(Debug, Clone, Copy)]
+struct GrowthBetweenReads {
+    /// The second read's bytes less the first's (negative if it gave memory back).
+    bytes: i64,
+    /// Schemas the connection first served between the reads.
+    new_schemas: usize,
+    /// Statements it prepared between them, less those it closed.
+    net_prepares: i64,
+}
+
+impl GrowthBetweenReads {
+    /// The catalog memory each new schema added: the growth less the statements' estimated
+    /// share ([`PREPARED_STATEMENT_BYTES`] each, added back for those closed), over the new
+    /// schemas; `None` with fewer than [`MARGINAL_MIN_SCHEMAS`] of them. With the growth
+    /// estimate's own statement share, it predicts the growth of the same mix of use.
+    fn per_schema(&self) -> Option<u64> {
+        if self.new_schemas < MARGINAL_MIN_SCHEMAS {
+            return None;
+        }
+        let statements = i128::from(self.net_prepares) * i128::from(PREPARED_STATEMENT_BYTES);
+        let catalogs = (i128::from(self.bytes) - statements).max(0);
+        u64::try_from(catalogs / self.new_schemas as i128).ok()
+    }
+}
+
 impl MemoryEstimate {
-    fn after_read(bytes: u64, schemas: usize, max: u64) -> MemoryEstimate {
-        let per_schema = (bytes / schemas.max(1) as u64).max(1);
+    fn after_read(
+        bytes: u64,
+        schemas: usize,
+        max: u64,
+        between: Option<GrowthBetweenReads>,
+    ) -> MemoryEstimate {
+        let average = (bytes / schemas.max(1) as u64).max(1);
+        let per_schema = between
+            .and_then(|between| between.per_schema())
+            .map_or(average, |marginal| marginal.max(average / 4))
+            .max(1);
         let room = max.saturating_sub(bytes);
         MemoryEstimate {
             per_schema,
@@ -345,8 +388,23 @@ impl Manager {
                 if self.cache_follows_memory {
                     self.follow_memory(client, bytes, max);
                 }
-                let estimate = MemoryEstimate::after_read(bytes, served, max);
                 let reads = &state.memory;
+                let between = (reads.at_bytes.load(Ordering::Relaxed) > 0).then(|| {
+                    let since = |now: u64, at: &AtomicU64| {
+                        i64::try_from(now.saturating_sub(at.load(Ordering::Relaxed)))
+                            .unwrap_or(i64::MAX)
+                    };
+                    GrowthBetweenReads {
+                        bytes: i64::try_from(bytes).unwrap_or(i64::MAX)
+                            - i64::try_from(reads.at_bytes.load(Ordering::Relaxed))
+                                .unwrap_or(i64::MAX),
+                        new_schemas: served
+                            .saturating_sub(reads.at_schemas.load(Ordering::Relaxed)),
+                        net_prepares: since(state.cache.prepares(), &reads.at_prepares)
+                            - since(state.cache.closes(), &reads.at_closes),
+                    }
+                });
+                let estimate = MemoryEstimate::after_read(bytes, served, max, between);
                 reads.at_bytes.store(bytes, Ordering::Relaxed);
                 reads.at_schemas.store(served, Ordering::Relaxed);
                 reads
@@ -1768,21 +1826,60 @@ mod tests {
     }
 
     #[test]
+    fn per_schema_is_the_growth_between_reads_less_the_statements_over_the_new_schemas() {
+        let kib: u64 = 1 << 10;
+        // 10 MiB more over 200 new schemas, 128 statements (2 MiB at 16 KB) prepared net:
+        // 8 MiB of catalogs, 41 KB a schema, against an average of 64 MiB / 1,000 = 67 KB.
+        let between = GrowthBetweenReads {
+            bytes: 10 << 20,
+            new_schemas: 200,
+            net_prepares: 128,
+        };
+        assert_eq!(between.per_schema(), Some((8 << 20) / 200));
+        let estimate = MemoryEstimate::after_read(64 << 20, 1_000, MAX, Some(between));
+        assert_eq!(estimate.per_schema, (8 << 20) / 200);
+        // Statements closed count back: the memory they gave back hid catalog growth.
+        let shrunk = GrowthBetweenReads {
+            bytes: 0,
+            new_schemas: 100,
+            net_prepares: -64,
+        };
+        assert_eq!(shrunk.per_schema(), Some(64 * 16 * kib / 100));
+        // Never under a quarter of the average, nor from too few new schemas.
+        let tiny = GrowthBetweenReads {
+            bytes: 64 << 10,
+            new_schemas: 640,
+            net_prepares: 0,
+        };
+        let average = (64 << 20) / 1_000;
+        let floored = MemoryEstimate::after_read(64 << 20, 1_000, MAX, Some(tiny));
+        assert_eq!(floored.per_schema, average / 4);
+        let few = GrowthBetweenReads {
+            bytes: 1 << 20,
+            new_schemas: MARGINAL_MIN_SCHEMAS - 1,
+            net_prepares: 0,
+        };
+        assert_eq!(few.per_schema(), None);
+        let first = MemoryEstimate::after_read(64 << 20, 1_000, MAX, Some(few));
+        assert_eq!(first.per_schema, average);
+    }
+
+    #[test]
     fn reads_are_rare_far_from_the_budget_and_frequent_near_it() {
         // 625 schemas in 64 MiB (107 KB each): a quarter of the 64 MiB left is 156 schemas,
         // or 1,024 prepared statements.
-        let far = MemoryEstimate::after_read(64 << 20, 625, MAX);
+        let far = MemoryEstimate::after_read(64 << 20, 625, MAX, None);
         assert!(!far.read_due(155, 0));
         assert!(far.read_due(157, 0));
         assert!(!far.read_due(0, 1_023));
         assert!(far.read_due(0, 1_024));
         assert!(far.read_due(100, 400), "schemas and statements add up");
         // Near the budget: every 16 schemas' worth.
-        let near = MemoryEstimate::after_read(MAX - (1 << 20), 1_000, MAX);
+        let near = MemoryEstimate::after_read(MAX - (1 << 20), 1_000, MAX, None);
         assert!(!near.read_due(15, 0));
         assert!(near.read_due(16, 0));
         // Far from it, at most 1,000 schemas apart.
-        let fresh = MemoryEstimate::after_read(2 << 20, 64, MAX);
+        let fresh = MemoryEstimate::after_read(2 << 20, 64, MAX, None);
         assert!(!fresh.read_due(999, 0));
         assert!(fresh.read_due(1_000, 0));
         // Urgent (due however recent the last read): three times the growth that is due.
