@@ -1556,11 +1556,14 @@ impl TenantPoolBuilder {
 
     /// Retires a connection whose backend holds `max` bytes or more in its memory contexts,
     /// read from `pg_backend_memory_contexts`: first at the connection's 64th checkout, then
-    /// once it has grown, by an estimate from its last read (the bytes per schema served then,
-    /// 16 KB per statement prepared since and not closed), by a quarter of the room that read
-    /// left under `max`, or served 1,000 new schemas. So reads are rare far from the budget and
-    /// frequent near it, and a connection that keeps serving the same schemas and statements is
-    /// not read again. Each read is a round trip and server time: it walks every memory context,
+    /// once it has grown, by an estimate from its reads (per new schema, what the backend grew
+    /// by between its last two reads over the schemas first served between them; 16 KB per
+    /// statement prepared since and not closed), by a quarter of the room the last read left
+    /// under `max`, or served 1,000 new schemas, and no sooner than `100 × max_size` times the
+    /// last read's duration of the connection's time in use after it (unless the estimate
+    /// passed three quarters of that room). So reads are rare far from the budget and frequent
+    /// near it, and a connection that keeps serving the same schemas and statements is not
+    /// read again. Each read is a round trip and server time: it walks every memory context,
     /// 3 ms for a backend holding 625 schemas of 10 tables, 22 ms with 3,000 prepared
     /// statements besides. A read also moves a default-sized statement cache's bound (see
     /// [`statement_cache_capacity`](Self::statement_cache_capacity)). The view needs PostgreSQL 14+ and a superuser or a role with
