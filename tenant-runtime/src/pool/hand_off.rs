@@ -97,26 +97,45 @@ fn in_use(held: &[Holder], tenant: Option<u64>) -> u8 {
     }
 }
 
-/// Which tenants hold slots, as a 64-bit mask of their hashes (a bit per `tenant % 64`): most
-/// waiters' tenants hold none, and the mask tells so without counting the slots.
-struct Holders(u64);
+/// Which tenants hold slots and how many each, counted once per returned connection: the
+/// line's waiters are mostly of a few hot tenants, and each would count the slots again. A
+/// 64-bit mask of their hashes (a bit per `tenant % 64`) answers "none" for most tenants
+/// without a lookup.
+struct Holders {
+    mask: u64,
+    counts: SmallVec<[(u64, u8); 16]>,
+}
 
 impl Holders {
     fn of(held: &[Holder]) -> Holders {
-        Holders(held.iter().fold(0, |mask, holder| match holder {
-            Holder::Held(Some(tenant)) => mask | Holders::bit(*tenant),
-            _ => mask,
-        }))
+        let mut holders = Holders {
+            mask: 0,
+            counts: SmallVec::new(),
+        };
+        for holder in held {
+            if let Holder::Held(Some(tenant)) = *holder {
+                holders.mask |= Holders::bit(tenant);
+                match holders.counts.iter_mut().find(|(t, _)| *t == tenant) {
+                    Some((_, count)) => *count = count.saturating_add(1),
+                    None => holders.counts.push((tenant, 1)),
+                }
+            }
+        }
+        holders
     }
 
     fn bit(tenant: u64) -> u64 {
         1 << (tenant % 64)
     }
 
-    /// [`in_use`], counted only if the mask says `tenant` may hold a slot.
-    fn in_use(&self, held: &[Holder], tenant: Option<u64>) -> u8 {
+    /// The slots `tenant`'s callers hold, as [`in_use`] counts them.
+    fn in_use(&self, tenant: Option<u64>) -> u8 {
         match tenant {
-            Some(t) if self.0 & Holders::bit(t) != 0 => in_use(held, tenant),
+            Some(t) if self.mask & Holders::bit(t) != 0 => self
+                .counts
+                .iter()
+                .find(|(held_by, _)| *held_by == t)
+                .map_or(0, |&(_, count)| count),
             _ => 0,
         }
     }
@@ -369,7 +388,7 @@ impl HandOff {
             .enumerate()
             .filter(|(_, w)| {
                 slot.is_none_or(|slot| {
-                    self.may_take(rank(&w.ranks, slot), || holders.in_use(held, w.tenant))
+                    self.may_take(rank(&w.ranks, slot), || holders.in_use(w.tenant))
                 })
             })
             .map(|(position, w)| Taker {
@@ -660,6 +679,24 @@ mod tests {
         drop(any);
         assert_eq!(waiting.await.unwrap(), Some(2));
         drop((second, waited));
+    }
+
+    #[test]
+    fn holders_count_each_tenants_slots_as_in_use_does() {
+        // Tenants 3 and 67 share a mask bit (67 % 64 = 3); 5 holds none.
+        let held = [
+            Holder::Held(Some(3)),
+            Holder::Free,
+            Holder::Held(Some(67)),
+            Holder::Held(Some(3)),
+            Holder::Held(None),
+            Holder::Held(Some(9)),
+        ];
+        let holders = Holders::of(&held);
+        for tenant in [Some(3), Some(67), Some(9), Some(5), Some(131), None] {
+            assert_eq!(holders.in_use(tenant), in_use(&held, tenant), "{tenant:?}");
+        }
+        assert_eq!(holders.in_use(Some(3)), 2);
     }
 
     #[test]
