@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -1171,9 +1171,18 @@ impl TenantPool {
                 // bits.)
                 let bits = usize::BITS - n.saturating_sub(1).leading_zeros();
                 let low = (1usize << bits) - 1;
-                let mut ranked: SmallVec<[usize; 32]> = (0..n)
-                    .map(|i| mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)) as usize & !low | i)
-                    .collect();
+                let weight =
+                    |i: usize| mix(tenant ^ (i as u64).wrapping_mul(GOLDEN)) as usize & !low | i;
+                let mut ranked: SmallVec<[usize; 32]> = if n <= 32 {
+                    // Filled in place: collecting into a SmallVec costs more than the sort.
+                    let mut weights = [0; 32];
+                    for (i, w) in weights[..n].iter_mut().enumerate() {
+                        *w = weight(i);
+                    }
+                    SmallVec::from_buf_and_len(weights, n)
+                } else {
+                    (0..n).map(weight).collect()
+                };
                 ranked.sort_unstable_by(|a, b| b.cmp(a));
                 for weight in &mut ranked {
                     *weight &= low;
@@ -1191,9 +1200,9 @@ impl TenantPool {
     /// for no schema).
     fn tenant_hash(&self, schema: Option<SchemaName>) -> Option<u64> {
         let schema = schema.filter(|_| self.affinity)?;
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        schema.as_str().hash(&mut hasher);
-        Some(hasher.finish())
+        // Fixed seed: a tenant keeps its ranking for the pool's life (foldhash, not SipHash:
+        // this runs at every checkout, and no one chooses schema names to collide here).
+        Some(foldhash::fast::FixedState::with_seed(TENANT_HASH_SEED).hash_one(schema))
     }
 
     fn checkout_error(&self, error: managed::PoolError<Error>) -> Error {
@@ -1778,6 +1787,9 @@ impl std::fmt::Debug for TenantPoolBuilder {
             .finish_non_exhaustive()
     }
 }
+
+/// The seed of [`TenantPool::tenant_hash`].
+const TENANT_HASH_SEED: u64 = 0x243F_6A88_85A3_08D3;
 
 /// 2^64 / φ: spreads consecutive slot numbers over the whole hash range.
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
