@@ -28,7 +28,9 @@ use crate::sql::SchemaMap;
 #[derive(Debug)]
 pub struct Client {
     pub(crate) pg: tokio_postgres::Client,
-    pub(crate) state: ConnState,
+    /// Boxed: a pool moves its connections by value at every checkout and return, and the
+    /// state is 680 bytes.
+    pub(crate) state: Box<ConnState>,
 }
 
 impl Client {
@@ -59,7 +61,7 @@ impl Client {
     pub fn new(pg: tokio_postgres::Client) -> Client {
         Client {
             pg,
-            state: ConnState::default(),
+            state: Box::default(),
         }
     }
 
